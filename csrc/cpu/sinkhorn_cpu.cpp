@@ -1,0 +1,651 @@
+// Sinkhorn matrix scaling on the CPU.
+//
+// Kernel form (Cuturi 2013), in POT's order of updates: at iteration ii
+//     v = b / (K^T u),   u = a / (K v),
+// and, when ii % check_every == 0, err = || v * (K^T u) - b ||_2 (the column-marginal violation).
+// A naive implementation reads K twice per iteration (K v and K^T u) plus once per check.
+// Here one *fused pass* computes, row by row, (K v)_i -> u_i and immediately accumulates
+// K_ij u_i into K^T u while row i is still in cache: K is read from memory once per
+// iteration, and the marginal error comes for free (K^T u of the next iteration).
+//
+// Log-domain form: the same fused pass on log-scalings, with a row log-sum-exp and a
+// column log-sum-exp accumulated tile by tile (running maxima, one rescale per tile).
+#include "cpu/sinkhorn_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/otkit_common.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_thread_num() { return 0; }
+static inline int omp_get_num_threads() { return 1; }
+static inline int omp_get_max_threads() { return 1; }
+#endif
+
+namespace otkit {
+
+int openmp_max_threads() { return omp_get_max_threads(); }
+
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 14;  // below this many entries, stay single-threaded
+
+int pick_threads(const SinkhornOptions& opt, int64_t work) {
+    if (work < kParallelMin) return 1;
+    int t = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
+    return std::max(1, t);
+}
+
+template <typename T>
+bool all_finite(const T* x, int64_t n) {
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) ok &= is_finite(x[i]);
+    return ok;
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernel form
+// ---------------------------------------------------------------------------------------
+
+// K = exp(-M / reg) and, fused, ktu = K^T u0 (u0: n x N).
+template <typename T>
+void build_kernel(const T* M, int64_t n, int64_t m, T reg, T* K, const T* u0, int64_t N, T* ktu,
+                  std::vector<T>& acc, int nthreads) {
+    const T scale = T(-1) / reg;
+    acc.assign(static_cast<size_t>(nthreads) * m * N, T(0));
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int t = omp_get_thread_num();
+        const int nt = omp_get_num_threads();
+        T* my = acc.data() + static_cast<size_t>(t) * m * N;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; ++i) {
+            const T* Mi = M + i * m;
+            T* Ki = K + i * m;
+#pragma omp simd
+            for (int64_t j = 0; j < m; ++j) Ki[j] = fast_exp(Mi[j] * scale);
+            if (N == 1) {
+                const T ui = u0[i];
+#pragma omp simd
+                for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
+            } else {
+                const T* ui = u0 + i * N;
+                for (int64_t j = 0; j < m; ++j) {
+                    const T kij = Ki[j];
+                    T* row = my + j * N;
+#pragma omp simd
+                    for (int64_t k = 0; k < N; ++k) row[k] += kij * ui[k];
+                }
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < m * N; ++j) {
+            T s = 0;
+            for (int tt = 0; tt < nt; ++tt) s += acc[static_cast<size_t>(tt) * m * N + j];
+            ktu[j] = s;
+        }
+    }
+}
+
+// One fused pass, N = 1: u_i = a_i / (K v)_i, ktu = K^T u.
+template <typename T>
+void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
+                       std::vector<T>& acc, int nthreads) {
+    acc.resize(static_cast<size_t>(nthreads) * m);
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int t = omp_get_thread_num();
+        const int nt = omp_get_num_threads();
+        T* my = acc.data() + static_cast<size_t>(t) * m;
+        std::fill(my, my + m, T(0));
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n; ++i) {
+            const T* Ki = K + i * m;
+            T s = 0;
+#pragma omp simd reduction(+ : s)
+            for (int64_t j = 0; j < m; ++j) s += Ki[j] * v[j];
+            const T ui = a[i] == T(0) ? T(0) : a[i] / s;  // empty rows keep u_i = 0 (as POT)
+            u[i] = ui;
+            if (ui != T(0)) {
+#pragma omp simd
+                for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < m; ++j) {
+            T s = 0;
+            for (int tt = 0; tt < nt; ++tt) s += acc[static_cast<size_t>(tt) * m + j];
+            ktu[j] = s;
+        }
+    }
+}
+
+// One fused pass on Na packed columns (u: n x Na, v, ktu: m x Na), rows blocked by 4 so that
+// each entry of v and of the accumulator is reused for 4 rows of K.
+template <typename T>
+void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
+                      int64_t Na, std::vector<T>& acc, int nthreads) {
+    constexpr int R = 4;
+    acc.resize(static_cast<size_t>(nthreads) * m * Na);
+    const int64_t nblocks = (n + R - 1) / R;
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int t = omp_get_thread_num();
+        const int nt = omp_get_num_threads();
+        T* my = acc.data() + static_cast<size_t>(t) * m * Na;
+        std::fill(my, my + m * Na, T(0));
+        std::vector<T> s(static_cast<size_t>(R) * Na);
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < nblocks; ++blk) {
+            const int64_t i0 = blk * R;
+            const int r_n = static_cast<int>(std::min<int64_t>(R, n - i0));
+            std::fill(s.begin(), s.end(), T(0));
+            for (int64_t j = 0; j < m; ++j) {
+                const T* vj = v + j * Na;
+                for (int r = 0; r < r_n; ++r) {
+                    const T kij = K[(i0 + r) * m + j];
+                    T* sr = s.data() + r * Na;
+#pragma omp simd
+                    for (int64_t k = 0; k < Na; ++k) sr[k] += kij * vj[k];
+                }
+            }
+            for (int r = 0; r < r_n; ++r) {
+                T* ui = u + (i0 + r) * Na;
+                const T ai = a[i0 + r];
+                const T* sr = s.data() + r * Na;
+                for (int64_t k = 0; k < Na; ++k) ui[k] = ai == T(0) ? T(0) : ai / sr[k];
+            }
+            for (int64_t j = 0; j < m; ++j) {
+                T* accj = my + j * Na;
+                for (int r = 0; r < r_n; ++r) {
+                    const T kij = K[(i0 + r) * m + j];
+                    const T* ui = u + (i0 + r) * Na;
+#pragma omp simd
+                    for (int64_t k = 0; k < Na; ++k) accj[k] += kij * ui[k];
+                }
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < m * Na; ++j) {
+            T sum = 0;
+            for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * m * Na + j];
+            ktu[j] = sum;
+        }
+    }
+}
+
+// Copy columns `cols` of X (rows x ld) into packed Y (rows x cols.size()), or back.
+template <typename T>
+void pack_cols(const T* X, int64_t rows, int64_t ld, const std::vector<int64_t>& cols, T* Y) {
+    const int64_t na = static_cast<int64_t>(cols.size());
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < na; ++k) Y[r * na + k] = X[r * ld + cols[k]];
+}
+template <typename T>
+void unpack_col(const T* Y, int64_t rows, int64_t na, int64_t kp, T* X, int64_t ld, int64_t col) {
+    for (int64_t r = 0; r < rows; ++r) X[r * ld + col] = Y[r * na + kp];
+}
+
+}  // namespace
+
+template <typename T>
+void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
+                        const SinkhornOptions& opt, T* U, T* V, T* values, T* plan,
+                        SinkhornInfo* info, std::vector<double>* trace) {
+    const int nthreads = pick_threads(opt, n * m);
+    std::vector<T> Kstore;
+    T* K = plan;  // the plan buffer, when given, holds K until the final scaling
+    if (K == nullptr || N != 1) {
+        Kstore.resize(static_cast<size_t>(n) * m);
+        K = Kstore.data();
+    }
+    std::vector<T> acc;
+
+    // Active (not yet converged) columns, packed contiguously.
+    std::vector<int64_t> cols(N);
+    for (int64_t k = 0; k < N; ++k) cols[k] = k;
+    int64_t na = N;
+    std::vector<T> Up(n * N), Vp(m * N), Bp(m * N), Ktu(m * N), KtuNew(m * N), Uprev(n * N), Vprev(m * N);
+    pack_cols(U, n, N, cols, Up.data());
+    pack_cols(V, m, N, cols, Vp.data());
+    pack_cols(B, m, N, cols, Bp.data());
+    std::vector<double> lastErr(N, 1.0);
+    for (int64_t k = 0; k < N; ++k) info[k] = SinkhornInfo{MAX_ITER, 0, 1.0};
+
+    build_kernel(M, n, m, reg, K, Up.data(), N, Ktu.data(), acc, nthreads);
+
+    std::vector<char> done(N, 0);
+    std::vector<char> bad(N, 0);
+    int ii = 0;
+    for (ii = 0; ii < opt.max_iter && na > 0; ++ii) {
+        std::copy(Up.begin(), Up.begin() + n * na, Uprev.begin());
+        std::copy(Vp.begin(), Vp.begin() + m * na, Vprev.begin());
+        std::fill(bad.begin(), bad.begin() + na, 0);
+        // v = b / K^T u
+        for (int64_t j = 0; j < m * na; ++j) {
+            const T kt = Ktu[j];
+            const T vj = Bp[j] / kt;
+            Vp[j] = vj;
+            if (kt == T(0) || !is_finite(vj)) bad[j % na] = 1;
+        }
+        // u = a / K v and, fused, K^T u
+        if (na == 1)
+            fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, nthreads);
+        else
+            fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, acc, nthreads);
+        for (int64_t i = 0; i < n * na; ++i)
+            if (!is_finite(Up[i])) bad[i % na] = 1;
+
+        bool removed = false;
+        const bool check = (ii % opt.check_every) == 0;
+        for (int64_t kp = 0; kp < na; ++kp) {
+            const int64_t col = cols[kp];
+            if (bad[kp]) {  // POT: "numerical errors at iteration ii" -> previous scalings, stop
+                unpack_col(Uprev.data(), n, na, kp, U, N, col);
+                unpack_col(Vprev.data(), m, na, kp, V, N, col);
+                info[col] = SinkhornInfo{NUMERICAL_ERROR, ii, lastErr[col]};
+                done[col] = 1;
+                removed = true;
+                continue;
+            }
+            if (check) {
+                double e2 = 0;
+                for (int64_t j = 0; j < m; ++j) {
+                    const double d = double(Vp[j * na + kp]) * double(KtuNew[j * na + kp]) - double(Bp[j * na + kp]);
+                    e2 += d * d;
+                }
+                const double err = std::sqrt(e2);
+                lastErr[col] = err;
+                if (trace && N == 1) trace->push_back(err);
+                if (err < opt.stop_thr) {
+                    unpack_col(Up.data(), n, na, kp, U, N, col);
+                    unpack_col(Vp.data(), m, na, kp, V, N, col);
+                    info[col] = SinkhornInfo{OK, ii, err};
+                    done[col] = 1;
+                    removed = true;
+                }
+            }
+        }
+        std::swap(Ktu, KtuNew);
+        if (removed) {  // repack the remaining columns
+            std::vector<int64_t> keep, keep_pos;
+            for (int64_t kp = 0; kp < na; ++kp)
+                if (!done[cols[kp]]) {
+                    keep.push_back(cols[kp]);
+                    keep_pos.push_back(kp);
+                }
+            const int64_t nn = static_cast<int64_t>(keep.size());
+            if (nn > 0) {
+                std::vector<T> tmp;
+                auto repack = [&](std::vector<T>& X, int64_t rows) {
+                    tmp.resize(rows * nn);
+                    pack_cols(X.data(), rows, na, keep_pos, tmp.data());
+                    std::copy(tmp.begin(), tmp.end(), X.begin());
+                };
+                repack(Up, n);
+                repack(Vp, m);
+                repack(Bp, m);
+                repack(Ktu, m);
+            }
+            cols = keep;
+            na = nn;
+        }
+    }
+    // columns that ran out of iterations
+    for (int64_t kp = 0; kp < na; ++kp) {
+        const int64_t col = cols[kp];
+        unpack_col(Up.data(), n, na, kp, U, N, col);
+        unpack_col(Vp.data(), m, na, kp, V, N, col);
+        info[col] = SinkhornInfo{MAX_ITER, std::max(0, ii - 1), lastErr[col]};
+    }
+
+    // <P, M> and the plan P = diag(u) K diag(v)
+    if (values != nullptr || plan != nullptr) {
+        std::vector<double> vacc(static_cast<size_t>(nthreads) * N, 0.0);
+#pragma omp parallel num_threads(nthreads)
+        {
+            double* my = vacc.data() + static_cast<size_t>(omp_get_thread_num()) * N;
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n; ++i) {
+                T* Ki = K + i * m;
+                const T* Mi = M + i * m;
+                if (N == 1) {
+                    const T ui = U[i];
+                    T s = 0;
+                    if (plan != nullptr) {
+                        T* Pi = plan + i * m;
+#pragma omp simd reduction(+ : s)
+                        for (int64_t j = 0; j < m; ++j) {
+                            const T p = ui * Ki[j] * V[j];
+                            Pi[j] = p;
+                            s += p * Mi[j];
+                        }
+                    } else {
+#pragma omp simd reduction(+ : s)
+                        for (int64_t j = 0; j < m; ++j) s += ui * Ki[j] * V[j] * Mi[j];
+                    }
+                    my[0] += s;
+                } else {
+                    const T* ui = U + i * N;
+                    for (int64_t j = 0; j < m; ++j) {
+                        const T w = Ki[j] * Mi[j];
+                        const T* vj = V + j * N;
+                        for (int64_t k = 0; k < N; ++k) my[k] += double(ui[k] * w * vj[k]);
+                    }
+                }
+            }
+        }
+        if (values != nullptr)
+            for (int64_t k = 0; k < N; ++k) {
+                double s = 0;
+                for (int t = 0; t < nthreads; ++t) s += vacc[static_cast<size_t>(t) * N + k];
+                values[k] = static_cast<T>(s);
+            }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Log-domain form
+// ---------------------------------------------------------------------------------------
+namespace {
+
+template <typename T>
+inline T neg_inf() {
+    return -std::numeric_limits<T>::infinity();
+}
+
+// Per-thread running column log-sum-exp: colmax (m), colsum (m) with sum_i exp(x_ij - colmax_j).
+// Rows are processed in tiles: one rescale of the running sum per tile and column, then one exp
+// per entry.
+template <typename T>
+struct ColLSE {
+    T* mx;
+    T* sm;
+    int64_t m;
+    void reset() {
+        std::fill(mx, mx + m, neg_inf<T>());
+        std::fill(sm, sm + m, T(0));
+    }
+};
+
+// Fused log-domain pass: for rows [i0, i1):
+//   f_i = log a_i - LSE_j(-M_ij / reg + g_j)          (row update, POT's u)
+//   col.LSE_j accumulates (-M_ij / reg + f_i)          (for the next g update)
+// When update_rows is false, f is only read (used for the initial column LSE).
+template <typename T>
+void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, int64_t i0,
+              int64_t i1, bool update_rows, ColLSE<T>& col, std::vector<T>& tilemax) {
+    constexpr int R = 8;
+    tilemax.resize(m);
+    for (int64_t t0 = i0; t0 < i1; t0 += R) {
+        const int64_t t1 = std::min(i1, t0 + R);
+        if (update_rows) {
+            for (int64_t i = t0; i < t1; ++i) {
+                const T* Mi = M + i * m;
+                T mx = neg_inf<T>();
+#pragma omp simd reduction(max : mx)
+                for (int64_t j = 0; j < m; ++j) mx = std::max(mx, Mi[j] * scale + g[j]);
+                T lse;
+                if (mx == neg_inf<T>()) {
+                    lse = neg_inf<T>();
+                } else {
+                    T s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t j = 0; j < m; ++j) s += fast_exp(Mi[j] * scale + g[j] - mx);
+                    lse = mx + std::log(s);
+                }
+                f[i] = loga[i] - lse;  // log a_i = -inf (a_i = 0) gives f_i = -inf: row i is empty
+            }
+        }
+        // column maxima over the tile, then rescale the running sums
+        std::fill(tilemax.begin(), tilemax.end(), neg_inf<T>());
+        for (int64_t i = t0; i < t1; ++i) {
+            const T fi = f[i];
+            if (fi == neg_inf<T>()) continue;
+            const T* Mi = M + i * m;
+            T* tm = tilemax.data();
+#pragma omp simd
+            for (int64_t j = 0; j < m; ++j) tm[j] = std::max(tm[j], Mi[j] * scale + fi);
+        }
+        {
+            T* mx = col.mx;
+            T* sm = col.sm;
+            const T* tm = tilemax.data();
+#pragma omp simd
+            for (int64_t j = 0; j < m; ++j) {
+                const T newm = std::max(mx[j], tm[j]);
+                const T safe = newm == neg_inf<T>() ? T(0) : newm;
+                sm[j] = sm[j] * fast_exp(mx[j] - safe);
+                mx[j] = newm;
+            }
+        }
+        for (int64_t i = t0; i < t1; ++i) {
+            const T fi = f[i];
+            if (fi == neg_inf<T>()) continue;
+            const T* Mi = M + i * m;
+            const T* mx = col.mx;
+            T* sm = col.sm;
+#pragma omp simd
+            for (int64_t j = 0; j < m; ++j) {
+                const T safe = mx[j] == neg_inf<T>() ? T(0) : mx[j];
+                sm[j] += fast_exp(Mi[j] * scale + fi - safe);
+            }
+        }
+    }
+}
+
+// One full log-domain pass over all rows; lse (m) receives LSE_i(-M_ij/reg + f_i).
+template <typename T>
+void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
+              bool update_rows, T* lse, std::vector<T>& buf, int nthreads) {
+    buf.resize(static_cast<size_t>(nthreads) * 2 * m);
+#pragma omp parallel num_threads(nthreads)
+    {
+        const int t = omp_get_thread_num();
+        const int nt = omp_get_num_threads();
+        ColLSE<T> col{buf.data() + static_cast<size_t>(t) * 2 * m, buf.data() + static_cast<size_t>(t) * 2 * m + m, m};
+        col.reset();
+        std::vector<T> tilemax;
+        const int64_t chunk = (n + nt - 1) / nt;
+        const int64_t i0 = std::min<int64_t>(n, t * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
+        log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < m; ++j) {
+            T gm = neg_inf<T>();
+            for (int tt = 0; tt < nt; ++tt) gm = std::max(gm, buf[static_cast<size_t>(tt) * 2 * m + j]);
+            if (gm == neg_inf<T>()) {
+                lse[j] = neg_inf<T>();
+                continue;
+            }
+            T s = 0;
+            for (int tt = 0; tt < nt; ++tt) {
+                const T mt = buf[static_cast<size_t>(tt) * 2 * m + j];
+                if (mt != neg_inf<T>()) s += buf[static_cast<size_t>(tt) * 2 * m + m + j] * std::exp(mt - gm);
+            }
+            lse[j] = gm + std::log(s);
+        }
+    }
+}
+
+// value = sum_ij P_ij M_ij with P_ij = exp(-M_ij/reg + f_i + g_j); writes P when plan != nullptr.
+template <typename T>
+T log_plan_value(const T* M, int64_t n, int64_t m, T scale, const T* f, const T* g, T* plan,
+                 int nthreads) {
+    double total = 0;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : total)
+    for (int64_t i = 0; i < n; ++i) {
+        const T* Mi = M + i * m;
+        const T fi = f[i];
+        T s = 0;
+        if (plan != nullptr) {
+            T* Pi = plan + i * m;
+#pragma omp simd reduction(+ : s)
+            for (int64_t j = 0; j < m; ++j) {
+                const T p = fast_exp(Mi[j] * scale + fi + g[j]);
+                Pi[j] = p;
+                s += p * Mi[j];
+            }
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (int64_t j = 0; j < m; ++j) s += fast_exp(Mi[j] * scale + fi + g[j]) * Mi[j];
+        }
+        total += s;
+    }
+    return static_cast<T>(total);
+}
+
+}  // namespace
+
+template <typename T>
+void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
+                      const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
+                      SinkhornInfo* info, std::vector<double>* trace) {
+    const int nthreads = pick_threads(opt, n * m);
+    const T scale = T(-1) / reg;
+    std::vector<T> loga(n), logb(m), lse(m), buf, fprev(n), gprev(m);
+    for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
+    for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
+    // column LSE of the initial f
+    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, nthreads);
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        std::copy(f, f + n, fprev.begin());
+        std::copy(g, g + m, gprev.begin());
+        for (int64_t j = 0; j < m; ++j) g[j] = logb[j] - lse[j];  // v = log b - LSE_i(Mr + u)
+        log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads);  // u, and LSE for next v
+        bool finite = true;
+        for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j < m; ++j) finite &= !(g[j] != g[j]) && g[j] != std::numeric_limits<T>::infinity();
+        if (!finite) {
+            std::copy(fprev.begin(), fprev.end(), f);
+            std::copy(gprev.begin(), gprev.end(), g);
+            info->status = NUMERICAL_ERROR;
+            info->niter = ii;
+            break;
+        }
+        if (ii % opt.check_every == 0) {
+            // column marginal: sum_i exp(Mr_ij + f_i + g_j) = exp(g_j + LSE_i(Mr_ij + f_i))
+            double e2 = 0;
+            for (int64_t j = 0; j < m; ++j) {
+                const double d = std::exp(double(g[j]) + double(lse[j])) - double(b[j]);
+                e2 += d * d;
+            }
+            info->err = std::sqrt(e2);
+            if (trace) trace->push_back(info->err);
+            if (info->err < opt.stop_thr) {
+                info->status = OK;
+                info->niter = ii;
+                break;
+            }
+        }
+    }
+    if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
+    if (value != nullptr || plan != nullptr) {
+        const T val = log_plan_value(M, n, m, scale, f, g, plan, nthreads);
+        if (value != nullptr) *value = val;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stabilized kernel form (absorption)
+// ---------------------------------------------------------------------------------------
+template <typename T>
+void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
+                             const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan,
+                             SinkhornInfo* info, std::vector<double>* trace) {
+    const int nthreads = pick_threads(opt, n * m);
+    std::vector<T> K(static_cast<size_t>(n) * m), Mshift(static_cast<size_t>(n) * m);
+    std::vector<T> u(n, T(1) / T(n)), v(m, T(1) / T(m)), ktu(m), ktuNew(m), uprev(n), vprev(m), acc;
+    const T tau = static_cast<T>(opt.tau);
+    // K_ij = u0_i v0_j exp((alpha_i + beta_j - M_ij)/reg) is built as exp(-Mshift/reg) with
+    // Mshift = M - alpha - beta - reg (log u0 + log v0); the scalings then restart from u0, v0.
+    auto rebuild = [&]() {
+        const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < m; ++j)
+                Mshift[i * m + j] = M[i * m + j] - alpha[i] - beta[j] - reg * (lu + lv);
+        std::fill(u.begin(), u.end(), T(1) / T(n));
+        std::fill(v.begin(), v.end(), T(1) / T(m));
+        build_kernel(Mshift.data(), n, m, reg, K.data(), u.data(), 1, ktu.data(), acc, nthreads);
+    };
+    rebuild();
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        uprev = u;
+        vprev = v;
+        for (int64_t j = 0; j < m; ++j) v[j] = b[j] / ktu[j];
+        fused_pass_single(K.data(), n, m, a, v.data(), u.data(), ktuNew.data(), acc, nthreads);
+        bool finite = all_finite(u.data(), n) && all_finite(v.data(), m);
+        if (!finite) {
+            u = uprev;
+            v = vprev;
+            info->status = NUMERICAL_ERROR;
+            info->niter = ii;
+            break;
+        }
+        if (ii % opt.check_every == 0) {
+            double e2 = 0;
+            for (int64_t j = 0; j < m; ++j) {
+                const double d = double(v[j]) * double(ktuNew[j]) - double(b[j]);
+                e2 += d * d;
+            }
+            info->err = std::sqrt(e2);
+            if (trace) trace->push_back(info->err);
+            if (info->err < opt.stop_thr) {
+                info->status = OK;
+                info->niter = ii;
+                break;
+            }
+        }
+        T umax = 0, vmax = 0;
+        for (int64_t i = 0; i < n; ++i) umax = std::max(umax, std::abs(u[i]));
+        for (int64_t j = 0; j < m; ++j) vmax = std::max(vmax, std::abs(v[j]));
+        if (umax > tau || vmax > tau) {  // absorb the scalings into the potentials
+            const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
+            for (int64_t i = 0; i < n; ++i) alpha[i] += reg * (std::log(u[i]) + lu);
+            for (int64_t j = 0; j < m; ++j) beta[j] += reg * (std::log(v[j]) + lv);
+            for (int64_t i = 0; i < n; ++i) if (a[i] == T(0)) alpha[i] = neg_inf<T>();
+            for (int64_t j = 0; j < m; ++j) if (b[j] == T(0)) beta[j] = neg_inf<T>();
+            rebuild();
+        } else {
+            std::swap(ktu, ktuNew);
+        }
+    }
+    if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
+    // final potentials: alpha + reg log(u / u0)
+    const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
+    for (int64_t i = 0; i < n; ++i) alpha[i] = a[i] == T(0) ? neg_inf<T>() : alpha[i] + reg * (std::log(u[i]) + lu);
+    for (int64_t j = 0; j < m; ++j) beta[j] = b[j] == T(0) ? neg_inf<T>() : beta[j] + reg * (std::log(v[j]) + lv);
+    if (value != nullptr || plan != nullptr) {
+        std::vector<T> f(n), g(m);
+        for (int64_t i = 0; i < n; ++i) f[i] = alpha[i] / reg;
+        for (int64_t j = 0; j < m; ++j) g[j] = beta[j] / reg;
+        const T val = log_plan_value(M, n, m, T(-1) / reg, f.data(), g.data(), plan, nthreads);
+        if (value != nullptr) *value = val;
+    }
+}
+
+#define OTKIT_INSTANTIATE(T)                                                                        \
+    template void sinkhorn_knopp_cpu<T>(const T*, int64_t, int64_t, const T*, const T*, int64_t, T, \
+                                        const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,      \
+                                        std::vector<double>*);                                     \
+    template void sinkhorn_log_cpu<T>(const T*, int64_t, int64_t, const T*, const T*, T,            \
+                                      const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,        \
+                                      std::vector<double>*);                                       \
+    template void sinkhorn_stabilized_cpu<T>(const T*, int64_t, int64_t, const T*, const T*, T,     \
+                                             const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*, \
+                                             std::vector<double>*);
+OTKIT_INSTANTIATE(double)
+OTKIT_INSTANTIATE(float)
+#undef OTKIT_INSTANTIATE
+
+}  // namespace otkit

@@ -1,0 +1,100 @@
+"""``otkit.show_config()``: which kernels loaded and how they were built."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+
+from . import _backend
+
+
+def _cuda_info():
+    info = {"extension": False, "nvcc": None, "device": None}
+    try:
+        from . import _cuda  # type: ignore
+
+        info["extension"] = True
+        info.update(getattr(_cuda, "build_info", {}))
+    except Exception as exc:  # noqa: BLE001
+        info["reason"] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ImportError) else "not built"
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        try:
+            out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=10).stdout
+            info["nvcc"] = out.strip().splitlines()[-1] if out else nvcc
+        except Exception:  # noqa: BLE001
+            info["nvcc"] = nvcc
+    return info
+
+
+def config() -> dict:
+    """Build and runtime configuration as a dict."""
+    import numpy
+
+    cfg: dict = {
+        "otkit": __import__("otkit").__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+    }
+    if _backend._ext is not None:
+        bi = dict(_backend._ext.build_info)
+        cfg["cpp"] = {
+            "loaded": True,
+            "compiler": bi.get("compiler"),
+            "openmp": bool(bi.get("openmp")),
+            "openmp_threads": int(_backend._ext.max_threads()),
+            "flags": bi.get("flags"),
+        }
+    else:
+        cfg["cpp"] = {"loaded": False, "reason": _backend._ext_error}
+    cfg["cuda"] = _cuda_info()
+    if importlib.util.find_spec("numba") is not None:
+        import numba
+
+        cfg["numba"] = {"version": numba.__version__, "threads": numba.config.NUMBA_NUM_THREADS}
+    else:
+        cfg["numba"] = None
+    cfg["backends"] = _backend.available_backends()
+    try:
+        cfg["default_backend"] = _backend.default_backend()
+    except Exception as exc:  # noqa: BLE001
+        cfg["default_backend"] = f"none ({exc})"
+    cfg["OTKIT_BACKEND"] = os.environ.get("OTKIT_BACKEND")
+    return cfg
+
+
+def format_config(cfg: dict) -> str:
+    lines = [f"otkit {cfg['otkit']} (python {cfg['python']}, numpy {cfg['numpy']}, {cfg['platform']})"]
+    c = cfg["cpp"]
+    if c["loaded"]:
+        lines.append(
+            f"  cpp    : loaded  compiler={c['compiler']}  openmp={'yes' if c['openmp'] else 'no'}"
+            f" threads={c['openmp_threads']}  flags='{c['flags']}'"
+        )
+    else:
+        lines.append(f"  cpp    : NOT loaded ({c.get('reason')})")
+    cu = cfg["cuda"]
+    lines.append(
+        "  cuda   : "
+        + ("loaded" if cu["extension"] else "not built")
+        + f"  nvcc={cu['nvcc'] or 'none'}"
+        + (f"  device={cu['device']}" if cu.get("device") else "")
+    )
+    nb = cfg["numba"]
+    lines.append("  numba  : " + (f"{nb['version']} (threads={nb['threads']})" if nb else "not installed"))
+    lines.append(f"  backends available: {', '.join(cfg['backends']) or 'none'};  default: {cfg['default_backend']}"
+                 + (f"  (OTKIT_BACKEND={cfg['OTKIT_BACKEND']})" if cfg["OTKIT_BACKEND"] else ""))
+    return "\n".join(lines)
+
+
+def show_config(as_dict: bool = False):
+    """Print which extensions loaded (C++: compiler, OpenMP threads; CUDA), the Numba version and the
+    default backend. With ``as_dict=True`` return the information as a dict instead."""
+    cfg = config()
+    if as_dict:
+        return cfg
+    print(format_config(cfg))
+    return None

@@ -1,0 +1,185 @@
+"""Input validation and small helpers shared by every public function.
+
+Every public function validates its input once with these helpers and gets back C-contiguous
+arrays of one floating dtype (float64 by default). Errors name the argument. Inputs are never
+modified in place: the helpers copy whenever a conversion is needed and the kernels only write
+to arrays they allocated.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_cost",
+    "check_hist",
+    "check_masses",
+    "check_reg",
+    "check_positive_int",
+    "resolve_dtype",
+    "unif",
+    "dist",
+]
+
+
+def unif(n: int, dtype=np.float64) -> np.ndarray:
+    """Uniform histogram of length ``n``."""
+    return np.full(n, 1.0 / n, dtype=dtype)
+
+
+def resolve_dtype(dtype, *arrays) -> np.dtype:
+    """float64 unless ``dtype`` says float32, or (dtype None) every floating input is float32."""
+    if dtype is None:
+        kinds = [np.asarray(x).dtype for x in arrays if x is not None and np.size(x) > 0]
+        if kinds and all(k == np.float32 for k in kinds):
+            return np.dtype(np.float32)
+        return np.dtype(np.float64)
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise TypeError(f"dtype must be float64 or float32, got {dt}")
+    return dt
+
+
+def as_float_array(x, name: str, dtype=np.float64) -> np.ndarray:
+    """Convert ``x`` to a C-contiguous array of ``dtype`` (integers and bools are converted).
+
+    Raises TypeError for non-numeric input (strings, objects, complex numbers).
+    """
+    if x is None:
+        raise TypeError(f"{name} must be an array, got None")
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch tensors
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_cost(M, dtype=np.float64, name: str = "M") -> np.ndarray:
+    """Validate a cost matrix: 2-D, non-empty, finite."""
+    M = as_float_array(M, name, dtype)
+    if M.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D cost matrix, got shape {M.shape}")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {M.shape})")
+    if not np.isfinite(M).all():
+        bad = np.argwhere(~np.isfinite(M))[0]
+        raise ValueError(f"{name} has non-finite entries (NaN or inf), e.g. {name}[{bad[0]}, {bad[1]}] = {M[tuple(bad)]}")
+    return M
+
+
+def check_hist(x, name: str, size: int, dtype=np.float64, allow_2d: bool = False,
+               other: str = "M.shape[0]") -> np.ndarray:
+    """Validate a histogram of length ``size`` (empty or None means uniform).
+
+    ``allow_2d``: a (size, N) array of N histograms is accepted too.
+    """
+    if x is None:
+        return unif(size, dtype)
+    arr = as_float_array(x, name, dtype)
+    if arr.size == 0 and arr.ndim == 1:
+        return unif(size, dtype)
+    if arr.ndim == 0 or arr.ndim > (2 if allow_2d else 1):
+        want = "a 1-D array (or 2-D: one histogram per column)" if allow_2d else "a 1-D array"
+        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+    if arr.shape[0] != size:
+        raise ValueError(f"{name} has length {arr.shape[0]} but {other} = {size}")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError(f"{name} has shape {arr.shape}: no histogram")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+    if (arr < 0).any():
+        raise ValueError(f"{name} has negative entries (min {arr.min():.6g}); weights must be >= 0")
+    sums = arr.sum(axis=0)
+    if np.any(sums <= 0):
+        raise ValueError(f"{name} has zero total mass")
+    return arr
+
+
+def check_masses(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6, names=("a", "b")) -> None:
+    """Raise when the total masses of ``a`` and of (each column of) ``b`` differ beyond ``rtol``."""
+    ma = float(np.sum(a, dtype=np.float64))
+    mb = np.atleast_1d(np.sum(b, axis=0, dtype=np.float64))
+    diff = np.abs(mb - ma)
+    tol = rtol * np.maximum(ma, mb)
+    if np.any(diff > tol):
+        k = int(np.argmax(diff - tol))
+        which = names[1] if mb.size == 1 else f"{names[1]}[:, {k}]"
+        raise ValueError(
+            f"{names[0]} and {which} must have the same total mass: sum({names[0]}) = {ma:.12g}, "
+            f"sum({which}) = {mb[k]:.12g} (differ by {diff[k]:.3g}, relative tolerance {rtol:g}); "
+            "normalize them, e.g. a / a.sum()"
+        )
+
+
+def check_reg(reg, name: str = "reg") -> float:
+    """A regularization strength: a finite real number > 0."""
+    if isinstance(reg, (bool, np.bool_)) or not isinstance(reg, (numbers.Real, np.floating, np.integer)):
+        if np.ndim(reg) == 0 and np.asarray(reg).dtype.kind in "iuf":
+            reg = float(np.asarray(reg))
+        else:
+            raise TypeError(f"{name} must be a real number, got {type(reg).__name__}")
+    reg = float(reg)
+    if not np.isfinite(reg) or reg <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {reg}")
+    return reg
+
+
+def check_positive_int(x, name: str, minimum: int = 1) -> int:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(x).__name__}")
+    if x < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {x}")
+    return int(x)
+
+
+def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None) -> np.ndarray:
+    r"""Pairwise cost matrix between the rows of ``x1`` (n, k) and ``x2`` (m, k) (POT's ``ot.dist``).
+
+    Parameters
+    ----------
+    x1 : (n, k) array_like
+    x2 : (m, k) array_like, optional (defaults to ``x1``)
+    metric : {"sqeuclidean", "euclidean", "cityblock", "minkowski"} or any ``scipy.spatial.distance.cdist`` metric
+    p : float, the exponent of ``"minkowski"``
+
+    Returns
+    -------
+    M : (n, m) ndarray
+
+    Examples
+    --------
+    >>> import otkit
+    >>> otkit.dist([[0.0], [1.0]], [[0.0], [3.0]])
+    array([[0., 9.],
+           [1., 4.]])
+    """
+    from scipy.spatial.distance import cdist
+
+    x1 = as_float_array(x1, "x1")
+    x2 = x1 if x2 is None else as_float_array(x2, "x2")
+    if x1.ndim == 1:
+        x1 = x1[:, None]
+    if x2.ndim == 1:
+        x2 = x2[:, None]
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must be (n, k) and (m, k) arrays, got shapes {x1.shape} and {x2.shape}")
+    if not (np.isfinite(x1).all() and np.isfinite(x2).all()):
+        raise ValueError("x1 and x2 must be finite")
+    if metric == "sqeuclidean":
+        # ||x||^2 + ||y||^2 - 2 <x, y>, clipped at 0 against round-off
+        d = (x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * (x1 @ x2.T)
+        return np.maximum(d, 0.0)
+    if metric == "minkowski":
+        if p <= 0:
+            raise ValueError(f"p must be > 0 for the minkowski metric, got {p}")
+        return cdist(x1, x2, metric="minkowski", p=p)
+    try:
+        return cdist(x1, x2, metric=metric) if w is None else cdist(x1, x2, metric=metric, w=w)
+    except ValueError as exc:
+        raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
