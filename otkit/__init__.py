@@ -16,3 +16,7 @@ __all__ = [
     "dist",
     "unif",
 ]
+
+from .bregman import sinkhorn, sinkhorn2  # noqa: E402
+
+__all__ += ["sinkhorn", "sinkhorn2"]

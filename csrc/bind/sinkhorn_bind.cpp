@@ -9,7 +9,8 @@
 namespace otkit {
 namespace {
 
-SinkhornOptions make_opts(int max_iter, double stop_thr, int check_every, double tau, int num_threads) {
+SinkhornOptions make_opts(int max_iter, double stop_thr, int check_every, double tau, double omega,
+                          double omega_start, int num_threads) {
     if (max_iter < 0) throw py::value_error("numItermax must be >= 0");
     if (check_every < 1) throw py::value_error("check_every must be >= 1");
     SinkhornOptions o;
@@ -17,6 +18,9 @@ SinkhornOptions make_opts(int max_iter, double stop_thr, int check_every, double
     o.stop_thr = stop_thr;
     o.check_every = check_every;
     o.tau = tau;
+    if (!(omega > 0.0 && omega < 2.0)) throw py::value_error("omega must be in (0, 2)");
+    o.omega = omega;
+    o.omega_start = omega_start;
     o.num_threads = num_threads;
     return o;
 }
@@ -40,7 +44,8 @@ py::dict info_dict(const std::vector<SinkhornInfo>& info, const std::vector<doub
 // U (n x N), V (m x N) are updated in place; returns dict(values, plan, status, niter, err, trace).
 template <typename T>
 py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U_, py::array V_, int max_iter,
-               double stop_thr, int check_every, bool want_plan, bool want_value, bool want_trace, int threads) {
+               double stop_thr, int check_every, double omega, double omega_start, bool want_plan, bool want_value,
+               bool want_trace, int threads) {
     auto M = as_carray<T>(M_, "M", 2);
     auto a = as_carray<T>(a_, "a", 1);
     auto B = as_carray<T>(B_, "b", 2);
@@ -51,7 +56,8 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
         V.shape(1) != N)
         throw py::value_error("sinkhorn_knopp: inconsistent shapes");
     if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
-    auto opt = make_opts(max_iter, stop_thr, check_every, 0.0, threads);
+    if (omega != 1.0 && N != 1) throw py::value_error("over-relaxation (omega != 1) is for single problems");
+    auto opt = make_opts(max_iter, stop_thr, check_every, 0.0, omega, omega_start, threads);
     py::array_t<T> values(N);
     py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(N);
@@ -76,8 +82,8 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
 // log-scalings f, g for kind 0, dual potentials alpha, beta for kind 1.
 template <typename T>
 py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double reg, py::array x_, py::array y_,
-                   int max_iter, double stop_thr, int check_every, double tau, bool want_plan, bool want_value,
-                   bool want_trace, int threads) {
+                   int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
+                   bool want_plan, bool want_value, bool want_trace, int threads) {
     auto M = as_carray<T>(M_, "M", 2);
     auto a = as_carray<T>(a_, "a", 1);
     auto b = as_carray<T>(b_, "b", 1);
@@ -86,7 +92,7 @@ py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double re
     const int64_t n = M.shape(0), m = M.shape(1);
     if (a.shape(0) != n || b.shape(0) != m || x.shape(0) != n || y.shape(0) != m)
         throw py::value_error("sinkhorn_log: inconsistent shapes");
-    auto opt = make_opts(max_iter, stop_thr, check_every, tau, threads);
+    auto opt = make_opts(max_iter, stop_thr, check_every, tau, omega, omega_start, threads);
     py::array_t<T> value(1);
     py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(1);
@@ -114,11 +120,11 @@ template <typename T>
 void def_all(py::module_& mod, const char* suffix) {
     using namespace pybind11::literals;
     mod.def((std::string("sinkhorn_knopp_") + suffix).c_str(), &knopp<T>, "M"_a, "a"_a, "B"_a, "reg"_a, "U"_a, "V"_a,
-            "max_iter"_a, "stop_thr"_a, "check_every"_a, "want_plan"_a, "want_value"_a, "want_trace"_a,
+            "max_iter"_a, "stop_thr"_a, "check_every"_a, "omega"_a, "omega_start"_a, "want_plan"_a, "want_value"_a, "want_trace"_a,
             "num_threads"_a = 0,
             "Kernel-form Sinkhorn on N problems sharing M (B: m x N); U, V updated in place.");
     mod.def((std::string("sinkhorn_log_") + suffix).c_str(), &logdomain<T>, "kind"_a, "M"_a, "a"_a, "b"_a, "reg"_a,
-            "x"_a, "y"_a, "max_iter"_a, "stop_thr"_a, "check_every"_a, "tau"_a, "want_plan"_a, "want_value"_a,
+            "x"_a, "y"_a, "max_iter"_a, "stop_thr"_a, "check_every"_a, "tau"_a, "omega"_a, "omega_start"_a, "want_plan"_a, "want_value"_a,
             "want_trace"_a, "num_threads"_a = 0,
             "Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place.");
 }

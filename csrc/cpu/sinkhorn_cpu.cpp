@@ -41,6 +41,25 @@ int pick_threads(const SinkhornOptions& opt, int64_t work) {
     return std::max(1, t);
 }
 
+// Safeguarded over-relaxation: plain Sinkhorn steps until the marginal error falls below
+// omega_start, then omega; back to plain steps for good if the relaxed iterates diverge (the error
+// exceeds 10x the best error seen since relaxing, or is not finite).
+struct OmegaGuard {
+    double omega, start, best = std::numeric_limits<double>::infinity();
+    bool on = false, off = false;
+    explicit OmegaGuard(const SinkhornOptions& o) : omega(o.omega), start(o.omega_start) {}
+    double update(double err) {  // called at every check; returns the omega for the next steps
+        if (omega == 1.0 || off) return 1.0;
+        if (on && !(err <= 10.0 * best)) {
+            off = true;
+            return 1.0;
+        }
+        best = std::min(best, err);
+        if (err < start) on = true;
+        return on ? omega : 1.0;
+    }
+};
+
 template <typename T>
 bool all_finite(const T* x, int64_t n) {
     bool ok = true;
@@ -94,8 +113,14 @@ void build_kernel(const T* M, int64_t n, int64_t m, T reg, T* K, const T* u0, in
 
 // One fused pass, N = 1: u_i = a_i / (K v)_i, ktu = K^T u.
 template <typename T>
+inline T relax(T old, T fresh, T omega) {
+    // over-relaxed scaling old^(1 - omega) * fresh^omega; zero stays zero (empty row/column)
+    return (fresh == T(0) || old == T(0)) ? fresh : old * std::pow(fresh / old, omega);
+}
+
+template <typename T>
 void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
-                       std::vector<T>& acc, int nthreads) {
+                       std::vector<T>& acc, int nthreads, T omega) {
     acc.resize(static_cast<size_t>(nthreads) * m);
 #pragma omp parallel num_threads(nthreads)
     {
@@ -109,7 +134,8 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
             T s = 0;
 #pragma omp simd reduction(+ : s)
             for (int64_t j = 0; j < m; ++j) s += Ki[j] * v[j];
-            const T ui = a[i] == T(0) ? T(0) : a[i] / s;  // empty rows keep u_i = 0 (as POT)
+            T ui = a[i] == T(0) ? T(0) : a[i] / s;  // empty rows keep u_i = 0 (as POT)
+            if (omega != T(1)) ui = relax(u[i], ui, omega);
             u[i] = ui;
             if (ui != T(0)) {
 #pragma omp simd
@@ -129,7 +155,7 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
 // each entry of v and of the accumulator is reused for 4 rows of K.
 template <typename T>
 void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
-                      int64_t Na, std::vector<T>& acc, int nthreads) {
+                      int64_t Na, std::vector<T>& acc, int nthreads, T omega) {
     constexpr int R = 4;
     acc.resize(static_cast<size_t>(nthreads) * m * Na);
     const int64_t nblocks = (n + R - 1) / R;
@@ -158,7 +184,10 @@ void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, 
                 T* ui = u + (i0 + r) * Na;
                 const T ai = a[i0 + r];
                 const T* sr = s.data() + r * Na;
-                for (int64_t k = 0; k < Na; ++k) ui[k] = ai == T(0) ? T(0) : ai / sr[k];
+                for (int64_t k = 0; k < Na; ++k) {
+                    const T fresh = ai == T(0) ? T(0) : ai / sr[k];
+                    ui[k] = omega != T(1) ? relax(ui[k], fresh, omega) : fresh;
+                }
             }
             for (int64_t j = 0; j < m; ++j) {
                 T* accj = my + j * Na;
@@ -221,23 +250,31 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
 
     std::vector<char> done(N, 0);
     std::vector<char> bad(N, 0);
+    OmegaGuard guard(opt);
+    double omega_eff = 1.0;
     int ii = 0;
     for (ii = 0; ii < opt.max_iter && na > 0; ++ii) {
         std::copy(Up.begin(), Up.begin() + n * na, Uprev.begin());
         std::copy(Vp.begin(), Vp.begin() + m * na, Vprev.begin());
         std::fill(bad.begin(), bad.begin() + na, 0);
         // v = b / K^T u
+        const T omega = static_cast<T>(omega_eff);
         for (int64_t j = 0; j < m * na; ++j) {
             const T kt = Ktu[j];
-            const T vj = Bp[j] / kt;
+            if (Bp[j] == T(0)) {  // empty column: v_j = 0 (also when K^T u = 0 there)
+                Vp[j] = T(0);
+                continue;
+            }
+            T vj = Bp[j] / kt;
+            if (omega != T(1)) vj = relax(Vp[j], vj, omega);
             Vp[j] = vj;
             if (kt == T(0) || !is_finite(vj)) bad[j % na] = 1;
         }
         // u = a / K v and, fused, K^T u
         if (na == 1)
-            fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, nthreads);
+            fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, nthreads, omega);
         else
-            fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, acc, nthreads);
+            fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, acc, nthreads, omega);
         for (int64_t i = 0; i < n * na; ++i)
             if (!is_finite(Up[i])) bad[i % na] = 1;
 
@@ -262,6 +299,7 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                 const double err = std::sqrt(e2);
                 lastErr[col] = err;
                 if (trace && N == 1) trace->push_back(err);
+                if (N == 1) omega_eff = guard.update(err);
                 if (err < opt.stop_thr) {
                     unpack_col(Up.data(), n, na, kp, U, N, col);
                     unpack_col(Vp.data(), m, na, kp, V, N, col);
@@ -379,7 +417,7 @@ struct ColLSE {
 // When update_rows is false, f is only read (used for the initial column LSE).
 template <typename T>
 void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, int64_t i0,
-              int64_t i1, bool update_rows, ColLSE<T>& col, std::vector<T>& tilemax) {
+              int64_t i1, bool update_rows, ColLSE<T>& col, std::vector<T>& tilemax, T omega) {
     constexpr int R = 8;
     tilemax.resize(m);
     for (int64_t t0 = i0; t0 < i1; t0 += R) {
@@ -399,7 +437,10 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
                     for (int64_t j = 0; j < m; ++j) s += fast_exp(Mi[j] * scale + g[j] - mx);
                     lse = mx + std::log(s);
                 }
-                f[i] = loga[i] - lse;  // log a_i = -inf (a_i = 0) gives f_i = -inf: row i is empty
+                const T fresh = loga[i] - lse;  // log a_i = -inf (a_i = 0): f_i = -inf, row i is empty
+                f[i] = (omega != T(1) && fresh != neg_inf<T>() && f[i] != neg_inf<T>())
+                           ? (T(1) - omega) * f[i] + omega * fresh
+                           : fresh;
             }
         }
         // column maxima over the tile, then rescale the running sums
@@ -442,7 +483,7 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
 // One full log-domain pass over all rows; lse (m) receives LSE_i(-M_ij/reg + f_i).
 template <typename T>
 void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
-              bool update_rows, T* lse, std::vector<T>& buf, int nthreads) {
+              bool update_rows, T* lse, std::vector<T>& buf, int nthreads, T omega) {
     buf.resize(static_cast<size_t>(nthreads) * 2 * m);
 #pragma omp parallel num_threads(nthreads)
     {
@@ -453,7 +494,7 @@ void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T*
         std::vector<T> tilemax;
         const int64_t chunk = (n + nt - 1) / nt;
         const int64_t i0 = std::min<int64_t>(n, t * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
-        log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax);
+        log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax, omega);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < m; ++j) {
@@ -512,14 +553,21 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
     // column LSE of the initial f
-    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, nthreads);
+    OmegaGuard guard(opt);
+    T omega = T(1);
+    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, nthreads, omega);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         std::copy(f, f + n, fprev.begin());
         std::copy(g, g + m, gprev.begin());
-        for (int64_t j = 0; j < m; ++j) g[j] = logb[j] - lse[j];  // v = log b - LSE_i(Mr + u)
-        log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads);  // u, and LSE for next v
+        for (int64_t j = 0; j < m; ++j) {  // v = log b - LSE_i(Mr + u)
+            const T fresh = logb[j] - lse[j];
+            g[j] = (omega != T(1) && fresh != neg_inf<T>() && g[j] != neg_inf<T>())
+                       ? (T(1) - omega) * g[j] + omega * fresh
+                       : fresh;
+        }
+        log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads, omega);  // u, and LSE for next v
         bool finite = true;
         for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
         for (int64_t j = 0; j < m; ++j) finite &= !(g[j] != g[j]) && g[j] != std::numeric_limits<T>::infinity();
@@ -544,6 +592,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
                 info->niter = ii;
                 break;
             }
+            omega = static_cast<T>(guard.update(info->err));
         }
     }
     if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
@@ -582,8 +631,8 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
     for (ii = 0; ii < opt.max_iter; ++ii) {
         uprev = u;
         vprev = v;
-        for (int64_t j = 0; j < m; ++j) v[j] = b[j] / ktu[j];
-        fused_pass_single(K.data(), n, m, a, v.data(), u.data(), ktuNew.data(), acc, nthreads);
+        for (int64_t j = 0; j < m; ++j) v[j] = b[j] == T(0) ? T(0) : b[j] / ktu[j];
+        fused_pass_single(K.data(), n, m, a, v.data(), u.data(), ktuNew.data(), acc, nthreads, T(1));
         bool finite = all_finite(u.data(), n) && all_finite(v.data(), m);
         if (!finite) {
             u = uprev;

@@ -19,6 +19,9 @@ struct SinkhornOptions {
     double stop_thr = 1e-9;
     int check_every = 10;   // the marginal error is evaluated when ii % check_every == 0
     double tau = 1e3;       // absorption threshold (stabilized only)
+    double omega = 1.0;     // over-relaxation: x <- x_old^(1-omega) * x_sinkhorn^omega (1 = plain Sinkhorn)
+    double omega_start = 1e-2;  // relax only once the marginal error is below this, and stop relaxing
+                                // for good if the error grows between two checks (safeguard)
     int num_threads = 0;    // 0: OpenMP default
 };
 

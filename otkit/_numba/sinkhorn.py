@@ -1,0 +1,526 @@
+"""Numba fallback of the Sinkhorn kernels (same names, arguments and results as ``otkit._ext``).
+
+The algorithms are those of csrc/cpu/sinkhorn_cpu.cpp: a fused pass per iteration computes
+``u = a / (K v)`` and ``K^T u`` row by row (one read of K per iteration), rows split into one
+block per thread, each with its own accumulator.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _relax(old, fresh, omega):
+    if fresh == 0.0 or old == 0.0:
+        return fresh
+    return old * (fresh / old) ** omega
+
+
+@njit(cache=True, error_model="numpy")
+def _guard(omega, start, err, best, state):
+    """Safeguarded over-relaxation, as OmegaGuard in sinkhorn_cpu.cpp.
+
+    state: 0 not yet relaxing, 1 relaxing, 2 switched off for good. Returns (omega_eff, best, state).
+    """
+    if omega == 1.0 or state == 2:
+        return 1.0, best, state
+    if state == 1 and not (err <= 10.0 * best):
+        return 1.0, best, 2
+    best = min(best, err)
+    if err < start:
+        state = 1
+    return (omega if state == 1 else 1.0), best, state
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _build_kernel(M, reg, K, U0, ktu, nblocks):
+    # K = exp(-M / reg) and ktu = K^T U0 (U0: n x N)
+    n, m = M.shape
+    N = U0.shape[1]
+    acc = np.zeros((nblocks, m, N), dtype=M.dtype)
+    scale = -1.0 / reg
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            for j in range(m):
+                kij = math.exp(M[i, j] * scale)
+                K[i, j] = kij
+                for k in range(N):
+                    acc[t, j, k] += kij * U0[i, k]
+    ktu[:, :] = acc.sum(axis=0)
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _pass_single(K, a, v, u, ktu, nblocks, omega):
+    # u_i = a_i / (K v)_i ; ktu = K^T u  (v, u, ktu: 1-D)
+    n, m = K.shape
+    acc = np.zeros((nblocks, m), dtype=K.dtype)
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            s = 0.0
+            for j in range(m):
+                s += K[i, j] * v[j]
+            ui = 0.0 if a[i] == 0.0 else a[i] / s
+            if omega != 1.0:
+                ui = _relax(u[i], ui, omega)
+            u[i] = ui
+            if ui != 0.0:
+                for j in range(m):
+                    acc[t, j] += K[i, j] * ui
+    for j in range(m):
+        s = 0.0
+        for t in range(nblocks):
+            s += acc[t, j]
+        ktu[j] = s
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _pass_multi(K, a, V, U, KTU, nblocks, omega):
+    # U_ik = a_i / (K V)_ik ; KTU = K^T U  (V: m x Na, U: n x Na)
+    n, m = K.shape
+    na = V.shape[1]
+    acc = np.zeros((nblocks, m, na), dtype=K.dtype)
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        s = np.empty(na, dtype=K.dtype)
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            s[:] = 0.0
+            for j in range(m):
+                kij = K[i, j]
+                for k in range(na):
+                    s[k] += kij * V[j, k]
+            for k in range(na):
+                fresh = 0.0 if a[i] == 0.0 else a[i] / s[k]
+                U[i, k] = _relax(U[i, k], fresh, omega) if omega != 1.0 else fresh
+            for j in range(m):
+                kij = K[i, j]
+                for k in range(na):
+                    acc[t, j, k] += kij * U[i, k]
+    KTU[:, :] = acc.sum(axis=0)
+
+
+@njit(cache=True, error_model="numpy")
+def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
+                  want_value, want_trace, nblocks):
+    n, m = M.shape
+    N = B.shape[1]
+    K = np.empty((n, m), dtype=M.dtype)
+    ktu = np.empty((m, N), dtype=M.dtype)
+    _build_kernel(M, reg, K, U, ktu, nblocks)
+    status = np.full(N, MAX_ITER, dtype=np.int32)
+    niter = np.zeros(N, dtype=np.int32)
+    err = np.ones(N, dtype=np.float64)
+    trace = np.empty(max_iter // check_every + 2, dtype=np.float64)
+    ntrace = 0
+    cols = np.arange(N)
+    Up = U.copy()
+    Vp = V.copy()
+    Bp = B.copy()
+    ktu_new = np.empty_like(ktu)
+    omega, best, gstate = M.dtype.type(1.0), np.inf, 0
+    ii = 0
+    while ii < max_iter and cols.size > 0:
+        na = cols.size
+        Uprev = Up.copy()
+        Vprev = Vp.copy()
+        bad = np.zeros(na, dtype=np.bool_)
+        for j in range(m):
+            for k in range(na):
+                kt = ktu[j, k]
+                if Bp[j, k] == 0.0:  # empty column: v_j = 0
+                    Vp[j, k] = 0.0
+                    continue
+                vj = Bp[j, k] / kt
+                if omega != 1.0:
+                    vj = _relax(Vp[j, k], vj, omega)
+                Vp[j, k] = vj
+                if kt == 0.0 or not np.isfinite(vj):
+                    bad[k] = True
+        if na == 1:
+            u1 = Up[:, 0].copy()
+            kt1 = np.empty(m, dtype=M.dtype)
+            _pass_single(K, a, Vp[:, 0].copy(), u1, kt1, nblocks, omega)
+            Up[:, 0] = u1
+            ktu_new[:, 0] = kt1
+        else:
+            _pass_multi(K, a, Vp, Up, ktu_new[:, :na], nblocks, omega)
+        for i in range(n):
+            for k in range(na):
+                if not np.isfinite(Up[i, k]):
+                    bad[k] = True
+        check = ii % check_every == 0
+        keep = np.ones(na, dtype=np.bool_)
+        for k in range(na):
+            col = cols[k]
+            if bad[k]:
+                U[:, col] = Uprev[:, k]
+                V[:, col] = Vprev[:, k]
+                status[col] = NUMERICAL_ERROR
+                niter[col] = ii
+                keep[k] = False
+                continue
+            if check:
+                e2 = 0.0
+                for j in range(m):
+                    d = Vp[j, k] * ktu_new[j, k] - Bp[j, k]
+                    e2 += d * d
+                e = math.sqrt(e2)
+                err[col] = e
+                if want_trace and N == 1:
+                    trace[ntrace] = e
+                    ntrace += 1
+                if N == 1:
+                    om, best, gstate = _guard(omega_target, omega_start, e, best, gstate)
+                    omega = M.dtype.type(om)
+                if e < stop_thr:
+                    U[:, col] = Up[:, k]
+                    V[:, col] = Vp[:, k]
+                    status[col] = OK
+                    niter[col] = ii
+                    keep[k] = False
+        ktu[:, :na] = ktu_new[:, :na]
+        if not keep.all():
+            idx = np.nonzero(keep)[0]
+            cols = cols[idx]
+            Up = Up[:, idx].copy()
+            Vp = Vp[:, idx].copy()
+            Bp = Bp[:, idx].copy()
+            ktu = ktu[:, idx].copy()
+            ktu_new = np.empty_like(ktu)
+        ii += 1
+    for k in range(cols.size):
+        col = cols[k]
+        U[:, col] = Up[:, k]
+        V[:, col] = Vp[:, k]
+        niter[col] = max(0, ii - 1)
+    values = np.zeros(N, dtype=M.dtype)
+    plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=M.dtype)
+    if want_value or want_plan:
+        _finish_knopp(M, K, U, V, values, plan, want_plan, nblocks)
+    return values, plan, status, niter, err, trace[:ntrace]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _finish_knopp(M, K, U, V, values, plan, want_plan, nblocks):
+    n, m = M.shape
+    N = U.shape[1]
+    acc = np.zeros((nblocks, N))
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            for j in range(m):
+                w = K[i, j]
+                for k in range(N):
+                    p = U[i, k] * w * V[j, k]
+                    acc[t, k] += p * M[i, j]
+                    if want_plan:
+                        plan[i, j] = p
+    for k in range(N):
+        values[k] = acc[:, k].sum()
+
+
+def _nblocks(n, m, num_threads):
+    if n * m < (1 << 14):
+        return 1
+    t = num_threads if num_threads and num_threads > 0 else numba.get_num_threads()
+    return max(1, min(int(t), n))
+
+
+def _as_dict(values, plan, status, niter, err, trace, want_plan):
+    return {
+        "values": values,
+        "plan": plan if want_plan else None,
+        "status": status,
+        "niter": niter,
+        "err": err,
+        "trace": [float(x) for x in trace],
+    }
+
+
+def sinkhorn_knopp_f64(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega, omega_start, want_plan,
+                       want_value, want_trace, num_threads=0):
+    """Kernel-form Sinkhorn on N problems sharing M (B: m x N); U, V updated in place."""
+    if check_every < 1:
+        raise ValueError("check_every must be >= 1")
+    if not 0.0 < omega < 2.0:
+        raise ValueError("omega must be in (0, 2)")
+    if omega != 1.0 and B.shape[1] != 1:
+        raise ValueError("over-relaxation (omega != 1) is for single problems")
+    out = _knopp_driver(M, a, B, M.dtype.type(reg), U, V, int(max_iter), float(stop_thr), int(check_every),
+                        float(omega), float(omega_start), bool(want_plan), bool(want_value), bool(want_trace),
+                        _nblocks(*M.shape, num_threads))
+    return _as_dict(*out, want_plan)
+
+
+def sinkhorn_knopp_f32(M, a, B, reg, U, V, *args, **kwargs):
+    """float32 entry point: computes in float64 (no second JIT compilation) and casts the results back."""
+    U64, V64 = U.astype(np.float64), V.astype(np.float64)
+    out = sinkhorn_knopp_f64(M.astype(np.float64), a.astype(np.float64), B.astype(np.float64), reg, U64, V64,
+                             *args, **kwargs)
+    U[...] = U64
+    V[...] = V64
+    return _cast32(out)
+
+
+def _cast32(out):
+    out["values"] = out["values"].astype(np.float32)
+    if out["plan"] is not None:
+        out["plan"] = out["plan"].astype(np.float32)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Log-domain and stabilized
+# ------------------------------------------------------------------------------------------
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
+    # f_i = log a_i - LSE_j(M_ij scale + g_j)  (if update_rows); lse_j = LSE_i(M_ij scale + f_i)
+    n, m = M.shape
+    R = 8
+    colmax = np.full((nblocks, m), -np.inf, dtype=M.dtype)
+    colsum = np.zeros((nblocks, m), dtype=M.dtype)
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        tilemax = np.empty(m, dtype=M.dtype)
+        i0, i1 = t * chunk, min(n, (t + 1) * chunk)
+        for t0 in range(i0, i1, R):
+            t1 = min(i1, t0 + R)
+            if update_rows:
+                for i in range(t0, t1):
+                    mx = -np.inf
+                    for j in range(m):
+                        x = M[i, j] * scale + g[j]
+                        if x > mx:
+                            mx = x
+                    if mx == -np.inf:
+                        lse_i = -np.inf
+                    else:
+                        s = 0.0
+                        for j in range(m):
+                            s += math.exp(M[i, j] * scale + g[j] - mx)
+                        lse_i = mx + math.log(s)
+                    fresh = loga[i] - lse_i
+                    if omega != 1.0 and fresh != -np.inf and f[i] != -np.inf:
+                        f[i] = (1.0 - omega) * f[i] + omega * fresh
+                    else:
+                        f[i] = fresh
+            tilemax[:] = -np.inf
+            for i in range(t0, t1):
+                fi = f[i]
+                if fi == -np.inf:
+                    continue
+                for j in range(m):
+                    x = M[i, j] * scale + fi
+                    if x > tilemax[j]:
+                        tilemax[j] = x
+            for j in range(m):
+                newm = max(colmax[t, j], tilemax[j])
+                if newm != -np.inf and colmax[t, j] != newm:
+                    colsum[t, j] *= math.exp(colmax[t, j] - newm)
+                colmax[t, j] = newm
+            for i in range(t0, t1):
+                fi = f[i]
+                if fi == -np.inf:
+                    continue
+                for j in range(m):
+                    cm = colmax[t, j]
+                    safe = 0.0 if cm == -np.inf else cm
+                    colsum[t, j] += math.exp(M[i, j] * scale + fi - safe)
+    for j in range(m):
+        gm = -np.inf
+        for t in range(nblocks):
+            gm = max(gm, colmax[t, j])
+        if gm == -np.inf:
+            lse[j] = -np.inf
+            continue
+        s = 0.0
+        for t in range(nblocks):
+            if colmax[t, j] != -np.inf:
+                s += colsum[t, j] * math.exp(colmax[t, j] - gm)
+        lse[j] = gm + math.log(s)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _log_plan_value(M, scale, f, g, plan, want_plan, nblocks):
+    n, m = M.shape
+    acc = np.zeros(nblocks)
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            s = 0.0
+            for j in range(m):
+                p = math.exp(M[i, j] * scale + f[i] + g[j])
+                if want_plan:
+                    plan[i, j] = p
+                s += p * M[i, j]
+            acc[t] += s
+    return acc.sum()
+
+
+@njit(cache=True, error_model="numpy")
+def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
+                want_trace, nblocks):
+    n, m = M.shape
+    scale = -1.0 / reg
+    loga = np.log(a)
+    logb = np.log(b)
+    lse = np.empty(m, dtype=M.dtype)
+    omega, best, gstate = M.dtype.type(1.0), np.inf, 0
+    _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
+    status, niter, err = MAX_ITER, 0, 1.0
+    trace = np.empty(max_iter // check_every + 2)
+    ntrace = 0
+    ii = 0
+    while ii < max_iter:
+        fprev = f.copy()
+        gprev = g.copy()
+        for j in range(m):
+            fresh = logb[j] - lse[j]
+            if omega != 1.0 and fresh != -np.inf and g[j] != -np.inf:
+                g[j] = (1.0 - omega) * g[j] + omega * fresh
+            else:
+                g[j] = fresh
+        _log_pass(M, scale, loga, g, f, True, lse, nblocks, omega)
+        finite = True
+        for i in range(n):
+            if np.isnan(f[i]) or f[i] == np.inf:
+                finite = False
+        for j in range(m):
+            if np.isnan(g[j]) or g[j] == np.inf:
+                finite = False
+        if not finite:
+            f[:] = fprev
+            g[:] = gprev
+            status, niter = NUMERICAL_ERROR, ii
+            break
+        if ii % check_every == 0:
+            e2 = 0.0
+            for j in range(m):
+                d = math.exp(g[j] + lse[j]) - b[j]
+                e2 += d * d
+            err = math.sqrt(e2)
+            if want_trace:
+                trace[ntrace] = err
+                ntrace += 1
+            if err < stop_thr:
+                status, niter = OK, ii
+                break
+            om, best, gstate = _guard(omega_target, omega_start, err, best, gstate)
+            omega = M.dtype.type(om)
+        ii += 1
+    if status == MAX_ITER:
+        niter = max(0, ii - 1)
+    plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=M.dtype)
+    value = _log_plan_value(M, scale, f, g, plan, want_plan, nblocks)
+    return value, plan, status, niter, err, trace[:ntrace]
+
+
+@njit(cache=True, error_model="numpy")
+def _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks):
+    n, m = M.shape
+    lu, lv = math.log(1.0 / n), math.log(1.0 / m)
+    Ms = np.empty_like(M)
+    for i in range(n):
+        for j in range(m):
+            Ms[i, j] = M[i, j] - alpha[i] - beta[j] - reg * (lu + lv)
+    u[:] = 1.0 / n
+    v[:] = 1.0 / m
+    k2 = np.empty((m, 1), dtype=M.dtype)
+    _build_kernel(Ms, reg, K, u.reshape(n, 1), k2, nblocks)
+    ktu[:] = k2[:, 0]
+
+
+@njit(cache=True, error_model="numpy")
+def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau, want_plan, want_trace,
+                 nblocks):
+    n, m = M.shape
+    K = np.empty((n, m), dtype=M.dtype)
+    u = np.empty(n, dtype=M.dtype)
+    v = np.empty(m, dtype=M.dtype)
+    ktu = np.empty(m, dtype=M.dtype)
+    ktu_new = np.empty(m, dtype=M.dtype)
+    _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks)
+    lu, lv = math.log(1.0 / n), math.log(1.0 / m)
+    status, niter, err = MAX_ITER, 0, 1.0
+    trace = np.empty(max_iter // check_every + 2)
+    ntrace = 0
+    ii = 0
+    while ii < max_iter:
+        uprev = u.copy()
+        vprev = v.copy()
+        for j in range(m):
+            v[j] = 0.0 if b[j] == 0.0 else b[j] / ktu[j]
+        _pass_single(K, a, v, u, ktu_new, nblocks, 1.0)
+        if not (np.isfinite(u).all() and np.isfinite(v).all()):
+            u[:] = uprev
+            v[:] = vprev
+            status, niter = NUMERICAL_ERROR, ii
+            break
+        if ii % check_every == 0:
+            e2 = 0.0
+            for j in range(m):
+                d = v[j] * ktu_new[j] - b[j]
+                e2 += d * d
+            err = math.sqrt(e2)
+            if want_trace:
+                trace[ntrace] = err
+                ntrace += 1
+            if err < stop_thr:
+                status, niter = OK, ii
+                break
+        if np.abs(u).max() > tau or np.abs(v).max() > tau:
+            for i in range(n):
+                alpha[i] = -np.inf if a[i] == 0.0 else alpha[i] + reg * (math.log(u[i]) + lu)
+            for j in range(m):
+                beta[j] = -np.inf if b[j] == 0.0 else beta[j] + reg * (math.log(v[j]) + lv)
+            _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks)
+        else:
+            ktu[:] = ktu_new
+        ii += 1
+    if status == MAX_ITER:
+        niter = max(0, ii - 1)
+    for i in range(n):
+        alpha[i] = -np.inf if a[i] == 0.0 else alpha[i] + reg * (math.log(u[i]) + lu)
+    for j in range(m):
+        beta[j] = -np.inf if b[j] == 0.0 else beta[j] + reg * (math.log(v[j]) + lv)
+    plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=M.dtype)
+    value = _log_plan_value(M, -1.0 / reg, alpha / reg, beta / reg, plan, want_plan, nblocks)
+    return value, plan, status, niter, err, trace[:ntrace]
+
+
+def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
+                     want_value, want_trace, num_threads=0):
+    """Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place."""
+    if check_every < 1:
+        raise ValueError("check_every must be >= 1")
+    if not 0.0 < omega < 2.0:
+        raise ValueError("omega must be in (0, 2)")
+    t = M.dtype.type
+    nb = _nblocks(*M.shape, num_threads)
+    if kind == 0:
+        value, plan, status, niter, err, trace = _log_driver(
+            M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), float(omega),
+            float(omega_start), bool(want_plan), bool(want_trace), nb)
+    else:
+        value, plan, status, niter, err, trace = _stab_driver(
+            M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), t(tau), bool(want_plan),
+            bool(want_trace), nb)
+    return _as_dict(np.array([value], dtype=M.dtype), plan, np.array([status], dtype=np.int32),
+                    np.array([niter], dtype=np.int32), np.array([err]), trace, want_plan)
+
+
+def sinkhorn_log_f32(kind, M, a, b, reg, x, y, *args, **kwargs):
+    """float32 entry point: computes in float64 (no second JIT compilation) and casts the results back."""
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    out = sinkhorn_log_f64(kind, M.astype(np.float64), a.astype(np.float64), b.astype(np.float64), reg, x64, y64,
+                           *args, **kwargs)
+    x[...] = x64
+    y[...] = y64
+    return _cast32(out)
