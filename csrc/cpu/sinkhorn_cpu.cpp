@@ -111,17 +111,22 @@ void build_kernel(const T* M, int64_t n, int64_t m, T reg, T* K, const T* u0, in
     }
 }
 
-// One fused pass, N = 1: u_i = a_i / (K v)_i, ktu = K^T u.
 template <typename T>
 inline T relax(T old, T fresh, T omega) {
     // over-relaxed scaling old^(1 - omega) * fresh^omega; zero stays zero (empty row/column)
     return (fresh == T(0) || old == T(0)) ? fresh : old * std::pow(fresh / old, omega);
 }
 
+// One fused pass, N = 1: u_i = a_i / (K v)_i, ktu = K^T u.
+// Rows are taken 4 at a time: one sweep over v gives the 4 dot products, one sweep over the
+// accumulator adds the 4 scaled rows, so v and the accumulator cross the cache hierarchy once per
+// 4 rows of K while K itself is streamed from memory once.
 template <typename T>
 void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
                        std::vector<T>& acc, int nthreads, T omega) {
+    constexpr int64_t R = 4;
     acc.resize(static_cast<size_t>(nthreads) * m);
+    const int64_t nblocks = (n + R - 1) / R;
 #pragma omp parallel num_threads(nthreads)
     {
         const int t = omp_get_thread_num();
@@ -129,17 +134,47 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
         T* my = acc.data() + static_cast<size_t>(t) * m;
         std::fill(my, my + m, T(0));
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; ++i) {
-            const T* Ki = K + i * m;
-            T s = 0;
-#pragma omp simd reduction(+ : s)
-            for (int64_t j = 0; j < m; ++j) s += Ki[j] * v[j];
-            T ui = a[i] == T(0) ? T(0) : a[i] / s;  // empty rows keep u_i = 0 (as POT)
-            if (omega != T(1)) ui = relax(u[i], ui, omega);
-            u[i] = ui;
-            if (ui != T(0)) {
+        for (int64_t blk = 0; blk < nblocks; ++blk) {
+            const int64_t i0 = blk * R;
+            T uu[R] = {T(0), T(0), T(0), T(0)};
+            if (i0 + R <= n) {
+                const T* K0 = K + i0 * m;
+                const T* K1 = K0 + m;
+                const T* K2 = K1 + m;
+                const T* K3 = K2 + m;
+                T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+                for (int64_t j = 0; j < m; ++j) {
+                    const T vj = v[j];
+                    s0 += K0[j] * vj;
+                    s1 += K1[j] * vj;
+                    s2 += K2[j] * vj;
+                    s3 += K3[j] * vj;
+                }
+                const T ss[R] = {s0, s1, s2, s3};
+                for (int r = 0; r < R; ++r) {
+                    T ui = a[i0 + r] == T(0) ? T(0) : a[i0 + r] / ss[r];  // empty rows keep u_i = 0 (as POT)
+                    if (omega != T(1)) ui = relax(u[i0 + r], ui, omega);
+                    u[i0 + r] = ui;
+                    uu[r] = ui;
+                }
+                const T u0 = uu[0], u1 = uu[1], u2 = uu[2], u3 = uu[3];
 #pragma omp simd
-                for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
+                for (int64_t j = 0; j < m; ++j) my[j] += K0[j] * u0 + K1[j] * u1 + K2[j] * u2 + K3[j] * u3;
+            } else {
+                for (int64_t i = i0; i < n; ++i) {
+                    const T* Ki = K + i * m;
+                    T s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int64_t j = 0; j < m; ++j) s += Ki[j] * v[j];
+                    T ui = a[i] == T(0) ? T(0) : a[i] / s;
+                    if (omega != T(1)) ui = relax(u[i], ui, omega);
+                    u[i] = ui;
+                    if (ui != T(0)) {
+#pragma omp simd
+                        for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
+                    }
+                }
             }
         }
 #pragma omp for schedule(static)
