@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _backend
 from . import _status as st
-from .utils import check_cost, check_hist, check_masses, check_reg, resolve_dtype
+from .utils import as_float_array, check_cost, check_hist, check_masses, check_reg, resolve_dtype
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
@@ -26,9 +26,12 @@ def kernel_form_is_safe(M, reg, dtype=np.float64) -> bool:
 
     This is the rule ``method="auto"`` uses to choose the kernel form over the log-domain.
     """
+    return _safe_range(float(np.min(M)), float(np.max(M)), reg, dtype)
+
+
+def _safe_range(mmin, mmax, reg, dtype):
     fi = np.finfo(dtype)
-    lo, hi = float(np.min(M)) / reg, float(np.max(M)) / reg
-    return -hi > np.log(fi.tiny) and -lo < np.log(fi.max)
+    return -mmax / reg > np.log(fi.tiny) and -mmin / reg < np.log(fi.max)
 
 
 def _impl(backend):
@@ -38,13 +41,15 @@ def _impl(backend):
 
 def _prepare(a, b, M, reg, dtype, mass_rtol):
     dt = resolve_dtype(dtype, M)
-    M = check_cost(M, dt)
+    M = as_float_array(M, "M", dt)
+    value_range = (float(M.min()), float(M.max())) if M.ndim == 2 and M.size else None
+    M = check_cost(M, dt, value_range=value_range)  # one pass for min/max, none for finiteness
     n, m = M.shape
     a = check_hist(a, "a", n, dt, other="M.shape[0]")
     b = check_hist(b, "b", m, dt, allow_2d=True, other="M.shape[1]")
     check_masses(a, b, rtol=mass_rtol)
     reg = check_reg(reg)
-    return a, b, M, reg, dt
+    return a, b, M, reg, dt, value_range
 
 
 def _warn_not_converged(err, stopThr, niter):
@@ -88,7 +93,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
     if not (0.0 < float(omega) < 2.0):
         raise ValueError(f"omega (over-relaxation) must be in (0, 2), got {omega}")
-    a, b, M, reg, dt = _prepare(a, b, M, reg, dtype, mass_rtol)
+    a, b, M, reg, dt, (mmin, mmax) = _prepare(a, b, M, reg, dtype, mass_rtol)
     be, impl = _impl(backend)
     sfx = "f64" if dt == np.float64 else "f32"
     n, m = M.shape
@@ -97,13 +102,13 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     N = B.shape[1]
 
     chosen = method
-    safe = kernel_form_is_safe(M, reg, dt)
+    safe = _safe_range(mmin, mmax, reg, dt)
     if method == "auto":
         chosen = "sinkhorn" if safe else "sinkhorn_log"
     elif method == "sinkhorn" and not safe:
         warnings.warn(
             f"method='sinkhorn': exp(-M/reg) under- or overflows in {dt} at reg={reg:g} "
-            f"(M/reg spans [{M.min() / reg:.3g}, {M.max() / reg:.3g}]); the kernel form may stop on "
+            f"(M/reg spans [{mmin / reg:.3g}, {mmax / reg:.3g}]); the kernel form may stop on "
             "numerical errors. Use method='sinkhorn_log' or method='auto' (log-domain), or a larger reg.",
             UserWarning,
             stacklevel=3,

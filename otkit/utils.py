@@ -60,15 +60,22 @@ def as_float_array(x, name: str, dtype=np.float64) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def check_cost(M, dtype=np.float64, name: str = "M") -> np.ndarray:
-    """Validate a cost matrix: 2-D, non-empty, finite."""
+def check_cost(M, dtype=np.float64, name: str = "M", value_range=None) -> np.ndarray:
+    """Validate a cost matrix: 2-D, non-empty, finite.
+
+    ``value_range``: optional (min, max) of M already computed by the caller; NaN or inf in M
+    shows in them, which saves a pass over M.
+    """
     M = as_float_array(M, name, dtype)
     if M.ndim != 2:
         raise ValueError(f"{name} must be a 2-D cost matrix, got shape {M.shape}")
     if M.shape[0] == 0 or M.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {M.shape})")
-    if not np.isfinite(M).all():
-        bad = np.argwhere(~np.isfinite(M))[0]
+    finite = np.isfinite(value_range).all() if value_range is not None else np.isfinite(M).all()
+    if not finite:
+        bad = np.argwhere(~np.isfinite(M))[0] if not np.isfinite(M).all() else None
+        if bad is None:  # pragma: no cover - value_range disagreed with M
+            raise ValueError(f"{name}: inconsistent value_range")
         raise ValueError(f"{name} has non-finite entries (NaN or inf), e.g. {name}[{bad[0]}, {bad[1]}] = {M[tuple(bad)]}")
     return M
 

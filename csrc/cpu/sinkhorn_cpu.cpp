@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "common/otkit_common.h"
@@ -262,11 +263,11 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                         const SinkhornOptions& opt, T* U, T* V, T* values, T* plan,
                         SinkhornInfo* info, std::vector<double>* trace) {
     const int nthreads = pick_threads(opt, n * m);
-    std::vector<T> Kstore;
+    big_buffer<T> Kstore;  // uninitialized: build_kernel writes every entry
     T* K = plan;  // the plan buffer, when given, holds K until the final scaling
     if (K == nullptr || N != 1) {
-        Kstore.resize(static_cast<size_t>(n) * m);
-        K = Kstore.data();
+        Kstore = alloc_big<T>(static_cast<size_t>(n) * m);
+        K = Kstore.get();
     }
     std::vector<T> acc;
 
@@ -645,7 +646,9 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan,
                              SinkhornInfo* info, std::vector<double>* trace) {
     const int nthreads = pick_threads(opt, n * m);
-    std::vector<T> K(static_cast<size_t>(n) * m), Mshift(static_cast<size_t>(n) * m);
+    big_buffer<T> Kbuf = alloc_big<T>(static_cast<size_t>(n) * m), Mbuf = alloc_big<T>(static_cast<size_t>(n) * m);
+    T* K = Kbuf.get();
+    T* Mshift = Mbuf.get();
     std::vector<T> u(n, T(1) / T(n)), v(m, T(1) / T(m)), ktu(m), ktuNew(m), uprev(n), vprev(m), acc;
     const T tau = static_cast<T>(opt.tau);
     // K_ij = u0_i v0_j exp((alpha_i + beta_j - M_ij)/reg) is built as exp(-Mshift/reg) with
@@ -658,7 +661,7 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
                 Mshift[i * m + j] = M[i * m + j] - alpha[i] - beta[j] - reg * (lu + lv);
         std::fill(u.begin(), u.end(), T(1) / T(n));
         std::fill(v.begin(), v.end(), T(1) / T(m));
-        build_kernel(Mshift.data(), n, m, reg, K.data(), u.data(), 1, ktu.data(), acc, nthreads);
+        build_kernel(Mshift, n, m, reg, K, u.data(), 1, ktu.data(), acc, nthreads);
     };
     rebuild();
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
@@ -667,7 +670,7 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
         uprev = u;
         vprev = v;
         for (int64_t j = 0; j < m; ++j) v[j] = b[j] == T(0) ? T(0) : b[j] / ktu[j];
-        fused_pass_single(K.data(), n, m, a, v.data(), u.data(), ktuNew.data(), acc, nthreads, T(1));
+        fused_pass_single(K, n, m, a, v.data(), u.data(), ktuNew.data(), acc, nthreads, T(1));
         bool finite = all_finite(u.data(), n) && all_finite(v.data(), m);
         if (!finite) {
             u = uprev;
