@@ -65,6 +65,16 @@ def _find_nvcc():
     return shutil.which("nvcc")
 
 
+def _cuda_home(nvcc):
+    """The CUDA toolkit folder (holding include/cuda_runtime.h); nvcc may be a wrapper script."""
+    cands = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"),
+             os.path.dirname(os.path.dirname(os.path.realpath(nvcc))), "/usr/local/cuda", "/opt/cuda"]
+    for c in cands:
+        if c and os.path.exists(os.path.join(c, "include", "cuda_runtime.h")):
+            return c
+    raise RuntimeError(f"cannot find the CUDA toolkit of {nvcc} (set CUDA_HOME)")
+
+
 class BuildExt(build_ext):
     """Build _ext (and _cuda), soft-failing for users unless OTKIT_REQUIRE_EXT=1."""
 
@@ -90,6 +100,15 @@ class BuildExt(build_ext):
             ]
         super().build_extensions()
 
+    def copy_extensions_to_source(self):  # --inplace: skip the extensions that failed to build
+        failed = getattr(self, "_failed", set())
+        keep = self.extensions
+        self.extensions = [e for e in keep if e.name not in failed]
+        try:
+            super().copy_extensions_to_source()
+        finally:
+            self.extensions = keep
+
     def build_extension(self, ext):
         try:
             if ext.name == "otkit._cuda":
@@ -99,6 +118,7 @@ class BuildExt(build_ext):
         except Exception as exc:  # noqa: BLE001 - report any build failure
             if REQUIRE:
                 raise
+            self._failed = getattr(self, "_failed", set()) | {ext.name}
             msg = (
                 "\n" + "=" * 78 + "\n"
                 f"WARNING: otkit could not build the compiled extension {ext.name}:\n  {exc}\n"
@@ -113,7 +133,7 @@ class BuildExt(build_ext):
         nvcc = ext._nvcc
         build_tmp = os.path.join(self.build_temp, "cuda")
         os.makedirs(build_tmp, exist_ok=True)
-        cuda_home = os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))
+        cuda_home = _cuda_home(nvcc)
         py_inc = sysconfig.get_paths()["include"]
         import pybind11
 
