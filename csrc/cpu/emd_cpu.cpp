@@ -34,6 +34,8 @@
 #include <cmath>
 #include <limits>
 #include <vector>
+#include <cstdio>
+#include <cstdlib>
 
 #include "common/otkit_common.h"
 
@@ -50,14 +52,15 @@ class NetworkSimplex {
         : M_(M), ld_(ld), rows_(rows), cols_(cols), n_(static_cast<int>(rows.size())),
           m_(static_cast<int>(cols.size())), N_(n_ + m_) {
         parent_.assign(N_, -1);
-        depth_.assign(N_, 0);
+        mark_.assign(N_, 0);
         first_.assign(N_, -1);
         next_.assign(N_, -1);
         prev_.assign(N_, -1);
         flow_.assign(N_, 0.0);
         pot_.assign(N_, 0.0);
         const int64_t arcs = static_cast<int64_t>(n_) * m_;
-        block_ = std::max<int64_t>(static_cast<int64_t>(std::sqrt(static_cast<double>(arcs))), 16);
+        double bf = std::getenv("OTKIT_BF") ? std::atof(std::getenv("OTKIT_BF")) : 1.0;
+        block_ = std::max<int64_t>(static_cast<int64_t>(bf * std::sqrt(static_cast<double>(arcs))), 16);
         block_ = std::min<int64_t>(block_, arcs);
         double mx = 0.0;
         for (int i = 0; i < n_; ++i) {
@@ -94,6 +97,7 @@ class NetworkSimplex {
             ++it;
         }
         compute_potentials();
+        if (std::getenv("OTKIT_EMD_STATS")) std::fprintf(stderr, "scanned/pivot %.1f subtree/pivot %.1f path/pivot %.1f degenerate %.3f\n", double(st_scan)/it, double(st_sub)/it, double(st_path)/it, double(st_deg)/it);
         *niter = it;
         return status;
     }
@@ -130,11 +134,14 @@ class NetworkSimplex {
     const std::vector<int64_t>& rows_;
     const std::vector<int64_t>& cols_;
     int n_, m_, N_;
-    std::vector<int> parent_, depth_, first_, next_, prev_;
+    std::vector<int> parent_, first_, next_, prev_;
+    std::vector<uint32_t> mark_;  // apex search: 2 * stamp (s-side) or 2 * stamp + 1 (t-side)
+    uint32_t stamp_ = 0;
     std::vector<double> flow_, pot_;
     int64_t block_ = 16;
     double eps_ = 0.0;
     int cur_i_ = 0, cur_j_ = 0;  // where the next pricing scan starts
+    int64_t st_scan = 0, st_sub = 0, st_path = 0, st_deg = 0;
 
     const double* row(int i) const { return M_ + rows_[i] * ld_; }
     double cost(int i, int j) const { return Gather ? row(i)[cols_[j]] : row(i)[j]; }
@@ -264,11 +271,10 @@ class NetworkSimplex {
         compute_potentials();
     }
 
-    // Potentials and depths from the tree, in preorder from the root.
+    // Potentials from the tree, in preorder from the root.
     void compute_potentials() {
         const int root = n_;
         pot_[root] = 0.0;
-        depth_[root] = 0;
         int v = root;
         while (true) {
             if (first_[v] >= 0) {
@@ -282,9 +288,8 @@ class NetworkSimplex {
         }
     }
 
-    // depth and potential of v from those of its parent p (tree arc: rc = 0)
+    // potential of v from that of its parent p (tree arc: rc = 0)
     void set_node(int v, int p) {
-        depth_[v] = depth_[p] + 1;
         if (v < n_)
             pot_[v] = cost(v, p - n_) + pot_[p];
         else
@@ -344,6 +349,7 @@ class NetworkSimplex {
         }
         cur_i_ = i;
         cur_j_ = j;
+        st_scan += scanned;
         if (bi < 0) return false;
         *ei = bi;
         *ej = bj;
@@ -359,31 +365,52 @@ class NetworkSimplex {
         //    blocking arc in the cycle's orientation from the apex = the lowest on the
         //    s-side (strict <, scanning upward) unless the t-side has one as small (<=,
         //    keeps the highest), which comes later.
-        int u = s, v = t;
-        double min_s = kInf, min_t = kInf;
-        int leave_s = -1, leave_t = -1;
-        while (u != v) {
-            const int du = depth_[u], dv = depth_[v];
-            if (du >= dv) {
-                if (u < n_ && flow_[u] < min_s) {
-                    min_s = flow_[u];
-                    leave_s = u;
+        // apex: climb alternately from s and t, marking the nodes seen, until one side
+        // reaches a node the other side has marked
+        if (++stamp_ >= 0x7fffffffu) {
+            std::fill(mark_.begin(), mark_.end(), 0u);
+            stamp_ = 1;
+        }
+        const uint32_t ms = 2 * stamp_, mt = 2 * stamp_ + 1;
+        int apex;
+        {
+            int u = s, v = t;
+            mark_[u] = ms;
+            mark_[v] = mt;
+            while (true) {
+                if (u >= 0) {
+                    u = parent_[u];
+                    if (u >= 0) {
+                        if (mark_[u] == mt) { apex = u; break; }
+                        mark_[u] = ms;
+                    }
                 }
-                u = parent_[u];
-            }
-            if (dv >= du) {
-                if (v >= n_ && flow_[v] <= min_t) {
-                    min_t = flow_[v];
-                    leave_t = v;
+                if (v >= 0) {
+                    v = parent_[v];
+                    if (v >= 0) {
+                        if (mark_[v] == ms) { apex = v; break; }
+                        mark_[v] = mt;
+                    }
                 }
-                v = parent_[v];
             }
         }
-        const int apex = u;
+        double min_s = kInf, min_t = kInf;
+        int leave_s = -1, leave_t = -1;
+        for (int x = s; x != apex; x = parent_[x])
+            if (x < n_ && flow_[x] < min_s) {
+                min_s = flow_[x];
+                leave_s = x;
+            }
+        for (int x = t; x != apex; x = parent_[x])
+            if (x >= n_ && flow_[x] <= min_t) {
+                min_t = flow_[x];
+                leave_t = x;
+            }
         const bool tside = min_t <= min_s;
         const double theta = tside ? min_t : min_s;
         const int q = tside ? leave_t : leave_s;
         // 2. push theta around the cycle
+        st_deg += theta == 0.0;
         if (theta > 0.0) {
             for (int x = s; x != apex; x = parent_[x]) flow_[x] += x < n_ ? -theta : theta;
             for (int x = t; x != apex; x = parent_[x]) flow_[x] += x >= n_ ? -theta : theta;
@@ -409,8 +436,7 @@ class NetworkSimplex {
             carry = oldflow;
             cur = oldpar;
         }
-        // 4. depths and potentials of the moved subtree (preorder from e_in)
-        depth_[e_in] = depth_[e_out] + 1;
+        // 4. potentials of the moved subtree (preorder from e_in)
         pot_[e_in] += shift;
         int x = e_in;
         while (true) {
@@ -421,8 +447,7 @@ class NetworkSimplex {
                 if (x == e_in) break;
                 x = next_[x];
             }
-            depth_[x] = depth_[parent_[x]] + 1;
-            pot_[x] += shift;
+            pot_[x] += shift; ++st_sub;
         }
     }
 };

@@ -31,7 +31,7 @@ def graph_metric(d: int, seed: int = 0) -> np.ndarray:
 
     Exactness of the fast path: a shortest path of length L uses only edges of weight <= L,
     so the distances computed on the subgraph of edges of weight <= tau are the true ones
-    whenever all of them are <= tau. tau starts small and doubles until that holds (with
+    whenever all of them are <= tau. tau starts near the expected diameter and grows until that holds (with
     tau >= 1 this is the full graph).
 
     Returns
@@ -51,14 +51,14 @@ def graph_metric(d: int, seed: int = 0) -> np.ndarray:
     present = rng.random(iu.size) < 0.5
     w = rng.random(iu.size)
     iu, ju, w = iu[present], ju[present], w[present]
-    tau = 4.0 * np.sqrt(8.0 / d)
+    tau = min(1.0, 8.0 * np.log(d) / d)  # the diameter is about 7 log(d) / d
     while True:
         keep = w <= tau
         G = coo_matrix((w[keep], (iu[keep], ju[keep])), shape=(d, d)).tocsr()
         D = shortest_path(G, method="D", directed=False)
         if tau >= 1.0 or (np.isfinite(D).all() and D.max() <= tau):
             break
-        tau *= 2.0
+        tau = min(1.0, 1.5 * tau)
     if not np.isfinite(D).all():  # a disconnected graph (tiny d): cap at twice the diameter
         fin = D[np.isfinite(D)]
         D[~np.isfinite(D)] = 2.0 * (fin.max() if fin.size else 1.0)
