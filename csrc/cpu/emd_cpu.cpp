@@ -69,8 +69,9 @@ class NetworkSimplex {
             if (Gather) {
                 for (int j = 0; j < m_; ++j) r = std::max(r, std::fabs(Mi[cols_[j]]));
             } else {
+                const int64_t len = m_;
 #pragma omp simd reduction(max : r)
-                for (int j = 0; j < m_; ++j) r = std::max(r, std::fabs(Mi[j]));
+                for (int64_t j = 0; j < len; ++j) r = std::max(r, std::fabs(Mi[j]));
             }
             mx = std::max(mx, r);
         }
@@ -181,8 +182,10 @@ class NetworkSimplex {
                 if (Gather) {
                     for (int j = 0; j < m_; ++j) vmin = std::min(vmin, Mi[cols_[j]] + pen[j]);
                 } else {
+                    const double* pp = pen.data();
+                    const int64_t len = m_;
 #pragma omp simd reduction(min : vmin)
-                    for (int j = 0; j < m_; ++j) vmin = std::min(vmin, Mi[j] + pen[j]);
+                    for (int64_t j = 0; j < len; ++j) vmin = std::min(vmin, Mi[j] + pp[j]);
                 }
                 int j = 0;
                 while (j < m_ && !((Gather ? Mi[cols_[j]] : Mi[j]) + pen[j] == vmin)) ++j;
@@ -299,15 +302,17 @@ class NetworkSimplex {
     // ---------------------------------------------------------------- pricing
     // min over j in [j0, j1) of M_ij + pot[n + j]
     double segment_min(int i, int j0, int j1) const {
-        const double* Mi = row(i);
-        const double* ps = pot_.data() + n_;
+        const double* ps = pot_.data() + n_ + j0;
+        const int64_t len = j1 - j0;
         double vmin = kInf;
         if (Gather) {
-            const int64_t* cj = cols_.data();
-            for (int j = j0; j < j1; ++j) vmin = std::min(vmin, Mi[cj[j]] + ps[j]);
+            const double* Mi = row(i);
+            const int64_t* cj = cols_.data() + j0;
+            for (int64_t k = 0; k < len; ++k) vmin = std::min(vmin, Mi[cj[k]] + ps[k]);
         } else {
+            const double* Mi = row(i) + j0;
 #pragma omp simd reduction(min : vmin)
-            for (int j = j0; j < j1; ++j) vmin = std::min(vmin, Mi[j] + ps[j]);
+            for (int64_t k = 0; k < len; ++k) vmin = std::min(vmin, Mi[k] + ps[k]);
         }
         return vmin;
     }
