@@ -34,8 +34,6 @@
 #include <cmath>
 #include <limits>
 #include <vector>
-#include <cstdio>
-#include <cstdlib>
 
 #include "common/otkit_common.h"
 
@@ -59,8 +57,7 @@ class NetworkSimplex {
         flow_.assign(N_, 0.0);
         pot_.assign(N_, 0.0);
         const int64_t arcs = static_cast<int64_t>(n_) * m_;
-        double bf = std::getenv("OTKIT_BF") ? std::atof(std::getenv("OTKIT_BF")) : 1.0;
-        block_ = std::max<int64_t>(static_cast<int64_t>(bf * std::sqrt(static_cast<double>(arcs))), 16);
+        block_ = std::max<int64_t>(static_cast<int64_t>(std::sqrt(static_cast<double>(arcs))), 16);
         block_ = std::min<int64_t>(block_, arcs);
         double mx = 0.0;
         for (int i = 0; i < n_; ++i) {
@@ -98,7 +95,6 @@ class NetworkSimplex {
             ++it;
         }
         compute_potentials();
-        if (std::getenv("OTKIT_EMD_STATS")) std::fprintf(stderr, "scanned/pivot %.1f subtree/pivot %.1f path/pivot %.1f degenerate %.3f\n", double(st_scan)/it, double(st_sub)/it, double(st_path)/it, double(st_deg)/it);
         *niter = it;
         return status;
     }
@@ -142,7 +138,6 @@ class NetworkSimplex {
     int64_t block_ = 16;
     double eps_ = 0.0;
     int cur_i_ = 0, cur_j_ = 0;  // where the next pricing scan starts
-    int64_t st_scan = 0, st_sub = 0, st_path = 0, st_deg = 0;
 
     const double* row(int i) const { return M_ + rows_[i] * ld_; }
     double cost(int i, int j) const { return Gather ? row(i)[cols_[j]] : row(i)[j]; }
@@ -354,7 +349,6 @@ class NetworkSimplex {
         }
         cur_i_ = i;
         cur_j_ = j;
-        st_scan += scanned;
         if (bi < 0) return false;
         *ei = bi;
         *ej = bj;
@@ -415,7 +409,6 @@ class NetworkSimplex {
         const double theta = tside ? min_t : min_s;
         const int q = tside ? leave_t : leave_s;
         // 2. push theta around the cycle
-        st_deg += theta == 0.0;
         if (theta > 0.0) {
             for (int x = s; x != apex; x = parent_[x]) flow_[x] += x < n_ ? -theta : theta;
             for (int x = t; x != apex; x = parent_[x]) flow_[x] += x >= n_ ? -theta : theta;
@@ -452,7 +445,7 @@ class NetworkSimplex {
                 if (x == e_in) break;
                 x = next_[x];
             }
-            pot_[x] += shift; ++st_sub;
+            pot_[x] += shift;
         }
     }
 };
