@@ -41,6 +41,7 @@ namespace otkit {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kShortlist = 16;  // cells per row offered to the least-cost phase of the initial basis
 
 template <bool Gather>
 class NetworkSimplex {
@@ -169,7 +170,68 @@ class NetworkSimplex {
         ex.reserve(N_ - 1);
         int rows_open = n_, cols_open = m_;
         bool done = false;
+        std::vector<char> row_closed(n_, 0);
+        // One allocation x = min(ra_i, rb_j) at an open cell (i, j); closes exactly one line
+        // (the row when ra_i <= rb_j, else the column; the last open row/column never closes
+        // while the other side has several open lines). Returns true when row i closed.
+        auto allocate = [&](int i, int j) {
+            const double x = std::min(ra[i], rb[j]);
+            ei.push_back(i);
+            ej.push_back(j);
+            ex.push_back(x);
+            if (rows_open == 1 && cols_open == 1) {
+                done = true;
+                return true;
+            }
+            if (cols_open == 1 || (rows_open > 1 && ra[i] <= rb[j])) {
+                rb[j] = std::max(rb[j] - x, 0.0);
+                ra[i] = 0.0;
+                row_closed[i] = 1;
+                --rows_open;
+                return true;
+            }
+            ra[i] = std::max(ra[i] - x, 0.0);
+            rb[j] = 0.0;
+            pen[j] = kInf;
+            --cols_open;
+            return false;
+        };
+        // Phase 1, least-cost rule on a shortlist: the K cheapest cells of every row, taken
+        // in increasing cost while their row and column are open.
+        {
+            const int K = std::min(m_, kShortlist);
+            std::vector<std::pair<double, int64_t>> cand;
+            cand.reserve(static_cast<size_t>(n_) * K);
+            std::vector<double> kv(K);
+            std::vector<int> kj(K);
+            for (int i = 0; i < n_; ++i) {
+                const double* Mi = row(i);
+                int cnt = 0;
+                for (int j = 0; j < m_; ++j) {
+                    const double c = Gather ? Mi[cols_[j]] : Mi[j];
+                    if (cnt == K && !(c < kv[K - 1])) continue;
+                    int p = cnt < K ? cnt++ : K - 1;  // insertion into the sorted shortlist
+                    while (p > 0 && kv[p - 1] > c) {
+                        kv[p] = kv[p - 1];
+                        kj[p] = kj[p - 1];
+                        --p;
+                    }
+                    kv[p] = c;
+                    kj[p] = j;
+                }
+                for (int k = 0; k < cnt; ++k) cand.emplace_back(kv[k], static_cast<int64_t>(i) * m_ + kj[k]);
+            }
+            std::sort(cand.begin(), cand.end());
+            for (const auto& c : cand) {
+                if (done) break;
+                const int i = static_cast<int>(c.second / m_), j = static_cast<int>(c.second % m_);
+                if (row_closed[i] || pen[j] == kInf) continue;
+                allocate(i, j);
+            }
+        }
+        // Phase 2, row-minimum rule for the rows still open.
         for (int i = 0; i < n_ && !done; ++i) {
+            if (row_closed[i]) continue;
             const double* Mi = row(i);
             while (true) {
                 // cheapest open column of row i
@@ -184,25 +246,7 @@ class NetworkSimplex {
                 }
                 int j = 0;
                 while (j < m_ && !((Gather ? Mi[cols_[j]] : Mi[j]) + pen[j] == vmin)) ++j;
-                const double x = std::min(ra[i], rb[j]);
-                ei.push_back(i);
-                ej.push_back(j);
-                ex.push_back(x);
-                if (rows_open == 1 && cols_open == 1) {
-                    done = true;
-                    break;
-                }
-                if (cols_open == 1 || (rows_open > 1 && ra[i] <= rb[j])) {  // close row i
-                    rb[j] = std::max(rb[j] - x, 0.0);
-                    ra[i] = 0.0;
-                    --rows_open;
-                    break;
-                }
-                // close column j (the last open row closes every remaining column)
-                ra[i] = std::max(ra[i] - x, 0.0);
-                rb[j] = 0.0;
-                pen[j] = kInf;
-                --cols_open;
+                if (allocate(i, j)) break;
             }
         }
         // adjacency (CSR) of the n' + m' - 1 allocations

@@ -14,6 +14,7 @@ import numpy as np
 _OK = 0
 _MAX_ITER = 1
 _INFEASIBLE = 3
+_SHORTLIST = 16  # cells per row offered to the least-cost phase of the initial basis
 
 
 @numba.njit(cache=True, nogil=True)
@@ -65,6 +66,27 @@ def _potentials(M, rows, cols, n, parent, first, nxt, pot):
 
 
 @numba.njit(cache=True, nogil=True)
+def _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E, rows_open, cols_open):
+    """x = min(ra_i, rb_j) at the open cell (i, j); closes one line (see emd_cpu.cpp)."""
+    x = min(ra[i], rb[j])
+    ei[E] = i
+    ej[E] = j
+    ex[E] = x
+    E += 1
+    if rows_open == 1 and cols_open == 1:
+        return E, rows_open, cols_open, True, True
+    if cols_open == 1 or (rows_open > 1 and ra[i] <= rb[j]):
+        rb[j] = max(rb[j] - x, 0.0)
+        ra[i] = 0.0
+        row_closed[i] = True
+        return E, rows_open - 1, cols_open, False, True
+    ra[i] = max(ra[i] - x, 0.0)
+    rb[j] = 0.0
+    pen[j] = np.inf
+    return E, rows_open, cols_open - 1, False, False
+
+
+@numba.njit(cache=True, nogil=True)
 def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
     n = rows.size
     m = cols.size
@@ -79,9 +101,55 @@ def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
     rows_open = n
     cols_open = m
     done = False
+    row_closed = np.zeros(n, np.bool_)
+    # phase 1: least-cost rule on the K cheapest cells of every row
+    K = min(m, _SHORTLIST)
+    cval = np.empty(n * K)
+    cidx = np.empty(n * K, np.int64)
+    kv = np.empty(K)
+    kj = np.empty(K, np.int64)
+    nc = 0
+    for i in range(n):
+        Mi = M[rows[i]]
+        cnt = 0
+        for j in range(m):
+            c = Mi[cols[j]]
+            if cnt == K and not (c < kv[K - 1]):
+                continue
+            if cnt < K:
+                p = cnt
+                cnt += 1
+            else:
+                p = K - 1
+            while p > 0 and kv[p - 1] > c:
+                kv[p] = kv[p - 1]
+                kj[p] = kj[p - 1]
+                p -= 1
+            kv[p] = c
+            kj[p] = j
+        for k in range(cnt):
+            cval[nc] = kv[k]
+            cidx[nc] = i * m + kj[k]
+            nc += 1
+    # by cost, then by cell index (as std::sort of (cost, index) pairs)
+    o1 = np.argsort(cidx[:nc], kind="mergesort")
+    order = o1[np.argsort(cval[:nc][o1], kind="mergesort")]
+    for r in range(nc):
+        if done:
+            break
+        c = cidx[order[r]]
+        i = c // m
+        j = c % m
+        if row_closed[i] or pen[j] == np.inf:
+            continue
+        E, rows_open, cols_open, done, _ = _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E, rows_open,
+                                                     cols_open)
+    # phase 2: row-minimum rule for the rows still open
     for i in range(n):
         if done:
             break
+        if row_closed[i]:
+            continue
         Mi = M[rows[i]]
         while True:
             vmin = np.inf
@@ -92,23 +160,10 @@ def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
             j = 0
             while j < m and not (Mi[cols[j]] + pen[j] == vmin):
                 j += 1
-            x = min(ra[i], rb[j])
-            ei[E] = i
-            ej[E] = j
-            ex[E] = x
-            E += 1
-            if rows_open == 1 and cols_open == 1:
-                done = True
+            E, rows_open, cols_open, done, closed = _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E,
+                                                              rows_open, cols_open)
+            if closed:
                 break
-            if cols_open == 1 or (rows_open > 1 and ra[i] <= rb[j]):
-                rb[j] = max(rb[j] - x, 0.0)
-                ra[i] = 0.0
-                rows_open -= 1
-                break
-            ra[i] = max(ra[i] - x, 0.0)
-            rb[j] = 0.0
-            pen[j] = np.inf
-            cols_open -= 1
     # adjacency (CSR)
     off = np.zeros(N + 1, np.int64)
     for e in range(E):
