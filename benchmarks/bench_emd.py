@@ -83,9 +83,9 @@ def machine_info():
 def _fastemd_child(conn, a, b, M):
     import pyemd
 
-    t = time.perf_counter()
+    t, tc = time.perf_counter(), time.process_time()
     c = pyemd.emd(a, b, M)
-    conn.send((time.perf_counter() - t, float(c)))
+    conn.send((time.perf_counter() - t, float(c), time.process_time() - tc))
     conn.close()
 
 
@@ -105,9 +105,10 @@ def fastemd_call(a, b, M, budget):
 
 
 def timed(fn):
-    t = time.perf_counter()
+    """(wall seconds, value, CPU seconds of this process)."""
+    t, tc = time.perf_counter(), time.process_time()
     v = fn()
-    return time.perf_counter() - t, float(v)
+    return time.perf_counter() - t, float(v), time.process_time() - tc
 
 
 def stats(ts):
@@ -132,6 +133,9 @@ if what == 'pot':
     f = lambda: ot.emd2(a, b, M, numItermax=10**9)
 elif what == 'otkit_emd':
     f = lambda: otkit.emd(a, b, M, numItermax=10**9, backend='cpp')
+elif what == 'kernel_cpp':
+    from otkit import _ext
+    f = lambda: _ext.emd_network_simplex(M, a, b, 10**9)
 else:
     f = lambda: otkit.emd2(a, b, M, numItermax=10**9, backend=what)
 f()  # warm (imports, numba compile)
@@ -189,15 +193,18 @@ def main(argv=None):
         times = {f"otkit_{be}": [] for be in backends}
         times["pot"] = []
         times["fastemd"] = []
+        cpu = {k: [] for k in times}
         costs = {}
         fast_status = "ok"
         for _ in range(reps):
             for be in backends:
-                t, c = timed(lambda: otkit.emd2(a, b, M, numItermax=NUM_ITER, backend=be))
+                t, c, tc = timed(lambda: otkit.emd2(a, b, M, numItermax=NUM_ITER, backend=be))
                 times[f"otkit_{be}"].append(t)
+                cpu[f"otkit_{be}"].append(tc)
                 costs[f"otkit_{be}"] = c
-            t, c = timed(lambda: ot.emd2(a, b, M, numItermax=NUM_ITER))
+            t, c, tc = timed(lambda: ot.emd2(a, b, M, numItermax=NUM_ITER))
             times["pot"].append(t)
+            cpu["pot"].append(tc)
             costs["pot"] = c
             if not skip_fastemd[mname] and fast_status == "ok":
                 r = fastemd_call(a, b, M, args.fastemd_budget)
@@ -206,6 +213,7 @@ def main(argv=None):
                     skip_fastemd[mname] = True
                 else:
                     times["fastemd"].append(r[0])
+                    cpu["fastemd"].append(r[2])
                     costs["fastemd"] = r[1]
             elif skip_fastemd[mname] and fast_status == "ok":
                 fast_status = "skipped (over budget at a smaller d)"
@@ -215,6 +223,7 @@ def main(argv=None):
             "metric": mname,
             "d": d,
             "times": {k: stats(v) for k, v in times.items() if v},
+            "cpu_times": {k: stats(v) for k, v in cpu.items() if v},
             "costs": costs,
             "rel_diff_vs_pot": {k: abs(c - ref) / abs(ref) for k, c in costs.items() if k != "pot"},
             "otkit_pivots": lg["niter"],
@@ -227,6 +236,11 @@ def main(argv=None):
             run["ratio_fastemd_over_otkit"] = tm["fastemd"]["median"] / ours
         if "otkit_numba" in tm and "otkit_cpp" in tm:
             run["ratio_numba_over_cpp"] = tm["otkit_numba"]["median"] / tm["otkit_cpp"]["median"]
+        ct = run["cpu_times"]
+        ours_cpu = ct["otkit_cpp"]["median"] if "otkit_cpp" in ct else ct[f"otkit_{backends[0]}"]["median"]
+        run["cpu_ratio_pot_over_otkit"] = ct["pot"]["median"] / ours_cpu
+        if "fastemd" in ct:
+            run["cpu_ratio_fastemd_over_otkit"] = ct["fastemd"]["median"] / ours_cpu
         runs.append(run)
         tqdm.write(f"{mname:9s} d={d:5d} otkit {ours:.4f}s  POT/otkit {run['ratio_pot_over_otkit']:.2f}  "
                    f"FastEMD/otkit {run.get('ratio_fastemd_over_otkit', float('nan')):.2f}  "
@@ -238,7 +252,7 @@ def main(argv=None):
         M = METRICS["euclidean"](d, seed=d)
         a, b = random_histograms(d, 2, seed=d)
         memory = {"d": d, "metric": "euclidean",
-                  "peak": measure_peak(M, a, b, backends + ["otkit_emd", "pot"])}
+                  "peak": measure_peak(M, a, b, (["kernel_cpp"] if "cpp" in backends else []) + backends + ["otkit_emd", "pot"])}
     result = {"machine": machine_info(), "num_iter_max": NUM_ITER, "repeats": args.repeats,
               "fastemd_budget_s": args.fastemd_budget, "runs": runs, "memory": memory}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
@@ -259,11 +273,12 @@ def to_markdown(res):
         f"Machine: {mi['cpu']}, nproc={mi['nproc']} (shared with other jobs: read the ratios, measured side by "
         f"side in one run). Versions: numpy {mi['numpy']}, scipy {mi['scipy']}, POT {mi['pot']}, pyemd "
         f"{mi['pyemd']}, numba {mi['numba']}. Median of {res['repeats']} repeats (min in the JSON); FastEMD "
-        f"budget {res['fastemd_budget_s']:g} s per call. Ratios > 1: otkit is faster.",
+        f"budget {res['fastemd_budget_s']:g} s per call. Ratios > 1: otkit is faster. Wall-clock ratios, and "
+        "the same ratios on CPU time (time.process_time, less sensitive to the other jobs on the machine).",
         "",
         "| metric | d | otkit cpp (s) | otkit numba (s) | POT (s) | FastEMD (s) | POT / otkit | FastEMD / otkit "
-        "| numba / cpp | max rel. cost diff vs POT | pivots |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| numba / cpp | POT / otkit (CPU) | FastEMD / otkit (CPU) | max rel. cost diff vs POT | pivots |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def t(r, k):
@@ -280,6 +295,8 @@ def to_markdown(res):
             f"{r['ratio_pot_over_otkit']:.2f} | "
             + (f"{r['ratio_fastemd_over_otkit']:.1f}" if "ratio_fastemd_over_otkit" in r else "-")
             + " | " + (f"{r['ratio_numba_over_cpp']:.2f}" if "ratio_numba_over_cpp" in r else "-")
+            + f" | {r['cpu_ratio_pot_over_otkit']:.2f} | "
+            + (f"{r['cpu_ratio_fastemd_over_otkit']:.1f}" if "cpu_ratio_fastemd_over_otkit" in r else "-")
             + f" | {rel} | {r['otkit_pivots']} |"
         )
     if res.get("memory"):
@@ -288,7 +305,7 @@ def to_markdown(res):
                   f"{next(iter(v['M_bytes'] for v in m['peak'].values() if 'M_bytes' in v), 0) / 2**20:.0f} MiB "
                   "and is not counted): increase of VmHWM over the resident size before the call.", "",
                   "| call | extra peak memory (MiB) |", "|---|---:|"]
-        names = {"cpp": "otkit.emd2 (cpp)", "numba": "otkit.emd2 (numba)", "otkit_emd": "otkit.emd (dense plan, cpp)",
+        names = {"kernel_cpp": "C++ kernel alone (otkit._ext.emd_network_simplex)", "cpp": "otkit.emd2 (cpp)", "numba": "otkit.emd2 (numba)", "otkit_emd": "otkit.emd (dense plan, cpp)",
                  "pot": "POT ot.emd2"}
         for k, v in m["peak"].items():
             val = f"{v['extra_peak_bytes'] / 2**20:.1f}" if "extra_peak_bytes" in v else "error"
