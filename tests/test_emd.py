@@ -241,3 +241,36 @@ def test_no_warning_when_optimal(backend):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         otkit.emd(a, b, M, backend=backend)
+
+
+def test_forbidden_cells_and_cost_scales(backend):
+    """Huge 'forbidden' costs next to O(1) costs, and tiny costs: the optimality tolerance
+    follows the costs of the basis arcs, not max |M| (which would be 1e9 here)."""
+    rng = np.random.default_rng(18)
+    n = 40
+    M = rng.random((n, n))
+    M[rng.random((n, n)) < 0.3] = 1e9
+    a, b = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    A = np.zeros((2 * n, n * n))
+    for i in range(n):
+        A[i, i * n:(i + 1) * n] = 1.0
+        A[n + i, i::n] = 1.0
+    res = linprog(M.ravel(), A_eq=A, b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs")
+    G, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    np.testing.assert_allclose(lg["cost"], res.fun, rtol=1e-9)
+    _check_optimal(G, a, b, M, lg, tol_cs=1e-18)  # tolerance relative to max|M| = 1e9
+    # a larger one: certified by strong duality (primal cost = dual objective, duals feasible)
+    n = 300
+    M = rng.random((n, n))
+    M[rng.random((n, n)) < 0.3] = 1e9
+    a, b = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    G, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    assert (M - lg["u"][:, None] - lg["v"][None, :]).min() >= -1e-12
+    np.testing.assert_allclose(a @ lg["u"] + b @ lg["v"], lg["cost"], rtol=1e-12)
+    # tiny costs: the answer scales with M (POT's own result on 1e-12 * M is off by ~0.1%
+    # here, so it is compared on the rescaled problem)
+    M = rng.random((50, 60))
+    a, b = otkit.unif(50), otkit.unif(60)
+    tiny = otkit.emd2(a, b, 1e-12 * M, backend=backend)
+    np.testing.assert_allclose(tiny, 1e-12 * ot.emd2(a, b, M), rtol=1e-9)
+    np.testing.assert_allclose(tiny, 1e-12 * otkit.emd2(a, b, M, backend=backend), rtol=1e-12)

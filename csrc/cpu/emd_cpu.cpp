@@ -26,8 +26,9 @@
 //   traversed in its orientation from that apex (ties broken exactly, in float64); the cut
 //   subtree is re-rooted at the entering arc's end and its potentials shifted by the
 //   entering arc's reduced cost. Cost per pivot: O(B + cycle + moved subtree).
-// Termination: no arc has rc < -eps (eps = 2^-40 max|M|, far above the round-off of the
-//   potentials); the potentials are then recomputed from the tree and the check repeated.
+// Termination: no arc has rc < -eps (eps = 2^-40 max |M_ij| over the basis arcs, far above
+//   the round-off of the potentials, which are sums of those costs); the potentials (and
+//   eps) are then recomputed from the tree and the check repeated.
 #include "cpu/emd_cpu.h"
 
 #include <algorithm>
@@ -60,20 +61,6 @@ class NetworkSimplex {
         const int64_t arcs = static_cast<int64_t>(n_) * m_;
         block_ = std::max<int64_t>(static_cast<int64_t>(std::sqrt(static_cast<double>(arcs))), 16);
         block_ = std::min<int64_t>(block_, arcs);
-        double mx = 0.0;
-        for (int i = 0; i < n_; ++i) {
-            const double* Mi = row(i);
-            double r = 0.0;
-            if (Gather) {
-                for (int j = 0; j < m_; ++j) r = std::max(r, std::fabs(Mi[cols_[j]]));
-            } else {
-                const int64_t len = m_;
-#pragma omp simd reduction(max : r)
-                for (int64_t j = 0; j < len; ++j) r = std::max(r, std::fabs(Mi[j]));
-            }
-            mx = std::max(mx, r);
-        }
-        eps_ = std::ldexp(mx, -40);
         init_basis(sa, sb);
     }
 
@@ -93,6 +80,7 @@ class NetworkSimplex {
                 break;
             }
             pivot(ei, ej, rc);
+            note_scale(cost(ei, ej));
             ++it;
         }
         compute_potentials();
@@ -137,7 +125,7 @@ class NetworkSimplex {
     uint32_t stamp_ = 0;
     std::vector<double> flow_, pot_;
     int64_t block_ = 16;
-    double eps_ = 0.0;
+    double eps_ = 0.0, scale_ = 0.0;
     int cur_i_ = 0, cur_j_ = 0;  // where the next pricing scan starts
 
     const double* row(int i) const { return M_ + rows_[i] * ld_; }
@@ -317,6 +305,7 @@ class NetworkSimplex {
     void compute_potentials() {
         const int root = n_;
         pot_[root] = 0.0;
+        scale_ = eps_ = 0.0;  // the tolerance is re-derived from the current tree
         int v = root;
         while (true) {
             if (first_[v] >= 0) {
@@ -332,10 +321,21 @@ class NetworkSimplex {
 
     // potential of v from that of its parent p (tree arc: rc = 0)
     void set_node(int v, int p) {
-        if (v < n_)
-            pot_[v] = cost(v, p - n_) + pot_[p];
-        else
-            pot_[v] = pot_[p] - cost(p, v - n_);
+        const double c = v < n_ ? cost(v, p - n_) : cost(p, v - n_);
+        note_scale(c);
+        pot_[v] = v < n_ ? c + pot_[p] : pot_[p] - c;
+    }
+
+    // The optimality tolerance follows the costs of the basis arcs (the potentials are sums
+    // of those): eps = 2^-40 max |M_ij| over the arcs of the tree at the last recomputation
+    // of the potentials and those that entered since. A huge cost elsewhere in M (a
+    // "forbidden" cell) does not loosen the final optimality test.
+    void note_scale(double c) {
+        const double a = std::fabs(c);
+        if (a > scale_) {
+            scale_ = a;
+            eps_ = std::ldexp(a, -40);
+        }
     }
 
     // ---------------------------------------------------------------- pricing

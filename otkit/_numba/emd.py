@@ -46,8 +46,10 @@ def _remove_child(first, nxt, prv, p, c):
 
 @numba.njit(cache=True, nogil=True)
 def _potentials(M, rows, cols, n, parent, first, nxt, pot):
+    """Potentials from the tree; returns max |M_ij| over the tree arcs (the tolerance scale)."""
     root = n
     pot[root] = 0.0
+    scale = 0.0
     v = root
     while True:
         if first[v] >= 0:
@@ -60,9 +62,13 @@ def _potentials(M, rows, cols, n, parent, first, nxt, pot):
             v = nxt[v]
         p = parent[v]
         if v < n:
-            pot[v] = _cost(M, rows, cols, v, p - n) + pot[p]
+            c = _cost(M, rows, cols, v, p - n)
+            pot[v] = c + pot[p]
         else:
-            pot[v] = pot[p] - _cost(M, rows, cols, p, v - n)
+            c = _cost(M, rows, cols, p, v - n)
+            pot[v] = pot[p] - c
+        scale = max(scale, abs(c))
+    return scale
 
 
 @numba.njit(cache=True, nogil=True)
@@ -377,16 +383,12 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather):
     flow = np.zeros(N)
     pot = np.zeros(N)
     mark = np.zeros(N, np.int64)
-    mx = 0.0
-    for i in range(n):
-        Mi = M[rows[i]]
-        for j in range(m):
-            mx = max(mx, abs(Mi[cols[j]]))
-    eps = math.ldexp(mx, -40)
     block = max(int(math.sqrt(n * m)), 16)
     block = min(block, n * m)
     _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow)
-    _potentials(M, rows, cols, n, parent, first, nxt, pot)
+    # optimality tolerance: 2^-40 max |M_ij| over the basis arcs (see emd_cpu.cpp)
+    scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
+    eps = math.ldexp(scale, -40)
     state = np.zeros(2, np.int64)
     it = 0
     status = _OK
@@ -394,7 +396,8 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather):
     while True:
         bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
         if bi < 0:
-            _potentials(M, rows, cols, n, parent, first, nxt, pot)
+            scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
+            eps = math.ldexp(scale, -40)
             bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
             if bi < 0:
                 break
@@ -404,6 +407,10 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather):
         rc = _cost(M, rows, cols, bi, bj) - pot[bi] + pot[n + bj]
         stamp += 1
         _pivot(M, rows, cols, n, bi, bj, rc, parent, first, nxt, prv, flow, pot, mark, stamp)
+        c = abs(_cost(M, rows, cols, bi, bj))
+        if c > scale:
+            scale = c
+            eps = math.ldexp(scale, -40)
         it += 1
     _potentials(M, rows, cols, n, parent, first, nxt, pot)
     # output: the support and the cost (compensated sum)
