@@ -5,15 +5,16 @@
 // pair (i, j) and its cost is read from M in place.
 //
 // Basis: a spanning tree of the n' + m' nodes (n' + m' - 1 arcs), rooted at a sink, held as
-//   parent[v], flow[v] (flow on the arc between v and parent[v]), depth[v] and doubly linked
-//   child lists (first[v], next[v], prev[v]).
+//   parent[v], flow[v] (flow on the arc between v and parent[v]) and doubly linked child
+//   lists (first[v], next[v], prev[v]).
 // Potentials pot[v]: alpha_i = pot[i] for a source, beta_j = -pot[n' + j] for a sink, so the
 //   reduced cost of arc (i, j) is  rc_ij = M_ij - pot[i] + pot[n' + j]  (= 0 on tree arcs).
 //
-// Initial basis: the row-minimum rule (each row in turn sends its mass to its cheapest
-//   columns that still have demand); exactly one line is closed per allocation, so the
-//   n' + m' - 1 allocations form a spanning tree (Dantzig, Linear Programming and
-//   Extensions, ch. 17). It is then made *strongly feasible* (every node can send flow to the
+// Initial basis: the least-cost rule on a shortlist (the 16 cheapest cells of every row, in
+//   increasing cost), then the row-minimum rule for the rows still open (each sends its mass
+//   to its cheapest columns that still have demand). Exactly one line is closed per
+//   allocation, so the n' + m' - 1 allocations form a spanning tree whatever the order
+//   (Dantzig, Linear Programming and Extensions, ch. 17). It is then made *strongly feasible* (every node can send flow to the
 //   root: a sink's arc to its parent carries positive flow), which together with Cunningham's
 //   leaving-arc rule prevents cycling on degenerate pivots (Ahuja, Magnanti & Orlin, Network
 //   Flows, sec. 11.5).
@@ -21,8 +22,8 @@
 //   scan stopped, in blocks of B ~ sqrt(n' m') arcs; the most negative reduced cost of the
 //   first block that has one enters. Reduced costs are computed on the fly from M and the
 //   potentials (one contiguous row of M at a time, vectorized).
-// Pivot: the cycle is found by walking up from both ends of the entering arc to their
-//   common ancestor (depth[]); the leaving arc is the last blocking arc met when the cycle is
+// Pivot: the cycle's apex (common ancestor of the entering arc's ends) is found by climbing
+//   from both ends alternately and marking the nodes seen; the leaving arc is the last blocking arc met when the cycle is
 //   traversed in its orientation from that apex (ties broken exactly, in float64); the cut
 //   subtree is re-rooted at the entering arc's end and its potentials shifted by the
 //   entering arc's reduced cost. Cost per pivot: O(B + cycle + moved subtree).
