@@ -7,6 +7,8 @@ __version__ = "0.1.0"
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._config import show_config  # noqa: E402
 from .utils import dist, unif  # noqa: E402
+from .emd import emd, emd2  # noqa: E402
+from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -15,6 +17,11 @@ __all__ = [
     "show_config",
     "dist",
     "unif",
+    "emd",
+    "emd2",
+    "wasserstein",
+    "wasserstein_1d",
+    "emd_1d",
 ]
 
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402

@@ -1,0 +1,534 @@
+// Primal network simplex for the transportation problem (exact, float64).
+//
+// Graph: n' sources (rows of positive mass) and m' sinks (columns of positive mass), one
+// uncapacitated arc i -> j for every pair, cost M_ij. Arcs are never stored: an arc is the
+// pair (i, j) and its cost is read from M in place.
+//
+// Basis: a spanning tree of the n' + m' nodes (n' + m' - 1 arcs), rooted at a sink, held as
+//   parent[v], flow[v] (flow on the arc between v and parent[v]) and doubly linked child
+//   lists (first[v], next[v], prev[v]).
+// Potentials pot[v]: alpha_i = pot[i] for a source, beta_j = -pot[n' + j] for a sink, so the
+//   reduced cost of arc (i, j) is  rc_ij = M_ij - pot[i] + pot[n' + j]  (= 0 on tree arcs).
+//
+// Initial basis: the least-cost rule on a shortlist (the 16 cheapest cells of every row, in
+//   increasing cost), then the row-minimum rule for the rows still open (each sends its mass
+//   to its cheapest columns that still have demand). Exactly one line is closed per
+//   allocation, so the n' + m' - 1 allocations form a spanning tree whatever the order
+//   (Dantzig, Linear Programming and Extensions, ch. 17). It is then made *strongly feasible* (every node can send flow to the
+//   root: a sink's arc to its parent carries positive flow), which together with Cunningham's
+//   leaving-arc rule prevents cycling on degenerate pivots (Ahuja, Magnanti & Orlin, Network
+//   Flows, sec. 11.5).
+// Pricing: block search (Grigoriadis 1986): arcs are scanned row by row from where the last
+//   scan stopped, in blocks of B ~ sqrt(n' m') arcs; the most negative reduced cost of the
+//   first block that has one enters. Reduced costs are computed on the fly from M and the
+//   potentials (one contiguous row of M at a time, vectorized).
+// Pivot: the cycle's apex (common ancestor of the entering arc's ends) is found by climbing
+//   from both ends alternately and marking the nodes seen; the leaving arc is the last blocking arc met when the cycle is
+//   traversed in its orientation from that apex (ties broken exactly, in float64); the cut
+//   subtree is re-rooted at the entering arc's end and its potentials shifted by the
+//   entering arc's reduced cost. Cost per pivot: O(B + cycle + moved subtree).
+// Termination: no arc has rc < -eps (eps = 2^-40 max |M_ij| over the basis arcs, far above
+//   the round-off of the potentials, which are sums of those costs); the potentials (and
+//   eps) are then recomputed from the tree and the check repeated.
+#include "cpu/emd_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "common/otkit_common.h"
+
+namespace otkit {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kShortlist = 16;  // cells per row offered to the least-cost phase of the initial basis
+
+template <bool Gather>
+class NetworkSimplex {
+   public:
+    NetworkSimplex(const double* M, int64_t ld, const std::vector<int64_t>& rows, const std::vector<int64_t>& cols,
+                   const std::vector<double>& sa, const std::vector<double>& sb)
+        : M_(M), ld_(ld), rows_(rows), cols_(cols), n_(static_cast<int>(rows.size())),
+          m_(static_cast<int>(cols.size())), N_(n_ + m_) {
+        parent_.assign(N_, -1);
+        mark_.assign(N_, 0);
+        first_.assign(N_, -1);
+        next_.assign(N_, -1);
+        prev_.assign(N_, -1);
+        flow_.assign(N_, 0.0);
+        pot_.assign(N_, 0.0);
+        const int64_t arcs = static_cast<int64_t>(n_) * m_;
+        block_ = std::max<int64_t>(static_cast<int64_t>(std::sqrt(static_cast<double>(arcs))), 16);
+        block_ = std::min<int64_t>(block_, arcs);
+        init_basis(sa, sb);
+    }
+
+    // Runs at most max_iter pivots; returns OK or MAX_ITER.
+    int run(int64_t max_iter, int64_t* niter) {
+        int64_t it = 0;
+        int status = OK;
+        int ei, ej;
+        double rc;
+        while (true) {
+            if (!price(&ei, &ej, &rc)) {
+                compute_potentials();  // drop the round-off accumulated by the pivots
+                if (!price(&ei, &ej, &rc)) break;
+            }
+            if (it >= max_iter) {
+                status = MAX_ITER;
+                break;
+            }
+            pivot(ei, ej, rc);
+            note_scale(cost(ei, ej));
+            ++it;
+        }
+        compute_potentials();
+        *niter = it;
+        return status;
+    }
+
+    void output(int64_t* ai, int64_t* aj, double* ax, double* alpha, double* beta, EmdInfo* info) const {
+        // cost: compensated (Neumaier) sum over the support
+        double s = 0.0, c = 0.0;
+        int64_t k = 0;
+        for (int v = 0; v < N_; ++v) {
+            const int p = parent_[v];
+            if (p < 0) continue;
+            const double x = flow_[v];
+            if (!(x > 0.0)) continue;
+            const int i = v < n_ ? v : p;
+            const int j = (v < n_ ? p : v) - n_;
+            ai[k] = rows_[i];
+            aj[k] = cols_[j];
+            ax[k] = x;
+            ++k;
+            const double term = x * cost(i, j);
+            const double t = s + term;
+            c += std::fabs(s) >= std::fabs(term) ? (s - t) + term : (term - t) + s;
+            s = t;
+        }
+        info->narcs = k;
+        info->cost = s + c;
+        for (int i = 0; i < n_; ++i) alpha[rows_[i]] = pot_[i];
+        for (int j = 0; j < m_; ++j) beta[cols_[j]] = -pot_[n_ + j];
+    }
+
+   private:
+    const double* M_;
+    int64_t ld_;
+    const std::vector<int64_t>& rows_;
+    const std::vector<int64_t>& cols_;
+    int n_, m_, N_;
+    std::vector<int> parent_, first_, next_, prev_;
+    std::vector<uint32_t> mark_;  // apex search: 2 * stamp (s-side) or 2 * stamp + 1 (t-side)
+    uint32_t stamp_ = 0;
+    std::vector<double> flow_, pot_;
+    int64_t block_ = 16;
+    double eps_ = 0.0, scale_ = 0.0;
+    int cur_i_ = 0, cur_j_ = 0;  // where the next pricing scan starts
+
+    const double* row(int i) const { return M_ + rows_[i] * ld_; }
+    double cost(int i, int j) const { return Gather ? row(i)[cols_[j]] : row(i)[j]; }
+
+    void add_child(int p, int c) {
+        const int f = first_[p];
+        next_[c] = f;
+        prev_[c] = -1;
+        if (f >= 0) prev_[f] = c;
+        first_[p] = c;
+    }
+    void remove_child(int p, int c) {
+        const int pv = prev_[c], nx = next_[c];
+        if (pv >= 0)
+            next_[pv] = nx;
+        else
+            first_[p] = nx;
+        if (nx >= 0) prev_[nx] = pv;
+    }
+
+    // ---------------------------------------------------------------- initial basis
+    void init_basis(const std::vector<double>& sa, const std::vector<double>& sb) {
+        std::vector<double> ra(sa), rb(sb);
+        std::vector<double> pen(m_, 0.0);  // +inf once a column is closed
+        std::vector<int> ei, ej;
+        std::vector<double> ex;
+        ei.reserve(N_ - 1);
+        ej.reserve(N_ - 1);
+        ex.reserve(N_ - 1);
+        int rows_open = n_, cols_open = m_;
+        bool done = false;
+        std::vector<char> row_closed(n_, 0);
+        // One allocation x = min(ra_i, rb_j) at an open cell (i, j); closes exactly one line
+        // (the row when ra_i <= rb_j, else the column; the last open row/column never closes
+        // while the other side has several open lines). Returns true when row i closed.
+        auto allocate = [&](int i, int j) {
+            const double x = std::min(ra[i], rb[j]);
+            ei.push_back(i);
+            ej.push_back(j);
+            ex.push_back(x);
+            if (rows_open == 1 && cols_open == 1) {
+                done = true;
+                return true;
+            }
+            if (cols_open == 1 || (rows_open > 1 && ra[i] <= rb[j])) {
+                rb[j] = std::max(rb[j] - x, 0.0);
+                ra[i] = 0.0;
+                row_closed[i] = 1;
+                --rows_open;
+                return true;
+            }
+            ra[i] = std::max(ra[i] - x, 0.0);
+            rb[j] = 0.0;
+            pen[j] = kInf;
+            --cols_open;
+            return false;
+        };
+        // Phase 1, least-cost rule on a shortlist: the K cheapest cells of every row, taken
+        // in increasing cost while their row and column are open.
+        {
+            const int K = std::min(m_, kShortlist);
+            std::vector<std::pair<double, int64_t>> cand;
+            cand.reserve(static_cast<size_t>(n_) * K);
+            std::vector<double> kv(K);
+            std::vector<int> kj(K);
+            for (int i = 0; i < n_; ++i) {
+                const double* Mi = row(i);
+                int cnt = 0;
+                for (int j = 0; j < m_; ++j) {
+                    const double c = Gather ? Mi[cols_[j]] : Mi[j];
+                    if (cnt == K && !(c < kv[K - 1])) continue;
+                    int p = cnt < K ? cnt++ : K - 1;  // insertion into the sorted shortlist
+                    while (p > 0 && kv[p - 1] > c) {
+                        kv[p] = kv[p - 1];
+                        kj[p] = kj[p - 1];
+                        --p;
+                    }
+                    kv[p] = c;
+                    kj[p] = j;
+                }
+                for (int k = 0; k < cnt; ++k) cand.emplace_back(kv[k], static_cast<int64_t>(i) * m_ + kj[k]);
+            }
+            std::sort(cand.begin(), cand.end());
+            for (const auto& c : cand) {
+                if (done) break;
+                const int i = static_cast<int>(c.second / m_), j = static_cast<int>(c.second % m_);
+                if (row_closed[i] || pen[j] == kInf) continue;
+                allocate(i, j);
+            }
+        }
+        // Phase 2, row-minimum rule for the rows still open.
+        for (int i = 0; i < n_ && !done; ++i) {
+            if (row_closed[i]) continue;
+            const double* Mi = row(i);
+            while (true) {
+                // cheapest open column of row i
+                double vmin = kInf;
+                if (Gather) {
+                    for (int j = 0; j < m_; ++j) vmin = std::min(vmin, Mi[cols_[j]] + pen[j]);
+                } else {
+                    const double* pp = pen.data();
+                    const int64_t len = m_;
+#pragma omp simd reduction(min : vmin)
+                    for (int64_t j = 0; j < len; ++j) vmin = std::min(vmin, Mi[j] + pp[j]);
+                }
+                int j = 0;
+                while (j < m_ && !((Gather ? Mi[cols_[j]] : Mi[j]) + pen[j] == vmin)) ++j;
+                if (allocate(i, j)) break;
+            }
+        }
+        // adjacency (CSR) of the n' + m' - 1 allocations
+        const int E = static_cast<int>(ei.size());
+        std::vector<int> off(N_ + 1, 0), adj(2 * E), fill;
+        std::vector<double> adjx(2 * E);
+        for (int e = 0; e < E; ++e) {
+            ++off[ei[e] + 1];
+            ++off[n_ + ej[e] + 1];
+        }
+        for (int v = 0; v < N_; ++v) off[v + 1] += off[v];
+        fill.assign(off.begin(), off.end() - 1);
+        for (int e = 0; e < E; ++e) {
+            const int s = ei[e], t = n_ + ej[e];
+            adj[fill[s]] = t;
+            adjx[fill[s]++] = ex[e];
+            adj[fill[t]] = s;
+            adjx[fill[t]++] = ex[e];
+        }
+        // orient from the root (sink 0) by breadth-first search
+        const int root = n_;
+        std::vector<int> order;
+        order.reserve(N_);
+        std::vector<char> seen(N_, 0);
+        order.push_back(root);
+        seen[root] = 1;
+        parent_[root] = -1;
+        for (size_t h = 0; h < order.size(); ++h) {
+            const int v = order[h];
+            for (int k = off[v]; k < off[v + 1]; ++k) {
+                const int w = adj[k];
+                if (seen[w]) continue;
+                seen[w] = 1;
+                parent_[w] = v;
+                flow_[w] = adjx[k];
+                order.push_back(w);
+            }
+        }
+        // Strong feasibility: a sink l whose parent arc carries no flow but which receives
+        // flow from a child k is re-hung as  g -> k -> l  (g = grandparent of l): the
+        // arc (k, g) enters with zero flow (a source may hang on a zero arc), the zero arc
+        // (parent(l), l) leaves; flows are unchanged.
+        for (size_t h = 1; h < order.size(); ++h) {
+            const int l = order[h];
+            if (l < n_ || flow_[l] > 0.0) continue;
+            int k = -1;
+            for (int q = off[l]; q < off[l + 1]; ++q) {
+                const int w = adj[q];
+                if (parent_[w] == l && flow_[w] > 0.0) {
+                    k = w;
+                    break;
+                }
+            }
+            if (k < 0) continue;  // no mass through l (cannot happen for b_l > 0)
+            const int g = parent_[parent_[l]];
+            const double fk = flow_[k];
+            parent_[k] = g;
+            flow_[k] = 0.0;
+            parent_[l] = k;
+            flow_[l] = fk;
+        }
+        for (int v = 0; v < N_; ++v)
+            if (parent_[v] >= 0) add_child(parent_[v], v);
+        compute_potentials();
+    }
+
+    // Potentials from the tree, in preorder from the root.
+    void compute_potentials() {
+        const int root = n_;
+        pot_[root] = 0.0;
+        scale_ = eps_ = 0.0;  // the tolerance is re-derived from the current tree
+        int v = root;
+        while (true) {
+            if (first_[v] >= 0) {
+                v = first_[v];
+            } else {
+                while (v != root && next_[v] < 0) v = parent_[v];
+                if (v == root) break;
+                v = next_[v];
+            }
+            set_node(v, parent_[v]);
+        }
+    }
+
+    // potential of v from that of its parent p (tree arc: rc = 0)
+    void set_node(int v, int p) {
+        const double c = v < n_ ? cost(v, p - n_) : cost(p, v - n_);
+        note_scale(c);
+        pot_[v] = v < n_ ? c + pot_[p] : pot_[p] - c;
+    }
+
+    // The optimality tolerance follows the costs of the basis arcs (the potentials are sums
+    // of those): eps = 2^-40 max |M_ij| over the arcs of the tree at the last recomputation
+    // of the potentials and those that entered since. A huge cost elsewhere in M (a
+    // "forbidden" cell) does not loosen the final optimality test.
+    void note_scale(double c) {
+        const double a = std::fabs(c);
+        if (a > scale_) {
+            scale_ = a;
+            eps_ = std::ldexp(a, -40);
+        }
+    }
+
+    // ---------------------------------------------------------------- pricing
+    // min over j in [j0, j1) of M_ij + pot[n + j]
+    double segment_min(int i, int j0, int j1) const {
+        const double* ps = pot_.data() + n_ + j0;
+        const int64_t len = j1 - j0;
+        double vmin = kInf;
+        if (Gather) {
+            const double* Mi = row(i);
+            const int64_t* cj = cols_.data() + j0;
+            for (int64_t k = 0; k < len; ++k) vmin = std::min(vmin, Mi[cj[k]] + ps[k]);
+        } else {
+            const double* Mi = row(i) + j0;
+#pragma omp simd reduction(min : vmin)
+            for (int64_t k = 0; k < len; ++k) vmin = std::min(vmin, Mi[k] + ps[k]);
+        }
+        return vmin;
+    }
+    int segment_find(int i, int j0, int j1, double v) const {
+        const double* Mi = row(i);
+        const double* ps = pot_.data() + n_;
+        for (int j = j0; j < j1; ++j)
+            if ((Gather ? Mi[cols_[j]] : Mi[j]) + ps[j] == v) return j;
+        return j0;  // unreachable
+    }
+
+    // Block search: the most negative reduced cost in the first block that has one.
+    bool price(int* ei, int* ej, double* erc) {
+        const int64_t total = static_cast<int64_t>(n_) * m_;
+        int64_t scanned = 0, budget = block_;
+        double best = -eps_;
+        int bi = -1, bj = -1;
+        int i = cur_i_, j = cur_j_;
+        while (scanned < total) {
+            const int len = static_cast<int>(std::min<int64_t>(m_ - j, budget));
+            const double vmin = segment_min(i, j, j + len);
+            const double r = vmin - pot_[i];
+            if (r < best) {
+                best = r;
+                bi = i;
+                bj = segment_find(i, j, j + len, vmin);
+            }
+            scanned += len;
+            budget -= len;
+            j += len;
+            if (j == m_) {
+                j = 0;
+                if (++i == n_) i = 0;
+            }
+            if (budget == 0) {
+                if (bi >= 0) break;
+                budget = block_;
+            }
+        }
+        cur_i_ = i;
+        cur_j_ = j;
+        if (bi < 0) return false;
+        *ei = bi;
+        *ej = bj;
+        *erc = cost(bi, bj) - pot_[bi] + pot_[n_ + bj];
+        return true;
+    }
+
+    // ---------------------------------------------------------------- pivot
+    void pivot(int i, int j, double rc) {
+        const int s = i, t = n_ + j;
+        // 1. apex and leaving arc. On the s-side (from s up to the apex) the arc of a source
+        //    loses theta; on the t-side the arc of a sink does. Cunningham's rule: the last
+        //    blocking arc in the cycle's orientation from the apex = the lowest on the
+        //    s-side (strict <, scanning upward) unless the t-side has one as small (<=,
+        //    keeps the highest), which comes later.
+        // apex: climb alternately from s and t, marking the nodes seen, until one side
+        // reaches a node the other side has marked
+        if (++stamp_ >= 0x7fffffffu) {
+            std::fill(mark_.begin(), mark_.end(), 0u);
+            stamp_ = 1;
+        }
+        const uint32_t ms = 2 * stamp_, mt = 2 * stamp_ + 1;
+        int apex;
+        {
+            int u = s, v = t;
+            mark_[u] = ms;
+            mark_[v] = mt;
+            while (true) {
+                if (u >= 0) {
+                    u = parent_[u];
+                    if (u >= 0) {
+                        if (mark_[u] == mt) { apex = u; break; }
+                        mark_[u] = ms;
+                    }
+                }
+                if (v >= 0) {
+                    v = parent_[v];
+                    if (v >= 0) {
+                        if (mark_[v] == ms) { apex = v; break; }
+                        mark_[v] = mt;
+                    }
+                }
+            }
+        }
+        double min_s = kInf, min_t = kInf;
+        int leave_s = -1, leave_t = -1;
+        for (int x = s; x != apex; x = parent_[x])
+            if (x < n_ && flow_[x] < min_s) {
+                min_s = flow_[x];
+                leave_s = x;
+            }
+        for (int x = t; x != apex; x = parent_[x])
+            if (x >= n_ && flow_[x] <= min_t) {
+                min_t = flow_[x];
+                leave_t = x;
+            }
+        const bool tside = min_t <= min_s;
+        const double theta = tside ? min_t : min_s;
+        const int q = tside ? leave_t : leave_s;
+        // 2. push theta around the cycle
+        if (theta > 0.0) {
+            for (int x = s; x != apex; x = parent_[x]) flow_[x] += x < n_ ? -theta : theta;
+            for (int x = t; x != apex; x = parent_[x]) flow_[x] += x >= n_ ? -theta : theta;
+            flow_[q] = 0.0;
+        }
+        // 3. cut the leaving arc (q, parent[q]) and re-hang q's subtree from the entering
+        //    arc: reverse the path e_in -> ... -> q.
+        const int e_in = tside ? t : s;
+        const int e_out = tside ? s : t;
+        const double shift = tside ? -rc : rc;
+        remove_child(parent_[q], q);
+        int cur = e_in, newpar = e_out;
+        double carry = theta;
+        while (true) {
+            const int oldpar = parent_[cur];
+            const double oldflow = flow_[cur];
+            if (cur != q) remove_child(oldpar, cur);
+            parent_[cur] = newpar;
+            flow_[cur] = carry;
+            add_child(newpar, cur);
+            if (cur == q) break;
+            newpar = cur;
+            carry = oldflow;
+            cur = oldpar;
+        }
+        // 4. potentials of the moved subtree (preorder from e_in)
+        pot_[e_in] += shift;
+        int x = e_in;
+        while (true) {
+            if (first_[x] >= 0) {
+                x = first_[x];
+            } else {
+                while (x != e_in && next_[x] < 0) x = parent_[x];
+                if (x == e_in) break;
+                x = next_[x];
+            }
+            pot_[x] += shift;
+        }
+    }
+};
+
+}  // namespace
+
+void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a, const double* b,
+                         int64_t max_iter, int64_t* arc_i, int64_t* arc_j, double* arc_x, double* alpha,
+                         double* beta, EmdInfo* info) {
+    std::vector<int64_t> rows, cols;
+    std::vector<double> sa, sb;
+    for (int64_t i = 0; i < n; ++i)
+        if (a[i] > 0.0) {
+            rows.push_back(i);
+            sa.push_back(a[i]);
+        }
+    for (int64_t j = 0; j < m; ++j)
+        if (b[j] > 0.0) {
+            cols.push_back(j);
+            sb.push_back(b[j]);
+        }
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (int64_t i = 0; i < n; ++i) alpha[i] = nan;
+    for (int64_t j = 0; j < m; ++j) beta[j] = nan;
+    *info = EmdInfo();
+    if (rows.empty() || cols.empty()) {
+        info->status = INFEASIBLE;
+        return;
+    }
+    if (static_cast<int64_t>(cols.size()) == m) {
+        NetworkSimplex<false> ns(M, m, rows, cols, sa, sb);
+        info->status = ns.run(max_iter, &info->niter);
+        ns.output(arc_i, arc_j, arc_x, alpha, beta, info);
+    } else {
+        NetworkSimplex<true> ns(M, m, rows, cols, sa, sb);
+        info->status = ns.run(max_iter, &info->niter);
+        ns.output(arc_i, arc_j, arc_x, alpha, beta, info);
+    }
+}
+
+}  // namespace otkit

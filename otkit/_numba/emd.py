@@ -1,0 +1,467 @@
+"""Numba fallback of the network simplex (csrc/cpu/emd_cpu.cpp), same algorithm and answers.
+
+``emd_network_simplex(M, a, b, max_iter)`` has the signature and return value of the C++
+binding ``otkit._ext.emd_network_simplex``:
+``(I, J, X, alpha, beta, cost, niter, status)``. See csrc/cpu/emd_cpu.cpp for the algorithm
+(row-minimum initial basis made strongly feasible, block-search pricing on the fly from M,
+Cunningham's leaving-arc rule, subtree re-rooting).
+"""
+import math
+
+import numba
+import numpy as np
+
+_OK = 0
+_MAX_ITER = 1
+_INFEASIBLE = 3
+_SHORTLIST = 16  # cells per row offered to the least-cost phase of the initial basis
+
+
+@numba.njit(cache=True, nogil=True)
+def _cost(M, rows, cols, i, j):
+    return M[rows[i], cols[j]]
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_child(first, nxt, prv, p, c):
+    f = first[p]
+    nxt[c] = f
+    prv[c] = -1
+    if f >= 0:
+        prv[f] = c
+    first[p] = c
+
+
+@numba.njit(cache=True, nogil=True)
+def _remove_child(first, nxt, prv, p, c):
+    pv = prv[c]
+    nx = nxt[c]
+    if pv >= 0:
+        nxt[pv] = nx
+    else:
+        first[p] = nx
+    if nx >= 0:
+        prv[nx] = pv
+
+
+@numba.njit(cache=True, nogil=True)
+def _potentials(M, rows, cols, n, parent, first, nxt, pot):
+    """Potentials from the tree; returns max |M_ij| over the tree arcs (the tolerance scale)."""
+    root = n
+    pot[root] = 0.0
+    scale = 0.0
+    v = root
+    while True:
+        if first[v] >= 0:
+            v = first[v]
+        else:
+            while v != root and nxt[v] < 0:
+                v = parent[v]
+            if v == root:
+                break
+            v = nxt[v]
+        p = parent[v]
+        if v < n:
+            c = _cost(M, rows, cols, v, p - n)
+            pot[v] = c + pot[p]
+        else:
+            c = _cost(M, rows, cols, p, v - n)
+            pot[v] = pot[p] - c
+        scale = max(scale, abs(c))
+    return scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E, rows_open, cols_open):
+    """x = min(ra_i, rb_j) at the open cell (i, j); closes one line (see emd_cpu.cpp)."""
+    x = min(ra[i], rb[j])
+    ei[E] = i
+    ej[E] = j
+    ex[E] = x
+    E += 1
+    if rows_open == 1 and cols_open == 1:
+        return E, rows_open, cols_open, True, True
+    if cols_open == 1 or (rows_open > 1 and ra[i] <= rb[j]):
+        rb[j] = max(rb[j] - x, 0.0)
+        ra[i] = 0.0
+        row_closed[i] = True
+        return E, rows_open - 1, cols_open, False, True
+    ra[i] = max(ra[i] - x, 0.0)
+    rb[j] = 0.0
+    pen[j] = np.inf
+    return E, rows_open, cols_open - 1, False, False
+
+
+@numba.njit(cache=True, nogil=True)
+def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
+    n = rows.size
+    m = cols.size
+    N = n + m
+    ra = sa.copy()
+    rb = sb.copy()
+    pen = np.zeros(m)
+    ei = np.empty(N - 1, np.int64)
+    ej = np.empty(N - 1, np.int64)
+    ex = np.empty(N - 1)
+    E = 0
+    rows_open = n
+    cols_open = m
+    done = False
+    row_closed = np.zeros(n, np.bool_)
+    # phase 1: least-cost rule on the K cheapest cells of every row
+    K = min(m, _SHORTLIST)
+    cval = np.empty(n * K)
+    cidx = np.empty(n * K, np.int64)
+    kv = np.empty(K)
+    kj = np.empty(K, np.int64)
+    nc = 0
+    for i in range(n):
+        Mi = M[rows[i]]
+        cnt = 0
+        for j in range(m):
+            c = Mi[cols[j]]
+            if cnt == K and not (c < kv[K - 1]):
+                continue
+            if cnt < K:
+                p = cnt
+                cnt += 1
+            else:
+                p = K - 1
+            while p > 0 and kv[p - 1] > c:
+                kv[p] = kv[p - 1]
+                kj[p] = kj[p - 1]
+                p -= 1
+            kv[p] = c
+            kj[p] = j
+        for k in range(cnt):
+            cval[nc] = kv[k]
+            cidx[nc] = i * m + kj[k]
+            nc += 1
+    # by cost, then by cell index (as std::sort of (cost, index) pairs)
+    o1 = np.argsort(cidx[:nc], kind="mergesort")
+    order = o1[np.argsort(cval[:nc][o1], kind="mergesort")]
+    for r in range(nc):
+        if done:
+            break
+        c = cidx[order[r]]
+        i = c // m
+        j = c % m
+        if row_closed[i] or pen[j] == np.inf:
+            continue
+        E, rows_open, cols_open, done, _ = _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E, rows_open,
+                                                     cols_open)
+    # phase 2: row-minimum rule for the rows still open
+    for i in range(n):
+        if done:
+            break
+        if row_closed[i]:
+            continue
+        Mi = M[rows[i]]
+        while True:
+            vmin = np.inf
+            for j in range(m):
+                v = Mi[cols[j]] + pen[j]
+                if v < vmin:
+                    vmin = v
+            j = 0
+            while j < m and not (Mi[cols[j]] + pen[j] == vmin):
+                j += 1
+            E, rows_open, cols_open, done, closed = _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E,
+                                                              rows_open, cols_open)
+            if closed:
+                break
+    # adjacency (CSR)
+    off = np.zeros(N + 1, np.int64)
+    for e in range(E):
+        off[ei[e] + 1] += 1
+        off[n + ej[e] + 1] += 1
+    for v in range(N):
+        off[v + 1] += off[v]
+    fill = off[:N].copy()
+    adj = np.empty(2 * E, np.int64)
+    adjx = np.empty(2 * E)
+    for e in range(E):
+        s = ei[e]
+        t = n + ej[e]
+        adj[fill[s]] = t
+        adjx[fill[s]] = ex[e]
+        fill[s] += 1
+        adj[fill[t]] = s
+        adjx[fill[t]] = ex[e]
+        fill[t] += 1
+    # orient from the root (sink 0), breadth first
+    root = n
+    order = np.empty(N, np.int64)
+    seen = np.zeros(N, np.bool_)
+    order[0] = root
+    seen[root] = True
+    tail = 1
+    h = 0
+    while h < tail:
+        v = order[h]
+        h += 1
+        for k in range(off[v], off[v + 1]):
+            w = adj[k]
+            if seen[w]:
+                continue
+            seen[w] = True
+            parent[w] = v
+            flow[w] = adjx[k]
+            order[tail] = w
+            tail += 1
+    # strong feasibility (see emd_cpu.cpp)
+    for h in range(1, tail):
+        l = order[h]
+        if l < n or flow[l] > 0.0:
+            continue
+        k = -1
+        for q in range(off[l], off[l + 1]):
+            w = adj[q]
+            if parent[w] == l and flow[w] > 0.0:
+                k = w
+                break
+        if k < 0:
+            continue
+        g = parent[parent[l]]
+        fk = flow[k]
+        parent[k] = g
+        flow[k] = 0.0
+        parent[l] = k
+        flow[l] = fk
+    for v in range(N):
+        if parent[v] >= 0:
+            _add_child(first, nxt, prv, parent[v], v)
+
+
+@numba.njit(cache=True, nogil=True)
+def _price(M, rows, cols, n, m, pot, state, block, eps, gather):
+    """Block search; state = [cur_i, cur_j]; returns (i, j) or (-1, -1)."""
+    total = n * m
+    scanned = 0
+    budget = block
+    best = -eps
+    bi = -1
+    bj = -1
+    i = state[0]
+    j = state[1]
+    while scanned < total:
+        ln = min(m - j, budget)
+        Mi = M[rows[i]]
+        pi = pot[i]
+        vmin = np.inf
+        if gather:
+            for k in range(j, j + ln):
+                v = Mi[cols[k]] + pot[n + k]
+                vmin = min(vmin, v)
+        else:
+            for k in range(j, j + ln):
+                v = Mi[k] + pot[n + k]
+                vmin = min(vmin, v)
+        r = vmin - pi
+        if r < best:
+            best = r
+            bi = i
+            for k in range(j, j + ln):
+                if Mi[cols[k]] + pot[n + k] == vmin:
+                    bj = k
+                    break
+        scanned += ln
+        budget -= ln
+        j += ln
+        if j == m:
+            j = 0
+            i += 1
+            if i == n:
+                i = 0
+        if budget == 0:
+            if bi >= 0:
+                break
+            budget = block
+    state[0] = i
+    state[1] = j
+    return bi, bj
+
+
+@numba.njit(cache=True, nogil=True)
+def _pivot(M, rows, cols, n, s_i, t_j, rc, parent, first, nxt, prv, flow, pot, mark, stamp):
+    s = s_i
+    t = n + t_j
+    ms = 2 * stamp
+    mt = 2 * stamp + 1
+    u = s
+    v = t
+    mark[u] = ms
+    mark[v] = mt
+    apex = -1
+    while True:
+        if u >= 0:
+            u = parent[u]
+            if u >= 0:
+                if mark[u] == mt:
+                    apex = u
+                    break
+                mark[u] = ms
+        if v >= 0:
+            v = parent[v]
+            if v >= 0:
+                if mark[v] == ms:
+                    apex = v
+                    break
+                mark[v] = mt
+    min_s = np.inf
+    min_t = np.inf
+    leave_s = -1
+    leave_t = -1
+    x = s
+    while x != apex:
+        if x < n and flow[x] < min_s:
+            min_s = flow[x]
+            leave_s = x
+        x = parent[x]
+    x = t
+    while x != apex:
+        if x >= n and flow[x] <= min_t:
+            min_t = flow[x]
+            leave_t = x
+        x = parent[x]
+    tside = min_t <= min_s
+    theta = min_t if tside else min_s
+    q = leave_t if tside else leave_s
+    if theta > 0.0:
+        x = s
+        while x != apex:
+            flow[x] += -theta if x < n else theta
+            x = parent[x]
+        x = t
+        while x != apex:
+            flow[x] += -theta if x >= n else theta
+            x = parent[x]
+        flow[q] = 0.0
+    e_in = t if tside else s
+    e_out = s if tside else t
+    shift = -rc if tside else rc
+    _remove_child(first, nxt, prv, parent[q], q)
+    cur = e_in
+    newpar = e_out
+    carry = theta
+    while True:
+        oldpar = parent[cur]
+        oldflow = flow[cur]
+        if cur != q:
+            _remove_child(first, nxt, prv, oldpar, cur)
+        parent[cur] = newpar
+        flow[cur] = carry
+        _add_child(first, nxt, prv, newpar, cur)
+        if cur == q:
+            break
+        newpar = cur
+        carry = oldflow
+        cur = oldpar
+    pot[e_in] += shift
+    x = e_in
+    while True:
+        if first[x] >= 0:
+            x = first[x]
+        else:
+            while x != e_in and nxt[x] < 0:
+                x = parent[x]
+            if x == e_in:
+                break
+            x = nxt[x]
+        pot[x] += shift
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve(M, rows, cols, sa, sb, max_iter, gather):
+    n = rows.size
+    m = cols.size
+    N = n + m
+    parent = np.full(N, -1, np.int64)
+    first = np.full(N, -1, np.int64)
+    nxt = np.full(N, -1, np.int64)
+    prv = np.full(N, -1, np.int64)
+    flow = np.zeros(N)
+    pot = np.zeros(N)
+    mark = np.zeros(N, np.int64)
+    block = max(int(math.sqrt(n * m)), 16)
+    block = min(block, n * m)
+    _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow)
+    # optimality tolerance: 2^-40 max |M_ij| over the basis arcs (see emd_cpu.cpp)
+    scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
+    eps = math.ldexp(scale, -40)
+    state = np.zeros(2, np.int64)
+    it = 0
+    status = _OK
+    stamp = 0
+    while True:
+        bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
+        if bi < 0:
+            scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
+            eps = math.ldexp(scale, -40)
+            bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
+            if bi < 0:
+                break
+        if it >= max_iter:
+            status = _MAX_ITER
+            break
+        rc = _cost(M, rows, cols, bi, bj) - pot[bi] + pot[n + bj]
+        stamp += 1
+        _pivot(M, rows, cols, n, bi, bj, rc, parent, first, nxt, prv, flow, pot, mark, stamp)
+        c = abs(_cost(M, rows, cols, bi, bj))
+        if c > scale:
+            scale = c
+            eps = math.ldexp(scale, -40)
+        it += 1
+    _potentials(M, rows, cols, n, parent, first, nxt, pot)
+    # output: the support and the cost (compensated sum)
+    I = np.empty(N - 1, np.int64)
+    J = np.empty(N - 1, np.int64)
+    X = np.empty(N - 1)
+    k = 0
+    s = 0.0
+    c = 0.0
+    for v in range(N):
+        p = parent[v]
+        if p < 0:
+            continue
+        x = flow[v]
+        if not (x > 0.0):
+            continue
+        i = v if v < n else p
+        j = (p if v < n else v) - n
+        I[k] = rows[i]
+        J[k] = cols[j]
+        X[k] = x
+        k += 1
+        term = x * _cost(M, rows, cols, i, j)
+        t = s + term
+        if abs(s) >= abs(term):
+            c += (s - t) + term
+        else:
+            c += (term - t) + s
+        s = t
+    return I[:k].copy(), J[:k].copy(), X[:k].copy(), pot[:n].copy(), -pot[n:], s + c, it, status
+
+
+def emd_network_simplex(M, a, b, max_iter):
+    """Exact OT by the primal network simplex: ``(I, J, X, alpha, beta, cost, niter, status)``.
+
+    Same contract as ``otkit._ext.emd_network_simplex`` (C-contiguous float64 inputs checked by
+    the caller; duals are NaN on zero-mass rows/columns).
+    """
+    n, m = M.shape
+    if a.shape[0] != n or b.shape[0] != m:
+        raise ValueError("emd_network_simplex: a and b must have lengths M.shape[0] and M.shape[1]")
+    if max_iter < 0:
+        raise ValueError("numItermax must be >= 0")
+    rows = np.flatnonzero(a > 0).astype(np.int64)
+    cols = np.flatnonzero(b > 0).astype(np.int64)
+    alpha = np.full(n, np.nan)
+    beta = np.full(m, np.nan)
+    if rows.size == 0 or cols.size == 0:
+        return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), alpha, beta, 0.0, 0, _INFEASIBLE)
+    I, J, X, al, be, cost, it, status = _solve(M, rows, cols, np.ascontiguousarray(a[rows]),
+                                                np.ascontiguousarray(b[cols]), int(max_iter), cols.size != m)
+    alpha[rows] = al
+    beta[cols] = be
+    return I, J, X, alpha, beta, float(cost), int(it), int(status)

@@ -1,0 +1,276 @@
+"""Exact OT by the network simplex: otkit.emd / otkit.emd2 against POT, scipy (HiGHS) and LP optimality."""
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import ot
+import pytest
+from scipy.optimize import linprog
+
+import otkit
+from otkit import _backend
+
+
+def _problem(n, m, seed, zeros=False, integer_costs=False):
+    rng = np.random.default_rng(seed)
+    a = rng.random(n) + 0.01
+    b = rng.random(m) + 0.01
+    if zeros:
+        a[rng.random(n) < 0.3] = 0.0
+        b[rng.random(m) < 0.3] = 0.0
+        a[0] = b[0] = 1.0  # keep some mass
+    a /= a.sum()
+    b /= b.sum()
+    M = rng.random((n, m))
+    if integer_costs:
+        M = np.floor(M * 4)  # many ties
+    return a, b, M
+
+
+def _check_optimal(G, a, b, M, lg, tol_cs=1e-10):
+    """Marginals to 1e-12 and complementary slackness with the returned potentials."""
+    np.testing.assert_allclose(G.sum(axis=1), a, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(G.sum(axis=0), b, rtol=0, atol=1e-12)
+    assert (G >= 0).all()
+    u, v = lg["u"], lg["v"]
+    assert np.isfinite(u).all() and np.isfinite(v).all()
+    scale = max(1.0, np.abs(M).max())
+    slack = M - u[:, None] - v[None, :]
+    assert slack.min() >= -tol_cs * scale, slack.min()  # dual feasible
+    np.testing.assert_allclose(slack[G > 0], 0.0, atol=tol_cs * scale)  # tight on the support
+    np.testing.assert_allclose(np.sum(G * M), lg["cost"], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("n,m,seed", [(5, 5, 0), (20, 30, 1), (64, 64, 2), (100, 57, 3), (1, 7, 4), (9, 1, 5)])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_against_pot(backend, n, m, seed, zeros):
+    a, b, M = _problem(n, m, seed, zeros=zeros)
+    G, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    c_pot = ot.emd2(a, b, M)
+    np.testing.assert_allclose(lg["cost"], c_pot, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(otkit.emd2(a, b, M, backend=backend), c_pot, rtol=1e-9, atol=1e-15)
+    _check_optimal(G, a, b, M, lg)
+    assert lg["result_code"] == 1 and lg["warning"] is None and lg["converged"]
+    assert np.count_nonzero(G) <= n + m - 1
+
+
+@pytest.mark.parametrize("n,m,seed", [(4, 6, 10), (8, 8, 11), (12, 5, 12)])
+def test_against_linprog(backend, n, m, seed):
+    a, b, M = _problem(n, m, seed)
+    A = np.zeros((n + m, n * m))
+    for i in range(n):
+        A[i, i * m:(i + 1) * m] = 1.0
+    for j in range(m):
+        A[n + j, j::m] = 1.0
+    res = linprog(M.ravel(), A_eq=A, b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs")
+    assert res.status == 0
+    np.testing.assert_allclose(otkit.emd2(a, b, M, backend=backend), res.fun, rtol=1e-9)
+
+
+def test_duals_centered_like_pot(backend):
+    a, b, M = _problem(30, 40, 7)
+    _, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    _, lp = ot.emd(a, b, M, log=True)
+    # non-degenerate random problem: the potentials are unique up to a constant, and the
+    # centring (<a, u> = <b, v>) fixes the constant
+    np.testing.assert_allclose(a @ lg["u"], b @ lg["v"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(lg["u"], lp["u"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(lg["v"], lp["v"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["equal_costs", "ties", "identity", "uniform", "n_ne_m_uniform", "one_by_one",
+                                  "zero_rows_cols"])
+def test_degenerate_problems(backend, case):
+    rng = np.random.default_rng(3)
+    if case == "equal_costs":
+        a, b = otkit.unif(7), otkit.unif(9)
+        M = np.full((7, 9), 2.5)
+        expected = 2.5
+    elif case == "ties":
+        a, b, M = _problem(40, 30, 8, integer_costs=True)
+        expected = ot.emd2(a, b, M)
+    elif case == "identity":  # a == b with zero-diagonal M: cost 0, plan diag(a)
+        x = rng.random((25, 2))
+        M = ot.dist(x, x)
+        a = b = rng.dirichlet(np.ones(25))
+        expected = 0.0
+    elif case == "uniform":  # every allocation of the initial basis is degenerate
+        x = rng.random((50, 2))
+        y = rng.random((50, 2))
+        M = ot.dist(x, y)
+        a = b = otkit.unif(50)
+        expected = ot.emd2(a, b, M)
+    elif case == "n_ne_m_uniform":
+        M = np.floor(rng.random((12, 18)) * 3)
+        a, b = otkit.unif(12), otkit.unif(18)
+        expected = ot.emd2(a, b, M)
+    elif case == "one_by_one":
+        a, b, M = [1.0], [1.0], [[3.0]]
+        expected = 3.0
+    else:
+        a = np.array([0.0, 0.5, 0.0, 0.5, 0.0])
+        b = np.array([0.25, 0.0, 0.75])
+        M = rng.random((5, 3))
+        expected = ot.emd2(a, b, M)
+    G, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    np.testing.assert_allclose(lg["cost"], expected, rtol=1e-9, atol=1e-14)
+    _check_optimal(G, np.asarray(a, float), np.asarray(b, float), np.asarray(M, float), lg)
+    if case == "identity":
+        np.testing.assert_allclose(G, np.diag(a), atol=1e-15)
+
+
+def test_sparse_plan(backend):
+    a, b, M = _problem(30, 20, 9)
+    G = otkit.emd(a, b, M, backend=backend)
+    S = otkit.emd(a, b, M, sparse=True, backend=backend)
+    assert S.nnz <= 30 + 20 - 1
+    np.testing.assert_allclose(S.toarray(), G, rtol=0, atol=0)
+    cost, lg = otkit.emd2(a, b, M, return_matrix=True, sparse=True, backend=backend)
+    np.testing.assert_allclose(lg["G"].toarray(), G, rtol=0, atol=0)
+
+
+def test_emd2_return_forms(backend):
+    a, b, M = _problem(10, 12, 13)
+    c = otkit.emd2(a, b, M, backend=backend)
+    c2, lg = otkit.emd2(a, b, M, log=True, backend=backend)
+    c3, lg3 = otkit.emd2(a, b, M, return_matrix=True, backend=backend)
+    assert c == c2 == c3
+    assert set(lg) >= {"cost", "u", "v", "warning", "result_code", "niter", "err", "converged"}
+    np.testing.assert_allclose(lg3["G"], otkit.emd(a, b, M, backend=backend), rtol=0, atol=0)
+    # several targets at once (b: (nt, N)), as POT
+    B = np.stack([b, b[::-1]], axis=1)
+    cs = otkit.emd2(a, B, M, backend=backend)
+    np.testing.assert_allclose(cs, [ot.emd2(a, b, M), ot.emd2(a, b[::-1].copy(), M)], rtol=1e-9)
+    # empty a, b mean uniform
+    np.testing.assert_allclose(otkit.emd2([], [], M, backend=backend), ot.emd2([], [], M), rtol=1e-9)
+
+
+def test_max_iter_warning(backend):
+    a, b, M = _problem(40, 40, 14)
+    with pytest.warns(UserWarning, match="numItermax"):
+        G, lg = otkit.emd(a, b, M, numItermax=2, log=True, backend=backend)
+    assert lg["result_code"] == 3 and not lg["converged"] and "increase numItermax" in lg["warning"]
+    assert lg["niter"] == 2
+    # still a feasible plan
+    np.testing.assert_allclose(G.sum(1), a, atol=1e-12)
+    np.testing.assert_allclose(G.sum(0), b, atol=1e-12)
+    assert lg["cost"] >= ot.emd2(a, b, M) - 1e-12
+    # POT-style float numItermax is accepted
+    otkit.emd2(a, b, M, numItermax=1e6, backend=backend)
+
+
+def test_bad_input(backend):
+    a, b, M = _problem(4, 5, 15)
+    with pytest.raises(ValueError, match="a has length"):
+        otkit.emd(a[:3], b, M, backend=backend)
+    with pytest.raises(ValueError, match="b has length"):
+        otkit.emd2(a, b[:4], M, backend=backend)
+    with pytest.raises(ValueError, match="negative"):
+        otkit.emd(-a, b, M, backend=backend)
+    bad = M.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="M has non-finite"):
+        otkit.emd(a, b, bad, backend=backend)
+    bad[1, 2] = np.inf
+    with pytest.raises(ValueError, match="M has non-finite"):
+        otkit.emd2(a, b, bad, backend=backend)
+    with pytest.raises(ValueError, match="a has non-finite"):
+        otkit.emd(np.array([np.nan, 1, 1, 1.0]), b, M, backend=backend)
+    with pytest.raises(ValueError, match=r"differ by 0\.5"):
+        otkit.emd(a, 1.5 * b, M, backend=backend)
+    with pytest.raises(ValueError, match="M is empty"):
+        otkit.emd([], [], np.zeros((0, 3)), backend=backend)
+    with pytest.raises(ValueError, match="2-D"):
+        otkit.emd(a, b, np.ones(5), backend=backend)
+    with pytest.raises(ValueError, match="numItermax"):
+        otkit.emd(a, b, M, numItermax=-1, backend=backend)
+    with pytest.raises(TypeError, match="M must hold real numbers"):
+        otkit.emd(a, b, np.full((4, 5), "x"), backend=backend)
+    with pytest.raises(NotImplementedError, match="potentials_init"):
+        otkit.emd(a, b, M, potentials_init=(a, b), backend=backend)
+    # opt-in normalization, and POT's rescaling when the check is off
+    np.testing.assert_allclose(otkit.emd2(a, 1.5 * b, M, normalize=True, backend=backend), ot.emd2(a, b, M),
+                               rtol=1e-9)
+    np.testing.assert_allclose(otkit.emd2(a, 1.5 * b, M, check_marginals=False, backend=backend),
+                               ot.emd2(a, b, M), rtol=1e-9)
+
+
+def test_inputs_not_modified_and_converted(backend):
+    a, b, M = _problem(6, 7, 16)
+    a0, b0, M0 = a.copy(), b.copy(), M.copy()
+    c = otkit.emd2(a, b, M, backend=backend)
+    np.testing.assert_array_equal(a, a0)
+    np.testing.assert_array_equal(b, b0)
+    np.testing.assert_array_equal(M, M0)
+    # lists, float32, Fortran order and integer costs are converted
+    np.testing.assert_allclose(otkit.emd2(a.tolist(), b.tolist(), M.tolist(), backend=backend), c, rtol=1e-12)
+    np.testing.assert_allclose(otkit.emd2(a, b, np.asfortranarray(M), backend=backend), c, rtol=1e-12)
+    Mi = np.arange(42).reshape(6, 7) % 5
+    np.testing.assert_allclose(otkit.emd2(a, b, Mi, backend=backend), ot.emd2(a, b, Mi.astype(float)), rtol=1e-9)
+
+
+def test_threads(backend):
+    """Several Python threads solving at once (the kernels hold no global state)."""
+    problems = [_problem(120, 110, 100 + k) for k in range(8)]
+    serial = [otkit.emd2(*p, backend=backend) for p in problems]
+    barrier = threading.Barrier(4)
+
+    def run(k):
+        barrier.wait(timeout=60) if k < 4 else None
+        return otkit.emd2(*problems[k], backend=backend)
+
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        par = list(ex.map(run, range(8)))
+    assert par == serial
+
+
+def test_cpp_and_numba_agree():
+    if not (_backend.is_available("cpp") and _backend.is_available("numba")):
+        pytest.skip("needs both backends")
+    for seed in range(5):
+        a, b, M = _problem(70, 50, 200 + seed, zeros=seed % 2 == 1, integer_costs=seed == 4)
+        c1, l1 = otkit.emd2(a, b, M, log=True, backend="cpp")
+        c2, l2 = otkit.emd2(a, b, M, log=True, backend="numba")
+        np.testing.assert_allclose(c1, c2, rtol=1e-12, atol=0)
+        assert l1["niter"] == l2["niter"]  # same algorithm, same pivots
+
+
+def test_no_warning_when_optimal(backend):
+    a, b, M = _problem(15, 15, 17)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        otkit.emd(a, b, M, backend=backend)
+
+
+def test_forbidden_cells_and_cost_scales(backend):
+    """Huge 'forbidden' costs next to O(1) costs, and tiny costs: the optimality tolerance
+    follows the costs of the basis arcs, not max |M| (which would be 1e9 here)."""
+    rng = np.random.default_rng(18)
+    n = 40
+    M = rng.random((n, n))
+    M[rng.random((n, n)) < 0.3] = 1e9
+    a, b = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    A = np.zeros((2 * n, n * n))
+    for i in range(n):
+        A[i, i * n:(i + 1) * n] = 1.0
+        A[n + i, i::n] = 1.0
+    res = linprog(M.ravel(), A_eq=A, b_eq=np.concatenate([a, b]), bounds=(0, None), method="highs")
+    G, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    np.testing.assert_allclose(lg["cost"], res.fun, rtol=1e-9)
+    _check_optimal(G, a, b, M, lg, tol_cs=1e-18)  # tolerance relative to max|M| = 1e9
+    # a larger one: certified by strong duality (primal cost = dual objective, duals feasible)
+    n = 300
+    M = rng.random((n, n))
+    M[rng.random((n, n)) < 0.3] = 1e9
+    a, b = rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(n))
+    G, lg = otkit.emd(a, b, M, log=True, backend=backend)
+    assert (M - lg["u"][:, None] - lg["v"][None, :]).min() >= -1e-12
+    np.testing.assert_allclose(a @ lg["u"] + b @ lg["v"], lg["cost"], rtol=1e-12)
+    # tiny costs: the answer scales with M (POT's own result on 1e-12 * M is off by ~0.1%
+    # here, so it is compared on the rescaled problem)
+    M = rng.random((50, 60))
+    a, b = otkit.unif(50), otkit.unif(60)
+    tiny = otkit.emd2(a, b, 1e-12 * M, backend=backend)
+    np.testing.assert_allclose(tiny, 1e-12 * ot.emd2(a, b, M), rtol=1e-9)
+    np.testing.assert_allclose(tiny, 1e-12 * otkit.emd2(a, b, M, backend=backend), rtol=1e-12)
