@@ -1,0 +1,1 @@
+"""Numba fallbacks of otkit's C++ kernels: one module per kernel family, same names and results."""
