@@ -566,7 +566,8 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
         Seeds the sampler's ``rng`` (both backends see the same samples).
     log : bool
         Also return a dict: ``objective`` (held-out trace), ``n_samples`` (samples used for steps),
-        ``niter``, ``converged``, ``err`` (last running change), ``lr``.
+        ``value_std`` (Monte Carlo standard error of ``value``), ``niter``, ``converged``, ``err``
+        (last running change), ``lr``.
     holdout : int
         Size of the held-out batch.
     check_every : int, optional
@@ -581,7 +582,8 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
     v : (m,) ndarray
         Dual potential of the discrete side.
     value : float
-        Held-out estimate of :math:`H(v)` (the regularized OT value; the OT cost when ``reg = 0``).
+        Held-out (Monte Carlo, ``holdout`` samples) estimate of :math:`H(v)`: the regularized OT
+        value, the OT cost when ``reg = 0``; ``log["value_std"]`` is its standard error.
     transport : SemiDiscreteMap
         ``transport(x)`` maps (p, k) points to their image (barycentric map, or assigned atom
         when ``reg = 0``); ``transport.assign(x)`` gives atom indices.
@@ -633,9 +635,13 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
 
     C_hold = costf(_draw(sampler, holdout, rng, k, dt))
 
-    def objective(w):
+    def objective(w, with_std=False):
         alpha, _, _ = _ctransform(impl, C_hold, b, reg, w, dt)
-        return float(np.dot(w.astype(np.float64), b) + alpha.astype(np.float64).mean())
+        alpha = alpha.astype(np.float64)
+        val = float(np.dot(w.astype(np.float64), b) + alpha.mean())
+        if with_std:  # Monte Carlo standard error of the held-out estimate
+            return val, float(alpha.std(ddof=1) / np.sqrt(holdout)) if holdout > 1 else float("nan")
+        return val
 
     if lr is None:  # the scale of the potential: how much the cost varies over the atoms, plus reg
         lr = float(np.mean(C_hold.mean(axis=1, dtype=np.float64) - C_hold.min(axis=1))) + reg
@@ -679,7 +685,7 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
             bar.close()
 
     v_out = (vbar if averaged else v).copy()
-    value = objective(v_out) if status != st.NUMERICAL_ERROR else float("nan")
+    value, value_std = objective(v_out, True) if status != st.NUMERICAL_ERROR else (float("nan"), float("nan"))
     transport = SemiDiscreteMap(Y, b, v_out, reg, costf, impl, dt)
     if not log:
         return v_out, value, transport
@@ -687,6 +693,7 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
         "objective": run.trace,
         "n_samples": n_samples,
         "n_holdout": holdout,
+        "value_std": value_std,
         "niter": done,
         "converged": converged,
         "err": run.change() if run.trace else float("nan"),
