@@ -27,7 +27,10 @@ namespace otkit {
 
 namespace {
 
-constexpr int64_t kParallelMinWork = 1 << 15;  // entries per step below which one thread is used
+// Entries (cost rows x m) of one kernel call, or of one SGD step, below which one thread is used.
+// High on purpose: on a busy machine waking the OpenMP team costs milliseconds, more than a
+// single-threaded pass over 4M entries (~10 ms) saves.
+constexpr int64_t kParallelMinWork = 1 << 22;
 
 int threads_for(int64_t work, int num_threads) {
     if (work < kParallelMinWork) return 1;
@@ -289,6 +292,27 @@ inline void sgd_update(const T* b, const T* acc, int64_t j0, int64_t j1, T inv_b
     }
 }
 
+// Batch-1 step, fused: v += step (b - z * is) (z: unnormalized softmax of this step's row, is:
+// 1 / its sum), vbar += (v - vbar) w when AVG, and, when NEXT, the logits of the next row cn
+// (which need the updated v) into z; returns their maximum.
+template <typename T, bool AVG, bool NEXT>
+inline T sgd1_pass(const T* b, const T* logb, const T* cn, int64_t m, T inv, T is, T step, T w, T* z, T* v,
+                   T* vbar) {
+    T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < m; ++j) {
+        const T vj = v[j] + step * (b[j] - z[j] * is);
+        v[j] = vj;
+        if (AVG) vbar[j] += (vj - vbar[j]) * w;
+        if (NEXT) {
+            const T zj = (vj - cn[j]) * inv + logb[j];
+            z[j] = zj;
+            mx = zj > mx ? zj : mx;
+        }
+    }
+    return mx;
+}
+
 }  // namespace
 
 template <typename T>
@@ -301,7 +325,27 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
     log_weights(b, m, logb.data());
     const T inv_batch = T(1) / static_cast<T>(batch);
     const int nt = static_cast<int>(std::min<int64_t>(threads_for(batch * m, num_threads), batch));
-    if (nt == 1) {
+    if (nt == 1 && batch == 1 && reg > T(0)) {
+        // one sample per step (paper Alg. 2): three passes over m, as SAG
+        constexpr int64_t PF = 8;
+        const T inv = T(1) / reg;
+        std::vector<T> zbuf(m);
+        T* z = zbuf.data();
+        T mx = nsteps > 0 ? row_logits(C + idx[0] * m, v, logb.data(), m, inv, z) : T(0);
+        for (int64_t s = 0; s < nsteps; ++s) {
+            if (s + PF < nsteps) prefetch_row(C + idx[s + PF] * m, m * static_cast<int64_t>(sizeof(T)));
+            const T is = T(1) / row_exp(z, m, mx);
+            const T k = static_cast<T>(k0 + s + 1);
+            const T step = lr / std::sqrt(k), w = T(1) / k;
+            const T* cn = s + 1 < nsteps ? C + idx[s + 1] * m : nullptr;
+            if (averaged)
+                mx = cn ? sgd1_pass<T, true, true>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar)
+                        : sgd1_pass<T, true, false>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar);
+            else
+                mx = cn ? sgd1_pass<T, false, true>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar)
+                        : sgd1_pass<T, false, false>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar);
+        }
+    } else if (nt == 1) {
         std::vector<T> z(m), acc(m);
         for (int64_t s = 0; s < nsteps; ++s) {
             if (s + 1 < nsteps) prefetch_row(C + idx[(s + 1) * batch] * m, m * static_cast<int64_t>(sizeof(T)));
