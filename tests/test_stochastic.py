@@ -315,6 +315,21 @@ def test_cpp_and_numba_agree_discrete(method):
     np.testing.assert_allclose(out["cpp"][0], out["numba"][0], rtol=1e-8, atol=1e-14)
 
 
+@pytest.mark.parametrize("method", ["SAG", "ASGD"])
+def test_cpp_and_numba_agree_when_the_logit_bound_is_far_off(method):
+    # tiny reg and a wide cost range: the C++ one-pass softmax shift (an upper bound of the logits)
+    # is far above their max and the kernel falls back to the exact max for those rows
+    _both()
+    a, b, M = _problem(10, 8, seed=18)
+    M = M * 100
+    M[:, 0] += 1e4  # one very expensive atom: min_j M_ij and the v-dependent max are far apart
+    out = {be: solve_semi_dual_entropic(a, b, M, 1e-3, method, numItermax=3000, log=True, seed=4, backend=be)
+           for be in ("cpp", "numba")}
+    assert np.isfinite(out["cpp"][1]["beta"]).all()
+    np.testing.assert_allclose(out["cpp"][1]["beta"], out["numba"][1]["beta"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out["cpp"][0], out["numba"][0], rtol=1e-8, atol=1e-14)
+
+
 @pytest.mark.parametrize("reg", [0.0, 0.05])
 def test_cpp_and_numba_agree_semi_discrete(reg):
     _both()

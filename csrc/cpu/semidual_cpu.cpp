@@ -199,6 +199,55 @@ bool all_finite(const T* x, int64_t n) {
 
 }  // namespace
 
+namespace {
+
+// Guards of the one-pass softmax below: the unnormalized sum s of exp(z_j - S), S an upper bound
+// of max_j z_j, is accepted when tiny <= s <= huge. s >= tiny means the largest term is at least
+// tiny / m, so every term within a factor exp(-40) (double) of it was computed exactly (not flushed
+// by softmax_exp); s <= huge rules out an overflow. Otherwise the row is redone with its exact max.
+template <typename T>
+struct ShiftGuard;
+template <>
+struct ShiftGuard<double> {
+    static constexpr double tiny = 1e-250;  // ~ exp(-575)
+    static constexpr double huge = 1e300;
+};
+template <>
+struct ShiftGuard<float> {
+    static constexpr float tiny = 1e-25f;  // ~ exp(-57)
+    static constexpr float huge = 1e37f;
+};
+
+// Lazily computed minima of cost rows (used by the upper bound of the logits).
+template <typename T>
+struct RowMin {
+    const T* C;
+    int64_t m;
+    std::vector<T> val;
+    std::vector<char> done;
+    RowMin(const T* C_, int64_t rows, int64_t m_) : C(C_), m(m_), val(rows), done(rows, 0) {}
+    T operator()(int64_t r) {
+        if (!done[r]) {
+            const T* c = C + r * m;
+            T mn = std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(min : mn)
+            for (int64_t j = 0; j < m; ++j) mn = c[j] < mn ? c[j] : mn;
+            val[r] = mn;
+            done[r] = 1;
+        }
+        return val[r];
+    }
+};
+
+template <typename T>
+T max_of(const T* x, int64_t m) {
+    T mx = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < m; ++j) mx = x[j] > mx ? x[j] : mx;
+    return mx;
+}
+
+}  // namespace
+
 template <typename T>
 int semidual_sag_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, T lr,
                      const int64_t* idx, int64_t niter, T* v, T* G, T* d) {
@@ -208,43 +257,51 @@ int semidual_sag_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T
     if (niter == 0) return all_finite(v, m) ? OK : NUMERICAL_ERROR;
     std::vector<T> logb(m), zbuf(m);
     log_weights(b, m, logb.data());
+    const T logb_max = max_of(logb.data(), m);
     const T inv = T(1) / reg;
     const T step = lr / static_cast<T>(n);  // lr times the average of the stored gradients
     T* z = zbuf.data();
-#ifndef OTKIT_SAG_PF
-#define OTKIT_SAG_PF 8
-#endif
-    constexpr int64_t PF = OTKIT_SAG_PF;
-    // Three passes over m per iteration: the exponentials, then one fused pass that applies the
-    // SAG update of iteration t and computes the logits of the row of iteration t + 1 (which
-    // needs the updated v) with their maximum.
-    T mx = row_logits(M + idx[0] * m, v, logb.data(), m, inv, z);
+    RowMin<T> cmin(M, n, m);
+    constexpr int64_t PF = 8;  // rows of G and M are prefetched (into L2) PF iterations ahead
+    // One pass over m per iteration. The pass of iteration t applies the SAG update with the
+    // softmax of row i_t (z holds its exponentials, `is` 1 / their sum) and, with the updated v,
+    // computes the exponentials of row i_{t+1} shifted by an upper bound S of their logits
+    // instead of their max (which is only known after the pass): each v_j moves by at most
+    // step |d_j| <= step (|d_j| <= sum_i a_i = 1), so
+    //     z'_j = (v'_j - c'_j) / reg + log b_j <= (max_k v_k + step - min_k c'_k) / reg + max_k log b_k = S.
+    // The softmax is shift-invariant; the guard redoes the rare rows where S is far off the max.
+    T s = row_exp(z, m, row_logits(M + idx[0] * m, v, logb.data(), m, inv, z));
+    T vmax = max_of(v, m);
     for (int64_t t = 0; t < niter; ++t) {
         const int64_t i = idx[t];
-        const bool has_next = t + 1 < niter;
-        // the rows of G and M needed PF iterations ahead are fetched while this one computes
         if (t + PF < niter) {
             prefetch_row(G + idx[t + PF] * m, m * static_cast<int64_t>(sizeof(T)));
             prefetch_row(M + idx[t + PF] * m, m * static_cast<int64_t>(sizeof(T)));
         }
-        const T is = T(1) / row_exp(z, m, mx);  // z_j <- exp(z_j - max), pi = z / sum
+        const T is = T(1) / s;
         const T ai = a[i];
         T* Gi = G + i * m;
-        if (has_next) {
-            const T* cn = M + idx[t + 1] * m;
-            T mx2 = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : mx2)
+        if (t + 1 < niter) {
+            const int64_t inext = idx[t + 1];
+            const T* cn = M + inext * m;
+            const T S = (vmax + step - cmin(inext)) * inv + logb_max;
+            T s2 = 0, vmax2 = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(+ : s2) reduction(max : vmax2)
             for (int64_t j = 0; j < m; ++j) {
                 const T g = ai * (b[j] - z[j] * is);  // a_i grad h(x_i, v) = a_i (b - pi(x_i))
                 d[j] += g - Gi[j];
                 Gi[j] = g;
                 const T vj = v[j] + step * d[j];
                 v[j] = vj;
-                const T zj = (vj - cn[j]) * inv + logb[j];
-                z[j] = zj;
-                mx2 = zj > mx2 ? zj : mx2;
+                vmax2 = vj > vmax2 ? vj : vmax2;
+                const T e = softmax_exp((vj - cn[j]) * inv + logb[j] - S);
+                z[j] = e;
+                s2 += e;
             }
-            mx = mx2;
+            vmax = vmax2;
+            if (!(s2 >= ShiftGuard<T>::tiny && s2 <= ShiftGuard<T>::huge))  // exact max, two passes
+                s2 = row_exp(z, m, row_logits(cn, v, logb.data(), m, inv, z));
+            s = s2;
         } else {
 #pragma omp simd
             for (int64_t j = 0; j < m; ++j) {
@@ -292,25 +349,27 @@ inline void sgd_update(const T* b, const T* acc, int64_t j0, int64_t j1, T inv_b
     }
 }
 
-// Batch-1 step, fused: v += step (b - z * is) (z: unnormalized softmax of this step's row, is:
-// 1 / its sum), vbar += (v - vbar) w when AVG, and, when NEXT, the logits of the next row cn
-// (which need the updated v) into z; returns their maximum.
+// Batch-1 step in one pass: v += step (b - z * is) (z: exponentials of this step's row, is: 1 / their
+// sum), vbar += (v - vbar) w when AVG, and, when NEXT, the exponentials exp(z'_j - S) of the next
+// row cn (which need the updated v) into z; returns their sum and sets *vmax = max_j v_j.
 template <typename T, bool AVG, bool NEXT>
-inline T sgd1_pass(const T* b, const T* logb, const T* cn, int64_t m, T inv, T is, T step, T w, T* z, T* v,
-                   T* vbar) {
-    T mx = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : mx)
+inline T sgd1_pass(const T* b, const T* logb, const T* cn, int64_t m, T inv, T is, T step, T w, T S, T* z, T* v,
+                   T* vbar, T* vmax) {
+    T s = 0, vm = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(+ : s) reduction(max : vm)
     for (int64_t j = 0; j < m; ++j) {
         const T vj = v[j] + step * (b[j] - z[j] * is);
         v[j] = vj;
         if (AVG) vbar[j] += (vj - vbar[j]) * w;
         if (NEXT) {
-            const T zj = (vj - cn[j]) * inv + logb[j];
-            z[j] = zj;
-            mx = zj > mx ? zj : mx;
+            vm = vj > vm ? vj : vm;
+            const T e = softmax_exp((vj - cn[j]) * inv + logb[j] - S);
+            z[j] = e;
+            s += e;
         }
     }
-    return mx;
+    *vmax = vm;
+    return s;
 }
 
 }  // namespace
@@ -326,24 +385,35 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
     const T inv_batch = T(1) / static_cast<T>(batch);
     const int nt = static_cast<int>(std::min<int64_t>(threads_for(batch * m, num_threads), batch));
     if (nt == 1 && batch == 1 && reg > T(0)) {
-        // one sample per step (paper Alg. 2): three passes over m, as SAG
+        // one sample per step (paper Alg. 2): one pass over m per step, as SAG. The logits of the
+        // next row are shifted by the upper bound S = (max v + step max b - min c') / reg + max log b
+        // (a step moves v_j by step (b_j - pi_j) <= step b_j).
         constexpr int64_t PF = 8;
         const T inv = T(1) / reg;
+        const T logb_max = max_of(logb.data(), m), b_max = max_of(b, m);
+        RowMin<T> cmin(C, rows, m);
         std::vector<T> zbuf(m);
         T* z = zbuf.data();
-        T mx = nsteps > 0 ? row_logits(C + idx[0] * m, v, logb.data(), m, inv, z) : T(0);
-        for (int64_t s = 0; s < nsteps; ++s) {
-            if (s + PF < nsteps) prefetch_row(C + idx[s + PF] * m, m * static_cast<int64_t>(sizeof(T)));
-            const T is = T(1) / row_exp(z, m, mx);
-            const T k = static_cast<T>(k0 + s + 1);
+        T s = nsteps > 0 ? row_exp(z, m, row_logits(C + idx[0] * m, v, logb.data(), m, inv, z)) : T(1);
+        T vmax = max_of(v, m);
+        for (int64_t st = 0; st < nsteps; ++st) {
+            if (st + PF < nsteps) prefetch_row(C + idx[st + PF] * m, m * static_cast<int64_t>(sizeof(T)));
+            const T is = T(1) / s;
+            const T k = static_cast<T>(k0 + st + 1);
             const T step = lr / std::sqrt(k), w = T(1) / k;
-            const T* cn = s + 1 < nsteps ? C + idx[s + 1] * m : nullptr;
-            if (averaged)
-                mx = cn ? sgd1_pass<T, true, true>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar)
-                        : sgd1_pass<T, true, false>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar);
-            else
-                mx = cn ? sgd1_pass<T, false, true>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar)
-                        : sgd1_pass<T, false, false>(b, logb.data(), cn, m, inv, is, step, w, z, v, vbar);
+            if (st + 1 < nsteps) {
+                const T* cn = C + idx[st + 1] * m;
+                const T S = (vmax + step * b_max - cmin(idx[st + 1])) * inv + logb_max;
+                T s2 = averaged ? sgd1_pass<T, true, true>(b, logb.data(), cn, m, inv, is, step, w, S, z, v, vbar, &vmax)
+                                : sgd1_pass<T, false, true>(b, logb.data(), cn, m, inv, is, step, w, S, z, v, vbar, &vmax);
+                if (!(s2 >= ShiftGuard<T>::tiny && s2 <= ShiftGuard<T>::huge))  // exact max, two passes
+                    s2 = row_exp(z, m, row_logits(cn, v, logb.data(), m, inv, z));
+                s = s2;
+            } else if (averaged) {
+                sgd1_pass<T, true, false>(b, logb.data(), nullptr, m, inv, is, step, w, T(0), z, v, vbar, &vmax);
+            } else {
+                sgd1_pass<T, false, false>(b, logb.data(), nullptr, m, inv, is, step, w, T(0), z, v, vbar, &vmax);
+            }
         }
     } else if (nt == 1) {
         std::vector<T> z(m), acc(m);
