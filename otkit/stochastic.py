@@ -27,7 +27,6 @@ from ``seed``, so both backends follow the same random stream and give the same 
 """
 from __future__ import annotations
 
-import mmap
 import numbers
 import warnings
 
@@ -91,28 +90,6 @@ def _check_method(method, allowed):
     if not isinstance(method, str) or method.upper() not in allowed:
         raise ValueError(f"method must be one of {allowed}, got {method!r}")
     return method.upper()
-
-
-def _zeros_state(shape, dt):
-    """Zeroed solver state; large tables go on transparent huge pages where the OS allows it.
-
-    SAG reads and writes one random row of its (n, m) table of stored gradients per iteration:
-    with 4 KiB pages most of those rows miss the TLB; 2 MiB pages (``madvise(MADV_HUGEPAGE)``)
-    made the SAG kernel about 20% faster at n = m = 1000 here. Anonymous mappings are zero-filled.
-    """
-    dt = np.dtype(dt)
-    nbytes = int(np.prod(shape)) * dt.itemsize
-    align = 2 << 20
-    if nbytes < 2 * align or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return np.zeros(shape, dtype=dt)
-    try:
-        buf = mmap.mmap(-1, nbytes + align)
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    except (OSError, ValueError):  # pragma: no cover - depends on the OS
-        return np.zeros(shape, dtype=dt)
-    raw = np.frombuffer(buf, dtype=np.uint8)
-    off = (-raw.ctypes.data) % align  # start on a 2 MiB boundary
-    return raw[off:off + nbytes].view(dt).reshape(shape)
 
 
 def _rng(seed):
@@ -391,7 +368,7 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
 
     v = np.zeros(m, dtype=dt)
     if method == "SAG":
-        G = _zeros_state((n, m), dt)  # stored gradients a_i (b - pi(x_i)), one row per sample
+        G = np.zeros((n, m), dtype=dt)  # stored gradients a_i (b - pi(x_i)), one row per sample
         d = np.zeros(m, dtype=dt)
         kernel = getattr(impl, "semidual_sag_" + sfx)
     else:
