@@ -100,6 +100,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="n = 200, iters 2000, 1 repeat (smoke test)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--name", default="bench_semidual", help="file name of the results (without extension)")
     args = ap.parse_args()
     if args.quick:
         args.n, args.iters, args.repeats = 200, [2000], 1
@@ -152,7 +153,11 @@ def main():
                    + ", ".join(f"{be} {row[be]['value_median']:.8f}" for be in backends)
                    + f", optimum {ref:.8f}")
 
-    name = "bench_semidual"
+    try:
+        info["loadavg_at_end"] = os.getloadavg()
+    except OSError:
+        pass
+    name = args.name
     with open(os.path.join(args.out, name + ".json"), "w") as f:
         json.dump({"machine": info, "rows": rows, "args": vars(args)}, f, indent=2)
 
@@ -162,7 +167,9 @@ def main():
         "speed-up = POT time / otkit time; H = semi-dual value reached (median over repeats), gap = (optimum - H) / "
         "optimum with the optimum from a converged Sinkhorn.",
         "",
-        f"Machine: {info['cpu']}, nproc = {info['nproc']}, load average at start {info['loadavg_at_start']} "
+        f"Machine: {info['cpu']}, nproc = {info['nproc']}, load average (1, 5, 15 min) at start "
+        f"{tuple(round(x, 1) for x in info['loadavg_at_start'] or ())}, at end "
+        f"{tuple(round(x, 1) for x in info.get('loadavg_at_end') or ())} "
         f"(shared with other engineers' jobs); POT {info['POT']}, numpy {info['numpy']}, numba {info['numba']}.",
         "",
     ]

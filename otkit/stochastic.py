@@ -151,7 +151,7 @@ class _Running:
 # discrete problems
 # ----------------------------------------------------------------------------------------------
 
-def _prepare_discrete(a, b, M, reg, dtype):
+def _prepare_discrete(a, b, M, dtype):
     dt = resolve_dtype(dtype, M)
     M = check_cost(M, dt)
     n, m = M.shape
@@ -194,7 +194,7 @@ def semi_dual_value(a, b, M, reg, v, backend="auto", dtype=None):
     0.0
     """
     reg = _check_reg0(reg)
-    a, b, M, dt = _prepare_discrete(a, b, M, reg, dtype)
+    a, b, M, dt = _prepare_discrete(a, b, M, dtype)
     v = _check_potential(v, M.shape[1], dt)
     _, impl = _impl(backend)
     alpha, _, _ = _ctransform(impl, M, b, reg, v, dt)
@@ -252,7 +252,7 @@ def plan_from_dual(a, b, M, reg, v, backend="auto", dtype=None):
        Large-scale Optimal Transport. Advances in Neural Information Processing Systems.
     """
     reg = _check_reg0(reg)
-    a, b, M, dt = _prepare_discrete(a, b, M, reg, dtype)
+    a, b, M, dt = _prepare_discrete(a, b, M, dtype)
     v = _check_potential(v, M.shape[1], dt)
     _, impl = _impl(backend)
     _, P, _ = _ctransform(impl, M, b, reg, v, dt, want_plan=True)
@@ -355,7 +355,7 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     lr = _check_lr(lr)
     if tol is not None:
         tol = check_reg(tol, "tol")
-    a, b, M, dt = _prepare_discrete(a, b, M, reg, dtype)
+    a, b, M, dt = _prepare_discrete(a, b, M, dtype)
     n, m = M.shape
     if check_every is None:
         check_every = max(n, 1000)
