@@ -348,6 +348,27 @@ def test_cpp_and_numba_agree_semi_discrete(reg):
     np.testing.assert_allclose(res["cpp"][3]["objective"], res["numba"][3]["objective"], rtol=1e-10)
 
 
+def test_cpp_openmp_paths_agree_with_numba():
+    # calls of >= 4M cost entries run on OpenMP threads in C++ (mini-batch rows, c-transform rows)
+    _both()
+    rng = np.random.default_rng(19)
+    rows, m, batch = 4096, 1024, 4096
+    C = rng.random((rows, m))
+    b = rng.random(m) + 0.1
+    b /= b.sum()
+    idx = np.concatenate([rng.permutation(rows) for _ in range(2)]).astype(np.int64)
+    out = {}
+    for be in ("cpp", "numba"):
+        impl = _backend.ext() if be == "cpp" else _backend.numba_module("semidual")
+        v, vbar = np.zeros(m), np.zeros(m)
+        assert impl.semidual_sgd_f64(C, b, 0.05, 0.5, idx, batch, 0, True, v, vbar) == 0
+        alpha, P, arg = np.empty(rows), np.empty((rows, m)), np.empty(rows, dtype=np.int64)
+        assert impl.semidual_ctransform_f64(C, b, 0.05, vbar, alpha, True, P, True, arg) == 0
+        out[be] = (v, vbar, alpha, P, arg)
+    for x, y in zip(out["cpp"], out["numba"]):
+        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-15)
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------------------------
