@@ -84,6 +84,20 @@ def test_value_reaches_the_entropic_optimum(backend, method, niter):
     assert log["niter"] == niter and log["alpha"].shape == a.shape and log["beta"].shape == b.shape
 
 
+def test_value_matches_otkit_sinkhorn_objective(backend):
+    # otkit's own Sinkhorn (once merged with the Sinkhorn API): the same regularized optimum
+    import otkit
+
+    if not hasattr(otkit, "sinkhorn"):
+        pytest.skip("otkit.sinkhorn is not in this checkout")
+    a, b, M = _problem(15, 10, seed=2)
+    reg = 0.5
+    P = otkit.sinkhorn(a, b, M, reg, method="sinkhorn_log", stopThr=1e-13, numItermax=100000)
+    ref = float((P * M).sum() + reg * (P * np.log(P / np.outer(a, b))).sum())
+    _, log = solve_semi_dual_entropic(a, b, M, reg, "SAG", numItermax=20000, log=True, seed=3, backend=backend)
+    np.testing.assert_allclose(log["value"], ref, rtol=1e-3)
+
+
 def test_sag_converges_to_machine_precision(backend):
     a, b, M = _problem(10, 8, seed=4)
     reg = 0.2
