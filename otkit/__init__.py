@@ -1,13 +1,16 @@
 """otkit: numerical optimal transport with compiled kernels.
 
-POT-compatible calls (``import otkit as ot``): ``sinkhorn``, ``sinkhorn2``, ``dist``, ``unif``, ...
+POT-compatible calls (``import otkit as ot``): ``sinkhorn``, ``sinkhorn2``, ``emd``, ``emd2``,
+``dist``, ``unif``, ``wasserstein_1d``, ... ; ``otkit.stochastic`` for the semi-dual solvers.
 """
 __version__ = "0.1.0"
 
+from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._config import show_config  # noqa: E402
-from .utils import dist, unif  # noqa: E402
+from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .emd import emd, emd2  # noqa: E402
+from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 
 __all__ = [
@@ -15,15 +18,14 @@ __all__ = [
     "available_backends",
     "default_backend",
     "show_config",
-    "dist",
-    "unif",
+    "sinkhorn",
+    "sinkhorn2",
     "emd",
     "emd2",
     "wasserstein",
     "wasserstein_1d",
     "emd_1d",
+    "dist",
+    "unif",
+    "stochastic",
 ]
-
-from .bregman import sinkhorn, sinkhorn2  # noqa: E402
-
-__all__ += ["sinkhorn", "sinkhorn2"]
