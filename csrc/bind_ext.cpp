@@ -33,4 +33,5 @@ PYBIND11_MODULE(_ext, m) {
     m.def("max_threads", &otkit::openmp_max_threads, "OpenMP threads a kernel uses by default");
 
     otkit::bind_sinkhorn(m);
+    otkit::bind_barycenter(m);
 }

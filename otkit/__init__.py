@@ -7,6 +7,13 @@ __version__ = "0.1.0"
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._config import show_config  # noqa: E402
 from .utils import dist, unif  # noqa: E402
+from .barycenter import (  # noqa: E402
+    barycenter,
+    barycenter_sinkhorn,
+    barycenter_stabilized,
+    convolutional_barycenter2d,
+    free_support_barycenter,
+)
 
 __all__ = [
     "__version__",
@@ -15,4 +22,9 @@ __all__ = [
     "show_config",
     "dist",
     "unif",
+    "barycenter",
+    "barycenter_sinkhorn",
+    "barycenter_stabilized",
+    "convolutional_barycenter2d",
+    "free_support_barycenter",
 ]

@@ -1,0 +1,399 @@
+"""Numba fallbacks of the barycenter kernels (csrc/cpu/barycenter_cpu.*).
+
+Same function names, arguments and results as the C++ bindings in ``otkit._ext``:
+each returns ``dict(bar=..., status=..., niter=..., err=..., errs=[...])``. The iterates,
+stopping rules and returned values are those of the POT functions named in each docstring.
+Single-threaded; products go through ``np.dot``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .. import _status
+
+_OK, _MAX_ITER, _NUM = _status.OK, _status.MAX_ITER, _status.NUMERICAL_ERROR
+
+
+def _result(bar, status, niter, err, errs, nerr):
+    return {"bar": bar, "status": int(status), "niter": int(niter), "err": float(err),
+            "errs": [float(e) for e in errs[:nerr]]}
+
+
+@njit(cache=True)
+def _sum_std_rows(X):
+    # sum_i std_k X[i, k] (population std, two-pass)
+    d, N = X.shape
+    tot = 0.0
+    for i in range(d):
+        m = 0.0
+        for k in range(N):
+            m += X[i, k]
+        m /= N
+        v = 0.0
+        for k in range(N):
+            e = X[i, k] - m
+            v += e * e
+        tot += np.sqrt(v / N)
+    return tot
+
+
+@njit(cache=True)
+def _check(err, stop_thr, errs, nerr):
+    # -> (stop, status)
+    errs[nerr] = err
+    if not np.isfinite(err):
+        return True, _NUM
+    if err < stop_thr:
+        return True, _OK
+    return False, _MAX_ITER
+
+
+@njit(cache=True)
+def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
+    d, N = A.shape
+    K = np.exp(-M / reg)
+    colsum = np.zeros(d)
+    for i in range(d):
+        for j in range(d):
+            colsum[j] += K[i, j]
+    B0 = np.empty((d, N))
+    for j in range(d):
+        for k in range(N):
+            B0[j, k] = A[j, k] / colsum[j]
+    UKv = np.dot(K, B0)
+    u = np.empty((d, N))
+    for i in range(d):
+        s = 0.0
+        for k in range(N):
+            s += np.log(UKv[i, k])
+        gm = np.exp(s / N)
+        for k in range(N):
+            u[i, k] = gm / UKv[i, k]
+    KT = np.ascontiguousarray(K.T)
+    bar = np.zeros(d)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    Y = np.empty((d, N))
+    for ii in range(max_iter):
+        X = np.dot(K, u)
+        for i in range(d):
+            for k in range(N):
+                Y[i, k] = A[i, k] / X[i, k]
+        UKv = u * np.dot(KT, Y)
+        for j in range(d):
+            s = 0.0
+            for k in range(N):
+                s += w[k] * np.log(UKv[j, k])
+            bar[j] = np.exp(s)
+            for k in range(N):
+                u[j, k] = u[j, k] * bar[j] / UKv[j, k]
+        if ii % 10 == 1:
+            err = _sum_std_rows(UKv)
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    for j in range(d):
+        if not np.isfinite(bar[j]):
+            status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True)
+def _lse_rows_plus(Ms, g, logA, k, F):
+    # F[i, k] = logA[i, k] - LSE_j(Ms[i, j] + g[j])
+    d = Ms.shape[0]
+    for i in range(d):
+        mx = -np.inf
+        for j in range(d):
+            t = Ms[i, j] + g[j]
+            if t > mx:
+                mx = t
+        s = 0.0
+        if mx != -np.inf:
+            for j in range(d):
+                s += np.exp(Ms[i, j] + g[j] - mx)
+        F[i, k] = logA[i, k] - (mx + np.log(s))
+
+
+@njit(cache=True)
+def _log_core(M, A, w, reg, max_iter, stop_thr):
+    d, N = A.shape
+    Ms = -M / reg
+    logA = np.log(A + 1e-16)
+    G = np.zeros((d, N))
+    LKU = np.zeros((d, N))
+    F = np.empty((d, N))
+    logbar = np.zeros(d)
+    mx = np.empty(d)
+    sm = np.empty(d)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        for k in range(N):
+            _lse_rows_plus(Ms, G[:, k].copy(), logA, k, F)
+            # log KU[:, k] = LSE_i(Ms[i, :] + f_i)
+            mx[:] = -np.inf
+            for i in range(d):
+                fi = F[i, k]
+                for j in range(d):
+                    t = Ms[i, j] + fi
+                    if t > mx[j]:
+                        mx[j] = t
+            sm[:] = 0.0
+            for i in range(d):
+                fi = F[i, k]
+                for j in range(d):
+                    sm[j] += np.exp(Ms[i, j] + fi - mx[j])
+            for j in range(d):
+                LKU[j, k] = -np.inf if mx[j] == -np.inf else mx[j] + np.log(sm[j])
+        logbar[:] = 0.0
+        for j in range(d):
+            for k in range(N):
+                logbar[j] += w[k] * LKU[j, k]
+        if ii % 10 == 1:
+            err = _sum_std_rows(np.exp(G + LKU))
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+        for j in range(d):
+            for k in range(N):
+                G[j, k] = logbar[j] - LKU[j, k]
+    bar = np.exp(logbar)
+    for j in range(d):
+        if not np.isfinite(bar[j]):
+            status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True)
+def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
+    d, N = A.shape
+    u = np.ones((d, N)) / d
+    v = np.ones((d, N)) / d
+    K = np.exp(-M / reg)
+    alpha = np.zeros(d)
+    beta = np.zeros(d)
+    q = np.ones(d) / d
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        qprev = q.copy()
+        Kv = np.dot(K, v)
+        u = A / Kv
+        Ktu = np.dot(np.ascontiguousarray(K.T), u)
+        q = np.zeros(d)
+        for j in range(d):
+            s = 0.0
+            for k in range(N):
+                s += w[k] * np.log(Ktu[j, k])
+            q[j] = np.exp(s)
+        for j in range(d):
+            for k in range(N):
+                v[j, k] = q[j] / Ktu[j, k]
+        absorbing = False
+        if np.any(u > tau) or np.any(v > tau):
+            absorbing = True
+            for i in range(d):
+                alpha[i] += reg * np.log(np.max(u[i]))
+                beta[i] += reg * np.log(np.max(v[i]))
+            for i in range(d):
+                for j in range(d):
+                    K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
+            v[:, :] = 1.0
+        Kv = np.dot(K, v)
+        if np.any(Ktu == 0.0) or not np.all(np.isfinite(u)) or not np.all(np.isfinite(v)):
+            q = qprev
+            status = _NUM
+            niter = ii
+            break
+        if (ii % 10 == 0 and not absorbing) or ii == 0:
+            err = np.max(np.abs(u * Kv - A))
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    return q, status, niter, err, errs, nerr
+
+
+def bary_sinkhorn(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
+    """Fixed-support barycenter, kernel form (POT's ``ot.bregman.barycenter_sinkhorn``)."""
+    return _result(*_sinkhorn_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+
+
+def bary_sinkhorn_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
+    """Fixed-support barycenter, log domain (POT's ``barycenter(..., method="sinkhorn_log")``)."""
+    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+
+
+def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_threads=0):
+    """Fixed-support barycenter, stabilized kernel form (POT's ``barycenter_stabilized``)."""
+    return _result(*_stabilized_core(M, A, weights, float(reg), float(tau), int(max_iter), float(stop_thr)))
+
+
+# ---------------------------------------------------------------------------------------
+# Convolutional (2-D images, separable Gaussian kernel)
+# ---------------------------------------------------------------------------------------
+@njit(cache=True)
+def _gauss1d(n, reg, log_domain):
+    t = np.linspace(0.0, 1.0, n)
+    K = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            x = -((t[i] - t[j]) ** 2) / reg
+            K[i, j] = x if log_domain else np.exp(x)
+    return K
+
+
+@njit(cache=True)
+def _conv(K1, K2, X, out):
+    for k in range(X.shape[0]):
+        out[k] = np.dot(np.dot(K1, X[k]), K2)
+
+
+@njit(cache=True)
+def _sum_std_images(X):
+    N, R, C = X.shape
+    tot = 0.0
+    for r in range(R):
+        for c in range(C):
+            m = 0.0
+            for k in range(N):
+                m += X[k, r, c]
+            m /= N
+            v = 0.0
+            for k in range(N):
+                e = X[k, r, c] - m
+                v += e * e
+            tot += np.sqrt(v / N)
+    return tot
+
+
+@njit(cache=True)
+def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
+    N, R, C = A.shape
+    K1 = _gauss1d(R, reg, False)
+    K2 = _gauss1d(C, reg, False)
+    bar = np.ones((R, C)) / (R * C)
+    U = np.ones((N, R, C))
+    V = np.empty((N, R, C))
+    KU = np.empty((N, R, C))
+    KV = np.empty((N, R, C))
+    _conv(K1, K2, U, KU)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        for k in range(N):
+            V[k] = bar / KU[k]
+        _conv(K1, K2, V, KV)
+        U = A / KV
+        _conv(K1, K2, U, KU)
+        L = np.zeros((R, C))
+        for k in range(N):
+            L += w[k] * np.log(KU[k] + stab_thr)
+        bar = np.exp(L)
+        if ii % 10 == 9:
+            err = _sum_std_images(V * KU)
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    if not np.all(np.isfinite(bar)):
+        status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True)
+def _lconv(M1, M2, X):
+    # Y[i, l] = LSE_j(M1[i, j] + X[j, l]);  out[i, l] = LSE_j(M2[l, j] + Y[i, j])
+    R, C = X.shape
+    Y = np.empty((R, C))
+    for i in range(R):
+        for l in range(C):
+            mx = -np.inf
+            for j in range(R):
+                t = M1[i, j] + X[j, l]
+                if t > mx:
+                    mx = t
+            s = 0.0
+            if mx != -np.inf:
+                for j in range(R):
+                    s += np.exp(M1[i, j] + X[j, l] - mx)
+            Y[i, l] = -np.inf if mx == -np.inf else mx + np.log(s)
+    out = np.empty((R, C))
+    for i in range(R):
+        for l in range(C):
+            mx = -np.inf
+            for j in range(C):
+                t = M2[l, j] + Y[i, j]
+                if t > mx:
+                    mx = t
+            s = 0.0
+            if mx != -np.inf:
+                for j in range(C):
+                    s += np.exp(M2[l, j] + Y[i, j] - mx)
+            out[i, l] = -np.inf if mx == -np.inf else mx + np.log(s)
+    return out
+
+
+@njit(cache=True)
+def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
+    N, R, C = A.shape
+    M1 = _gauss1d(R, reg, True)
+    M2 = _gauss1d(C, reg, True)
+    logA = np.log(A + stab_thr)
+    G = np.zeros((N, R, C))
+    LKU = np.zeros((N, R, C))
+    logbar = np.zeros((R, C))
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        logbar = np.zeros((R, C))
+        for k in range(N):
+            f = logA[k] - _lconv(M1, M2, G[k])
+            LKU[k] = _lconv(M1, M2, f)
+            logbar += w[k] * LKU[k]
+        if ii % 10 == 9:
+            err = _sum_std_images(np.exp(G + LKU))
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+        for k in range(N):
+            G[k] = logbar - LKU[k]
+    bar = np.exp(logbar)
+    if not np.all(np.isfinite(bar)):
+        status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+def bary_conv2d(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
+    """Convolutional barycenter (POT's ``_convolutional_barycenter2d``)."""
+    return _result(*_conv_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr)))
+
+
+def bary_conv2d_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
+    """Convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_log``)."""
+    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr)))
