@@ -20,7 +20,7 @@ def _result(bar, status, niter, err, errs, nerr):
             "errs": [float(e) for e in errs[:nerr]]}
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sum_std_rows(X):
     # sum_i std_k X[i, k] (population std, two-pass)
     d, N = X.shape
@@ -38,7 +38,7 @@ def _sum_std_rows(X):
     return tot
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _check(err, stop_thr, errs, nerr):
     # -> (stop, status)
     errs[nerr] = err
@@ -49,7 +49,7 @@ def _check(err, stop_thr, errs, nerr):
     return False, _MAX_ITER
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
     d, N = A.shape
     K = np.exp(-M / reg)
@@ -104,7 +104,7 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
     return bar, status, niter, err, errs, nerr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lse_rows_plus(Ms, g, logA, k, F):
     # F[i, k] = logA[i, k] - LSE_j(Ms[i, j] + g[j])
     d = Ms.shape[0]
@@ -121,7 +121,7 @@ def _lse_rows_plus(Ms, g, logA, k, F):
         F[i, k] = logA[i, k] - (mx + np.log(s))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _log_core(M, A, w, reg, max_iter, stop_thr):
     d, N = A.shape
     Ms = -M / reg
@@ -176,7 +176,7 @@ def _log_core(M, A, w, reg, max_iter, stop_thr):
     return bar, status, niter, err, errs, nerr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
     d, N = A.shape
     u = np.ones((d, N)) / d
@@ -248,7 +248,7 @@ def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_th
 # ---------------------------------------------------------------------------------------
 # Convolutional (2-D images, separable Gaussian kernel)
 # ---------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gauss1d(n, reg, log_domain):
     t = np.linspace(0.0, 1.0, n)
     K = np.empty((n, n))
@@ -259,13 +259,13 @@ def _gauss1d(n, reg, log_domain):
     return K
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _conv(K1, K2, X, out):
     for k in range(X.shape[0]):
         out[k] = np.dot(np.dot(K1, X[k]), K2)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sum_std_images(X):
     N, R, C = X.shape
     tot = 0.0
@@ -283,7 +283,7 @@ def _sum_std_images(X):
     return tot
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     N, R, C = A.shape
     K1 = _gauss1d(R, reg, False)
@@ -321,7 +321,7 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     return bar, status, niter, err, errs, nerr
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lconv(M1, M2, X):
     # Y[i, l] = LSE_j(M1[i, j] + X[j, l]);  out[i, l] = LSE_j(M2[l, j] + Y[i, j])
     R, C = X.shape
@@ -354,7 +354,7 @@ def _lconv(M1, M2, X):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
     N, R, C = A.shape
     M1 = _gauss1d(R, reg, True)
