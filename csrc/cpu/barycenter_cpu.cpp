@@ -22,6 +22,7 @@
 #include "cpu/barycenter_cpu.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -59,11 +60,20 @@ inline vd vload(const double* p) {
     return v;
 }
 inline void vstore(double* p, vd v) { std::memcpy(p, &v, sizeof(vd)); }
-inline vd vbcast(double x) {
-    vd v;
-    for (int l = 0; l < W; ++l) v[l] = x;
-    return v;
+inline vd vbcast(double x) {  // one vbroadcastsd
+#if defined(__AVX512F__)
+    return vd{x, x, x, x, x, x, x, x};
+#else
+    return vd{x, x, x, x};
+#endif
 }
+// Keeps v in a register: without it GCC re-reads v from memory in every FMA of a micro-tile,
+// which makes the loop load-bound.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define OTKIT_IN_REG(v) __asm__("" : "+x"(v))
+#else
+#define OTKIT_IN_REG(v) (void)0
+#endif
 inline double hsum(vd v) {
     double s = 0;
     for (int l = 0; l < W; ++l) s += v[l];
@@ -112,7 +122,8 @@ void stepA(const double* K, int64_t dp, int64_t i0, const double* VT, int64_t k0
         vd kv[R];
         for (int r = 0; r < R; ++r) kv[r] = vload(Kr[r] + j);
         for (int q = 0; q < NB; ++q) {
-            const vd v = vload(Vq[q] + j);
+            vd v = vload(Vq[q] + j);
+            OTKIT_IN_REG(v);
             for (int r = 0; r < R; ++r) acc[r][q] += kv[r] * v;
         }
     }
@@ -192,55 +203,106 @@ void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const doub
 }
 
 // K (d x dp, zero-padded columns) applied to N histograms at once.
+// The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
+// slot order: the result does not depend on how many threads run the pass.
 struct DenseOp {
     int64_t d = 0, dp = 0, N = 0;
-    int nthreads = 1;
+    int nslots = 1;
     int64_t panel = 32;  // rows per panel: panel * dp * 8 bytes stay in L2
     std::vector<double> K;
-    std::vector<double> acc;  // per-thread ZT accumulators
+    std::vector<double> acc;  // per-slot ZT accumulators
     std::vector<std::pair<int64_t, int>> chunks;
 
     void init(int64_t d_, int64_t N_, int nt) {
         d = d_;
         N = N_;
         dp = round_up(d, W);
-        nthreads = nt;
         K.assign(static_cast<size_t>(d * dp), 0.0);
         chunks = hist_chunks(N);
         panel = std::max<int64_t>(RB, std::min<int64_t>(64, (256 * 1024 / 8) / std::max<int64_t>(dp, 1)));
         panel = panel / RB * RB;
+        const int64_t npan = (d + panel - 1) / panel;
+        nslots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, npan)));
     }
 
     // X = K V (V given as VT, N x dp). If A != nullptr: Y = A / X (d x N) and ZT = K^T Y (N x dp).
-    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT) {
+    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt) {
         const int64_t npan = (d + panel - 1) / panel;
         const bool stepb = A != nullptr;
-        const int nt = static_cast<int>(std::min<int64_t>(nthreads, npan));
-        if (stepb) acc.assign(static_cast<size_t>(std::max(nt, 1)) * N * dp, 0.0);
+        nt = std::max(1, std::min(nt, nslots));
+        if (stepb) acc.resize(static_cast<size_t>(nslots) * N * dp);
 #pragma omp parallel num_threads(nt)
         {
-            double* my = stepb ? acc.data() + static_cast<size_t>(omp_get_thread_num()) * N * dp : nullptr;
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t p = 0; p < npan; ++p) {
-                const int64_t i0 = p * panel, i1 = std::min(d, i0 + panel);
-                stepA_rows(K.data(), dp, i0, i1, VT, N, chunks, X);
-                if (!stepb) continue;
-                for (int64_t i = i0; i < i1; ++i)
-                    for (int64_t k = 0; k < N; ++k) Y[i * N + k] = A[i * N + k] / X[i * N + k];
-                stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my);
+#pragma omp for schedule(static, 1)
+            for (int s = 0; s < nslots; ++s) {
+                double* my = stepb ? acc.data() + static_cast<size_t>(s) * N * dp : nullptr;
+                if (stepb) std::fill(my, my + N * dp, 0.0);
+                const int64_t p0 = npan * s / nslots, p1 = npan * (s + 1) / nslots;
+                for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t i0 = p * panel, i1 = std::min(d, i0 + panel);
+                    stepA_rows(K.data(), dp, i0, i1, VT, N, chunks, X);
+                    if (!stepb) continue;
+                    for (int64_t i = i0; i < i1; ++i)
+                        for (int64_t k = 0; k < N; ++k) Y[i * N + k] = A[i * N + k] / X[i * N + k];
+                    stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my);
+                }
             }
             if (stepb) {
-                const int ntt = omp_get_num_threads();
 #pragma omp for schedule(static)
                 for (int64_t e = 0; e < N * dp; ++e) {
-                    double s = 0;
-                    for (int t = 0; t < ntt; ++t) s += acc[static_cast<size_t>(t) * N * dp + e];
-                    ZT[e] = s;
+                    double sum = acc[e];
+                    for (int t = 1; t < nslots; ++t) sum += acc[static_cast<size_t>(t) * N * dp + e];
+                    ZT[e] = sum;
                 }
             }
         }
     }
 };
+
+// Per iteration, run on all threads or on one, whichever the timings say is faster. On a
+// machine shared with other jobs a parallel region waits at its barriers for threads that are
+// not scheduled (a time slice each), and one thread is then much faster; on an idle machine all
+// threads are. Every `period` iterations, after one warm-up iteration, two iterations are timed
+// on one thread and then up to two on all threads (the second only if the first was not clearly
+// slower). The results do not depend on the choice (see DenseOp).
+struct ThreadTuner {
+    int full, chosen;
+    static constexpr int period = 100;
+    double t_one = 0, t_full = 0;
+    bool decided = false;
+    explicit ThreadTuner(int full_) : full(std::max(1, full_)), chosen(1) {}
+    int threads(int ii) const {
+        if (full <= 1) return 1;
+        const int r = ii % period;
+        if (r == 1 || r == 2) return 1;
+        if ((r == 3 || r == 4) && !decided) return full;
+        return chosen;
+    }
+    void record(int ii, double secs) {
+        if (full <= 1) return;
+        const int r = ii % period;
+        if (r == 0) {
+            t_one = t_full = 0;
+            decided = false;
+        } else if (r == 1 || r == 2) {
+            t_one += secs;
+        } else if (r == 3 && !decided) {
+            t_full = secs;
+            if (secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
+                chosen = 1;
+                decided = true;
+            }
+        } else if (r == 4 && !decided) {
+            t_full += secs;
+            chosen = t_full < t_one ? full : 1;
+            decided = true;
+        }
+    }
+};
+
+inline double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 // sum_j std_k X[k, j] (population std over the N histograms, two-pass), X: N x ld (k-major).
 double sum_std_kmajor(const double* X, int64_t N, int64_t ld, int64_t d) {
@@ -284,9 +346,10 @@ bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii) {
 void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                              const BaryOptions& opt, double* bar, BaryInfo* info) {
     DenseOp op;
-    op.init(d, N, pick_threads(opt, d * d * N));
+    const int nt = pick_threads(opt, d * d * N);
+    op.init(d, N, nt);
+    ThreadTuner tuner(nt);
     const int64_t dp = op.dp;
-    const int nt = op.nthreads;
     const double scale = -1.0 / reg;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < d; ++i) {
@@ -304,7 +367,7 @@ void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_
     std::vector<double> uT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), Y(d * N), lb(d);
     for (int64_t k = 0; k < N; ++k)
         for (int64_t j = 0; j < d; ++j) uT[k * dp + j] = A[j * N + k] / colsum[j];
-    op.pass(uT.data(), X.data(), nullptr, nullptr, nullptr);
+    op.pass(uT.data(), X.data(), nullptr, nullptr, nullptr, tuner.chosen);
     for (int64_t i = 0; i < d; ++i) {
         double s = 0;
         for (int64_t k = 0; k < N; ++k) s += std::log(X[i * N + k]);
@@ -315,7 +378,9 @@ void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_
     info->status = MAX_ITER;
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
-        op.pass(uT.data(), X.data(), A, Y.data(), ZT.data());
+        const double t0 = now_s();
+        op.pass(uT.data(), X.data(), A, Y.data(), ZT.data(), tuner.threads(ii));
+        tuner.record(ii, now_s() - t0);
         // UKv = u * K^T(A / Ku), stored in ZT
         for (int64_t k = 0; k < N; ++k) {
             double* z = ZT.data() + k * dp;
@@ -360,9 +425,11 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
     const int64_t nJ = (d + JB - 1) / JB;
     *info = BaryInfo{};
     info->status = MAX_ITER;
+    ThreadTuner tuner(nt);
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
-#pragma omp parallel num_threads(nt)
+        const double t0 = now_s();
+#pragma omp parallel num_threads(tuner.threads(ii))
         {
             // f_ik = log A_ik - LSE_j(-M_ij / reg + G_jk)   (rows)
 #pragma omp for schedule(static)
@@ -414,6 +481,7 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
                     }
             }
         }
+        tuner.record(ii, now_s() - t0);
         std::fill(logbar.begin(), logbar.end(), 0.0);
         for (int64_t k = 0; k < N; ++k)
             for (int64_t j = 0; j < d; ++j) logbar[j] += w[k] * LT[k * d + j];
@@ -441,9 +509,10 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
 void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                                const BaryOptions& opt, double* bar, BaryInfo* info) {
     DenseOp op;
-    op.init(d, N, pick_threads(opt, d * d * N));
+    const int nt = pick_threads(opt, d * d * N);
+    op.init(d, N, nt);
+    ThreadTuner tuner(nt);
     const int64_t dp = op.dp;
-    const int nt = op.nthreads;
     std::vector<double> alpha(d, 0.0), beta(d, 0.0);
     auto build_K = [&]() {
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -475,7 +544,9 @@ void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int6
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         std::swap(U, Uprev);  // Uprev: u of iteration ii - 1
-        op.pass(vT.data(), X.data(), A, U.data(), ZT.data());  // X = K v, u = A / X, ZT = K^T u
+        const double t0 = now_s();
+        op.pass(vT.data(), X.data(), A, U.data(), ZT.data(), tuner.threads(ii));  // X = K v, u = A / X, ZT = K^T u
+        tuner.record(ii, now_s() - t0);
         if (pending) {  // POT's check of iteration ii - 1, with K v = X
             if (check_err(max_err(Uprev.data(), X.data()), opt, info, ii - 1)) {
                 std::swap(U, Uprev);
@@ -528,7 +599,7 @@ void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int6
     if (!stopped) {
         info->niter = std::max(0, opt.max_iter - 1);
         if (pending) {  // the check of the last iteration
-            op.pass(vT.data(), Xc.data(), nullptr, nullptr, nullptr);
+            op.pass(vT.data(), Xc.data(), nullptr, nullptr, nullptr, tuner.chosen);
             check_err(max_err(U.data(), Xc.data()), opt, info, info->niter);
             if (info->status != OK && info->status != NUMERICAL_ERROR) info->status = MAX_ITER;
         }
@@ -589,10 +660,9 @@ void gemm_rows(const double* A, int64_t lda, const double* B, int64_t ldb, doubl
 // Separable Gaussian convolution of N images (R x C, row stride Cp, zero-padded columns).
 struct ConvOp {
     int64_t N, R, C, Cp;
-    int nthreads;
     std::vector<double> K1, K2, T;  // K1: R x R, K2: C x Cp (zero-padded), T: N x R x Cp
 
-    ConvOp(int64_t N_, int64_t R_, int64_t C_, double reg, int nt) : N(N_), R(R_), C(C_), nthreads(nt) {
+    ConvOp(int64_t N_, int64_t R_, int64_t C_, double reg) : N(N_), R(R_), C(C_) {
         Cp = round_up(C, W);
         K1.assign(R * R, 0.0);
         K2.assign(C * Cp, 0.0);
@@ -611,7 +681,7 @@ struct ConvOp {
     }
 
     // out_k = K1 X_k K2 (X, out: N x R x Cp)
-    void apply(const double* X, double* out) {
+    void apply(const double* X, double* out, int nthreads) {
         const int64_t RBK = 24;
         const int64_t nrb = (R + RBK - 1) / RBK;
         const int64_t NRr = N * R;
@@ -645,7 +715,8 @@ double sum_std_images(const double* X, int64_t N, int64_t R, int64_t C, int64_t 
 void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
                            const BaryOptions& opt, double* bar, BaryInfo* info) {
     const int nt = pick_threads(opt, N * R * C * (R + C));
-    ConvOp op(N, R, C, reg, nt);
+    ConvOp op(N, R, C, reg);
+    ThreadTuner tuner(nt);
     const int64_t Cp = op.Cp, S = R * Cp;
     std::vector<double> Ap(N * S, 0.0), U(N * S, 0.0), V(N * S, 0.0), KU(N * S, 0.0), KV(N * S, 0.0),
         E(N * S, 0.0), B(R * C, 1.0 / double(R * C)), L(R * C);
@@ -655,27 +726,30 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
                 Ap[k * S + r * Cp + c] = A[(k * R + r) * C + c];
                 U[k * S + r * Cp + c] = 1.0;
             }
-    op.apply(U.data(), KU.data());
+    op.apply(U.data(), KU.data(), tuner.chosen);
     *info = BaryInfo{};
     info->status = MAX_ITER;
     const double stab = opt.stab_thr;
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
-#pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
+        const double t0 = now_s();
+        const int cur = tuner.threads(ii);
+#pragma omp parallel for num_threads(cur) schedule(static) collapse(2)
         for (int64_t k = 0; k < N; ++k)
             for (int64_t r = 0; r < R; ++r) {
                 const int64_t o = k * S + r * Cp;
                 const double* b = B.data() + r * C;
                 for (int64_t c = 0; c < C; ++c) V[o + c] = b[c] / KU[o + c];
             }
-        op.apply(V.data(), KV.data());
-#pragma omp parallel for num_threads(nt) schedule(static) collapse(2)
+        op.apply(V.data(), KV.data(), cur);
+#pragma omp parallel for num_threads(cur) schedule(static) collapse(2)
         for (int64_t k = 0; k < N; ++k)
             for (int64_t r = 0; r < R; ++r) {
                 const int64_t o = k * S + r * Cp;
                 for (int64_t c = 0; c < C; ++c) U[o + c] = Ap[o + c] / KV[o + c];
             }
-        op.apply(U.data(), KU.data());
+        op.apply(U.data(), KU.data(), cur);
+        tuner.record(ii, now_s() - t0);
         std::fill(L.begin(), L.end(), 0.0);
         for (int64_t k = 0; k < N; ++k)
             for (int64_t r = 0; r < R; ++r) {
@@ -765,8 +839,9 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
     *info = BaryInfo{};
     info->status = MAX_ITER;
     // Z_k = lconv(X_k) for all k, through Y
-    auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA) {
-#pragma omp parallel num_threads(nt)
+    ThreadTuner tuner(nt);
+    auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA, int cur) {
+#pragma omp parallel num_threads(cur)
         {
             std::vector<double> mx(C), s(C);
 #pragma omp for schedule(static) collapse(2)
@@ -786,8 +861,11 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
     };
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
-        lconv_all(G.data(), F.data(), true);   // f = log A - lconv(G)
-        lconv_all(F.data(), LKU.data(), false);  // log KU = lconv(f)
+        const double t0 = now_s();
+        const int cur = tuner.threads(ii);
+        lconv_all(G.data(), F.data(), true, cur);    // f = log A - lconv(G)
+        lconv_all(F.data(), LKU.data(), false, cur);  // log KU = lconv(f)
+        tuner.record(ii, now_s() - t0);
         std::fill(LB.begin(), LB.end(), 0.0);
         for (int64_t k = 0; k < N; ++k)
             for (int64_t p = 0; p < S; ++p) LB[p] += w8[k] * LKU[k * S + p];
