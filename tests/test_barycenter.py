@@ -303,3 +303,17 @@ def test_bad_input_free_support():
         otkit.free_support_barycenter(locs, wts, X0, b=[0.5, 0.5])
     with pytest.raises(ValueError, match="measures_weights has 1 entries"):
         otkit.free_support_barycenter(locs, wts[:1], X0)
+
+
+def test_cpp_result_independent_of_threads():
+    if not _backend.is_available("cpp"):
+        pytest.skip("needs the C++ extension")
+    ext = _backend.ext()
+    A, M, w = grid_problem(d=330, N=10, seed=8)  # d * d * N above the parallel threshold
+    r1 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 1)
+    r2 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 2)
+    np.testing.assert_array_equal(r1["bar"], r2["bar"])
+    imgs = images(N=4, h=70, w=66, seed=9)
+    c1 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 1)
+    c2 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 2)
+    np.testing.assert_array_equal(c1["bar"], c2["bar"])

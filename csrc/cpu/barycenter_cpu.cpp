@@ -204,7 +204,7 @@ void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const doub
 
 // K (d x dp, zero-padded columns) applied to N histograms at once.
 // The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
-// slot order: the result does not depend on how many threads run the pass.
+// slot order: the result does not depend on how many threads (up to 8) run the pass.
 struct DenseOp {
     int64_t d = 0, dp = 0, N = 0;
     int nslots = 1;
@@ -222,7 +222,8 @@ struct DenseOp {
         panel = std::max<int64_t>(RB, std::min<int64_t>(64, (256 * 1024 / 8) / std::max<int64_t>(dp, 1)));
         panel = panel / RB * RB;
         const int64_t npan = (d + panel - 1) / panel;
-        nslots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, npan)));
+        // at least 8 slots whatever the thread count (results identical for 1 to 8 threads)
+        nslots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(std::max(8, nt), npan)));
     }
 
     // X = K V (V given as VT, N x dp). If A != nullptr: Y = A / X (d x N) and ZT = K^T Y (N x dp).
