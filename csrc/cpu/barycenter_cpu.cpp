@@ -153,15 +153,19 @@ void stepA_rows(const double* K, int64_t dp, int64_t i0, int64_t i1, const doubl
 
 // Step B micro-kernel: ZT[k, j] += sum_{i in [i0, i1)} Y[i, k] K[i, j] for JB vectors of
 // columns from j0 and NB histograms from k0 (accumulated in registers over the panel rows).
+// pf: distance (in doubles) to the same place in the next panel, prefetched into L2 while this
+// one is computed (0: none), so that step A of the next panel finds K in cache.
 template <int JB, int NB>
 void stepB(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N, int64_t k0, int64_t j0,
-           double* ZT) {
+           double* ZT, int64_t pf) {
     vd acc[NB][JB];
     for (int q = 0; q < NB; ++q)
         for (int v = 0; v < JB; ++v) acc[q][v] = vload(ZT + (k0 + q) * dp + j0 + v * W);
     for (int64_t i = i0; i < i1; ++i) {
         vd kv[JB];
         const double* Ki = K + i * dp + j0;
+        if (pf)
+            for (int v = 0; v < JB * W; v += 8) __builtin_prefetch(Ki + pf + v, 0, 2);
         for (int v = 0; v < JB; ++v) kv[v] = vload(Ki + v * W);
         const double* Yi = Y + i * N + k0;
         for (int q = 0; q < NB; ++q) {
@@ -175,28 +179,34 @@ void stepB(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y,
 
 template <int JB>
 void stepB_nb(int nb, const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N, int64_t k0,
-              int64_t j0, double* ZT) {
+              int64_t j0, double* ZT, int64_t pf) {
     switch (nb) {
-        case 1: stepB<JB, 1>(K, dp, i0, i1, Y, N, k0, j0, ZT); break;
-        case 2: stepB<JB, 2>(K, dp, i0, i1, Y, N, k0, j0, ZT); break;
-        case 3: stepB<JB, 3>(K, dp, i0, i1, Y, N, k0, j0, ZT); break;
-        case 4: stepB<JB, 4>(K, dp, i0, i1, Y, N, k0, j0, ZT); break;
-        default: stepB<JB, 5>(K, dp, i0, i1, Y, N, k0, j0, ZT); break;
+        case 1: stepB<JB, 1>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 2: stepB<JB, 2>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 3: stepB<JB, 3>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 4: stepB<JB, 4>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        default: stepB<JB, 5>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
     }
 }
 
+// i_next: first row of the next panel of this thread (or -1).
 void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N,
-                 const std::vector<std::pair<int64_t, int>>& chunks, double* ZT) {
+                 const std::vector<std::pair<int64_t, int>>& chunks, double* ZT, int64_t d, int64_t i_next) {
     const int64_t nv = dp / W;
+    // prefetch only when the next panel is a full one (the prefetched rows then exist)
+    const int64_t pf = (i_next >= 0 && i_next + (i1 - i0) <= d) ? (i_next - i0) * dp : 0;
     for (int64_t v0 = 0; v0 < nv; v0 += JBMAX) {
         const int jb = static_cast<int>(std::min<int64_t>(JBMAX, nv - v0));
         const int64_t j0 = v0 * W;
+        bool first = true;
         for (const auto& c : chunks) {
+            const int64_t p = first ? pf : 0;
+            first = false;
             switch (jb) {
-                case 1: stepB_nb<1>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT); break;
-                case 2: stepB_nb<2>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT); break;
-                case 3: stepB_nb<3>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT); break;
-                default: stepB_nb<4>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT); break;
+                case 1: stepB_nb<1>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                case 2: stepB_nb<2>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                case 3: stepB_nb<3>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                default: stepB_nb<4>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
             }
         }
     }
@@ -245,7 +255,7 @@ struct DenseOp {
                     if (!stepb) continue;
                     for (int64_t i = i0; i < i1; ++i)
                         for (int64_t k = 0; k < N; ++k) Y[i * N + k] = A[i * N + k] / X[i * N + k];
-                    stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my);
+                    stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my, d, p + 1 < p1 ? i1 : -1);
                 }
             }
             if (stepb) {
