@@ -294,7 +294,7 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
     >>> import numpy as np, otkit
     >>> A = np.zeros((2, 20, 20)); A[0, 5, 5] = 1.0; A[1, 15, 15] = 1.0
     >>> bar = otkit.convolutional_barycenter2d(A, reg=4e-3)
-    >>> bar.shape, np.unravel_index(np.argmax(bar), bar.shape)
+    >>> bar.shape, tuple(int(i) for i in np.unravel_index(np.argmax(bar), bar.shape))
     ((20, 20), (10, 10))
 
     References

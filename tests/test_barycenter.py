@@ -317,3 +317,17 @@ def test_cpp_result_independent_of_threads():
     c1 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 1)
     c2 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 2)
     np.testing.assert_array_equal(c1["bar"], c2["bar"])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_zeros_and_nonsymmetric_cost_match_pot(backend, method):
+    rng = np.random.default_rng(3)
+    A = rng.random((37, 3))
+    A[rng.random((37, 3)) < 0.4] = 0.0
+    A /= A.sum(axis=0)
+    M = 2 * rng.random((37, 37))  # not symmetric, no zero diagonal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ot.bregman.barycenter(A, M, 0.1, method=method, stopThr=1e-10)
+    bar = otkit.barycenter(A, M, 0.1, method=method, stopThr=1e-10, backend=backend)
+    np.testing.assert_allclose(bar, ref, rtol=1e-6, atol=1e-14)
