@@ -3,7 +3,8 @@
 Same function names, arguments and results as the C++ bindings in ``otkit._ext``:
 each returns ``dict(bar=..., status=..., niter=..., err=..., errs=[...])``. The iterates,
 stopping rules and returned values are those of the POT functions named in each docstring.
-Single-threaded; products go through ``np.dot``.
+Single-threaded; products go through ``np.dot`` (fixed-support kernel form) or plain loops
+(``_mm``: faster to compile).
 """
 from __future__ import annotations
 
@@ -18,6 +19,22 @@ _OK, _MAX_ITER, _NUM = _status.OK, _status.MAX_ITER, _status.NUMERICAL_ERROR
 def _result(bar, status, niter, err, errs, nerr):
     return {"bar": bar, "status": int(status), "niter": int(niter), "err": float(err),
             "errs": [float(e) for e in errs[:nerr]]}
+
+
+@njit(cache=True, error_model="numpy")
+def _mm(A, B):
+    # A @ B by loops (i, k, j order: the inner loop runs along rows of B and of the result);
+    # compiles much faster than np.dot, and these fallbacks are single-threaded anyway
+    n, m = A.shape
+    p = B.shape[1]
+    out = np.zeros((n, p))
+    for i in range(n):
+        for k in range(m):
+            a = A[i, k]
+            if a != 0.0:
+                for j in range(p):
+                    out[i, j] += a * B[k, j]
+    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -52,7 +69,10 @@ def _check(err, stop_thr, errs, nerr):
 @njit(cache=True, error_model="numpy")
 def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
     d, N = A.shape
-    K = np.exp(-M / reg)
+    K = np.empty((d, d))
+    for i in range(d):
+        for j in range(d):
+            K[i, j] = np.exp(-M[i, j] / reg)
     colsum = np.zeros(d)
     for i in range(d):
         for j in range(d):
@@ -83,7 +103,10 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
         for i in range(d):
             for k in range(N):
                 Y[i, k] = A[i, k] / X[i, k]
-        UKv = u * np.dot(KT, Y)
+        UKv = np.dot(KT, Y)
+        for i in range(d):
+            for k in range(N):
+                UKv[i, k] *= u[i, k]
         for j in range(d):
             s = 0.0
             for k in range(N):
@@ -178,50 +201,76 @@ def _log_core(M, A, w, reg, max_iter, stop_thr):
 
 @njit(cache=True, error_model="numpy")
 def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
+    # explicit loops (array expressions make Numba's compile time much longer)
     d, N = A.shape
-    u = np.ones((d, N)) / d
-    v = np.ones((d, N)) / d
-    K = np.exp(-M / reg)
+    u = np.empty((d, N))
+    v = np.empty((d, N))
+    u.fill(1.0 / d)
+    v.fill(1.0 / d)
+    K = np.empty((d, d))
+    for i in range(d):
+        for j in range(d):
+            K[i, j] = np.exp(-M[i, j] / reg)
     alpha = np.zeros(d)
     beta = np.zeros(d)
-    q = np.ones(d) / d
+    q = np.empty(d)
+    q.fill(1.0 / d)
+    qprev = np.empty(d)
     errs = np.zeros(max_iter // 10 + 2)
     nerr = 0
     status = _MAX_ITER
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
-        qprev = q.copy()
-        Kv = np.dot(K, v)
-        u = A / Kv
-        Ktu = np.dot(np.ascontiguousarray(K.T), u)
-        q = np.zeros(d)
+        qprev[:] = q
+        Kv = _mm(K, v)
+        for i in range(d):
+            for k in range(N):
+                u[i, k] = A[i, k] / Kv[i, k]
+        Ktu = _mm(np.ascontiguousarray(K.T), u)
         for j in range(d):
             s = 0.0
             for k in range(N):
                 s += w[k] * np.log(Ktu[j, k])
             q[j] = np.exp(s)
-        for j in range(d):
             for k in range(N):
                 v[j, k] = q[j] / Ktu[j, k]
         absorbing = False
-        if np.any(u > tau) or np.any(v > tau):
-            absorbing = True
+        for i in range(d):
+            for k in range(N):
+                if u[i, k] > tau or v[i, k] > tau:
+                    absorbing = True
+        if absorbing:
             for i in range(d):
-                alpha[i] += reg * np.log(np.max(u[i]))
-                beta[i] += reg * np.log(np.max(v[i]))
+                mu = u[i, 0]
+                mv = v[i, 0]
+                for k in range(1, N):
+                    mu = max(mu, u[i, k])
+                    mv = max(mv, v[i, k])
+                alpha[i] += reg * np.log(mu)
+                beta[i] += reg * np.log(mv)
             for i in range(d):
                 for j in range(d):
                     K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
-            v[:, :] = 1.0
-        Kv = np.dot(K, v)
-        if np.any(Ktu == 0.0) or not np.all(np.isfinite(u)) or not np.all(np.isfinite(v)):
-            q = qprev
+            v.fill(1.0)
+        Kv = _mm(K, v)
+        bad = False
+        for i in range(d):
+            for k in range(N):
+                if Ktu[i, k] == 0.0 or not np.isfinite(u[i, k]) or not np.isfinite(v[i, k]):
+                    bad = True
+        if bad:
+            q[:] = qprev
             status = _NUM
             niter = ii
             break
         if (ii % 10 == 0 and not absorbing) or ii == 0:
-            err = np.max(np.abs(u * Kv - A))
+            err = 0.0
+            for i in range(d):
+                for k in range(N):
+                    e = abs(u[i, k] * Kv[i, k] - A[i, k])
+                    if e > err or np.isnan(e):
+                        err = e
             stop, status = _check(err, stop_thr, errs, nerr)
             nerr += 1
             if stop:
@@ -260,9 +309,12 @@ def _gauss1d(n, reg, log_domain):
 
 
 @njit(cache=True, error_model="numpy")
-def _conv(K1, K2, X, out):
-    for k in range(X.shape[0]):
-        out[k] = np.dot(np.dot(K1, X[k]), K2)
+def _conv(K1, K2, X, T, out):
+    # out_k = K1 X_k K2: N products K1 X_k into T (N R x C), then one (N R x C) x (C x C) product
+    N, R, C = X.shape
+    for k in range(N):
+        T[k * R:(k + 1) * R, :] = _mm(K1, X[k])
+    out[:, :, :] = _mm(T, K2).reshape(N, R, C)
 
 
 @njit(cache=True, error_model="numpy")
@@ -288,12 +340,15 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     N, R, C = A.shape
     K1 = _gauss1d(R, reg, False)
     K2 = _gauss1d(C, reg, False)
-    bar = np.ones((R, C)) / (R * C)
+    bar = np.empty((R, C))
+    bar.fill(1.0 / (R * C))
     U = np.ones((N, R, C))
     V = np.empty((N, R, C))
     KU = np.empty((N, R, C))
     KV = np.empty((N, R, C))
-    _conv(K1, K2, U, KU)
+    E = np.empty((N, R, C))
+    T = np.empty((N * R, C))
+    _conv(K1, K2, U, T, KU)
     errs = np.zeros(max_iter // 10 + 2)
     nerr = 0
     status = _MAX_ITER
@@ -301,23 +356,36 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     niter = max_iter - 1
     for ii in range(max_iter):
         for k in range(N):
-            V[k] = bar / KU[k]
-        _conv(K1, K2, V, KV)
-        U = A / KV
-        _conv(K1, K2, U, KU)
-        L = np.zeros((R, C))
+            for r in range(R):
+                for c in range(C):
+                    V[k, r, c] = bar[r, c] / KU[k, r, c]
+        _conv(K1, K2, V, T, KV)
         for k in range(N):
-            L += w[k] * np.log(KU[k] + stab_thr)
-        bar = np.exp(L)
+            for r in range(R):
+                for c in range(C):
+                    U[k, r, c] = A[k, r, c] / KV[k, r, c]
+        _conv(K1, K2, U, T, KU)
+        for r in range(R):
+            for c in range(C):
+                s = 0.0
+                for k in range(N):
+                    s += w[k] * np.log(KU[k, r, c] + stab_thr)
+                bar[r, c] = np.exp(s)
         if ii % 10 == 9:
-            err = _sum_std_images(V * KU)
+            for k in range(N):
+                for r in range(R):
+                    for c in range(C):
+                        E[k, r, c] = V[k, r, c] * KU[k, r, c]
+            err = _sum_std_images(E)
             stop, status = _check(err, stop_thr, errs, nerr)
             nerr += 1
             if stop:
                 niter = ii
                 break
-    if not np.all(np.isfinite(bar)):
-        status = _NUM
+    for r in range(R):
+        for c in range(C):
+            if not np.isfinite(bar[r, c]):
+                status = _NUM
     return bar, status, niter, err, errs, nerr
 
 
@@ -359,9 +427,15 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
     N, R, C = A.shape
     M1 = _gauss1d(R, reg, True)
     M2 = _gauss1d(C, reg, True)
-    logA = np.log(A + stab_thr)
+    logA = np.empty((N, R, C))
+    for k in range(N):
+        for r in range(R):
+            for c in range(C):
+                logA[k, r, c] = np.log(A[k, r, c] + stab_thr)
     G = np.zeros((N, R, C))
     LKU = np.zeros((N, R, C))
+    E = np.empty((N, R, C))
+    f = np.empty((R, C))
     logbar = np.zeros((R, C))
     errs = np.zeros(max_iter // 10 + 2)
     nerr = 0
@@ -369,23 +443,38 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
-        logbar = np.zeros((R, C))
+        logbar.fill(0.0)
         for k in range(N):
-            f = logA[k] - _lconv(M1, M2, G[k])
-            LKU[k] = _lconv(M1, M2, f)
-            logbar += w[k] * LKU[k]
+            cg = _lconv(M1, M2, G[k])
+            for r in range(R):
+                for c in range(C):
+                    f[r, c] = logA[k, r, c] - cg[r, c]
+            cf = _lconv(M1, M2, f)
+            for r in range(R):
+                for c in range(C):
+                    LKU[k, r, c] = cf[r, c]
+                    logbar[r, c] += w[k] * cf[r, c]
         if ii % 10 == 9:
-            err = _sum_std_images(np.exp(G + LKU))
+            for k in range(N):
+                for r in range(R):
+                    for c in range(C):
+                        E[k, r, c] = np.exp(G[k, r, c] + LKU[k, r, c])
+            err = _sum_std_images(E)
             stop, status = _check(err, stop_thr, errs, nerr)
             nerr += 1
             if stop:
                 niter = ii
                 break
         for k in range(N):
-            G[k] = logbar - LKU[k]
-    bar = np.exp(logbar)
-    if not np.all(np.isfinite(bar)):
-        status = _NUM
+            for r in range(R):
+                for c in range(C):
+                    G[k, r, c] = logbar[r, c] - LKU[k, r, c]
+    bar = np.empty((R, C))
+    for r in range(R):
+        for c in range(C):
+            bar[r, c] = np.exp(logbar[r, c])
+            if not np.isfinite(bar[r, c]):
+                status = _NUM
     return bar, status, niter, err, errs, nerr
 
 
