@@ -35,4 +35,5 @@ PYBIND11_MODULE(_ext, m) {
     otkit::bind_sinkhorn(m);
     otkit::bind_emd(m);
     otkit::bind_semidual(m);
+    otkit::bind_barycenter(m);
 }

@@ -12,6 +12,13 @@ from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .emd import emd, emd2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
+from .barycenter import (  # noqa: E402
+    barycenter,
+    barycenter_sinkhorn,
+    barycenter_stabilized,
+    convolutional_barycenter2d,
+    free_support_barycenter,
+)
 
 __all__ = [
     "__version__",
@@ -28,4 +35,9 @@ __all__ = [
     "dist",
     "unif",
     "stochastic",
+    "barycenter",
+    "barycenter_sinkhorn",
+    "barycenter_stabilized",
+    "convolutional_barycenter2d",
+    "free_support_barycenter",
 ]

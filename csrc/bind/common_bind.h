@@ -27,5 +27,6 @@ py::array_t<T, py::array::c_style> as_carray(const py::array& x, const char* nam
 void bind_sinkhorn(py::module_& m);
 void bind_emd(py::module_& m);
 void bind_semidual(py::module_& m);
+void bind_barycenter(py::module_& m);
 
 }  // namespace otkit

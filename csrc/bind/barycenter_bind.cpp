@@ -1,0 +1,125 @@
+// pybind11 bindings of the barycenter kernels (csrc/cpu/barycenter_cpu.*). Float64 only.
+// Every function returns dict(bar, status, niter, err, errs); otkit/_numba/barycenter.py
+// defines the same functions with the same arguments and results.
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+#include "bind/common_bind.h"
+#include "cpu/barycenter_cpu.h"
+
+namespace otkit {
+namespace {
+
+BaryOptions make_opts(int max_iter, double stop_thr, double tau, double stab_thr, int num_threads) {
+    if (max_iter < 1) throw py::value_error("numItermax must be >= 1");
+    BaryOptions o;
+    o.max_iter = max_iter;
+    o.stop_thr = stop_thr;
+    o.tau = tau;
+    o.stab_thr = stab_thr;
+    o.num_threads = num_threads;
+    return o;
+}
+
+py::dict result(py::array_t<double> bar, const BaryInfo& info) {
+    py::dict d;
+    d["bar"] = bar;
+    d["status"] = info.status;
+    d["niter"] = info.niter;
+    d["err"] = info.err;
+    d["errs"] = info.errs;
+    return d;
+}
+
+// kind: 0 kernel form, 1 log domain, 2 stabilized
+py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, double tau, int max_iter,
+               double stop_thr, int num_threads) {
+    auto M = as_carray<double>(M_, "M", 2);
+    auto A = as_carray<double>(A_, "A", 2);
+    auto w = as_carray<double>(w_, "weights", 1);
+    const int64_t d = A.shape(0), N = A.shape(1);
+    if (M.shape(0) != d || M.shape(1) != d) throw py::value_error("M must have shape (dim, dim) with dim = A.shape[0]");
+    if (w.shape(0) != N) throw py::value_error("weights must have length A.shape[1]");
+    if (!(reg > 0)) throw py::value_error("reg must be > 0");
+    auto opt = make_opts(max_iter, stop_thr, tau, 0.0, num_threads);
+    py::array_t<double> bar(d);
+    BaryInfo info;
+    {
+        const double *Mp = M.data(), *Ap = A.data(), *wp = w.data();
+        double* bp = bar.mutable_data();
+        py::gil_scoped_release release;
+        if (kind == 0)
+            barycenter_sinkhorn_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+        else if (kind == 1)
+            barycenter_log_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+        else
+            barycenter_stabilized_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+    }
+    return result(bar, info);
+}
+
+py::dict conv(bool logdomain, py::array A_, py::array w_, double reg, int max_iter, double stop_thr, double stab_thr,
+              int num_threads) {
+    auto A = as_carray<double>(A_, "A", 3);
+    auto w = as_carray<double>(w_, "weights", 1);
+    const int64_t N = A.shape(0), R = A.shape(1), C = A.shape(2);
+    if (w.shape(0) != N) throw py::value_error("weights must have length A.shape[0]");
+    if (!(reg > 0)) throw py::value_error("reg must be > 0");
+    auto opt = make_opts(max_iter, stop_thr, 0.0, stab_thr, num_threads);
+    py::array_t<double> bar({R, C});
+    BaryInfo info;
+    {
+        const double *Ap = A.data(), *wp = w.data();
+        double* bp = bar.mutable_data();
+        py::gil_scoped_release release;
+        if (logdomain)
+            conv_barycenter2d_log_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+        else
+            conv_barycenter2d_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+    }
+    return result(bar, info);
+}
+
+}  // namespace
+
+void bind_barycenter(py::module_& m) {
+    using namespace pybind11::literals;
+    m.def(
+        "bary_sinkhorn",
+        [](py::array M, py::array A, py::array w, double reg, int max_iter, double stop_thr, int num_threads) {
+            return fixed(0, M, A, w, reg, 0.0, max_iter, stop_thr, num_threads);
+        },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Fixed-support barycenter, kernel form (POT's barycenter_sinkhorn iterates).");
+    m.def(
+        "bary_sinkhorn_log",
+        [](py::array M, py::array A, py::array w, double reg, int max_iter, double stop_thr, int num_threads) {
+            return fixed(1, M, A, w, reg, 0.0, max_iter, stop_thr, num_threads);
+        },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Fixed-support barycenter, log domain (POT's _barycenter_sinkhorn_log iterates).");
+    m.def(
+        "bary_sinkhorn_stabilized",
+        [](py::array M, py::array A, py::array w, double reg, double tau, int max_iter, double stop_thr,
+           int num_threads) { return fixed(2, M, A, w, reg, tau, max_iter, stop_thr, num_threads); },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "tau"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Fixed-support barycenter, stabilized kernel form (POT's barycenter_stabilized iterates).");
+    m.def(
+        "bary_conv2d",
+        [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {
+            return conv(false, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
+        },
+        "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "stab_thr"_a, "num_threads"_a = 0,
+        "Convolutional barycenter of N images (N, h, w), separable Gaussian kernel.");
+    m.def(
+        "bary_conv2d_log",
+        [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {
+            return conv(true, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
+        },
+        "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "stab_thr"_a, "num_threads"_a = 0,
+        "Convolutional barycenter of N images, log domain.");
+}
+
+}  // namespace otkit

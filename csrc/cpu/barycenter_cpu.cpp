@@ -1,0 +1,898 @@
+// Wasserstein barycenters on the CPU.
+//
+// Fixed support, kernel form (Benamou et al. 2015, iterative Bregman projections), in POT's
+// order of updates (ot.bregman.barycenter_sinkhorn): with K = exp(-M / reg) (d x d) and
+// scalings u (d x N),
+//     UKv = u * K^T (A / (K u)),   bar = exp(log(UKv) w),   u = u * bar / UKv,
+// and every 10th iteration (ii % 10 == 1) err = sum_i std_k UKv_ik.
+// The two matrix-matrix products of an iteration are *fused*: K is cut into panels of P rows
+// that fit in L2; for each panel, X = K_panel u (step A), Y = A_panel / X, then
+// Z += K_panel^T Y (step B) while the panel is still in cache, so K is streamed from memory
+// once per iteration. Both steps are register-blocked micro-kernels on SIMD vectors (GCC/Clang
+// vector extensions; 8 doubles with AVX-512, 4 otherwise) along the rows of K, so one
+// row-major copy of K serves both products. No BLAS.
+//
+// Log domain (POT's _barycenter_sinkhorn_log): row and column log-sum-exps with a max pass
+// and a sum pass, vectorized along contiguous rows, all histograms per row load.
+//
+// Convolutional (Solomon et al. 2015, POT's _convolutional_barycenter2d): the Gaussian kernel
+// on a (R x C) grid is K1 (R x R) along the rows and K2 (C x C) along the columns; one
+// convolution of N images is T_k = K1 X_k (N small GEMMs) then T K2 (one GEMM with N R rows).
+// The (RC x RC) kernel is never formed.
+#include "cpu/barycenter_cpu.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "common/otkit_common.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_thread_num() { return 0; }
+static inline int omp_get_num_threads() { return 1; }
+static inline int omp_get_max_threads() { return 1; }
+#endif
+
+namespace otkit {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int W = 8;  // doubles per SIMD vector
+constexpr int RB = 4;  // step A: rows per micro-tile
+#else
+constexpr int W = 4;
+constexpr int RB = 2;
+#endif
+constexpr int NBMAX = 5;  // histograms per micro-tile (steps A and B)
+constexpr int JBMAX = 4;  // step B: vectors of columns per micro-tile
+constexpr int GEMM_MR = 6, GEMM_NV = 4;  // convolution GEMM micro-tile: 6 rows x 4 vectors
+
+typedef double vd __attribute__((vector_size(W * sizeof(double))));
+
+inline vd vload(const double* p) {
+    vd v;
+    std::memcpy(&v, p, sizeof(vd));
+    return v;
+}
+inline void vstore(double* p, vd v) { std::memcpy(p, &v, sizeof(vd)); }
+inline vd vbcast(double x) {  // one vbroadcastsd
+#if defined(__AVX512F__)
+    return vd{x, x, x, x, x, x, x, x};
+#else
+    return vd{x, x, x, x};
+#endif
+}
+// Keeps v in a register: without it GCC re-reads v from memory in every FMA of a micro-tile,
+// which makes the loop load-bound.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define OTKIT_IN_REG(v) __asm__("" : "+x"(v))
+#else
+#define OTKIT_IN_REG(v) (void)0
+#endif
+inline double hsum(vd v) {
+    double s = 0;
+    for (int l = 0; l < W; ++l) s += v[l];
+    return s;
+}
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+inline double neg_inf() { return -std::numeric_limits<double>::infinity(); }
+
+// work: multiply-adds (or exps) per parallel region; below ~1M a second thread costs more
+// in synchronisation than it saves (and much more on a shared, oversubscribed machine).
+int pick_threads(const BaryOptions& opt, int64_t work) {
+    if (work < (int64_t(1) << 20)) return 1;
+    int t = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
+    return std::max(1, t);
+}
+
+// Split N histograms into chunks of at most NBMAX, as even as possible.
+std::vector<std::pair<int64_t, int>> hist_chunks(int64_t N) {
+    std::vector<std::pair<int64_t, int>> out;
+    const int64_t nc = (N + NBMAX - 1) / NBMAX;
+    int64_t k0 = 0;
+    for (int64_t c = 0; c < nc; ++c) {
+        const int nb = static_cast<int>(N / nc + (c < N % nc ? 1 : 0));
+        out.emplace_back(k0, nb);
+        k0 += nb;
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fused dense pass (fixed support)
+// ---------------------------------------------------------------------------------------
+
+// Step A micro-kernel: X[i, k] = sum_j K[i, j] VT[k, j] for R rows from i0, NB histograms
+// from k0 (VT: N x dp, k-major, so the sum over j runs along contiguous vectors).
+template <int R, int NB>
+void stepA(const double* K, int64_t dp, int64_t i0, const double* VT, int64_t k0, double* X, int64_t N) {
+    vd acc[R][NB];
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < NB; ++q) acc[r][q] = vbcast(0.0);
+    const double* Kr[R];
+    for (int r = 0; r < R; ++r) Kr[r] = K + (i0 + r) * dp;
+    const double* Vq[NB];
+    for (int q = 0; q < NB; ++q) Vq[q] = VT + (k0 + q) * dp;
+    for (int64_t j = 0; j < dp; j += W) {
+        vd kv[R];
+        for (int r = 0; r < R; ++r) kv[r] = vload(Kr[r] + j);
+        for (int q = 0; q < NB; ++q) {
+            vd v = vload(Vq[q] + j);
+            OTKIT_IN_REG(v);
+            for (int r = 0; r < R; ++r) acc[r][q] += kv[r] * v;
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < NB; ++q) X[(i0 + r) * N + k0 + q] = hsum(acc[r][q]);
+}
+
+template <int R>
+void stepA_nb(int nb, const double* K, int64_t dp, int64_t i0, const double* VT, int64_t k0, double* X, int64_t N) {
+    switch (nb) {
+        case 1: stepA<R, 1>(K, dp, i0, VT, k0, X, N); break;
+        case 2: stepA<R, 2>(K, dp, i0, VT, k0, X, N); break;
+        case 3: stepA<R, 3>(K, dp, i0, VT, k0, X, N); break;
+        case 4: stepA<R, 4>(K, dp, i0, VT, k0, X, N); break;
+        default: stepA<R, 5>(K, dp, i0, VT, k0, X, N); break;
+    }
+}
+
+void stepA_rows(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* VT, int64_t N,
+                const std::vector<std::pair<int64_t, int>>& chunks, double* X) {
+    int64_t i = i0;
+    for (; i + RB <= i1; i += RB)
+        for (const auto& c : chunks) stepA_nb<RB>(c.second, K, dp, i, VT, c.first, X, N);
+    for (; i < i1; ++i)
+        for (const auto& c : chunks) stepA_nb<1>(c.second, K, dp, i, VT, c.first, X, N);
+}
+
+// Step B micro-kernel: ZT[k, j] += sum_{i in [i0, i1)} Y[i, k] K[i, j] for JB vectors of
+// columns from j0 and NB histograms from k0 (accumulated in registers over the panel rows).
+// pf: distance (in doubles) to the same place in the next panel, prefetched into L2 while this
+// one is computed (0: none), so that step A of the next panel finds K in cache.
+template <int JB, int NB>
+void stepB(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N, int64_t k0, int64_t j0,
+           double* ZT, int64_t pf) {
+    vd acc[NB][JB];
+    for (int q = 0; q < NB; ++q)
+        for (int v = 0; v < JB; ++v) acc[q][v] = vload(ZT + (k0 + q) * dp + j0 + v * W);
+    for (int64_t i = i0; i < i1; ++i) {
+        vd kv[JB];
+        const double* Ki = K + i * dp + j0;
+        if (pf)
+            for (int v = 0; v < JB * W; v += 8) __builtin_prefetch(Ki + pf + v, 0, 2);
+        for (int v = 0; v < JB; ++v) kv[v] = vload(Ki + v * W);
+        const double* Yi = Y + i * N + k0;
+        for (int q = 0; q < NB; ++q) {
+            const vd y = vbcast(Yi[q]);
+            for (int v = 0; v < JB; ++v) acc[q][v] += y * kv[v];
+        }
+    }
+    for (int q = 0; q < NB; ++q)
+        for (int v = 0; v < JB; ++v) vstore(ZT + (k0 + q) * dp + j0 + v * W, acc[q][v]);
+}
+
+template <int JB>
+void stepB_nb(int nb, const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N, int64_t k0,
+              int64_t j0, double* ZT, int64_t pf) {
+    switch (nb) {
+        case 1: stepB<JB, 1>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 2: stepB<JB, 2>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 3: stepB<JB, 3>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 4: stepB<JB, 4>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        default: stepB<JB, 5>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+    }
+}
+
+// i_next: first row of the next panel of this thread (or -1).
+void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N,
+                 const std::vector<std::pair<int64_t, int>>& chunks, double* ZT, int64_t d, int64_t i_next) {
+    const int64_t nv = dp / W;
+    // prefetch only when the next panel is a full one (the prefetched rows then exist)
+    const int64_t pf = (i_next >= 0 && i_next + (i1 - i0) <= d) ? (i_next - i0) * dp : 0;
+    for (int64_t v0 = 0; v0 < nv; v0 += JBMAX) {
+        const int jb = static_cast<int>(std::min<int64_t>(JBMAX, nv - v0));
+        const int64_t j0 = v0 * W;
+        bool first = true;
+        for (const auto& c : chunks) {
+            const int64_t p = first ? pf : 0;
+            first = false;
+            switch (jb) {
+                case 1: stepB_nb<1>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                case 2: stepB_nb<2>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                case 3: stepB_nb<3>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                default: stepB_nb<4>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+            }
+        }
+    }
+}
+
+// K (d x dp, zero-padded columns) applied to N histograms at once.
+// The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
+// slot order: the result does not depend on how many threads (up to 8) run the pass.
+struct DenseOp {
+    int64_t d = 0, dp = 0, N = 0;
+    int nslots = 1;
+    int64_t panel = 32;  // rows per panel: panel * dp * 8 bytes stay in L2
+    std::vector<double> K;
+    std::vector<double> acc;  // per-slot ZT accumulators
+    std::vector<std::pair<int64_t, int>> chunks;
+
+    void init(int64_t d_, int64_t N_, int nt) {
+        d = d_;
+        N = N_;
+        dp = round_up(d, W);
+        K.assign(static_cast<size_t>(d * dp), 0.0);
+        chunks = hist_chunks(N);
+        panel = std::max<int64_t>(RB, std::min<int64_t>(64, (256 * 1024 / 8) / std::max<int64_t>(dp, 1)));
+        panel = panel / RB * RB;
+        const int64_t npan = (d + panel - 1) / panel;
+        // at least 8 slots whatever the thread count (results identical for 1 to 8 threads)
+        nslots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(std::max(8, nt), npan)));
+    }
+
+    // X = K V (V given as VT, N x dp). If A != nullptr: Y = A / X (d x N) and ZT = K^T Y (N x dp).
+    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt) {
+        const int64_t npan = (d + panel - 1) / panel;
+        const bool stepb = A != nullptr;
+        nt = std::max(1, std::min(nt, nslots));
+        if (stepb) acc.resize(static_cast<size_t>(nslots) * N * dp);
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static, 1)
+            for (int s = 0; s < nslots; ++s) {
+                double* my = stepb ? acc.data() + static_cast<size_t>(s) * N * dp : nullptr;
+                if (stepb) std::fill(my, my + N * dp, 0.0);
+                const int64_t p0 = npan * s / nslots, p1 = npan * (s + 1) / nslots;
+                for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t i0 = p * panel, i1 = std::min(d, i0 + panel);
+                    stepA_rows(K.data(), dp, i0, i1, VT, N, chunks, X);
+                    if (!stepb) continue;
+                    for (int64_t i = i0; i < i1; ++i)
+                        for (int64_t k = 0; k < N; ++k) Y[i * N + k] = A[i * N + k] / X[i * N + k];
+                    stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my, d, p + 1 < p1 ? i1 : -1);
+                }
+            }
+            if (stepb) {
+#pragma omp for schedule(static)
+                for (int64_t e = 0; e < N * dp; ++e) {
+                    double sum = acc[e];
+                    for (int t = 1; t < nslots; ++t) sum += acc[static_cast<size_t>(t) * N * dp + e];
+                    ZT[e] = sum;
+                }
+            }
+        }
+    }
+};
+
+// Per iteration, run on all threads or on one, whichever the timings say is faster. On a
+// machine shared with other jobs a parallel region waits at its barriers for threads that are
+// not scheduled (a time slice each), and one thread is then much faster; on an idle machine all
+// threads are. Every `period` iterations, after one warm-up iteration, two iterations are timed
+// on one thread and then up to two on all threads (the second only if the first was not clearly
+// slower). The results do not depend on the choice (see DenseOp).
+struct ThreadTuner {
+    int full, chosen;
+    static constexpr int period = 100;
+    double t_one = 0, t_full = 0;
+    bool decided = false;
+    explicit ThreadTuner(int full_) : full(std::max(1, full_)), chosen(1) {}
+    int threads(int ii) const {
+        if (full <= 1) return 1;
+        const int r = ii % period;
+        if (r == 1 || r == 2) return 1;
+        if ((r == 3 || r == 4) && !decided) return full;
+        return chosen;
+    }
+    void record(int ii, double secs) {
+        if (full <= 1) return;
+        const int r = ii % period;
+        if (r == 0) {
+            t_one = t_full = 0;
+            decided = false;
+        } else if (r == 1 || r == 2) {
+            t_one += secs;
+        } else if (r == 3 && !decided) {
+            t_full = secs;
+            if (secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
+                chosen = 1;
+                decided = true;
+            }
+        } else if (r == 4 && !decided) {
+            t_full += secs;
+            chosen = t_full < t_one ? full : 1;
+            decided = true;
+        }
+    }
+};
+
+inline double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// sum_j std_k X[k, j] (population std over the N histograms, two-pass), X: N x ld (k-major).
+double sum_std_kmajor(const double* X, int64_t N, int64_t ld, int64_t d) {
+    double tot = 0;
+    for (int64_t j = 0; j < d; ++j) {
+        double mean = 0;
+        for (int64_t k = 0; k < N; ++k) mean += X[k * ld + j];
+        mean /= double(N);
+        double var = 0;
+        for (int64_t k = 0; k < N; ++k) {
+            const double e = X[k * ld + j] - mean;
+            var += e * e;
+        }
+        tot += std::sqrt(var / double(N));
+    }
+    return tot;
+}
+
+// Record an error and decide: returns true when the loop must stop.
+bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii) {
+    info->err = err;
+    info->errs.push_back(err);
+    if (!std::isfinite(err)) {
+        info->status = NUMERICAL_ERROR;
+        info->niter = ii;
+        return true;
+    }
+    if (err < opt.stop_thr) {
+        info->status = OK;
+        info->niter = ii;
+        return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Fixed support, kernel form
+// ---------------------------------------------------------------------------------------
+void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                             const BaryOptions& opt, double* bar, BaryInfo* info) {
+    DenseOp op;
+    const int nt = pick_threads(opt, d * d * N);
+    op.init(d, N, nt);
+    ThreadTuner tuner(nt);
+    const int64_t dp = op.dp;
+    const double scale = -1.0 / reg;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < d; ++i) {
+        const double* Mi = M + i * d;
+        double* Ki = op.K.data() + i * dp;
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j) Ki[j] = fast_exp(Mi[j] * scale);
+    }
+    // UKv0 = K (A / colsum(K)),  u0 = geomean_k(UKv0) / UKv0
+    std::vector<double> colsum(dp, 0.0);
+    for (int64_t i = 0; i < d; ++i) {
+        const double* Ki = op.K.data() + i * dp;
+        for (int64_t j = 0; j < d; ++j) colsum[j] += Ki[j];
+    }
+    std::vector<double> uT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), Y(d * N), lb(d);
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t j = 0; j < d; ++j) uT[k * dp + j] = A[j * N + k] / colsum[j];
+    op.pass(uT.data(), X.data(), nullptr, nullptr, nullptr, tuner.chosen);
+    for (int64_t i = 0; i < d; ++i) {
+        double s = 0;
+        for (int64_t k = 0; k < N; ++k) s += std::log(X[i * N + k]);
+        const double gm = std::exp(s / double(N));
+        for (int64_t k = 0; k < N; ++k) uT[k * dp + i] = gm / X[i * N + k];
+    }
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        const double t0 = now_s();
+        op.pass(uT.data(), X.data(), A, Y.data(), ZT.data(), tuner.threads(ii));
+        tuner.record(ii, now_s() - t0);
+        // UKv = u * K^T(A / Ku), stored in ZT
+        for (int64_t k = 0; k < N; ++k) {
+            double* z = ZT.data() + k * dp;
+            const double* u = uT.data() + k * dp;
+#pragma omp simd
+            for (int64_t j = 0; j < d; ++j) z[j] *= u[j];
+        }
+        std::fill(lb.begin(), lb.end(), 0.0);
+        for (int64_t k = 0; k < N; ++k) {
+            const double* z = ZT.data() + k * dp;
+            const double wk = w[k];
+            for (int64_t j = 0; j < d; ++j) lb[j] += wk * std::log(z[j]);
+        }
+        for (int64_t j = 0; j < d; ++j) bar[j] = std::exp(lb[j]);
+        for (int64_t k = 0; k < N; ++k) {
+            const double* z = ZT.data() + k * dp;
+            double* u = uT.data() + k * dp;
+#pragma omp simd
+            for (int64_t j = 0; j < d; ++j) u[j] = u[j] * bar[j] / z[j];
+        }
+        if (ii % 10 == 1) {
+            if (check_err(sum_std_kmajor(ZT.data(), N, dp, d), opt, info, ii)) break;
+        }
+    }
+    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
+    for (int64_t j = 0; j < d; ++j)
+        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed support, log domain
+// ---------------------------------------------------------------------------------------
+void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                        const BaryOptions& opt, double* bar, BaryInfo* info) {
+    const int nt = pick_threads(opt, d * d * N);
+    const double scale = -1.0 / reg;
+    std::vector<double> Ms(d * d);
+    for (int64_t e = 0; e < d * d; ++e) Ms[e] = M[e] * scale;
+    std::vector<double> logA(d * N), GT(N * d, 0.0), F(d * N), LT(N * d, 0.0), logbar(d, 0.0);
+    for (int64_t e = 0; e < d * N; ++e) logA[e] = std::log(A[e] + 1e-16);
+    constexpr int64_t JB = 64;
+    const int64_t nJ = (d + JB - 1) / JB;
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    ThreadTuner tuner(nt);
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        const double t0 = now_s();
+#pragma omp parallel num_threads(tuner.threads(ii))
+        {
+            // f_ik = log A_ik - LSE_j(-M_ij / reg + G_jk)   (rows)
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < d; ++i) {
+                const double* Mi = Ms.data() + i * d;
+                for (int64_t k = 0; k < N; ++k) {
+                    const double* g = GT.data() + k * d;
+                    double mx = neg_inf();
+#pragma omp simd reduction(max : mx)
+                    for (int64_t j = 0; j < d; ++j) mx = std::max(mx, Mi[j] + g[j]);
+                    double s = 0;
+                    if (mx != neg_inf()) {
+#pragma omp simd reduction(+ : s)
+                        for (int64_t j = 0; j < d; ++j) s += fast_exp(Mi[j] + g[j] - mx);
+                    }
+                    F[i * N + k] = logA[i * N + k] - (mx + std::log(s));
+                }
+            }
+            // log_KU_jk = LSE_i(-M_ij / reg + f_ik)   (columns, by blocks of JB columns)
+            std::vector<double> mx(N * JB), sm(N * JB);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t b = 0; b < nJ; ++b) {
+                const int64_t j0 = b * JB, nj = std::min(JB, d - j0);
+                std::fill(mx.begin(), mx.end(), neg_inf());
+                std::fill(sm.begin(), sm.end(), 0.0);
+                for (int64_t i = 0; i < d; ++i) {
+                    const double* Mi = Ms.data() + i * d + j0;
+                    for (int64_t k = 0; k < N; ++k) {
+                        const double fi = F[i * N + k];
+                        double* m = mx.data() + k * JB;
+#pragma omp simd
+                        for (int64_t jj = 0; jj < nj; ++jj) m[jj] = std::max(m[jj], Mi[jj] + fi);
+                    }
+                }
+                for (int64_t i = 0; i < d; ++i) {
+                    const double* Mi = Ms.data() + i * d + j0;
+                    for (int64_t k = 0; k < N; ++k) {
+                        const double fi = F[i * N + k];
+                        const double* m = mx.data() + k * JB;
+                        double* s = sm.data() + k * JB;
+#pragma omp simd
+                        for (int64_t jj = 0; jj < nj; ++jj) s[jj] += fast_exp(Mi[jj] + fi - m[jj]);
+                    }
+                }
+                for (int64_t k = 0; k < N; ++k)
+                    for (int64_t jj = 0; jj < nj; ++jj) {
+                        const double m = mx[k * JB + jj];
+                        LT[k * d + j0 + jj] = m == neg_inf() ? neg_inf() : m + std::log(sm[k * JB + jj]);
+                    }
+            }
+        }
+        tuner.record(ii, now_s() - t0);
+        std::fill(logbar.begin(), logbar.end(), 0.0);
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t j = 0; j < d; ++j) logbar[j] += w[k] * LT[k * d + j];
+        if (ii % 10 == 1) {
+            std::vector<double> E(N * d);
+            for (int64_t e = 0; e < N * d; ++e) E[e] = std::exp(GT[e] + LT[e]);
+            if (check_err(sum_std_kmajor(E.data(), N, d, d), opt, info, ii)) break;
+        }
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t j = 0; j < d; ++j) GT[k * d + j] = logbar[j] - LT[k * d + j];
+    }
+    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
+    for (int64_t j = 0; j < d; ++j) {
+        bar[j] = std::exp(logbar[j]);
+        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed support, stabilized kernel form (POT's barycenter_stabilized)
+// ---------------------------------------------------------------------------------------
+// POT checks err = max |u * (K v) - A| with the v of the *current* iteration, i.e. with the
+// product K v that the next iteration starts from; here that check is deferred to the next
+// fused pass (no third product per iteration), which gives the same iterates and decisions.
+void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                               const BaryOptions& opt, double* bar, BaryInfo* info) {
+    DenseOp op;
+    const int nt = pick_threads(opt, d * d * N);
+    op.init(d, N, nt);
+    ThreadTuner tuner(nt);
+    const int64_t dp = op.dp;
+    std::vector<double> alpha(d, 0.0), beta(d, 0.0);
+    auto build_K = [&]() {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < d; ++i) {
+            const double* Mi = M + i * d;
+            double* Ki = op.K.data() + i * dp;
+            const double ai = alpha[i];
+            const double* b = beta.data();
+#pragma omp simd
+            for (int64_t j = 0; j < d; ++j) Ki[j] = fast_exp((ai + b[j] - Mi[j]) / reg);
+        }
+    };
+    build_K();
+    std::vector<double> vT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), U(d * N, 1.0 / double(d)),
+        Uprev(d * N), q(d, 1.0 / double(d)), qprev(d), Xc(d * N);
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t j = 0; j < d; ++j) vT[k * dp + j] = 1.0 / double(d);
+    auto max_err = [&](const double* u, const double* Kv) {
+        double e = 0;
+        for (int64_t t = 0; t < d * N; ++t) e = std::max(e, std::abs(u[t] * Kv[t] - A[t]));
+        if (std::isnan(e)) return e;
+        for (int64_t t = 0; t < d * N; ++t)
+            if (std::isnan(u[t] * Kv[t] - A[t])) return std::numeric_limits<double>::quiet_NaN();
+        return e;
+    };
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    bool pending = false, stopped = false;
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        std::swap(U, Uprev);  // Uprev: u of iteration ii - 1
+        const double t0 = now_s();
+        op.pass(vT.data(), X.data(), A, U.data(), ZT.data(), tuner.threads(ii));  // X = K v, u = A / X, ZT = K^T u
+        tuner.record(ii, now_s() - t0);
+        if (pending) {  // POT's check of iteration ii - 1, with K v = X
+            if (check_err(max_err(Uprev.data(), X.data()), opt, info, ii - 1)) {
+                std::swap(U, Uprev);
+                stopped = true;
+                break;
+            }
+        }
+        qprev = q;
+        std::fill(q.begin(), q.end(), 0.0);
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t j = 0; j < d; ++j) q[j] += w[k] * std::log(ZT[k * dp + j]);
+        for (int64_t j = 0; j < d; ++j) q[j] = std::exp(q[j]);
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t j = 0; j < d; ++j) vT[k * dp + j] = q[j] / ZT[k * dp + j];
+        bool absorbing = false;
+        for (int64_t t = 0; t < d * N && !absorbing; ++t) absorbing = U[t] > opt.tau;
+        for (int64_t k = 0; k < N && !absorbing; ++k)
+            for (int64_t j = 0; j < d && !absorbing; ++j) absorbing = vT[k * dp + j] > opt.tau;
+        if (absorbing) {
+            for (int64_t i = 0; i < d; ++i) {
+                double mu = U[i * N];
+                for (int64_t k = 1; k < N; ++k) mu = std::max(mu, U[i * N + k]);
+                alpha[i] += reg * std::log(mu);
+            }
+            for (int64_t j = 0; j < d; ++j) {
+                double mv = vT[j];
+                for (int64_t k = 1; k < N; ++k) mv = std::max(mv, vT[k * dp + j]);
+                beta[j] += reg * std::log(mv);
+            }
+            build_K();
+            for (int64_t k = 0; k < N; ++k)
+                for (int64_t j = 0; j < d; ++j) vT[k * dp + j] = 1.0;
+        }
+        bool bad = false;
+        for (int64_t k = 0; k < N && !bad; ++k)
+            for (int64_t j = 0; j < d; ++j) {
+                const double z = ZT[k * dp + j], v = vT[k * dp + j];
+                if (z == 0.0 || !std::isfinite(v)) bad = true;
+            }
+        for (int64_t t = 0; t < d * N && !bad; ++t) bad = !std::isfinite(U[t]);
+        if (bad) {  // POT: "Numerical errors at iteration ii", returns the previous q
+            q = qprev;
+            info->status = NUMERICAL_ERROR;
+            info->niter = ii;
+            stopped = true;
+            break;
+        }
+        pending = (ii % 10 == 0 && !absorbing) || ii == 0;
+    }
+    if (!stopped) {
+        info->niter = std::max(0, opt.max_iter - 1);
+        if (pending) {  // the check of the last iteration
+            op.pass(vT.data(), Xc.data(), nullptr, nullptr, nullptr, tuner.chosen);
+            check_err(max_err(U.data(), Xc.data()), opt, info, info->niter);
+            if (info->status != OK && info->status != NUMERICAL_ERROR) info->status = MAX_ITER;
+        }
+    }
+    std::copy(q.begin(), q.end(), bar);
+}
+
+// ---------------------------------------------------------------------------------------
+// Convolutional barycenters on 2-D grids
+// ---------------------------------------------------------------------------------------
+namespace {
+
+// C[i, 0:NV*W) (+ j0) = A[i, 0:kd) B[0:kd, j0:...] for MR rows from i0.
+template <int MR, int NV>
+void gemm_tile(const double* A, int64_t lda, const double* B, int64_t ldb, double* C, int64_t ldc, int64_t i0,
+               int64_t j0, int64_t kd) {
+    vd acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = vbcast(0.0);
+    const double* Ar[MR];
+    for (int r = 0; r < MR; ++r) Ar[r] = A + (i0 + r) * lda;
+    for (int64_t kk = 0; kk < kd; ++kk) {
+        vd b[NV];
+        const double* Bk = B + kk * ldb + j0;
+        for (int v = 0; v < NV; ++v) b[v] = vload(Bk + v * W);
+        for (int r = 0; r < MR; ++r) {
+            const vd a = vbcast(Ar[r][kk]);
+            for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
+        }
+    }
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) vstore(C + (i0 + r) * ldc + j0 + v * W, acc[r][v]);
+}
+
+template <int MR>
+void gemm_tile_nv(int nv, const double* A, int64_t lda, const double* B, int64_t ldb, double* C, int64_t ldc,
+                  int64_t i0, int64_t j0, int64_t kd) {
+    switch (nv) {
+        case 1: gemm_tile<MR, 1>(A, lda, B, ldb, C, ldc, i0, j0, kd); break;
+        case 2: gemm_tile<MR, 2>(A, lda, B, ldb, C, ldc, i0, j0, kd); break;
+        case 3: gemm_tile<MR, 3>(A, lda, B, ldb, C, ldc, i0, j0, kd); break;
+        default: gemm_tile<MR, 4>(A, lda, B, ldb, C, ldc, i0, j0, kd); break;
+    }
+}
+
+// C[i0:i1, 0:n) = A[i0:i1, 0:kd) B[0:kd, 0:n), n a multiple of W (single thread).
+void gemm_rows(const double* A, int64_t lda, const double* B, int64_t ldb, double* C, int64_t ldc, int64_t i0,
+               int64_t i1, int64_t n, int64_t kd) {
+    const int64_t nvec = n / W;
+    for (int64_t v0 = 0; v0 < nvec; v0 += GEMM_NV) {
+        const int nv = static_cast<int>(std::min<int64_t>(GEMM_NV, nvec - v0));
+        int64_t i = i0;
+        for (; i + GEMM_MR <= i1; i += GEMM_MR) gemm_tile_nv<GEMM_MR>(nv, A, lda, B, ldb, C, ldc, i, v0 * W, kd);
+        for (; i < i1; ++i) gemm_tile_nv<1>(nv, A, lda, B, ldb, C, ldc, i, v0 * W, kd);
+    }
+}
+
+// Separable Gaussian convolution of N images (R x C, row stride Cp, zero-padded columns).
+struct ConvOp {
+    int64_t N, R, C, Cp;
+    std::vector<double> K1, K2, T;  // K1: R x R, K2: C x Cp (zero-padded), T: N x R x Cp
+
+    ConvOp(int64_t N_, int64_t R_, int64_t C_, double reg) : N(N_), R(R_), C(C_) {
+        Cp = round_up(C, W);
+        K1.assign(R * R, 0.0);
+        K2.assign(C * Cp, 0.0);
+        T.assign(N * R * Cp, 0.0);
+        auto lin = [](int64_t n, int64_t i) { return n > 1 ? double(i) / double(n - 1) : 0.0; };
+        for (int64_t i = 0; i < R; ++i)
+            for (int64_t j = 0; j < R; ++j) {
+                const double t = lin(R, i) - lin(R, j);
+                K1[i * R + j] = std::exp(-(t * t) / reg);
+            }
+        for (int64_t i = 0; i < C; ++i)
+            for (int64_t j = 0; j < C; ++j) {
+                const double t = lin(C, i) - lin(C, j);
+                K2[i * Cp + j] = std::exp(-(t * t) / reg);
+            }
+    }
+
+    // out_k = K1 X_k K2 (X, out: N x R x Cp)
+    void apply(const double* X, double* out, int nthreads) {
+        const int64_t RBK = 24;
+        const int64_t nrb = (R + RBK - 1) / RBK;
+        const int64_t NRr = N * R;
+        const int64_t nrb2 = (NRr + RBK - 1) / RBK;
+#pragma omp parallel num_threads(nthreads)
+        {
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < N * nrb; ++t) {  // T_k = K1 X_k
+                const int64_t k = t / nrb, b = t % nrb;
+                const int64_t i0 = b * RBK, i1 = std::min(R, i0 + RBK);
+                gemm_rows(K1.data(), R, X + k * R * Cp, Cp, T.data() + k * R * Cp, Cp, i0, i1, Cp, R);
+            }
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t b = 0; b < nrb2; ++b) {  // out = T K2 (all images stacked: N R rows)
+                const int64_t i0 = b * RBK, i1 = std::min(NRr, i0 + RBK);
+                gemm_rows(T.data(), Cp, K2.data(), Cp, out, Cp, i0, i1, Cp, C);
+            }
+        }
+    }
+};
+
+// sum over pixels of std_k X[k, p] (X: N x R x ld, first C columns of each row).
+double sum_std_images(const double* X, int64_t N, int64_t R, int64_t C, int64_t ld) {
+    double tot = 0;
+    for (int64_t r = 0; r < R; ++r) tot += sum_std_kmajor(X + r * ld, N, R * ld, C);
+    return tot;
+}
+
+}  // namespace
+
+void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                           const BaryOptions& opt, double* bar, BaryInfo* info) {
+    const int nt = pick_threads(opt, N * R * C * (R + C));
+    ConvOp op(N, R, C, reg);
+    ThreadTuner tuner(nt);
+    const int64_t Cp = op.Cp, S = R * Cp;
+    std::vector<double> Ap(N * S, 0.0), U(N * S, 0.0), V(N * S, 0.0), KU(N * S, 0.0), KV(N * S, 0.0),
+        E(N * S, 0.0), B(R * C, 1.0 / double(R * C)), L(R * C);
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t c = 0; c < C; ++c) {
+                Ap[k * S + r * Cp + c] = A[(k * R + r) * C + c];
+                U[k * S + r * Cp + c] = 1.0;
+            }
+    op.apply(U.data(), KU.data(), tuner.chosen);
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    const double stab = opt.stab_thr;
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        const double t0 = now_s();
+        const int cur = tuner.threads(ii);
+#pragma omp parallel for num_threads(cur) schedule(static) collapse(2)
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t r = 0; r < R; ++r) {
+                const int64_t o = k * S + r * Cp;
+                const double* b = B.data() + r * C;
+                for (int64_t c = 0; c < C; ++c) V[o + c] = b[c] / KU[o + c];
+            }
+        op.apply(V.data(), KV.data(), cur);
+#pragma omp parallel for num_threads(cur) schedule(static) collapse(2)
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t r = 0; r < R; ++r) {
+                const int64_t o = k * S + r * Cp;
+                for (int64_t c = 0; c < C; ++c) U[o + c] = Ap[o + c] / KV[o + c];
+            }
+        op.apply(U.data(), KU.data(), cur);
+        tuner.record(ii, now_s() - t0);
+        std::fill(L.begin(), L.end(), 0.0);
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t r = 0; r < R; ++r) {
+                const double* ku = KU.data() + k * S + r * Cp;
+                double* l = L.data() + r * C;
+                const double wk = w8[k];
+                for (int64_t c = 0; c < C; ++c) l[c] += wk * std::log(ku[c] + stab);
+            }
+        for (int64_t p = 0; p < R * C; ++p) B[p] = std::exp(L[p]);
+        if (ii % 10 == 9) {
+            for (int64_t e = 0; e < N * S; ++e) E[e] = V[e] * KU[e];
+            if (check_err(sum_std_images(E.data(), N, R, C, Cp), opt, info, ii)) break;
+        }
+    }
+    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
+    for (int64_t p = 0; p < R * C; ++p) {
+        bar[p] = B[p];
+        if (!std::isfinite(B[p])) info->status = NUMERICAL_ERROR;
+    }
+}
+
+namespace {
+
+// Log-domain separable convolution of one image X (R x C):
+//   Y[i, l] = LSE_j(M1[i, j] + X[j, l]),  out[i, l] = LSE_j(M2[l, j] + Y[i, j]).
+struct LogConv {
+    int64_t R, C;
+    std::vector<double> M1, M2;
+    LogConv(int64_t R_, int64_t C_, double reg) : R(R_), C(C_), M1(R_ * R_), M2(C_ * C_) {
+        auto lin = [](int64_t n, int64_t i) { return n > 1 ? double(i) / double(n - 1) : 0.0; };
+        for (int64_t i = 0; i < R; ++i)
+            for (int64_t j = 0; j < R; ++j) {
+                const double t = lin(R, i) - lin(R, j);
+                M1[i * R + j] = -(t * t) / reg;
+            }
+        for (int64_t i = 0; i < C; ++i)
+            for (int64_t j = 0; j < C; ++j) {
+                const double t = lin(C, i) - lin(C, j);
+                M2[i * C + j] = -(t * t) / reg;
+            }
+    }
+    // first axis, output row i (buffers mx, s of length C)
+    void axis0_row(const double* X, int64_t i, double* y, double* mx, double* s) const {
+        std::fill(mx, mx + C, neg_inf());
+        std::fill(s, s + C, 0.0);
+        const double* m1 = M1.data() + i * R;
+        for (int64_t j = 0; j < R; ++j) {
+            const double mj = m1[j];
+            const double* xj = X + j * C;
+#pragma omp simd
+            for (int64_t l = 0; l < C; ++l) mx[l] = std::max(mx[l], mj + xj[l]);
+        }
+        for (int64_t j = 0; j < R; ++j) {
+            const double mj = m1[j];
+            const double* xj = X + j * C;
+#pragma omp simd
+            for (int64_t l = 0; l < C; ++l) s[l] += fast_exp(mj + xj[l] - mx[l]);
+        }
+        for (int64_t l = 0; l < C; ++l) y[l] = mx[l] == neg_inf() ? neg_inf() : mx[l] + std::log(s[l]);
+    }
+    // second axis, row i of Y in place into out
+    void axis1_row(const double* y, double* out) const {
+        for (int64_t l = 0; l < C; ++l) {
+            const double* m2 = M2.data() + l * C;
+            double mx = neg_inf();
+#pragma omp simd reduction(max : mx)
+            for (int64_t j = 0; j < C; ++j) mx = std::max(mx, m2[j] + y[j]);
+            double s = 0;
+            if (mx != neg_inf()) {
+#pragma omp simd reduction(+ : s)
+                for (int64_t j = 0; j < C; ++j) s += fast_exp(m2[j] + y[j] - mx);
+            }
+            out[l] = mx == neg_inf() ? neg_inf() : mx + std::log(s);
+        }
+    }
+};
+
+}  // namespace
+
+void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                               const BaryOptions& opt, double* bar, BaryInfo* info) {
+    const int nt = pick_threads(opt, N * R * C * (R + C));
+    LogConv lc(R, C, reg);
+    const int64_t S = R * C;
+    std::vector<double> logA(N * S), G(N * S, 0.0), LKU(N * S, 0.0), F(N * S), Y(N * S), LB(S, 0.0);
+    for (int64_t e = 0; e < N * S; ++e) logA[e] = std::log(A[e] + opt.stab_thr);
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    // Z_k = lconv(X_k) for all k, through Y
+    ThreadTuner tuner(nt);
+    auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA, int cur) {
+#pragma omp parallel num_threads(cur)
+        {
+            std::vector<double> mx(C), s(C);
+#pragma omp for schedule(static) collapse(2)
+            for (int64_t k = 0; k < N; ++k)
+                for (int64_t i = 0; i < R; ++i) lc.axis0_row(X + k * S, i, Y.data() + k * S + i * C, mx.data(), s.data());
+#pragma omp for schedule(static) collapse(2)
+            for (int64_t k = 0; k < N; ++k)
+                for (int64_t i = 0; i < R; ++i) {
+                    double* z = Z + k * S + i * C;
+                    lc.axis1_row(Y.data() + k * S + i * C, z);
+                    if (sub_from_logA) {
+                        const double* la = logA.data() + k * S + i * C;
+                        for (int64_t l = 0; l < C; ++l) z[l] = la[l] - z[l];
+                    }
+                }
+        }
+    };
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        const double t0 = now_s();
+        const int cur = tuner.threads(ii);
+        lconv_all(G.data(), F.data(), true, cur);    // f = log A - lconv(G)
+        lconv_all(F.data(), LKU.data(), false, cur);  // log KU = lconv(f)
+        tuner.record(ii, now_s() - t0);
+        std::fill(LB.begin(), LB.end(), 0.0);
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t p = 0; p < S; ++p) LB[p] += w8[k] * LKU[k * S + p];
+        if (ii % 10 == 9) {
+            std::vector<double> E(N * S);
+            for (int64_t e = 0; e < N * S; ++e) E[e] = std::exp(G[e] + LKU[e]);
+            if (check_err(sum_std_kmajor(E.data(), N, S, S), opt, info, ii)) break;
+        }
+        for (int64_t k = 0; k < N; ++k)
+            for (int64_t p = 0; p < S; ++p) G[k * S + p] = LB[p] - LKU[k * S + p];
+    }
+    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
+    for (int64_t p = 0; p < S; ++p) {
+        bar[p] = std::exp(LB[p]);
+        if (!std::isfinite(bar[p])) info->status = NUMERICAL_ERROR;
+    }
+}
+
+}  // namespace otkit

@@ -1,0 +1,46 @@
+// Wasserstein barycenters on the CPU (Benamou et al. 2015, iterative Bregman projections):
+// fixed support (kernel form, log domain, stabilized) and convolutional on 2-D grids
+// (Solomon et al. 2015). Raw pointers only; csrc/bind/barycenter_bind.cpp converts NumPy
+// arrays and releases the GIL. Float64 only.
+//
+// Every solver reproduces the iterates, the stopping rule and the returned values of the
+// corresponding POT function (ot.bregman.barycenter_sinkhorn, _barycenter_sinkhorn_log,
+// barycenter_stabilized, _convolutional_barycenter2d, _convolutional_barycenter2d_log).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace otkit {
+
+struct BaryOptions {
+    int max_iter = 10000;
+    double stop_thr = 1e-4;
+    double tau = 1e10;        // absorption threshold (stabilized only)
+    double stab_thr = 1e-30;  // added inside the logs (convolutional only, as POT)
+    int num_threads = 0;      // 0: OpenMP default
+};
+
+struct BaryInfo {
+    int status = 0;            // otkit::Status
+    int niter = 0;             // index of the last iteration run (POT's log["niter"])
+    double err = 1.0;          // last error computed (1 if none was computed, as POT)
+    std::vector<double> errs;  // every error computed (POT's log["err"])
+};
+
+// M (d x d), A (d x N) row-major (one histogram per column), w (N). Writes bar (d).
+void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                             const BaryOptions& opt, double* bar, BaryInfo* info);
+void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                        const BaryOptions& opt, double* bar, BaryInfo* info);
+void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                               const BaryOptions& opt, double* bar, BaryInfo* info);
+
+// A (N x h x w) images (row-major), w8 (N) weights. Writes bar (h x w). The Gaussian kernel
+// exp(-(t_i - t_j)^2 / reg) on t = linspace(0, 1, .) is applied along each axis separately.
+void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t h, int64_t w, const double* w8, double reg,
+                           const BaryOptions& opt, double* bar, BaryInfo* info);
+void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t h, int64_t w, const double* w8, double reg,
+                               const BaryOptions& opt, double* bar, BaryInfo* info);
+
+}  // namespace otkit

@@ -1,0 +1,488 @@
+"""Numba fallbacks of the barycenter kernels (csrc/cpu/barycenter_cpu.*).
+
+Same function names, arguments and results as the C++ bindings in ``otkit._ext``:
+each returns ``dict(bar=..., status=..., niter=..., err=..., errs=[...])``. The iterates,
+stopping rules and returned values are those of the POT functions named in each docstring.
+Single-threaded; products go through ``np.dot`` (fixed-support kernel form) or plain loops
+(``_mm``: faster to compile).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .. import _status
+
+_OK, _MAX_ITER, _NUM = _status.OK, _status.MAX_ITER, _status.NUMERICAL_ERROR
+
+
+def _result(bar, status, niter, err, errs, nerr):
+    return {"bar": bar, "status": int(status), "niter": int(niter), "err": float(err),
+            "errs": [float(e) for e in errs[:nerr]]}
+
+
+@njit(cache=True, error_model="numpy")
+def _mm(A, B):
+    # A @ B by loops (i, k, j order: the inner loop runs along rows of B and of the result);
+    # compiles much faster than np.dot, and these fallbacks are single-threaded anyway
+    n, m = A.shape
+    p = B.shape[1]
+    out = np.zeros((n, p))
+    for i in range(n):
+        for k in range(m):
+            a = A[i, k]
+            if a != 0.0:
+                for j in range(p):
+                    out[i, j] += a * B[k, j]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _sum_std_rows(X):
+    # sum_i std_k X[i, k] (population std, two-pass)
+    d, N = X.shape
+    tot = 0.0
+    for i in range(d):
+        m = 0.0
+        for k in range(N):
+            m += X[i, k]
+        m /= N
+        v = 0.0
+        for k in range(N):
+            e = X[i, k] - m
+            v += e * e
+        tot += np.sqrt(v / N)
+    return tot
+
+
+@njit(cache=True, error_model="numpy")
+def _check(err, stop_thr, errs, nerr):
+    # -> (stop, status)
+    errs[nerr] = err
+    if not np.isfinite(err):
+        return True, _NUM
+    if err < stop_thr:
+        return True, _OK
+    return False, _MAX_ITER
+
+
+@njit(cache=True, error_model="numpy")
+def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
+    d, N = A.shape
+    K = np.empty((d, d))
+    for i in range(d):
+        for j in range(d):
+            K[i, j] = np.exp(-M[i, j] / reg)
+    colsum = np.zeros(d)
+    for i in range(d):
+        for j in range(d):
+            colsum[j] += K[i, j]
+    B0 = np.empty((d, N))
+    for j in range(d):
+        for k in range(N):
+            B0[j, k] = A[j, k] / colsum[j]
+    UKv = np.dot(K, B0)
+    u = np.empty((d, N))
+    for i in range(d):
+        s = 0.0
+        for k in range(N):
+            s += np.log(UKv[i, k])
+        gm = np.exp(s / N)
+        for k in range(N):
+            u[i, k] = gm / UKv[i, k]
+    KT = np.ascontiguousarray(K.T)
+    bar = np.zeros(d)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    Y = np.empty((d, N))
+    for ii in range(max_iter):
+        X = np.dot(K, u)
+        for i in range(d):
+            for k in range(N):
+                Y[i, k] = A[i, k] / X[i, k]
+        UKv = np.dot(KT, Y)
+        for i in range(d):
+            for k in range(N):
+                UKv[i, k] *= u[i, k]
+        for j in range(d):
+            s = 0.0
+            for k in range(N):
+                s += w[k] * np.log(UKv[j, k])
+            bar[j] = np.exp(s)
+            for k in range(N):
+                u[j, k] = u[j, k] * bar[j] / UKv[j, k]
+        if ii % 10 == 1:
+            err = _sum_std_rows(UKv)
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    for j in range(d):
+        if not np.isfinite(bar[j]):
+            status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True, error_model="numpy")
+def _lse_rows_plus(Ms, g, logA, k, F):
+    # F[i, k] = logA[i, k] - LSE_j(Ms[i, j] + g[j])
+    d = Ms.shape[0]
+    for i in range(d):
+        mx = -np.inf
+        for j in range(d):
+            t = Ms[i, j] + g[j]
+            if t > mx:
+                mx = t
+        s = 0.0
+        if mx != -np.inf:
+            for j in range(d):
+                s += np.exp(Ms[i, j] + g[j] - mx)
+        F[i, k] = logA[i, k] - (mx + np.log(s))
+
+
+@njit(cache=True, error_model="numpy")
+def _log_core(M, A, w, reg, max_iter, stop_thr):
+    d, N = A.shape
+    Ms = -M / reg
+    logA = np.log(A + 1e-16)
+    G = np.zeros((d, N))
+    LKU = np.zeros((d, N))
+    F = np.empty((d, N))
+    logbar = np.zeros(d)
+    mx = np.empty(d)
+    sm = np.empty(d)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        for k in range(N):
+            _lse_rows_plus(Ms, G[:, k].copy(), logA, k, F)
+            # log KU[:, k] = LSE_i(Ms[i, :] + f_i)
+            mx[:] = -np.inf
+            for i in range(d):
+                fi = F[i, k]
+                for j in range(d):
+                    t = Ms[i, j] + fi
+                    if t > mx[j]:
+                        mx[j] = t
+            sm[:] = 0.0
+            for i in range(d):
+                fi = F[i, k]
+                for j in range(d):
+                    sm[j] += np.exp(Ms[i, j] + fi - mx[j])
+            for j in range(d):
+                LKU[j, k] = -np.inf if mx[j] == -np.inf else mx[j] + np.log(sm[j])
+        logbar[:] = 0.0
+        for j in range(d):
+            for k in range(N):
+                logbar[j] += w[k] * LKU[j, k]
+        if ii % 10 == 1:
+            err = _sum_std_rows(np.exp(G + LKU))
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+        for j in range(d):
+            for k in range(N):
+                G[j, k] = logbar[j] - LKU[j, k]
+    bar = np.exp(logbar)
+    for j in range(d):
+        if not np.isfinite(bar[j]):
+            status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True, error_model="numpy")
+def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
+    # explicit loops (array expressions make Numba's compile time much longer)
+    d, N = A.shape
+    u = np.empty((d, N))
+    v = np.empty((d, N))
+    u.fill(1.0 / d)
+    v.fill(1.0 / d)
+    K = np.empty((d, d))
+    for i in range(d):
+        for j in range(d):
+            K[i, j] = np.exp(-M[i, j] / reg)
+    alpha = np.zeros(d)
+    beta = np.zeros(d)
+    q = np.empty(d)
+    q.fill(1.0 / d)
+    qprev = np.empty(d)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        qprev[:] = q
+        Kv = _mm(K, v)
+        for i in range(d):
+            for k in range(N):
+                u[i, k] = A[i, k] / Kv[i, k]
+        Ktu = _mm(np.ascontiguousarray(K.T), u)
+        for j in range(d):
+            s = 0.0
+            for k in range(N):
+                s += w[k] * np.log(Ktu[j, k])
+            q[j] = np.exp(s)
+            for k in range(N):
+                v[j, k] = q[j] / Ktu[j, k]
+        absorbing = False
+        for i in range(d):
+            for k in range(N):
+                if u[i, k] > tau or v[i, k] > tau:
+                    absorbing = True
+        if absorbing:
+            for i in range(d):
+                mu = u[i, 0]
+                mv = v[i, 0]
+                for k in range(1, N):
+                    mu = max(mu, u[i, k])
+                    mv = max(mv, v[i, k])
+                alpha[i] += reg * np.log(mu)
+                beta[i] += reg * np.log(mv)
+            for i in range(d):
+                for j in range(d):
+                    K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
+            v.fill(1.0)
+        Kv = _mm(K, v)
+        bad = False
+        for i in range(d):
+            for k in range(N):
+                if Ktu[i, k] == 0.0 or not np.isfinite(u[i, k]) or not np.isfinite(v[i, k]):
+                    bad = True
+        if bad:
+            q[:] = qprev
+            status = _NUM
+            niter = ii
+            break
+        if (ii % 10 == 0 and not absorbing) or ii == 0:
+            err = 0.0
+            for i in range(d):
+                for k in range(N):
+                    e = abs(u[i, k] * Kv[i, k] - A[i, k])
+                    if e > err or np.isnan(e):
+                        err = e
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    return q, status, niter, err, errs, nerr
+
+
+def bary_sinkhorn(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
+    """Fixed-support barycenter, kernel form (POT's ``ot.bregman.barycenter_sinkhorn``)."""
+    return _result(*_sinkhorn_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+
+
+def bary_sinkhorn_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
+    """Fixed-support barycenter, log domain (POT's ``barycenter(..., method="sinkhorn_log")``)."""
+    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+
+
+def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_threads=0):
+    """Fixed-support barycenter, stabilized kernel form (POT's ``barycenter_stabilized``)."""
+    return _result(*_stabilized_core(M, A, weights, float(reg), float(tau), int(max_iter), float(stop_thr)))
+
+
+# ---------------------------------------------------------------------------------------
+# Convolutional (2-D images, separable Gaussian kernel)
+# ---------------------------------------------------------------------------------------
+@njit(cache=True, error_model="numpy")
+def _gauss1d(n, reg, log_domain):
+    t = np.linspace(0.0, 1.0, n)
+    K = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            x = -((t[i] - t[j]) ** 2) / reg
+            K[i, j] = x if log_domain else np.exp(x)
+    return K
+
+
+@njit(cache=True, error_model="numpy")
+def _conv(K1, K2, X, T, out):
+    # out_k = K1 X_k K2: N products K1 X_k into T (N R x C), then one (N R x C) x (C x C) product
+    N, R, C = X.shape
+    for k in range(N):
+        T[k * R:(k + 1) * R, :] = _mm(K1, X[k])
+    out[:, :, :] = _mm(T, K2).reshape(N, R, C)
+
+
+@njit(cache=True, error_model="numpy")
+def _sum_std_images(X):
+    N, R, C = X.shape
+    tot = 0.0
+    for r in range(R):
+        for c in range(C):
+            m = 0.0
+            for k in range(N):
+                m += X[k, r, c]
+            m /= N
+            v = 0.0
+            for k in range(N):
+                e = X[k, r, c] - m
+                v += e * e
+            tot += np.sqrt(v / N)
+    return tot
+
+
+@njit(cache=True, error_model="numpy")
+def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
+    N, R, C = A.shape
+    K1 = _gauss1d(R, reg, False)
+    K2 = _gauss1d(C, reg, False)
+    bar = np.empty((R, C))
+    bar.fill(1.0 / (R * C))
+    U = np.ones((N, R, C))
+    V = np.empty((N, R, C))
+    KU = np.empty((N, R, C))
+    KV = np.empty((N, R, C))
+    E = np.empty((N, R, C))
+    T = np.empty((N * R, C))
+    _conv(K1, K2, U, T, KU)
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        for k in range(N):
+            for r in range(R):
+                for c in range(C):
+                    V[k, r, c] = bar[r, c] / KU[k, r, c]
+        _conv(K1, K2, V, T, KV)
+        for k in range(N):
+            for r in range(R):
+                for c in range(C):
+                    U[k, r, c] = A[k, r, c] / KV[k, r, c]
+        _conv(K1, K2, U, T, KU)
+        for r in range(R):
+            for c in range(C):
+                s = 0.0
+                for k in range(N):
+                    s += w[k] * np.log(KU[k, r, c] + stab_thr)
+                bar[r, c] = np.exp(s)
+        if ii % 10 == 9:
+            for k in range(N):
+                for r in range(R):
+                    for c in range(C):
+                        E[k, r, c] = V[k, r, c] * KU[k, r, c]
+            err = _sum_std_images(E)
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    for r in range(R):
+        for c in range(C):
+            if not np.isfinite(bar[r, c]):
+                status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True, error_model="numpy")
+def _lconv(M1, M2, X):
+    # Y[i, l] = LSE_j(M1[i, j] + X[j, l]);  out[i, l] = LSE_j(M2[l, j] + Y[i, j])
+    R, C = X.shape
+    Y = np.empty((R, C))
+    for i in range(R):
+        for l in range(C):
+            mx = -np.inf
+            for j in range(R):
+                t = M1[i, j] + X[j, l]
+                if t > mx:
+                    mx = t
+            s = 0.0
+            if mx != -np.inf:
+                for j in range(R):
+                    s += np.exp(M1[i, j] + X[j, l] - mx)
+            Y[i, l] = -np.inf if mx == -np.inf else mx + np.log(s)
+    out = np.empty((R, C))
+    for i in range(R):
+        for l in range(C):
+            mx = -np.inf
+            for j in range(C):
+                t = M2[l, j] + Y[i, j]
+                if t > mx:
+                    mx = t
+            s = 0.0
+            if mx != -np.inf:
+                for j in range(C):
+                    s += np.exp(M2[l, j] + Y[i, j] - mx)
+            out[i, l] = -np.inf if mx == -np.inf else mx + np.log(s)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
+    N, R, C = A.shape
+    M1 = _gauss1d(R, reg, True)
+    M2 = _gauss1d(C, reg, True)
+    logA = np.empty((N, R, C))
+    for k in range(N):
+        for r in range(R):
+            for c in range(C):
+                logA[k, r, c] = np.log(A[k, r, c] + stab_thr)
+    G = np.zeros((N, R, C))
+    LKU = np.zeros((N, R, C))
+    E = np.empty((N, R, C))
+    f = np.empty((R, C))
+    logbar = np.zeros((R, C))
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        logbar.fill(0.0)
+        for k in range(N):
+            cg = _lconv(M1, M2, G[k])
+            for r in range(R):
+                for c in range(C):
+                    f[r, c] = logA[k, r, c] - cg[r, c]
+            cf = _lconv(M1, M2, f)
+            for r in range(R):
+                for c in range(C):
+                    LKU[k, r, c] = cf[r, c]
+                    logbar[r, c] += w[k] * cf[r, c]
+        if ii % 10 == 9:
+            for k in range(N):
+                for r in range(R):
+                    for c in range(C):
+                        E[k, r, c] = np.exp(G[k, r, c] + LKU[k, r, c])
+            err = _sum_std_images(E)
+            stop, status = _check(err, stop_thr, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+        for k in range(N):
+            for r in range(R):
+                for c in range(C):
+                    G[k, r, c] = logbar[r, c] - LKU[k, r, c]
+    bar = np.empty((R, C))
+    for r in range(R):
+        for c in range(C):
+            bar[r, c] = np.exp(logbar[r, c])
+            if not np.isfinite(bar[r, c]):
+                status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+def bary_conv2d(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
+    """Convolutional barycenter (POT's ``_convolutional_barycenter2d``)."""
+    return _result(*_conv_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr)))
+
+
+def bary_conv2d_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
+    """Convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_log``)."""
+    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr)))
