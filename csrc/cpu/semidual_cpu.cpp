@@ -15,13 +15,7 @@
 
 #include "common/otkit_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static inline int omp_get_thread_num() { return 0; }
-static inline int omp_get_num_threads() { return 1; }
-static inline int omp_get_max_threads() { return 1; }
-#endif
+#include "common/omp_compat.h"
 
 namespace otkit {
 
@@ -49,72 +43,10 @@ void log_weights(const T* b, int64_t m, T* logb) {
 // far below the rounding of the sum. This drops fast_exp's subnormal split and its overflow
 // clamp, about a third of its instructions, for the hot loop. x = -inf (b_j = 0) gives 0.
 template <typename T>
-inline T softmax_exp(T x);
-
-template <>
-inline double softmax_exp<double>(double x) {
-    const double lo = -708.3964185322641;     // log(DBL_MIN)
-    const double magic = 6755399441055744.0;  // 1.5 * 2^52
-    const double log2e = 1.4426950408889634;
-    const double ln2_hi = 0.6931471803691238;
-    const double ln2_lo = 1.9082149292705877e-10;
-    const double xc = x < lo ? lo : x;
-    const double kd = (xc * log2e + magic) - magic;  // round(x / ln2), in [-1022, 0]
-    const double r = (xc - kd * ln2_hi) - kd * ln2_lo;
-    double p = 2.08767569878680989792e-09;
-    p = p * r + 2.50521083854417187751e-08;
-    p = p * r + 2.75573192239858906526e-07;
-    p = p * r + 2.75573192239858906526e-06;
-    p = p * r + 2.48015873015873015873e-05;
-    p = p * r + 1.98412698412698412698e-04;
-    p = p * r + 1.38888888888888888889e-03;
-    p = p * r + 8.33333333333333333333e-03;
-    p = p * r + 4.16666666666666666667e-02;
-    p = p * r + 1.66666666666666666667e-01;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    const double t = kd + magic, tm = magic;
-    int64_t it, im;
-    std::memcpy(&it, &t, sizeof(double));
-    std::memcpy(&im, &tm, sizeof(double));
-    const uint64_t bits = static_cast<uint64_t>(it - im + 1023) << 52;  // 2^k, a normal number
-    double scale;
-    std::memcpy(&scale, &bits, sizeof(double));
-    const double res = p * scale;
-    return x < lo ? 0.0 : res;
+inline T softmax_exp(T x) {  // x <= 0; results below the smallest normal number are flushed to 0
+    return fast_exp_nonpos_ftz(x);
 }
 
-template <>
-inline float softmax_exp<float>(float x) {
-    const float lo = -87.3365448f;  // log(FLT_MIN)
-    const float magic = 12582912.0f;
-    const float log2e = 1.44269504f;
-    const float ln2_hi = 0.693145752f;
-    const float ln2_lo = 1.42860677e-06f;
-    const float xc = x < lo ? lo : x;
-    const float kd = (xc * log2e + magic) - magic;
-    const float r = (xc - kd * ln2_hi) - kd * ln2_lo;
-    float p = 1.98412698e-04f;
-    p = p * r + 1.38888889e-03f;
-    p = p * r + 8.33333333e-03f;
-    p = p * r + 4.16666667e-02f;
-    p = p * r + 1.66666667e-01f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const float t = kd + magic, tm = magic;
-    int32_t it, im;
-    std::memcpy(&it, &t, sizeof(float));
-    std::memcpy(&im, &tm, sizeof(float));
-    const uint32_t bits = static_cast<uint32_t>(it - im + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof(float));
-    const float res = p * scale;
-    return x < lo ? 0.0f : res;
-}
-
-// Pass 1 of a row: z_j = (v_j - c_j) / reg + log b_j into z, returns max_j z_j.
 template <typename T>
 inline T row_logits(const T* c, const T* v, const T* logb, int64_t m, T inv, T* z) {
     T mx = -std::numeric_limits<T>::infinity();

@@ -20,13 +20,7 @@
 
 #include "common/otkit_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#else
-static inline int omp_get_thread_num() { return 0; }
-static inline int omp_get_num_threads() { return 1; }
-static inline int omp_get_max_threads() { return 1; }
-#endif
+#include "common/omp_compat.h"
 
 namespace otkit {
 
