@@ -113,70 +113,91 @@ inline T relax(T old, T fresh, T omega) {
 }
 
 // One fused pass, N = 1: u_i = a_i / (K v)_i, ktu = K^T u.
-// Rows are taken 4 at a time: one sweep over v gives the 4 dot products, one sweep over the
-// accumulator adds the 4 scaled rows, so v and the accumulator cross the cache hierarchy once per
-// 4 rows of K while K itself is streamed from memory once.
+// Rows go in blocks of 4, software-pipelined: one sweep over j adds the 4 scaled rows of block b
+// (still in cache) to the K^T u accumulator *and* computes the 4 dot products (K v)_i of block b+1,
+// streamed from memory. K is read from memory once per iteration, with the memory stream never
+// idle, and v and the accumulator cross the cache once per 4 rows. Each thread takes a contiguous
+// range of blocks and has its own accumulator.
+template <typename T>
+inline void update_u4(const T* a, int64_t i0, const T* s, T* u, T omega, T* uu) {
+    for (int r = 0; r < 4; ++r) {
+        T ui = a[i0 + r] == T(0) ? T(0) : a[i0 + r] / s[r];  // empty rows keep u_i = 0 (as POT)
+        if (omega != T(1)) ui = relax(u[i0 + r], ui, omega);
+        u[i0 + r] = ui;
+        uu[r] = ui;
+    }
+}
+
 template <typename T>
 void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
                        std::vector<T>& acc, int nthreads, T omega) {
-    constexpr int64_t R = 4;
     acc.resize(static_cast<size_t>(nthreads) * m);
-    const int64_t nblocks = (n + R - 1) / R;
+    const int64_t nfull = n / 4;  // full blocks of 4 rows; the n % 4 last rows are done alone
 #pragma omp parallel num_threads(nthreads)
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
         T* my = acc.data() + static_cast<size_t>(t) * m;
         std::fill(my, my + m, T(0));
-#pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < nblocks; ++blk) {
-            const int64_t i0 = blk * R;
-            T uu[R] = {T(0), T(0), T(0), T(0)};
-            if (i0 + R <= n) {
-                const T* K0 = K + i0 * m;
-                const T* K1 = K0 + m;
-                const T* K2 = K1 + m;
-                const T* K3 = K2 + m;
+        const int64_t b0 = nfull * t / nt, b1 = nfull * (t + 1) / nt;
+        T s[4], uu[4];
+        if (b0 < b1) {  // prologue: dot products of the first block
+            const T* K0 = K + b0 * 4 * m;
+            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+            for (int64_t j = 0; j < m; ++j) {
+                const T vj = v[j];
+                s0 += K0[j] * vj;
+                s1 += K0[m + j] * vj;
+                s2 += K0[2 * m + j] * vj;
+                s3 += K0[3 * m + j] * vj;
+            }
+            s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+        }
+        for (int64_t blk = b0; blk < b1; ++blk) {
+            update_u4(a, blk * 4, s, u, omega, uu);
+            const T* Kb = K + blk * 4 * m;
+            const T u0 = uu[0], u1 = uu[1], u2 = uu[2], u3 = uu[3];
+            if (blk + 1 < b1) {
+                const T* Kn = Kb + 4 * m;
                 T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
 #pragma omp simd reduction(+ : s0, s1, s2, s3)
                 for (int64_t j = 0; j < m; ++j) {
+                    my[j] += Kb[j] * u0 + Kb[m + j] * u1 + Kb[2 * m + j] * u2 + Kb[3 * m + j] * u3;
                     const T vj = v[j];
-                    s0 += K0[j] * vj;
-                    s1 += K1[j] * vj;
-                    s2 += K2[j] * vj;
-                    s3 += K3[j] * vj;
+                    s0 += Kn[j] * vj;
+                    s1 += Kn[m + j] * vj;
+                    s2 += Kn[2 * m + j] * vj;
+                    s3 += Kn[3 * m + j] * vj;
                 }
-                const T ss[R] = {s0, s1, s2, s3};
-                for (int r = 0; r < R; ++r) {
-                    T ui = a[i0 + r] == T(0) ? T(0) : a[i0 + r] / ss[r];  // empty rows keep u_i = 0 (as POT)
-                    if (omega != T(1)) ui = relax(u[i0 + r], ui, omega);
-                    u[i0 + r] = ui;
-                    uu[r] = ui;
-                }
-                const T u0 = uu[0], u1 = uu[1], u2 = uu[2], u3 = uu[3];
-#pragma omp simd
-                for (int64_t j = 0; j < m; ++j) my[j] += K0[j] * u0 + K1[j] * u1 + K2[j] * u2 + K3[j] * u3;
+                s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
             } else {
-                for (int64_t i = i0; i < n; ++i) {
-                    const T* Ki = K + i * m;
-                    T s = 0;
-#pragma omp simd reduction(+ : s)
-                    for (int64_t j = 0; j < m; ++j) s += Ki[j] * v[j];
-                    T ui = a[i] == T(0) ? T(0) : a[i] / s;
-                    if (omega != T(1)) ui = relax(u[i], ui, omega);
-                    u[i] = ui;
-                    if (ui != T(0)) {
 #pragma omp simd
-                        for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
-                    }
+                for (int64_t j = 0; j < m; ++j)
+                    my[j] += Kb[j] * u0 + Kb[m + j] * u1 + Kb[2 * m + j] * u2 + Kb[3 * m + j] * u3;
+            }
+        }
+        if (t == nt - 1) {  // the last n % 4 rows
+            for (int64_t i = nfull * 4; i < n; ++i) {
+                const T* Ki = K + i * m;
+                T si = 0;
+#pragma omp simd reduction(+ : si)
+                for (int64_t j = 0; j < m; ++j) si += Ki[j] * v[j];
+                T ui = a[i] == T(0) ? T(0) : a[i] / si;
+                if (omega != T(1)) ui = relax(u[i], ui, omega);
+                u[i] = ui;
+                if (ui != T(0)) {
+#pragma omp simd
+                    for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
                 }
             }
         }
+#pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < m; ++j) {
-            T s = 0;
-            for (int tt = 0; tt < nt; ++tt) s += acc[static_cast<size_t>(tt) * m + j];
-            ktu[j] = s;
+            T sum = 0;
+            for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * m + j];
+            ktu[j] = sum;
         }
     }
 }
