@@ -6,6 +6,7 @@ falls back from an explicit request.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -33,6 +34,7 @@ def ext():
     return _ext
 
 
+@functools.lru_cache(maxsize=None)
 def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 

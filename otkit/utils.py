@@ -71,8 +71,9 @@ def check_cost(M, dtype=np.float64, name: str = "M", value_range=None) -> np.nda
         raise ValueError(f"{name} must be a 2-D cost matrix, got shape {M.shape}")
     if M.shape[0] == 0 or M.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {M.shape})")
-    finite = np.isfinite(value_range).all() if value_range is not None else np.isfinite(M).all()
-    if not finite:
+    if value_range is None:  # NaN and inf show in the min or the max: no n x m boolean mask needed
+        value_range = (M.min(), M.max())
+    if not np.isfinite(value_range).all():
         bad = np.argwhere(~np.isfinite(M))[0] if not np.isfinite(M).all() else None
         if bad is None:  # pragma: no cover - value_range disagreed with M
             raise ValueError(f"{name}: inconsistent value_range")
