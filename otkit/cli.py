@@ -12,8 +12,7 @@ def _add_gan(subparsers):
         msg = str(exc)
         p = subparsers.add_parser("gan", help="train a GAN (needs the gan extra: pip install \"otkit[gan]\")",
                                   add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=lambda args: (print(f"error: {msg}", file=sys.stderr), 2)[1])
+        p.set_defaults(func=lambda args: (print(f"error: {msg}", file=sys.stderr), 2)[1], _any_args=True)
         return p
     return add_parser(subparsers)
 
@@ -29,7 +28,9 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``otkit`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "_any_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.func(args)
 
 

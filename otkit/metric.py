@@ -58,8 +58,11 @@ def _emd(a, b, M):
 
 
 def _sinkhorn(a, b, M, reg):
-    """Entropic plan (n, m), log-domain iterations (stable for small reg)."""
-    return np.asarray(_solver("sinkhorn")(a, b, M, reg, method="sinkhorn_log", numItermax=2000, stopThr=1e-7))
+    """Entropic plan (n, m): the plain scaling iterations when exp(-M/reg) cannot underflow a whole
+    row or column, the (slower) log-domain iterations otherwise."""
+    worst = max(M.min(axis=1).max(), M.min(axis=0).max()) / reg
+    method = "sinkhorn" if worst < 300.0 else "sinkhorn_log"
+    return np.asarray(_solver("sinkhorn")(a, b, M, reg, method=method, numItermax=5000, stopThr=1e-7))
 
 
 # --------------------------------------------------------------------------------------------
