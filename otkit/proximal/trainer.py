@@ -97,6 +97,8 @@ class TrainResult:
     failed_step: int | None = None
     checkpoint: str | None = None
     files: list = field(default_factory=list)
+    generator: object = field(default=None, repr=False)  # the trained torch module
+    discriminator: object = field(default=None, repr=False)
 
 
 class _Clock:
@@ -314,7 +316,8 @@ def train(config: TrainConfig | None = None, **kwargs) -> TrainResult:
         files.insert(0, csv_path)
     return TrainResult(status=status, message=message, steps_done=step, train_time=clock.elapsed(),
                        history=history, final=final, failed_step=failed_step,
-                       checkpoint=ckpt_path if last_ckpt_step is not None else None, files=files)
+                       checkpoint=ckpt_path if last_ckpt_step is not None else None, files=files,
+                       generator=G, discriminator=D)
 
 
 __all__ = ["TrainConfig", "TrainResult", "train", "PROX_CHOICES"]
