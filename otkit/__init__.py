@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._config import show_config  # noqa: E402
 from .utils import dist, unif  # noqa: E402
+from .metric import param_w2  # noqa: E402  (NumPy only; torch is imported lazily)
 
 __all__ = [
     "__version__",
@@ -15,4 +16,5 @@ __all__ = [
     "show_config",
     "dist",
     "unif",
+    "param_w2",
 ]

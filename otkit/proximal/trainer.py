@@ -277,11 +277,13 @@ def train(config: TrainConfig | None = None, **kwargs) -> TrainResult:
                    f"training stopped and {where}")
     clock.pause()
     bar.close()
-    if status == "budget" or (status == "ok" and (not history or history[-1]["step"] != step)):
-        do_eval(step)
-        clock.pause()
-        save_ckpt(step)
-        clock.pause()
+    if status != "nonfinite":
+        if history[-1]["step"] != step:
+            do_eval(step)
+            clock.pause()
+        if last_ckpt_step != step:
+            save_ckpt(step)
+            clock.pause()
     if status != "nonfinite":
         message = f"{step} steps in {clock.elapsed():.1f} s of training ({cfg.clock} clock)" + (
             " (time budget reached)" if status == "budget" else "")
