@@ -16,7 +16,6 @@ done); ``--analyze-only`` rebuilds the table (``gan_experiment.md``/``.json``) a
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -31,12 +30,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 DATA = ("ring8", "grid25", "digits")
 LOSSES = ("ns", "wgan-gp")
 LRS = (1e-4, 1e-3, 5e-3)
-VARIANTS = {  # name -> (prox, inner)
-    "plain": ("none", 1),
-    "rwp-relaxed": ("relaxed", 10),
-    "rwp-exact": ("exact", 10),
+H = 0.1  # proximal step size of the RWP variants
+VARIANTS = {  # name -> (prox, inner steps, h)
+    "plain": ("none", 1, H),
+    "rwp-relaxed": ("relaxed", 10, H),
+    "rwp-exact": ("exact", 10, H),
+    # control: the same 10 generator steps per discriminator step, without the proximal term (h = inf)
+    "inner10-noprox": ("relaxed", 10, float("inf")),
 }
-H = 0.1
+MAIN_VARIANTS = ("plain", "rwp-relaxed", "rwp-exact")
 
 
 def key(t):
@@ -55,11 +57,11 @@ def run_one(task):
 
     from otkit.proximal import evaluate, make_dataset, train
 
-    prox, inner = VARIANTS[task["variant"]]
+    prox, inner, h = VARIANTS[task["variant"]]
     t0 = time.perf_counter()
-    res = train(data=task["data"], loss=task["loss"], prox=prox, h=H, inner=inner, lr=task["lr"],
+    res = train(data=task["data"], loss=task["loss"], prox=prox, h=h, inner=inner, lr=task["lr"],
                 steps=10**9, seed=task["seed"], time_budget=task["budget"], clock="cpu",
-                eval_every=10**9, eval_every_s=task["budget"] / 6, eval_n=300, progress=False,
+                eval_every=10**9, eval_every_s=task["budget"] / task.get("evals", 6), eval_n=300, progress=False,
                 plots=False, threads=1)
     out = dict(task, status=res.status, message=res.message, steps=res.steps_done,
                train_time=res.train_time,
@@ -117,8 +119,8 @@ def _first_time_below(curve, thr):
     return None
 
 
-def analyze(out_dir, info=None):
-    runs = load_runs(os.path.join(out_dir, "gan_experiment_runs.jsonl"))
+def analyze(out_dir, info=None, prefix="gan_experiment"):
+    runs = load_runs(os.path.join(out_dir, f"{prefix}_runs.jsonl"))
     if not runs:
         print("no runs yet")
         return
@@ -153,7 +155,7 @@ def analyze(out_dir, info=None):
             "budget": rs[0]["budget"], "threshold": thr.get((d, l)),
             "reached": len(reached), "t_reach_median": float(np.median(reached)) if reached else None,
         })
-    with open(os.path.join(out_dir, "gan_experiment.json"), "w") as f:
+    with open(os.path.join(out_dir, f"{prefix}.json"), "w") as f:
         json.dump({"machine": info, "h": H, "variants": VARIANTS, "rows": rows}, f, indent=1)
 
     def pm(m, s, fmt):
@@ -173,9 +175,9 @@ def analyze(out_dir, info=None):
             f"{'—' if r['t_reach_median'] is None else '%.2f' % r['t_reach_median']} | {r['nonfinite']} |")
     # win counts: which variant has the lowest mean final W2 per (data, loss, lr)
     wins = {v: 0 for v in VARIANTS}
-    for d, l, lr in itertools.product(DATA, LOSSES, LRS):
+    for d, l, lr in sorted({(r["data"], r["loss"], r["lr"]) for r in rows}):
         cand = [(r["w2_mean"], r["variant"]) for r in rows if (r["data"], r["loss"], r["lr"]) == (d, l, lr) and r["w2_mean"] is not None]
-        if len(cand) == len(VARIANTS):
+        if len(cand) >= 2:
             wins[min(cand)[1]] += 1
     md = ["# GAN experiment: RWP vs plain generator steps at an equal CPU-time budget", ""]
     if info:
@@ -186,32 +188,36 @@ def analyze(out_dir, info=None):
         md.append("")
     md.append(f"Budget per run: {sorted(set(r['budget'] for r in rows))} s of process CPU time (evaluation "
               f"excluded). h = {H}, inner steps = 10 for RWP; plain = one generator step per "
-              "discriminator step. Final W2: exact, 2000 generated vs 2000 held-out samples (540 for digits). "
+              "discriminator step; inner10-noprox = 10 generator steps per discriminator step without the "
+              "proximal term (h = inf). Final W2: exact, 2000 generated vs 2000 held-out samples (540 for digits). "
               "Threshold per (data, loss): 75 % of the way from the initial W2 to the lowest mean final W2 of any "
               "(lr, variant), both on the 300-sample curves; 'reached' counts seeds whose curve got there.")
     md.append("")
     md += lines
     md.append("")
     md.append("Lowest mean final W2 per (data, loss, lr) cell: " + ", ".join(f"{v}: {n}" for v, n in wins.items()))
-    with open(os.path.join(out_dir, "gan_experiment.md"), "w") as f:
+    with open(os.path.join(out_dir, f"{prefix}.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))
-    plot(groups, out_dir)
+    plot(groups, out_dir, prefix)
 
 
-def plot(groups, out_dir):
+def plot(groups, out_dir, prefix="gan_experiment"):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"plain": "tab:blue", "rwp-relaxed": "tab:red", "rwp-exact": "tab:green"}
+    colors = {"plain": "tab:blue", "rwp-relaxed": "tab:red", "rwp-exact": "tab:green", "inner10-noprox": "tab:purple"}
     for d in DATA:
         if not any(k[0] == d for k in groups):
             continue
-        fig, axes = plt.subplots(len(LOSSES), len(LRS), figsize=(13, 7), sharey="row", squeeze=False)
-        for i, l in enumerate(LOSSES):
-            for j, lr in enumerate(LRS):
+        losses = [l for l in LOSSES if any(k[:2] == (d, l) for k in groups)]
+        lrs = sorted({k[2] for k in groups if k[0] == d})
+        fig, axes = plt.subplots(len(losses), len(lrs), figsize=(4.3 * len(lrs), 3.5 * len(losses)),
+                                 sharey="row", squeeze=False)
+        for i, l in enumerate(losses):
+            for j, lr in enumerate(lrs):
                 ax = axes[i, j]
                 for v in VARIANTS:
                     rs = [r for r in groups.get((d, l, lr, v), []) if r["curve"]]
@@ -225,14 +231,14 @@ def plot(groups, out_dir):
                     ax.fill_between(grid, np.nanmin(W, 0), np.nanmax(W, 0), color=colors[v], alpha=0.15)
                 ax.set_title(f"{d}, {l}, lr={lr:g}", fontsize=9)
                 ax.set_yscale("log")
-                if i == len(LOSSES) - 1:
+                if i == len(losses) - 1:
                     ax.set_xlabel("training CPU time (s)")
                 if j == 0:
                     ax.set_ylabel("exact W2 to held-out (300 vs 300)")
                 ax.legend(fontsize=7)
         fig.suptitle(f"{d}: mean and min/max over seeds", fontsize=11)
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, f"gan_experiment_{d}.png"), dpi=100)
+        fig.savefig(os.path.join(out_dir, f"{prefix}_{d}.png"), dpi=100)
         plt.close(fig)
 
 
@@ -244,23 +250,29 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--data", nargs="+", default=list(DATA), choices=DATA)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--losses", nargs="+", default=list(LOSSES), choices=LOSSES)
+    ap.add_argument("--lrs", nargs="+", type=float, default=list(LRS))
+    ap.add_argument("--variants", nargs="+", default=list(MAIN_VARIANTS), choices=tuple(VARIANTS))
+    ap.add_argument("--evals", type=int, default=6, help="evaluations of the W2 curve per run")
+    ap.add_argument("--tag", default="", help="suffix of the output files (gan_experiment_<tag>_*)")
     ap.add_argument("--analyze-only", action="store_true")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    info_path = os.path.join(args.out, "gan_experiment_machine.json")
+    prefix = "gan_experiment" + (f"_{args.tag}" if args.tag else "")
+    info_path = os.path.join(args.out, f"{prefix}_machine.json")
     if args.analyze_only:
         info = json.load(open(info_path)) if os.path.exists(info_path) else None
-        analyze(args.out, info)
+        analyze(args.out, info, prefix)
         return 0
     info = machine_info()
     info["workers"] = args.workers
     with open(info_path, "w") as f:
         json.dump(info, f, indent=1)
-    runs_path = os.path.join(args.out, "gan_experiment_runs.jsonl")
+    runs_path = os.path.join(args.out, f"{prefix}_runs.jsonl")
     done = {key(r) for r in load_runs(runs_path)}
     # seed-major order: an interrupted experiment still covers every configuration with fewer seeds
-    tasks = [dict(data=d, loss=l, lr=lr, variant=v, seed=s, budget=args.budget)
-             for s in range(args.seeds) for d in args.data for l in LOSSES for lr in LRS for v in VARIANTS]
+    tasks = [dict(data=d, loss=l, lr=lr, variant=v, seed=s, budget=args.budget, evals=args.evals)
+             for s in range(args.seeds) for d in args.data for l in args.losses for lr in args.lrs for v in args.variants]
     tasks = [t for t in tasks if key(t) not in done]
     print(f"{len(tasks)} runs to do ({len(done)} already done), {args.workers} workers, "
           f"budget {args.budget} s each; load {os.getloadavg()}", flush=True)
@@ -277,7 +289,7 @@ def main(argv=None):
             f.flush()
             bar.update(1)
     print(f"done in {time.perf_counter() - t0:.0f} s wall", flush=True)
-    analyze(args.out, info)
+    analyze(args.out, info, prefix)
     return 0
 
 
