@@ -125,7 +125,7 @@ def test_torch_module_flat_parameters():
     with torch.no_grad():
         torch.nn.utils.vector_to_parameters(th1.detach(), net.parameters())
         ref = ((net(z) - _eval_at(net, th0, z)) ** 2).sum(1).mean()
-    np.testing.assert_allclose(float(val), float(ref), rtol=1e-6)
+    np.testing.assert_allclose(float(val.detach()), float(ref), rtol=1e-6)
     val.backward()
     assert th1.grad is not None and torch.isfinite(th1.grad).all()
     with pytest.raises(ValueError, match="flat vector"):

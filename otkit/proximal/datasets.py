@@ -80,6 +80,12 @@ def _digits():
     return np.ascontiguousarray(xtr), np.ascontiguousarray(xte), ytr, yte
 
 
+def check_dataset_name(name):
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
+    return name
+
+
 def make_dataset(name):
     """The data set called ``name``, one of ``DATASETS``.
 
@@ -87,12 +93,11 @@ def make_dataset(name):
     ``grid25``: 25 Gaussians of std 0.05 on the 5 x 5 grid {-4, -2, 0, 2, 4}^2;
     ``digits``: scikit-learn's 1,797 8 x 8 digits scaled to [-1, 1], 70 % train / 30 % held out.
     """
+    check_dataset_name(name)
     if name == "ring8":
         return Dataset("ring8", "points", 2, 8, modes=ring_modes(), std=0.02)
     if name == "grid25":
         return Dataset("grid25", "points", 2, 8, modes=grid_modes(), std=0.05)
-    if name == "digits":
-        xtr, xte, ytr, yte = _digits()
-        return Dataset("digits", "image", 64, 16, image_shape=(8, 8), train_x=xtr, test_x=xte,
-                       train_y=ytr, test_y=yte)
-    raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
+    xtr, xte, ytr, yte = _digits()  # "digits"
+    return Dataset("digits", "image", 64, 16, image_shape=(8, 8), train_x=xtr, test_x=xte,
+                   train_y=ytr, test_y=yte)

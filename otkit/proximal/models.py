@@ -1,7 +1,6 @@
 """Small MLP generators and discriminators (CPU-sized)."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 
@@ -43,7 +42,3 @@ def make_generator(dataset, hidden=128, layers=3):
 
 def make_discriminator(dataset, hidden=128, layers=3):
     return MLPDiscriminator(dataset.dim, hidden=hidden, layers=layers)
-
-
-def seed_all(seed):
-    torch.manual_seed(seed)

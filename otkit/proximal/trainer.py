@@ -12,7 +12,7 @@ import torch
 from ..metric import KINDS
 from ..utils import check_positive_int, check_reg
 from .core import NonFiniteGeneratorError, WassersteinProximal, _check_h
-from .datasets import make_dataset
+from .datasets import check_dataset_name, make_dataset
 from .losses import get_loss
 from .metrics import evaluate
 from .models import make_discriminator, make_generator
@@ -58,7 +58,7 @@ class TrainConfig:
     threads: int | None = None
 
     def validate(self):
-        make_dataset_check(self.data)
+        check_dataset_name(self.data)
         get_loss(self.loss)
         if self.prox not in PROX_CHOICES:
             raise ValueError(f"unknown prox {self.prox!r}; choose one of {PROX_CHOICES}")
@@ -77,13 +77,6 @@ class TrainConfig:
         if self.time_budget is not None:
             self.time_budget = check_reg(self.time_budget, "time_budget")
         return self
-
-
-def make_dataset_check(name):
-    from .datasets import DATASETS
-
-    if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
 
 
 @dataclass
