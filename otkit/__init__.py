@@ -1,17 +1,15 @@
 """otkit: numerical optimal transport with compiled kernels.
 
 POT-compatible calls (``import otkit as ot``): ``sinkhorn``, ``sinkhorn2``, ``emd``, ``emd2``,
-``dist``, ``unif``, ``wasserstein_1d``, ... ; ``otkit.stochastic`` for the semi-dual solvers.
+``barycenter``, ``convolutional_barycenter2d``, ``free_support_barycenter``, ``dist``, ``unif``,
+``wasserstein_1d``, ... ; ``otkit.stochastic`` for the semi-dual solvers, ``otkit.metric`` for the
+parametric Wasserstein metric, ``otkit.proximal`` (needs torch) for Wasserstein-proximal GANs.
 """
 __version__ = "0.1.0"
 
 from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._config import show_config  # noqa: E402
-from .bregman import sinkhorn, sinkhorn2  # noqa: E402
-from .emd import emd, emd2  # noqa: E402
-from .utils import dist, unif  # noqa: E402
-from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 from .barycenter import (  # noqa: E402
     barycenter,
     barycenter_sinkhorn,
@@ -19,6 +17,11 @@ from .barycenter import (  # noqa: E402
     convolutional_barycenter2d,
     free_support_barycenter,
 )
+from .bregman import sinkhorn, sinkhorn2  # noqa: E402
+from .emd import emd, emd2  # noqa: E402
+from .metric import param_w2  # noqa: E402
+from .utils import dist, unif  # noqa: E402
+from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -32,12 +35,13 @@ __all__ = [
     "wasserstein",
     "wasserstein_1d",
     "emd_1d",
-    "dist",
-    "unif",
-    "stochastic",
     "barycenter",
     "barycenter_sinkhorn",
     "barycenter_stabilized",
     "convolutional_barycenter2d",
     "free_support_barycenter",
+    "param_w2",
+    "dist",
+    "unif",
+    "stochastic",
 ]
