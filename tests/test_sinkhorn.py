@@ -151,6 +151,23 @@ def test_backends_agree():
             assert l1["niter"] == l2["niter"]
 
 
+def test_backends_agree_on_the_parallel_path():
+    """A problem above the size where the kernels split rows between threads (n*m >= 2^14)."""
+    pytest.importorskip("numba")
+    if "cpp" not in otkit.available_backends():
+        pytest.skip("cpp not built")
+    a, b, M = problem(150, 130, seed=21, zeros=True)
+    rng = np.random.default_rng(21)
+    B = rng.dirichlet(np.ones(130), size=3).T
+    for method in METHODS:
+        P1, l1 = otkit.sinkhorn(a, b, M, 0.05, method=method, log=True, backend="cpp")
+        P2, l2 = otkit.sinkhorn(a, b, M, 0.05, method=method, log=True, backend="numba")
+        np.testing.assert_allclose(P2, P1, rtol=1e-10, atol=1e-16)
+        assert l1["niter"] == l2["niter"]
+    np.testing.assert_allclose(otkit.sinkhorn2(a, B, M, 0.05, backend="numba"),
+                               otkit.sinkhorn2(a, B, M, 0.05, backend="cpp"), rtol=1e-10)
+
+
 def test_float32(backend):
     a, b, M = problem(30, 40, seed=4)
     P64 = otkit.sinkhorn(a, b, M, 0.1, stopThr=1e-6, backend=backend)

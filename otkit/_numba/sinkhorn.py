@@ -233,6 +233,23 @@ def _nblocks(n, m, num_threads):
     return max(1, min(int(t), n))
 
 
+class _threads:
+    """Run small problems on one Numba thread: a parallel region costs more than it saves there
+    (and its thread wake-ups compete with the C++ extension's OpenMP threads)."""
+
+    def __init__(self, nblocks):
+        self.one = nblocks == 1
+
+    def __enter__(self):
+        if self.one:
+            self.saved = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.one:
+            numba.set_num_threads(self.saved)
+
+
 def _as_dict(values, plan, status, niter, err, trace, want_plan):
     return {
         "values": values,
@@ -253,9 +270,11 @@ def sinkhorn_knopp_f64(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omeg
         raise ValueError("omega must be in (0, 2)")
     if omega != 1.0 and B.shape[1] != 1:
         raise ValueError("over-relaxation (omega != 1) is for single problems")
-    out = _knopp_driver(M, a, B, M.dtype.type(reg), U, V, int(max_iter), float(stop_thr), int(check_every),
-                        float(omega), float(omega_start), bool(want_plan), bool(want_value), bool(want_trace),
-                        _nblocks(*M.shape, num_threads))
+    nb = _nblocks(*M.shape, num_threads)
+    with _threads(nb):
+        out = _knopp_driver(M, a, B, M.dtype.type(reg), U, V, int(max_iter), float(stop_thr), int(check_every),
+                            float(omega), float(omega_start), bool(want_plan), bool(want_value), bool(want_trace),
+                            nb)
     return _as_dict(*out, want_plan)
 
 
@@ -504,6 +523,13 @@ def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, 
         raise ValueError("omega must be in (0, 2)")
     t = M.dtype.type
     nb = _nblocks(*M.shape, num_threads)
+    with _threads(nb):
+        return _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start,
+                            want_plan, want_trace, nb)
+
+
+def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
+                 want_trace, nb):
     if kind == 0:
         value, plan, status, niter, err, trace = _log_driver(
             M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), float(omega),
