@@ -202,74 +202,117 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
     }
 }
 
-// One fused pass on Na packed columns (u: n x Na, v, ktu: m x Na), rows blocked by 4 so that
-// each entry of v and of the accumulator is reused for 4 rows of K.
+// One fused pass on na packed columns stored with row stride ld (a multiple of 8 >= na; the
+// padding columns hold v = 0 and get u = 0): U = a / (K V), KTU = K^T U. Register-blocked: rows
+// in blocks of R = 8 and columns in chunks of KC = 8 (one AVX-512 vector), so a dot-product tile
+// s[8][8] stays in registers while j runs over a row of K, and each accumulator chunk is loaded
+// once for 8 rows of K. (2.4x faster than 4-row blocking with whole-row vectors: d = 1024,
+// N = 100, 18 ms against 43 ms per iteration.)
 template <typename T>
-void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
-                      int64_t Na, std::vector<T>& acc, int nthreads, T omega) {
-    constexpr int R = 4;
-    acc.resize(static_cast<size_t>(nthreads) * m * Na);
-    const int64_t nblocks = (n + R - 1) / R;
+void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu, int64_t na,
+                      int64_t ld, std::vector<T>& acc, int nthreads, T omega) {
+    constexpr int R = 8, KC = 8;
+    acc.resize(static_cast<size_t>(nthreads) * m * ld);
+    const int64_t nb = n / R;  // full row blocks; the n % R last rows go one by one
 #pragma omp parallel num_threads(nthreads)
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
-        T* my = acc.data() + static_cast<size_t>(t) * m * Na;
-        std::fill(my, my + m * Na, T(0));
-        std::vector<T> s(static_cast<size_t>(R) * Na);
-#pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < nblocks; ++blk) {
+        T* my = acc.data() + static_cast<size_t>(t) * m * ld;
+        std::fill(my, my + m * ld, T(0));
+        auto set_u = [&](int64_t i, int64_t k, T sik) {  // u_ik from (K v)_ik, padding -> 0
+            T* ui = u + i * ld + k;
+            if (k >= na || a[i] == T(0)) {
+                *ui = T(0);
+                return;
+            }
+            const T fresh = a[i] / sik;
+            *ui = omega != T(1) ? relax(*ui, fresh, omega) : fresh;
+        };
+        const int64_t b0 = nb * t / nt, b1 = nb * (t + 1) / nt;
+        for (int64_t blk = b0; blk < b1; ++blk) {
             const int64_t i0 = blk * R;
-            const int r_n = static_cast<int>(std::min<int64_t>(R, n - i0));
-            std::fill(s.begin(), s.end(), T(0));
-            for (int64_t j = 0; j < m; ++j) {
-                const T* vj = v + j * Na;
-                for (int r = 0; r < r_n; ++r) {
-                    const T kij = K[(i0 + r) * m + j];
-                    T* sr = s.data() + r * Na;
+            const T* Kb = K + i0 * m;
+            for (int64_t kc = 0; kc < ld; kc += KC) {
+                T sreg[R][KC] = {};
+                for (int64_t j = 0; j < m; ++j) {
+                    const T* vj = v + j * ld + kc;
+#pragma GCC unroll 8
+                    for (int r = 0; r < R; ++r) {
+                        const T kr = Kb[r * m + j];
 #pragma omp simd
-                    for (int64_t k = 0; k < Na; ++k) sr[k] += kij * vj[k];
+                        for (int k = 0; k < KC; ++k) sreg[r][k] += kr * vj[k];
+                    }
                 }
-            }
-            for (int r = 0; r < r_n; ++r) {
-                T* ui = u + (i0 + r) * Na;
-                const T ai = a[i0 + r];
-                const T* sr = s.data() + r * Na;
-                for (int64_t k = 0; k < Na; ++k) {
-                    const T fresh = ai == T(0) ? T(0) : ai / sr[k];
-                    ui[k] = omega != T(1) ? relax(ui[k], fresh, omega) : fresh;
-                }
+                for (int r = 0; r < R; ++r)
+                    for (int k = 0; k < KC; ++k) set_u(i0 + r, kc + k, sreg[r][k]);
             }
             for (int64_t j = 0; j < m; ++j) {
-                T* accj = my + j * Na;
-                for (int r = 0; r < r_n; ++r) {
-                    const T kij = K[(i0 + r) * m + j];
-                    const T* ui = u + (i0 + r) * Na;
+                T* accj = my + j * ld;
+                T kr[R];
+                for (int r = 0; r < R; ++r) kr[r] = Kb[r * m + j];
+                for (int64_t kc = 0; kc < ld; kc += KC) {
+                    T x[KC];
 #pragma omp simd
-                    for (int64_t k = 0; k < Na; ++k) accj[k] += kij * ui[k];
+                    for (int k = 0; k < KC; ++k) x[k] = accj[kc + k];
+#pragma GCC unroll 8
+                    for (int r = 0; r < R; ++r) {
+                        const T* ur = u + (i0 + r) * ld + kc;
+#pragma omp simd
+                        for (int k = 0; k < KC; ++k) x[k] += kr[r] * ur[k];
+                    }
+#pragma omp simd
+                    for (int k = 0; k < KC; ++k) accj[kc + k] = x[k];
                 }
             }
         }
+        if (t == nt - 1) {  // the last n % R rows
+            std::vector<T> srow(ld);
+            for (int64_t i = nb * R; i < n; ++i) {
+                const T* Ki = K + i * m;
+                std::fill(srow.begin(), srow.end(), T(0));
+                for (int64_t j = 0; j < m; ++j) {
+                    const T kij = Ki[j];
+                    const T* vj = v + j * ld;
+#pragma omp simd
+                    for (int64_t k = 0; k < ld; ++k) srow[k] += kij * vj[k];
+                }
+                for (int64_t k = 0; k < ld; ++k) set_u(i, k, srow[k]);
+                const T* ui = u + i * ld;
+                for (int64_t j = 0; j < m; ++j) {
+                    const T kij = Ki[j];
+                    T* accj = my + j * ld;
+#pragma omp simd
+                    for (int64_t k = 0; k < ld; ++k) accj[k] += kij * ui[k];
+                }
+            }
+        }
+#pragma omp barrier
 #pragma omp for schedule(static)
-        for (int64_t j = 0; j < m * Na; ++j) {
+        for (int64_t e = 0; e < m * ld; ++e) {
             T sum = 0;
-            for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * m * Na + j];
-            ktu[j] = sum;
+            for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * m * ld + e];
+            ktu[e] = sum;
         }
     }
 }
 
-// Copy columns `cols` of X (rows x ld) into packed Y (rows x cols.size()), or back.
+// Copy columns `cols` of X (rows x ldx) into packed Y (rows x ldy, padding columns zeroed).
 template <typename T>
-void pack_cols(const T* X, int64_t rows, int64_t ld, const std::vector<int64_t>& cols, T* Y) {
+void pack_cols(const T* X, int64_t rows, int64_t ldx, const std::vector<int64_t>& cols, T* Y, int64_t ldy) {
     const int64_t na = static_cast<int64_t>(cols.size());
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t k = 0; k < na; ++k) Y[r * na + k] = X[r * ld + cols[k]];
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t k = 0; k < na; ++k) Y[r * ldy + k] = X[r * ldx + cols[k]];
+        for (int64_t k = na; k < ldy; ++k) Y[r * ldy + k] = T(0);
+    }
 }
 template <typename T>
-void unpack_col(const T* Y, int64_t rows, int64_t na, int64_t kp, T* X, int64_t ld, int64_t col) {
-    for (int64_t r = 0; r < rows; ++r) X[r * ld + col] = Y[r * na + kp];
+void unpack_col(const T* Y, int64_t rows, int64_t ldy, int64_t kp, T* X, int64_t ldx, int64_t col) {
+    for (int64_t r = 0; r < rows; ++r) X[r * ldx + col] = Y[r * ldy + kp];
 }
+
+// Row stride of the packed arrays for na active columns.
+inline int64_t packed_ld(int64_t na) { return na == 1 ? 1 : (na + 7) / 8 * 8; }
 
 }  // namespace
 
@@ -286,18 +329,18 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
     }
     std::vector<T> acc;
 
-    // Active (not yet converged) columns, packed contiguously.
+    // Active (not yet converged) columns, packed contiguously with row stride ld.
     std::vector<int64_t> cols(N);
     for (int64_t k = 0; k < N; ++k) cols[k] = k;
-    int64_t na = N;
-    std::vector<T> Up(n * N), Vp(m * N), Bp(m * N), Ktu(m * N), KtuNew(m * N), Uprev(n * N), Vprev(m * N);
-    pack_cols(U, n, N, cols, Up.data());
-    pack_cols(V, m, N, cols, Vp.data());
-    pack_cols(B, m, N, cols, Bp.data());
+    int64_t na = N, ld = packed_ld(N);
+    std::vector<T> Up(n * ld), Vp(m * ld), Bp(m * ld), Ktu(m * ld), KtuNew(m * ld), Uprev(n * ld), Vprev(m * ld);
+    pack_cols(U, n, N, cols, Up.data(), ld);
+    pack_cols(V, m, N, cols, Vp.data(), ld);
+    pack_cols(B, m, N, cols, Bp.data(), ld);
     std::vector<double> lastErr(N, 1.0);
     for (int64_t k = 0; k < N; ++k) info[k] = SinkhornInfo{MAX_ITER, 0, 1.0};
 
-    build_kernel(M, n, m, reg, K, Up.data(), N, Ktu.data(), acc, nthreads);
+    build_kernel(M, n, m, reg, K, Up.data(), ld, Ktu.data(), acc, nthreads);
 
     std::vector<char> done(N, 0);
     std::vector<char> bad(N, 0);
@@ -305,37 +348,41 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
     double omega_eff = 1.0;
     int ii = 0;
     for (ii = 0; ii < opt.max_iter && na > 0; ++ii) {
-        std::copy(Up.begin(), Up.begin() + n * na, Uprev.begin());
-        std::copy(Vp.begin(), Vp.begin() + m * na, Vprev.begin());
+        std::copy(Up.begin(), Up.begin() + n * ld, Uprev.begin());
+        std::copy(Vp.begin(), Vp.begin() + m * ld, Vprev.begin());
         std::fill(bad.begin(), bad.begin() + na, 0);
         // v = b / K^T u
         const T omega = static_cast<T>(omega_eff);
-        for (int64_t j = 0; j < m * na; ++j) {
-            const T kt = Ktu[j];
-            if (Bp[j] == T(0)) {  // empty column: v_j = 0 (also when K^T u = 0 there)
-                Vp[j] = T(0);
-                continue;
+        for (int64_t j = 0; j < m; ++j) {
+            for (int64_t k = 0; k < na; ++k) {
+                const int64_t e = j * ld + k;
+                const T kt = Ktu[e];
+                if (Bp[e] == T(0)) {  // empty column: v_j = 0 (also when K^T u = 0 there)
+                    Vp[e] = T(0);
+                    continue;
+                }
+                T vj = Bp[e] / kt;
+                if (omega != T(1)) vj = relax(Vp[e], vj, omega);
+                Vp[e] = vj;
+                if (kt == T(0) || !is_finite(vj)) bad[k] = 1;
             }
-            T vj = Bp[j] / kt;
-            if (omega != T(1)) vj = relax(Vp[j], vj, omega);
-            Vp[j] = vj;
-            if (kt == T(0) || !is_finite(vj)) bad[j % na] = 1;
         }
         // u = a / K v and, fused, K^T u
         if (na == 1)
             fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, nthreads, omega);
         else
-            fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, acc, nthreads, omega);
-        for (int64_t i = 0; i < n * na; ++i)
-            if (!is_finite(Up[i])) bad[i % na] = 1;
+            fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, ld, acc, nthreads, omega);
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t k = 0; k < na; ++k)
+                if (!is_finite(Up[i * ld + k])) bad[k] = 1;
 
         bool removed = false;
         const bool check = (ii % opt.check_every) == 0;
         for (int64_t kp = 0; kp < na; ++kp) {
             const int64_t col = cols[kp];
             if (bad[kp]) {  // POT: "numerical errors at iteration ii" -> previous scalings, stop
-                unpack_col(Uprev.data(), n, na, kp, U, N, col);
-                unpack_col(Vprev.data(), m, na, kp, V, N, col);
+                unpack_col(Uprev.data(), n, ld, kp, U, N, col);
+                unpack_col(Vprev.data(), m, ld, kp, V, N, col);
                 info[col] = SinkhornInfo{NUMERICAL_ERROR, ii, lastErr[col]};
                 done[col] = 1;
                 removed = true;
@@ -344,7 +391,8 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
             if (check) {
                 double e2 = 0;
                 for (int64_t j = 0; j < m; ++j) {
-                    const double d = double(Vp[j * na + kp]) * double(KtuNew[j * na + kp]) - double(Bp[j * na + kp]);
+                    const int64_t e = j * ld + kp;
+                    const double d = double(Vp[e]) * double(KtuNew[e]) - double(Bp[e]);
                     e2 += d * d;
                 }
                 const double err = std::sqrt(e2);
@@ -352,8 +400,8 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                 if (trace && N == 1) trace->push_back(err);
                 if (N == 1) omega_eff = guard.update(err);
                 if (err < opt.stop_thr) {
-                    unpack_col(Up.data(), n, na, kp, U, N, col);
-                    unpack_col(Vp.data(), m, na, kp, V, N, col);
+                    unpack_col(Up.data(), n, ld, kp, U, N, col);
+                    unpack_col(Vp.data(), m, ld, kp, V, N, col);
                     info[col] = SinkhornInfo{OK, ii, err};
                     done[col] = 1;
                     removed = true;
@@ -369,11 +417,12 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                     keep_pos.push_back(kp);
                 }
             const int64_t nn = static_cast<int64_t>(keep.size());
+            const int64_t nld = packed_ld(std::max<int64_t>(nn, 1));
             if (nn > 0) {
                 std::vector<T> tmp;
                 auto repack = [&](std::vector<T>& X, int64_t rows) {
-                    tmp.resize(rows * nn);
-                    pack_cols(X.data(), rows, na, keep_pos, tmp.data());
+                    tmp.resize(rows * nld);
+                    pack_cols(X.data(), rows, ld, keep_pos, tmp.data(), nld);
                     std::copy(tmp.begin(), tmp.end(), X.begin());
                 };
                 repack(Up, n);
@@ -383,13 +432,14 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
             }
             cols = keep;
             na = nn;
+            ld = nld;
         }
     }
     // columns that ran out of iterations
     for (int64_t kp = 0; kp < na; ++kp) {
         const int64_t col = cols[kp];
-        unpack_col(Up.data(), n, na, kp, U, N, col);
-        unpack_col(Vp.data(), m, na, kp, V, N, col);
+        unpack_col(Up.data(), n, ld, kp, U, N, col);
+        unpack_col(Vp.data(), m, ld, kp, V, N, col);
         info[col] = SinkhornInfo{MAX_ITER, std::max(0, ii - 1), lastErr[col]};
     }
 
