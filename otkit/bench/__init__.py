@@ -1,0 +1,1 @@
+"""Benchmark helpers behind ``benchmarks/`` and the ``otkit bench`` command."""
