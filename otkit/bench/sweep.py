@@ -250,7 +250,7 @@ def plot(res, path: Path, registry) -> None:
     st = res["settings"]
     rows = [r for r in res["rows"] if r["status"] == "ok" and r["family"] != "setup"]
     regs = st["regs"] or [None]
-    fig, axes = plt.subplots(1, len(regs), figsize=(5.2 * len(regs), 4.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(regs), figsize=(max(6.5, 5.2 * len(regs)), 4.6), squeeze=False, sharey=True)
     names = [n for n in st["solvers"] if n in registry]
     cmap = plt.get_cmap("tab10")
     for k, reg in enumerate(regs):
@@ -269,7 +269,8 @@ def plot(res, path: Path, registry) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[0, 0].set_ylabel("time per distance (s, min over repeats)")
     axes[0, -1].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"otkit bench: time vs d, {st['metric']} metric (cf. Cuturi 2013, Fig. 4); dashed: exact solvers",
+    fig.suptitle(f"otkit bench: time vs d, {st['metric']} metric (cf. Cuturi 2013, Fig. 4)\n"
+                 "solid: Sinkhorn (stopThr %g), dashed: exact solvers" % st["stopThr"],
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
