@@ -4,7 +4,7 @@
                 [--solvers ...] [--repeat N] [--budget S] [--threads T] [--out DIR]
     otkit bench batch [--dims 1024,4096] [--n 100] [--reg 0.1] ...
     otkit bench bandwidth [--d 4096] ...
-    otkit bench knn [--n 300] [--lambdas 1,3,10,30] [--train-sizes 50,100,200] ...
+    otkit bench knn [--n 500] [--lambdas 1,3,10,30] [--train-sizes 50,100,200,400] ...
 
 Every argument is checked before any work starts.
 """
@@ -151,12 +151,12 @@ def add_parser(subparsers):
     w.set_defaults(_bench_func=_run_bandwidth)
 
     k = sub.add_parser("knn", help="k-NN on scikit-learn digits with Sinkhorn, EMD, Euclidean, Hellinger distances")
-    k.add_argument("--n", type=_pos_int("--n", 20), default=300,
-                   help="class-stratified subsample of the 1797 digits (default 300; the Sinkhorn distance "
+    k.add_argument("--n", type=_pos_int("--n", 20), default=500,
+                   help="class-stratified subsample of the 1797 digits (default 500; the Sinkhorn distance "
                         "matrices cost n^2/2 problems each)")
     k.add_argument("--lambdas", type=_pos_floats("--lambdas"), default=[1.0, 3.0, 10.0, 30.0],
                    help="lambda = 1/reg values (default 1,3,10,30)")
-    k.add_argument("--train-sizes", type=_pos_ints("--train-sizes"), default=[50, 100, 200])
+    k.add_argument("--train-sizes", type=_pos_ints("--train-sizes"), default=[50, 100, 200, 400])
     k.add_argument("--folds", type=_pos_int("--folds"), default=5)
     k.add_argument("--stop-thr", type=_pos_float("--stop-thr"), default=1e-4,
                    help="Sinkhorn stopThr (default 1e-4: k-NN only needs the ranking of distances)")
