@@ -138,6 +138,14 @@ def test_unwritable_out(tmp_path, capsys):
     assert not (f.parent / "sweep.json").exists()
 
 
+def test_batch_cli(tmp_path):
+    rc = otkit_cli.main(["bench", "batch", "--dims", "20", "--n", "4", "--reg", "0.5", "--metric", "euclidean",
+                         "--repeat", "1", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    res = json.loads((tmp_path / "batch.json").read_text())
+    assert res["settings"]["N"] == 4 and res["rows"][0]["d"] == 20 and res["mismatches"] == []
+
+
 def test_batch_end_to_end(tmp_path):
     import otkit
 

@@ -105,7 +105,8 @@ def _common(p, out_default):
 
 def add_parser(subparsers):
     """Register ``bench`` (with its subcommands batch, bandwidth, knn) on an argparse subparsers object."""
-    p = subparsers.add_parser("bench", help="benchmark otkit against POT and FastEMD (Cuturi 2013, Sec. 5)",
+    # allow_abbrev=False: the sweep's options must not swallow a subcommand's (e.g. "batch --n 10")
+    p = subparsers.add_parser("bench", allow_abbrev=False, help="benchmark otkit against POT and FastEMD (Cuturi 2013, Sec. 5)",
                               description="Histogram-dimension sweep: time vs d for every solver, side by side. "
                                           "Subcommands: batch, bandwidth, knn.")
     p.add_argument("--quick", action="store_true",
