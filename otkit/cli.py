@@ -1,4 +1,8 @@
-"""The ``otkit`` command: ``otkit <subcommand> ...`` (``otkit gan --help``)."""
+"""The ``otkit`` command (console script ``otkit = "otkit.cli:main"``).
+
+Subcommands: ``bench`` (otkit.bench.cli: sweep vs POT/FastEMD, batch, bandwidth, knn) and ``gan``
+(otkit.proximal.cli: Wasserstein-proximal GAN training; needs torch, ``pip install "otkit[gan]"``).
+"""
 from __future__ import annotations
 
 import argparse
@@ -17,21 +21,32 @@ def _add_gan(subparsers):
     return add_parser(subparsers)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="otkit", description="otkit: numerical optimal transport")
-    sub = parser.add_subparsers(dest="command", metavar="<command>")
-    sub.required = True
-    _add_gan(sub)
-    return parser
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .bench import cli as bench_cli
+
+    ap = argparse.ArgumentParser(prog="otkit", description="otkit: numerical optimal transport with compiled kernels")
+    ap.add_argument("--version", action="version", version=f"otkit {__version__}")
+    sp = ap.add_subparsers(dest="command", metavar="COMMAND")
+    bench_cli.add_parser(sp)
+    _add_gan(sp)
+    return ap
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     """Entry point of the ``otkit`` console script; returns the exit status."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    ap = build_parser()
+    args, extra = ap.parse_known_args(argv)
     if extra and not getattr(args, "_any_args", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args.func(args)
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command is None:
+        ap.print_help()
+        return 0
+    if args.command == "bench":
+        from .bench import cli as bench_cli
+
+        return bench_cli.run(args)
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
