@@ -62,6 +62,18 @@ bool all_finite(const T* x, int64_t n) {
     return ok;
 }
 
+// out[e] = sum over the nt per-thread accumulators acc[t * len + e]; called by every thread of a
+// parallel region (orphaned omp for: the entries are split between the threads).
+template <typename T>
+void reduce_threads(const std::vector<T>& acc, int nt, int64_t len, T* out) {
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < len; ++e) {
+        T sum = 0;
+        for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * len + e];
+        out[e] = sum;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Kernel form
 // ---------------------------------------------------------------------------------------
@@ -97,12 +109,7 @@ void build_kernel(const T* M, int64_t n, int64_t m, T reg, T* K, const T* u0, in
                 }
             }
         }
-#pragma omp for schedule(static)
-        for (int64_t j = 0; j < m * N; ++j) {
-            T s = 0;
-            for (int tt = 0; tt < nt; ++tt) s += acc[static_cast<size_t>(tt) * m * N + j];
-            ktu[j] = s;
-        }
+        reduce_threads(acc, nt, m * N, ktu);
     }
 }
 
@@ -193,12 +200,7 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
             }
         }
 #pragma omp barrier
-#pragma omp for schedule(static)
-        for (int64_t j = 0; j < m; ++j) {
-            T sum = 0;
-            for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * m + j];
-            ktu[j] = sum;
-        }
+        reduce_threads(acc, nt, m, ktu);
     }
 }
 
@@ -288,12 +290,7 @@ void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, 
             }
         }
 #pragma omp barrier
-#pragma omp for schedule(static)
-        for (int64_t e = 0; e < m * ld; ++e) {
-            T sum = 0;
-            for (int tt = 0; tt < nt; ++tt) sum += acc[static_cast<size_t>(tt) * m * ld + e];
-            ktu[e] = sum;
-        }
+        reduce_threads(acc, nt, m * ld, ktu);
     }
 }
 
