@@ -36,18 +36,18 @@ KINDS = ("relaxed", "exact", "sinkhorn")
 # --------------------------------------------------------------------------------------------
 # Solvers: otkit's own, through the public API.
 # --------------------------------------------------------------------------------------------
-def _emd(a, b, M):
+def _emd(a, b, M, backend="auto"):
     """Optimal plan (n, m) between histograms a (n,) and b (m,) for the cost M (n, m)."""
     from .emd import emd
 
-    return np.asarray(emd(a, b, M, numItermax=10_000_000))
+    return np.asarray(emd(a, b, M, numItermax=10_000_000, backend=backend))
 
 
-def _sinkhorn(a, b, M, reg):
+def _sinkhorn(a, b, M, reg, backend="auto"):
     """Entropic plan (n, m): the kernel form where exp(-M/reg) is safe, the log-domain otherwise."""
     from .bregman import sinkhorn
 
-    return np.asarray(sinkhorn(a, b, M, reg, method="auto", numItermax=5000, stopThr=1e-7))
+    return np.asarray(sinkhorn(a, b, M, reg, method="auto", numItermax=5000, stopThr=1e-7, backend=backend))
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def _default_reg(C_np):
     return 0.05 * med if med > 0 else 1e-3
 
 
-def _entropic_value(x, y, reg):
+def _entropic_value(x, y, reg, backend="auto"):
     r"""Primal entropic OT :math:`\langle P, C\rangle + \varepsilon\,\mathrm{KL}(P\,|\,a\otimes b)` at
     the Sinkhorn plan, with the plan held fixed: by the envelope theorem (optimality of the dual
     potentials) its gradient in the points is the true gradient of the entropic cost."""
@@ -91,7 +91,7 @@ def _entropic_value(x, y, reg):
     C_np = C.detach().cpu().numpy().astype(np.float64) if _is_torch(C) else C
     n, m = C_np.shape
     a, b = unif(n), unif(m)
-    P = _sinkhorn(a, b, C_np, reg)
+    P = _sinkhorn(a, b, C_np, reg, backend)
     ab = a[:, None] * b[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.where(P > 0, P * np.log(P / ab), 0.0).sum() - P.sum() + 1.0
@@ -103,7 +103,7 @@ def _entropic_value(x, y, reg):
     return float((P * C).sum() + reg * kl)
 
 
-def w2_samples(x, y, kind="exact", reg=None):
+def w2_samples(x, y, kind="exact", reg=None, backend="auto"):
     r"""Squared 2-Wasserstein distance between two uniform point clouds.
 
     .. math::
@@ -120,6 +120,8 @@ def w2_samples(x, y, kind="exact", reg=None):
         :math:`S_\varepsilon = OT_\varepsilon(x, y) - \frac12 OT_\varepsilon(x, x) - \frac12 OT_\varepsilon(y, y)`.
     reg : float, optional
         Entropic regularization for ``"sinkhorn"``; default 5% of the median cost between x and y.
+    backend : {"auto", "cpp", "numba"}
+        Backend of the exact (``otkit.emd``) or entropic (``otkit.sinkhorn``) solver.
 
     Returns
     -------
@@ -156,7 +158,7 @@ def w2_samples(x, y, kind="exact", reg=None):
     if not np.isfinite(C_np).all():
         raise ValueError("x and y must be finite (the cost matrix has NaN or inf entries)")
     if kind == "exact":
-        P = _emd(unif(x.shape[0]), unif(y.shape[0]), C_np)
+        P = _emd(unif(x.shape[0]), unif(y.shape[0]), C_np, backend)
         if torch_mode:
             import torch
 
@@ -164,7 +166,8 @@ def w2_samples(x, y, kind="exact", reg=None):
         return float((P * C).sum())
     # debiased Sinkhorn divergence, one reg for the three terms
     reg = _default_reg(C_np) if reg is None else check_reg(reg)
-    return _entropic_value(x, y, reg) - 0.5 * _entropic_value(x, x, reg) - 0.5 * _entropic_value(y, y, reg)
+    return (_entropic_value(x, y, reg, backend) - 0.5 * _entropic_value(x, x, reg, backend)
+            - 0.5 * _entropic_value(y, y, reg, backend))
 
 
 def _module_as_function(module):
@@ -188,7 +191,7 @@ def _module_as_function(module):
     return g
 
 
-def param_w2(g, theta0, theta1, z, kind="relaxed", reg=None):
+def param_w2(g, theta0, theta1, z, kind="relaxed", reg=None, backend="auto"):
     r"""Parametric Wasserstein distance :math:`d_W(\theta_0, \theta_1)^2` estimated on a latent batch.
 
     .. math::
@@ -212,6 +215,8 @@ def param_w2(g, theta0, theta1, z, kind="relaxed", reg=None):
         divergence with regularization ``reg``. See :func:`w2_samples`.
     reg : float, optional
         Entropic regularization for ``"sinkhorn"``.
+    backend : {"auto", "cpp", "numba"}
+        Backend of the exact (``otkit.emd``) or entropic (``otkit.sinkhorn``) solver.
 
     Returns
     -------
@@ -258,7 +263,7 @@ def param_w2(g, theta0, theta1, z, kind="relaxed", reg=None):
     if tuple(x0.shape) != tuple(x1.shape) or x0.shape[0] != z.shape[0]:
         raise ValueError(f"g must return one sample per row of z: got shapes {tuple(x0.shape)} and "
                          f"{tuple(x1.shape)} for z of shape {tuple(z.shape)}")
-    return w2_samples(x0, x1, kind=kind, reg=reg)
+    return w2_samples(x0, x1, kind=kind, reg=reg, backend=backend)
 
 
 # --------------------------------------------------------------------------------------------
