@@ -49,12 +49,10 @@ def pot_ref(a, b, M, reg, method, **kw):
 
 # --------------------------------------------------------------------------- agreement with POT
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("shape", [(5, 5), (30, 20), (64, 100), (1, 7)])
-@pytest.mark.parametrize("zeros", [False, True])
+@pytest.mark.parametrize("shape,zeros", [((5, 5), False), ((30, 20), False), ((64, 100), False), ((1, 7), False),
+                                         ((5, 5), True), ((30, 20), True), ((64, 100), True)])
 def test_plan_and_value_match_pot(backend, method, shape, zeros):
     n, m = shape
-    if zeros and min(n, m) < 5:
-        pytest.skip("too small for zeros")
     a, b, M = problem(n, m, seed=n * m, zeros=zeros)
     for reg in (1.0, 0.1, 0.02):
         P_ref, log_ref = pot_ref(a, b, M, reg, method)
