@@ -390,36 +390,30 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
 
 
 @njit(cache=True, error_model="numpy")
-def _lconv(M1, M2, X):
-    # Y[i, l] = LSE_j(M1[i, j] + X[j, l]);  out[i, l] = LSE_j(M2[l, j] + Y[i, j])
-    R, C = X.shape
-    Y = np.empty((R, C))
-    for i in range(R):
-        for l in range(C):
+def _lse_product(A, B):
+    # out[i, l] = LSE_j(A[i, j] + B[j, l]): the log-domain matrix product (max-shifted)
+    n, k = A.shape
+    m = B.shape[1]
+    out = np.empty((n, m))
+    for i in range(n):
+        for l in range(m):
             mx = -np.inf
-            for j in range(R):
-                t = M1[i, j] + X[j, l]
+            for j in range(k):
+                t = A[i, j] + B[j, l]
                 if t > mx:
                     mx = t
             s = 0.0
             if mx != -np.inf:
-                for j in range(R):
-                    s += np.exp(M1[i, j] + X[j, l] - mx)
-            Y[i, l] = -np.inf if mx == -np.inf else mx + np.log(s)
-    out = np.empty((R, C))
-    for i in range(R):
-        for l in range(C):
-            mx = -np.inf
-            for j in range(C):
-                t = M2[l, j] + Y[i, j]
-                if t > mx:
-                    mx = t
-            s = 0.0
-            if mx != -np.inf:
-                for j in range(C):
-                    s += np.exp(M2[l, j] + Y[i, j] - mx)
+                for j in range(k):
+                    s += np.exp(A[i, j] + B[j, l] - mx)
             out[i, l] = -np.inf if mx == -np.inf else mx + np.log(s)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _lconv(M1, M2, X):
+    # Y[i, l] = LSE_j(M1[i, j] + X[j, l]);  out[i, l] = LSE_j(Y[i, j] + M2[l, j])
+    return _lse_product(_lse_product(M1, X), M2.T)
 
 
 @njit(cache=True, error_model="numpy")
