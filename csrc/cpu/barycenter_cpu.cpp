@@ -345,6 +345,33 @@ bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii) {
 
 }  // namespace
 
+// Log-domain barycenter step shared by the fixed-support and convolutional solvers (k-major
+// arrays, N x S): logbar = sum_k w_k L_k; on check iterations err = sum_j std_k exp(G_k + L_k)
+// (POT's criterion); then G_k = logbar - L_k. Returns true when the loop must stop.
+bool log_bary_update(const double* w, int64_t N, int64_t S, const double* L, double* G, std::vector<double>& logbar,
+                     bool check, const BaryOptions& opt, BaryInfo* info, int ii) {
+    std::fill(logbar.begin(), logbar.end(), 0.0);
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t j = 0; j < S; ++j) logbar[j] += w[k] * L[k * S + j];
+    if (check) {
+        std::vector<double> E(N * S);
+        for (int64_t e = 0; e < N * S; ++e) E[e] = std::exp(G[e] + L[e]);
+        if (check_err(sum_std_kmajor(E.data(), N, S, S), opt, info, ii)) return true;
+    }
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t j = 0; j < S; ++j) G[k * S + j] = logbar[j] - L[k * S + j];
+    return false;
+}
+
+// bar = exp(logbar); POT's niter when the loop ran out; NUMERICAL_ERROR on a non-finite entry.
+void log_bary_finish(const std::vector<double>& logbar, const BaryOptions& opt, BaryInfo* info, int ii, double* bar) {
+    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
+    for (size_t j = 0; j < logbar.size(); ++j) {
+        bar[j] = std::exp(logbar[j]);
+        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Fixed support, kernel form
 // ---------------------------------------------------------------------------------------
@@ -487,22 +514,9 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
             }
         }
         tuner.record(ii, now_s() - t0);
-        std::fill(logbar.begin(), logbar.end(), 0.0);
-        for (int64_t k = 0; k < N; ++k)
-            for (int64_t j = 0; j < d; ++j) logbar[j] += w[k] * LT[k * d + j];
-        if (ii % 10 == 1) {
-            std::vector<double> E(N * d);
-            for (int64_t e = 0; e < N * d; ++e) E[e] = std::exp(GT[e] + LT[e]);
-            if (check_err(sum_std_kmajor(E.data(), N, d, d), opt, info, ii)) break;
-        }
-        for (int64_t k = 0; k < N; ++k)
-            for (int64_t j = 0; j < d; ++j) GT[k * d + j] = logbar[j] - LT[k * d + j];
+        if (log_bary_update(w, N, d, LT.data(), GT.data(), logbar, ii % 10 == 1, opt, info, ii)) break;
     }
-    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
-    for (int64_t j = 0; j < d; ++j) {
-        bar[j] = std::exp(logbar[j]);
-        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
-    }
+    log_bary_finish(logbar, opt, info, ii, bar);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -871,22 +885,9 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
         lconv_all(G.data(), F.data(), true, cur);    // f = log A - lconv(G)
         lconv_all(F.data(), LKU.data(), false, cur);  // log KU = lconv(f)
         tuner.record(ii, now_s() - t0);
-        std::fill(LB.begin(), LB.end(), 0.0);
-        for (int64_t k = 0; k < N; ++k)
-            for (int64_t p = 0; p < S; ++p) LB[p] += w8[k] * LKU[k * S + p];
-        if (ii % 10 == 9) {
-            std::vector<double> E(N * S);
-            for (int64_t e = 0; e < N * S; ++e) E[e] = std::exp(G[e] + LKU[e]);
-            if (check_err(sum_std_kmajor(E.data(), N, S, S), opt, info, ii)) break;
-        }
-        for (int64_t k = 0; k < N; ++k)
-            for (int64_t p = 0; p < S; ++p) G[k * S + p] = LB[p] - LKU[k * S + p];
+        if (log_bary_update(w8, N, S, LKU.data(), G.data(), LB, ii % 10 == 9, opt, info, ii)) break;
     }
-    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
-    for (int64_t p = 0; p < S; ++p) {
-        bar[p] = std::exp(LB[p]);
-        if (!std::isfinite(bar[p])) info->status = NUMERICAL_ERROR;
-    }
+    log_bary_finish(LB, opt, info, ii, bar);
 }
 
 }  // namespace otkit
