@@ -76,6 +76,49 @@ def test_log_vs_kernel_form_agree(backend):
         np.testing.assert_allclose(P3, P1, rtol=1e-7, atol=1e-14)
 
 
+@pytest.mark.parametrize("reg,zeros,omega", [(1.0, False, 1.0), (0.05, True, 1.0), (1e-3, False, 1.0),
+                                            (1e-4, True, 1.0), (1e-4, False, 1.0), (0.05, False, 1.6)])
+def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
+    """The log-domain iteration takes one exp per entry (column sums from the row exponentials) and
+    falls back to the exact two-exp log-sum-exp pass where a column sum is tiny (small reg, first
+    iterations): both give the same iterates."""
+    impl = sk_mod._impl(backend)[1]
+    a, b, M = problem(70, 50, seed=11, zeros=zeros)
+    out = {}
+    for fast in (False, True):
+        f, g = np.zeros(70), np.zeros(50)
+        r = impl.sinkhorn_log_f64(0, M, a, b, reg, f, g, 500, 1e-12, 10, 1e3, omega, 1e-2, True, True, True, 0, fast)
+        out[fast] = (f, g, r)
+    (f0, g0, r0), (f1, g1, r1) = out[False], out[True]
+    assert r1["status"][0] == r0["status"][0] and r1["niter"][0] == r0["niter"][0]
+    np.testing.assert_allclose(r1["plan"], r0["plan"], rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(r1["values"], r0["values"], rtol=1e-11)
+    np.testing.assert_allclose(r1["trace"], r0["trace"], rtol=1e-8, atol=1e-15)
+    fin = np.isfinite(f0)
+    np.testing.assert_array_equal(np.isfinite(f1), fin)
+    np.testing.assert_allclose(f1[fin], f0[fin], rtol=1e-9, atol=1e-9)
+    if zeros:  # empty rows and columns stay empty
+        assert np.all(f1[a == 0] == -np.inf) and np.all(g1[b == 0] == -np.inf)
+    if reg == 1e-4 and not zeros:  # the kernel form underflows here: the iterates are still POT's
+        # (not with zeros: POT's reference is then the reduced problem, whose first iterate differs)
+        P_ref, _ = pot_ref(a, b, M, reg, "sinkhorn_log", numItermax=500, stopThr=1e-12)
+        np.testing.assert_allclose(r1["plan"], P_ref, rtol=1e-6, atol=1e-12)
+
+
+def test_log_domain_warm_start_with_minus_inf_recovers(backend):
+    impl = sk_mod._impl(backend)[1]
+    a, b, M = problem(30, 20, seed=2)
+    res = []
+    for fast in (False, True):
+        f, g = np.zeros(30), np.zeros(20)
+        g[3] = -np.inf  # b_3 > 0: the one-exp pass cannot use this column, the exact pass recovers it
+        r = impl.sinkhorn_log_f64(0, M, a, b, 0.1, f, g, 1000, 1e-11, 10, 1e3, 1.0, 1e-2, True, True, False, 0, fast)
+        assert r["status"][0] == 0 and np.isfinite(g).all()
+        res.append(r["plan"])
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(res[1].sum(0), b, atol=1e-10)
+
+
 def test_marginals(backend):
     a, b, M = problem(50, 70, seed=5, zeros=True)
     P, lg = otkit.sinkhorn(a, b, M, 0.05, log=True, stopThr=1e-10, backend=backend)

@@ -83,7 +83,7 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
 template <typename T>
 py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double reg, py::array x_, py::array y_,
                    int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
-                   bool want_plan, bool want_value, bool want_trace, int threads) {
+                   bool want_plan, bool want_value, bool want_trace, int threads, bool log_fast) {
     auto M = as_carray<T>(M_, "M", 2);
     auto a = as_carray<T>(a_, "a", 1);
     auto b = as_carray<T>(b_, "b", 1);
@@ -93,6 +93,7 @@ py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double re
     if (a.shape(0) != n || b.shape(0) != m || x.shape(0) != n || y.shape(0) != m)
         throw py::value_error("sinkhorn_log: inconsistent shapes");
     auto opt = make_opts(max_iter, stop_thr, check_every, tau, omega, omega_start, threads);
+    opt.log_fast = log_fast;
     py::array_t<T> value(1);
     py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(1);
@@ -125,8 +126,9 @@ void def_all(py::module_& mod, const char* suffix) {
             "Kernel-form Sinkhorn on N problems sharing M (B: m x N); U, V updated in place.");
     mod.def((std::string("sinkhorn_log_") + suffix).c_str(), &logdomain<T>, "kind"_a, "M"_a, "a"_a, "b"_a, "reg"_a,
             "x"_a, "y"_a, "max_iter"_a, "stop_thr"_a, "check_every"_a, "tau"_a, "omega"_a, "omega_start"_a, "want_plan"_a, "want_value"_a,
-            "want_trace"_a, "num_threads"_a = 0,
-            "Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place.");
+            "want_trace"_a, "num_threads"_a = 0, "log_fast"_a = true,
+            "Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place. log_fast=False: always\n"
+            "the exact two-exp log-sum-exp pass (default: one exp per entry where safe).");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "common/otkit_common.h"
@@ -578,6 +579,95 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
     }
 }
 
+// One-exp log-domain pass (the fast path). With mx_i = max_j(Mr_ij + g_j) and
+// e_ij = exp(Mr_ij + g_j - mx_i) <= 1, the row update is f_i = log a_i - mx_i - log(sum_j e_ij), and
+// the column sum of the next plan is S_j = sum_i exp(Mr_ij + f_i + g_j) = sum_i e_ij A_i with
+// A_i = exp(f_i + mx_i) (= a_i / sum_j e_ij without relaxation). So one exp per entry instead of two
+// (the exact pass takes a second exp for the column log-sum-exp), and LSE_i(Mr_ij + f_i) =
+// log S_j - g_j. S_j is the column marginal: near convergence ~ b_j, far from it possibly tiny.
+// Entries e_ij below the smallest normal number are flushed to 0, which is harmless unless S_j is
+// itself tiny: the pass reports failure (and the caller redoes the iteration with the exact pass)
+// when a column with g_j > -inf has S_j < 1e-200 (flushed terms < n * 1e-108 relative) or not finite.
+template <typename T>
+bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
+                    T* f, T* lse, std::vector<T>& buf, int nthreads, T omega) {
+    constexpr int R = 8;
+    buf.resize(static_cast<size_t>(nthreads) * m + static_cast<size_t>(nthreads) * R * m);
+    const T tiny = std::is_same<T, double>::value ? T(1e-200) : T(1e-30);
+    bool ok = true;
+#pragma omp parallel num_threads(nthreads) reduction(&& : ok)
+    {
+        const int t = omp_get_thread_num();
+        const int nt = omp_get_num_threads();
+        T* S = buf.data() + static_cast<size_t>(t) * m;
+        T* E = buf.data() + static_cast<size_t>(nt) * m + static_cast<size_t>(t) * R * m;
+        std::fill(S, S + m, T(0));
+        const int64_t chunk = (n + nt - 1) / nt;
+        const int64_t i0 = std::min<int64_t>(n, t * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
+        T A[R];
+        for (int64_t t0 = i0; t0 < i1; t0 += R) {
+            const int64_t rows = std::min<int64_t>(R, i1 - t0);
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t i = t0 + r;
+                const T* Mi = M + i * m;
+                T* Er = E + r * m;
+                T mx = neg_inf<T>();
+#pragma omp simd reduction(max : mx)
+                for (int64_t j = 0; j < m; ++j) mx = std::max(mx, Mi[j] * scale + g[j]);
+                T lse_i = neg_inf<T>(), s = 0;
+                if (mx != neg_inf<T>()) {
+#pragma omp simd reduction(+ : s)
+                    for (int64_t j = 0; j < m; ++j) {
+                        const T e = fast_exp_nonpos_ftz(Mi[j] * scale + g[j] - mx);
+                        Er[j] = e;
+                        s += e;
+                    }
+                    lse_i = mx + std::log(s);
+                } else {
+                    std::fill(Er, Er + m, T(0));
+                }
+                const T fresh = loga[i] - lse_i;  // as the exact pass (an empty row gets f_i = -inf)
+                const bool relaxed = omega != T(1) && fresh != neg_inf<T>() && f[i] != neg_inf<T>();
+                f[i] = relaxed ? (T(1) - omega) * f[i] + omega * fresh : fresh;
+                if (f[i] == neg_inf<T>() || mx == neg_inf<T>())
+                    A[r] = T(0);
+                else
+                    A[r] = relaxed ? std::exp(f[i] + mx) : a[i] / s;
+                if (!is_finite(A[r]) || (!is_finite(f[i]) && f[i] != neg_inf<T>())) ok = false;
+            }
+            for (int64_t r = rows; r < R; ++r) A[r] = T(0);
+            if (rows == R) {
+                const T A0 = A[0], A1 = A[1], A2 = A[2], A3 = A[3], A4 = A[4], A5 = A[5], A6 = A[6], A7 = A[7];
+#pragma omp simd
+                for (int64_t j = 0; j < m; ++j)
+                    S[j] += ((E[j] * A0 + E[m + j] * A1) + (E[2 * m + j] * A2 + E[3 * m + j] * A3)) +
+                            ((E[4 * m + j] * A4 + E[5 * m + j] * A5) + (E[6 * m + j] * A6 + E[7 * m + j] * A7));
+            } else {
+                for (int64_t r = 0; r < rows; ++r) {
+                    const T* Er = E + r * m;
+                    const T Ar = A[r];
+#pragma omp simd
+                    for (int64_t j = 0; j < m; ++j) S[j] += Er[j] * Ar;
+                }
+            }
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < m; ++j) {
+            T sj = 0;
+            for (int tt = 0; tt < nt; ++tt) sj += buf[static_cast<size_t>(tt) * m + j];
+            if (g[j] == neg_inf<T>()) {  // empty column (b_j = 0): g_j stays -inf with any finite lse_j
+                lse[j] = T(0);
+                if (b[j] != T(0)) ok = false;  // (-inf from a warm start: the exact pass recovers it)
+                continue;
+            }
+            if (!(sj >= tiny) || !is_finite(sj)) ok = false;
+            lse[j] = std::log(sj) - g[j];
+        }
+    }
+    return ok;
+}
+
 // One full log-domain pass over all rows; lse (m) receives LSE_i(-M_ij/reg + f_i).
 template <typename T>
 void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
@@ -655,6 +745,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     T omega = T(1);
     log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, nthreads, omega);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    const bool use_fast = opt.log_fast;
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         std::copy(f, f + n, fprev.begin());
@@ -665,7 +756,13 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
                        ? (T(1) - omega) * g[j] + omega * fresh
                        : fresh;
         }
-        log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads, omega);  // u, and LSE for next v
+        // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
+        // below the representable range, typically in the first iterations), the exact two-exp pass
+        bool fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, nthreads, omega);
+        if (!fast) {
+            if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
+            log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads, omega);
+        }
         bool finite = true;
         for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
         for (int64_t j = 0; j < m; ++j) finite &= !(g[j] != g[j]) && g[j] != std::numeric_limits<T>::infinity();

@@ -23,6 +23,7 @@ struct SinkhornOptions {
     double omega_start = 1e-2;  // relax only once the marginal error is below this, and stop relaxing
                                 // for good if the error grows between two checks (safeguard)
     int num_threads = 0;    // 0: OpenMP default
+    bool log_fast = true;   // log-domain: one exp per entry where safe (else the exact two-exp pass)
 };
 
 // Kernel form, K = exp(-M / reg), scalings u (n x N) and v (m x N), row-major.

@@ -12,6 +12,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._vexp import exp_nonpos_inplace
+
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 
 
@@ -366,6 +368,76 @@ def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
         lse[j] = gm + math.log(s)
 
 
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
+    # One exp per entry (csrc/cpu/sinkhorn_cpu.cpp, log_pass_onexp): e_ij = exp(M_ij scale + g_j - mx_i),
+    # f_i from the row sums, S_j = sum_i e_ij A_i (A_i = exp(f_i + mx_i)) the column marginal and
+    # lse_j = log S_j - g_j. Returns False when a column sum is below 1e-200 (or not finite): then the
+    # caller redoes the pass with the exact two-exp _log_pass.
+    n, m = M.shape
+    R = 8
+    S = np.zeros((nblocks, m), dtype=M.dtype)
+    bad = np.zeros(nblocks, dtype=np.bool_)
+    chunk = (n + nblocks - 1) // nblocks
+    tiny = 1e-200  # the Numba kernels always compute in float64
+    for t in prange(nblocks):
+        E = np.empty((R, m), dtype=np.float64)
+        kbuf = np.empty(m, dtype=np.int64)
+        A = np.zeros(R, dtype=M.dtype)
+        i0, i1 = t * chunk, min(n, (t + 1) * chunk)
+        for t0 in range(i0, i1, R):
+            rows = min(R, i1 - t0)
+            for r in range(rows):
+                i = t0 + r
+                mx = -np.inf
+                for j in range(m):
+                    x = M[i, j] * scale + g[j]
+                    if x > mx:
+                        mx = x
+                lse_i = -np.inf
+                s = 0.0
+                if mx != -np.inf:
+                    Er = E[r]
+                    for j in range(m):
+                        Er[j] = M[i, j] * scale + g[j] - mx
+                    exp_nonpos_inplace(Er, kbuf)
+                    for j in range(m):
+                        s += Er[j]
+                    lse_i = mx + math.log(s)
+                else:
+                    E[r, :] = 0.0
+                fresh = loga[i] - lse_i
+                relaxed = omega != 1.0 and fresh != -np.inf and f[i] != -np.inf
+                f[i] = (1.0 - omega) * f[i] + omega * fresh if relaxed else fresh
+                if f[i] == -np.inf or mx == -np.inf:
+                    A[r] = 0.0
+                elif relaxed:
+                    A[r] = math.exp(f[i] + mx)
+                else:
+                    A[r] = a[i] / s
+                if not np.isfinite(A[r]) or (not np.isfinite(f[i]) and f[i] != -np.inf):
+                    bad[t] = True
+            for r in range(rows):
+                ar = A[r]
+                if ar != 0.0:
+                    for j in range(m):
+                        S[t, j] += E[r, j] * ar
+    ok = not bad.any()
+    for j in range(m):
+        if g[j] == -np.inf:  # empty column (b_j = 0): g_j stays -inf with any finite lse_j
+            lse[j] = 0.0
+            if b[j] != 0.0:
+                ok = False
+            continue
+        sj = 0.0
+        for t in range(nblocks):
+            sj += S[t, j]
+        if not (sj >= tiny) or not np.isfinite(sj):
+            ok = False
+        lse[j] = math.log(sj) - g[j] if sj > 0.0 else -np.inf
+    return ok
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def _log_plan_value(M, scale, f, g, plan, want_plan, nblocks):
     n, m = M.shape
@@ -385,7 +457,7 @@ def _log_plan_value(M, scale, f, g, plan, want_plan, nblocks):
 
 @njit(cache=True, error_model="numpy")
 def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
-                want_trace, nblocks):
+                want_trace, nblocks, log_fast):
     n, m = M.shape
     scale = -1.0 / reg
     loga = np.log(a)
@@ -406,7 +478,11 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
                 g[j] = (1.0 - omega) * g[j] + omega * fresh
             else:
                 g[j] = fresh
-        _log_pass(M, scale, loga, g, f, True, lse, nblocks, omega)
+        # one exp per entry where safe, else the exact two-exp pass (as the C++ kernel)
+        if not (log_fast and _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega)):
+            if log_fast:
+                f[:] = fprev
+            _log_pass(M, scale, loga, g, f, True, lse, nblocks, omega)
         finite = True
         for i in range(n):
             if np.isnan(f[i]) or f[i] == np.inf:
@@ -515,7 +591,7 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
 
 
 def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
-                     want_value, want_trace, num_threads=0):
+                     want_value, want_trace, num_threads=0, log_fast=True):
     """Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place."""
     if check_every < 1:
         raise ValueError("check_every must be >= 1")
@@ -525,15 +601,15 @@ def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, 
     nb = _nblocks(*M.shape, num_threads)
     with _threads(nb):
         return _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start,
-                            want_plan, want_trace, nb)
+                            want_plan, want_trace, nb, log_fast)
 
 
 def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
-                 want_trace, nb):
+                 want_trace, nb, log_fast=True):
     if kind == 0:
         value, plan, status, niter, err, trace = _log_driver(
             M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), float(omega),
-            float(omega_start), bool(want_plan), bool(want_trace), nb)
+            float(omega_start), bool(want_plan), bool(want_trace), nb, bool(log_fast))
     else:
         value, plan, status, niter, err, trace = _stab_driver(
             M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), t(tau), bool(want_plan),
