@@ -13,6 +13,7 @@ import numpy as np
 from . import _backend
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_reg, resolve_dtype
+from .utils import array_range
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
@@ -42,7 +43,7 @@ def _impl(backend):
 def _prepare(a, b, M, reg, dtype, mass_rtol):
     dt = resolve_dtype(dtype, M)
     M = as_float_array(M, "M", dt)
-    value_range = (float(M.min()), float(M.max())) if M.ndim == 2 and M.size else None
+    value_range = array_range(M) if M.ndim == 2 and M.size else None
     M = check_cost(M, dt, value_range=value_range)  # one pass for min/max, none for finiteness
     n, m = M.shape
     a = check_hist(a, "a", n, dt, other="M.shape[0]")

@@ -50,3 +50,20 @@ def test_dist_matches_scipy(rng):
     np.testing.assert_allclose(otkit.dist(x, y, "minkowski", p=3), cdist(x, y, "minkowski", p=3), rtol=1e-12)
     with pytest.raises(ValueError, match="metric"):
         otkit.dist(x, y, "nope")
+
+
+def test_array_range_one_pass_matches_numpy():
+    from otkit.utils import array_range
+
+    rng = np.random.default_rng(0)
+    for shape, dt in [((700, 500), np.float64), ((3, 5), np.float64), ((513, 1025), np.float32), ((1, 1), np.float64)]:
+        M = (rng.standard_normal(shape) * 7).astype(dt)
+        assert array_range(M) == (float(M.min()), float(M.max()))
+        for bad in (np.nan, np.inf, -np.inf):
+            X = M.copy()
+            X[shape[0] - 1, shape[1] - 1] = bad  # last entry: the scalar tail of the pass
+            assert np.isnan(array_range(X)).all() or not np.isfinite(array_range(X)).all()
+            with pytest.raises(ValueError, match="non-finite"):
+                otkit.sinkhorn2(np.ones(shape[0]) / shape[0], np.ones(shape[1]) / shape[1], X, 1.0)
+    X = np.arange(10.0).reshape(2, 5)[:, ::2]  # not contiguous: NumPy
+    assert array_range(X) == (0.0, 9.0)
