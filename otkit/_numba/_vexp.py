@@ -51,3 +51,41 @@ def exp_nonpos_inplace(x, kbuf):
     scale = kbuf[:n].view(np.float64)
     for j in range(n):
         x[j] *= scale[j]
+
+
+_LO = -745.1332191019412  # exp(x) underflows to 0 below
+_HI = 709.782712893384  # exp(_HI) ~ DBL_MAX
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def exp_inplace(x, kbuf1, kbuf2):
+    """x <- exp(x) over the whole float64 range, as ``fast_exp`` of csrc/common/otkit_common.h: 0 below
+    the underflow threshold, subnormal results kept (2^k as the product of two normal powers of 2),
+    exp(709.78) ~ DBL_MAX above, NaN propagated. kbuf1, kbuf2: int64 scratch, len(x) entries each."""
+    n = x.shape[0]
+    for j in range(n):
+        xj = x[j]
+        xc = min(max(xj, _LO), _HI)
+        kd = math.floor(xc * _LOG2E + 0.5)
+        r = (xc - kd * _LN2_HI) - kd * _LN2_LO
+        p = 2.08767569878680989792e-09
+        p = p * r + 2.50521083854417187751e-08
+        p = p * r + 2.75573192239858906526e-07
+        p = p * r + 2.75573192239858906526e-06
+        p = p * r + 2.48015873015873015873e-05
+        p = p * r + 1.98412698412698412698e-04
+        p = p * r + 1.38888888888888888889e-03
+        p = p * r + 8.33333333333333333333e-03
+        p = p * r + 4.16666666666666666667e-02
+        p = p * r + 1.66666666666666666667e-01
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        x[j] = p if xj >= _LO else (xj if xj != xj else 0.0)
+        k1 = math.floor(kd * 0.5)
+        kbuf1[j] = (np.int64(k1) + 1023) << 52
+        kbuf2[j] = (np.int64(kd - k1) + 1023) << 52
+    s1 = kbuf1[:n].view(np.float64)
+    s2 = kbuf2[:n].view(np.float64)
+    for j in range(n):
+        x[j] = x[j] * s1[j] * s2[j]

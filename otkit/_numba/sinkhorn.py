@@ -12,7 +12,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._vexp import exp_nonpos_inplace
+from ._vexp import exp_inplace, exp_nonpos_inplace
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 
@@ -49,12 +49,24 @@ def _build_kernel(M, reg, K, U0, ktu, nblocks):
     scale = -1.0 / reg
     chunk = (n + nblocks - 1) // nblocks
     for t in prange(nblocks):
+        kb1 = np.empty(m, dtype=np.int64)
+        kb2 = np.empty(m, dtype=np.int64)
+        row = np.empty(m, dtype=np.float64)
         for i in range(t * chunk, min(n, (t + 1) * chunk)):
             for j in range(m):
-                kij = math.exp(M[i, j] * scale)
-                K[i, j] = kij
-                for k in range(N):
-                    acc[t, j, k] += kij * U0[i, k]
+                row[j] = M[i, j] * scale
+            exp_inplace(row, kb1, kb2)  # vectorized (math.exp is a scalar call per entry)
+            for j in range(m):
+                K[i, j] = row[j]
+            if N == 1:
+                u0 = U0[i, 0]
+                for j in range(m):
+                    acc[t, j, 0] += row[j] * u0
+            else:
+                for j in range(m):
+                    kij = row[j]
+                    for k in range(N):
+                        acc[t, j, k] += kij * U0[i, k]
     ktu[:, :] = acc.sum(axis=0)
 
 
@@ -209,7 +221,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     return values, plan, status, niter, err, trace[:ntrace]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
 def _finish_knopp(M, K, U, V, values, plan, want_plan, nblocks):
     n, m = M.shape
     N = U.shape[1]
@@ -217,13 +229,24 @@ def _finish_knopp(M, K, U, V, values, plan, want_plan, nblocks):
     chunk = (n + nblocks - 1) // nblocks
     for t in prange(nblocks):
         for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            if N == 1:  # contiguous inner loops (vectorized)
+                ui = U[i, 0]
+                s = 0.0
+                if want_plan:
+                    for j in range(m):
+                        p = ui * K[i, j] * V[j, 0]
+                        plan[i, j] = p
+                        s += p * M[i, j]
+                else:
+                    for j in range(m):
+                        s += ui * K[i, j] * V[j, 0] * M[i, j]
+                acc[t, 0] += s
+                continue
             for j in range(m):
                 w = K[i, j]
                 for k in range(N):
                     p = U[i, k] * w * V[j, k]
                     acc[t, k] += p * M[i, j]
-                    if want_plan:
-                        plan[i, j] = p
     for k in range(N):
         values[k] = acc[:, k].sum()
 
