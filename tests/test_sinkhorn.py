@@ -99,6 +99,11 @@ def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
     np.testing.assert_allclose(f1[fin], f0[fin], rtol=1e-9, atol=1e-9)
     if zeros:  # empty rows and columns stay empty
         assert np.all(f1[a == 0] == -np.inf) and np.all(g1[b == 0] == -np.inf)
+    # without the plan, the one-exp pass returns <P, M> accumulated during its last pass
+    r2 = impl.sinkhorn_log_f64(0, M, a, b, reg, np.zeros(70), np.zeros(50), 500, 1e-12, 10, 1e3, omega, 1e-2, False,
+                               True, False, 0, True)
+    np.testing.assert_allclose(r2["values"], r0["values"], rtol=1e-11)
+    np.testing.assert_allclose(r2["values"][0], np.sum(r0["plan"] * M), rtol=1e-12)
     if reg == 1e-4 and not zeros:  # the kernel form underflows here: the iterates are still POT's
         # (not with zeros: POT's reference is then the reduced problem, whose first iterate differs)
         P_ref, _ = pot_ref(a, b, M, reg, "sinkhorn_log", numItermax=500, stopThr=1e-12)

@@ -615,12 +615,13 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
 // when a column with g_j > -inf has S_j < 1e-200 (flushed terms < n * 1e-108 relative) or not finite.
 template <typename T>
 bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
-                    T* f, T* lse, std::vector<T>& buf, int nthreads, T omega) {
+                    T* f, T* lse, std::vector<T>& buf, int nthreads, T omega, double* value) {
     constexpr int R = 8;
     buf.resize(static_cast<size_t>(nthreads) * m + static_cast<size_t>(nthreads) * R * m);
     const T tiny = std::is_same<T, double>::value ? T(1e-200) : T(1e-30);
     bool ok = true;
-#pragma omp parallel num_threads(nthreads) reduction(&& : ok)
+    double total = 0;  // <P, M> of the plan P_ij = e_ij A_i of this pass (its final f and g)
+#pragma omp parallel num_threads(nthreads) reduction(&& : ok) reduction(+ : total)
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
@@ -639,13 +640,14 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
                 T mx = neg_inf<T>();
 #pragma omp simd reduction(max : mx)
                 for (int64_t j = 0; j < m; ++j) mx = std::max(mx, Mi[j] * scale + g[j]);
-                T lse_i = neg_inf<T>(), s = 0;
+                T lse_i = neg_inf<T>(), s = 0, sm = 0;
                 if (mx != neg_inf<T>()) {
-#pragma omp simd reduction(+ : s)
+#pragma omp simd reduction(+ : s, sm)
                     for (int64_t j = 0; j < m; ++j) {
                         const T e = fast_exp_nonpos_ftz(Mi[j] * scale + g[j] - mx);
                         Er[j] = e;
                         s += e;
+                        sm += e * Mi[j];
                     }
                     lse_i = mx + std::log(s);
                 } else {
@@ -659,6 +661,7 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
                 else
                     A[r] = relaxed ? std::exp(f[i] + mx) : a[i] / s;
                 if (!is_finite(A[r]) || (!is_finite(f[i]) && f[i] != neg_inf<T>())) ok = false;
+                total += double(A[r]) * double(sm);
             }
             for (int64_t r = rows; r < R; ++r) A[r] = T(0);
             if (rows == R) {
@@ -690,6 +693,7 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
             lse[j] = std::log(sj) - g[j];
         }
     }
+    if (value != nullptr) *value = total;
     return ok;
 }
 
@@ -771,6 +775,8 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, nthreads, omega);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     const bool use_fast = opt.log_fast;
+    bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
+    double pass_value = 0;
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         std::copy(f, f + n, fprev.begin());
@@ -783,7 +789,9 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
         }
         // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
         // below the representable range, typically in the first iterations), the exact two-exp pass
-        bool fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, nthreads, omega);
+        bool fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, nthreads,
+                                               omega, &pass_value);
+        value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
         if (!fast) {
             if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
             log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads, omega);
@@ -796,6 +804,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
             std::copy(gprev.begin(), gprev.end(), g);
             info->status = NUMERICAL_ERROR;
             info->niter = ii;
+            value_ready = false;
             break;
         }
         if (ii % opt.check_every == 0) {
@@ -816,7 +825,9 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
         }
     }
     if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
-    if (value != nullptr || plan != nullptr) {
+    if (value_ready && plan == nullptr) {
+        if (value != nullptr) *value = static_cast<T>(pass_value);
+    } else if (value != nullptr || plan != nullptr) {
         const T val = log_plan_value(M, n, m, scale, f, g, plan, nthreads);
         if (value != nullptr) *value = val;
     }

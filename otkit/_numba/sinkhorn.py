@@ -401,6 +401,7 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
     R = 8
     S = np.zeros((nblocks, m), dtype=M.dtype)
     bad = np.zeros(nblocks, dtype=np.bool_)
+    tot = np.zeros(nblocks)  # <P, M> of this pass's plan P_ij = e_ij A_i
     chunk = (n + nblocks - 1) // nblocks
     tiny = 1e-200  # the Numba kernels always compute in float64
     for t in prange(nblocks):
@@ -419,6 +420,7 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
                         mx = x
                 lse_i = -np.inf
                 s = 0.0
+                sm = 0.0
                 if mx != -np.inf:
                     Er = E[r]
                     for j in range(m):
@@ -426,6 +428,7 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
                     exp_nonpos_inplace(Er, kbuf)
                     for j in range(m):
                         s += Er[j]
+                        sm += Er[j] * M[i, j]
                     lse_i = mx + math.log(s)
                 else:
                     E[r, :] = 0.0
@@ -440,6 +443,7 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
                     A[r] = a[i] / s
                 if not np.isfinite(A[r]) or (not np.isfinite(f[i]) and f[i] != -np.inf):
                     bad[t] = True
+                tot[t] += A[r] * sm
             for r in range(rows):
                 ar = A[r]
                 if ar != 0.0:
@@ -458,7 +462,7 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
         if not (sj >= tiny) or not np.isfinite(sj):
             ok = False
         lse[j] = math.log(sj) - g[j] if sj > 0.0 else -np.inf
-    return ok
+    return ok, tot.sum()
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -488,6 +492,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     lse = np.empty(m, dtype=M.dtype)
     omega, best, gstate = M.dtype.type(1.0), np.inf, 0
     _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
+    value_ready, pass_value = False, 0.0
     status, niter, err = MAX_ITER, 0, 1.0
     trace = np.empty(max_iter // check_every + 2)
     ntrace = 0
@@ -502,7 +507,11 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
             else:
                 g[j] = fresh
         # one exp per entry where safe, else the exact two-exp pass (as the C++ kernel)
-        if not (log_fast and _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega)):
+        fast = False
+        if log_fast:
+            fast, pass_value = _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega)
+        value_ready = fast  # <P, M> of the final (f, g) comes with a fast pass
+        if not fast:
             if log_fast:
                 f[:] = fprev
             _log_pass(M, scale, loga, g, f, True, lse, nblocks, omega)
@@ -517,6 +526,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
             f[:] = fprev
             g[:] = gprev
             status, niter = NUMERICAL_ERROR, ii
+            value_ready = False
             break
         if ii % check_every == 0:
             e2 = 0.0
@@ -536,7 +546,10 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     if status == MAX_ITER:
         niter = max(0, ii - 1)
     plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=M.dtype)
-    value = _log_plan_value(M, scale, f, g, plan, want_plan, nblocks)
+    if value_ready and not want_plan:
+        value = pass_value
+    else:
+        value = _log_plan_value(M, scale, f, g, plan, want_plan, nblocks)
     return value, plan, status, niter, err, trace[:ntrace]
 
 
