@@ -2,7 +2,8 @@
 
 The algorithms are those of csrc/cpu/sinkhorn_cpu.cpp: a fused pass per iteration computes
 ``u = a / (K v)`` and ``K^T u`` row by row (one read of K per iteration), rows split into one
-block per thread, each with its own accumulator.
+block per thread, each with its own accumulator. The batched pass (several b) runs its two products
+per panel of rows through NumPy's BLAS (np.dot in nopython mode).
 """
 from __future__ import annotations
 
@@ -95,29 +96,40 @@ def _pass_single(K, a, v, u, ktu, nblocks, omega):
         ktu[j] = s
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def _pass_multi(K, a, V, U, KTU, nblocks, omega):
-    # U_ik = a_i / (K V)_ik ; KTU = K^T U  (V: m x Na, U: n x Na)
+@njit(cache=True, error_model="numpy")
+def _pass_multi_blas(K, a, V, U, KTU, omega):
+    # The batched pass as two matrix products per panel of rows (NumPy's BLAS, multithreaded):
+    # S = K_p V, U_p = a_p / S, KTU += K_p^T U_p, with the panel (<= 256 KiB) still in cache for the
+    # second product, so K is read from memory once per iteration as in the C++ pass.
     n, m = K.shape
     na = V.shape[1]
-    acc = np.zeros((nblocks, m, na), dtype=K.dtype)
-    chunk = (n + nblocks - 1) // nblocks
-    for t in prange(nblocks):
-        s = np.empty(na, dtype=K.dtype)
-        for i in range(t * chunk, min(n, (t + 1) * chunk)):
-            s[:] = 0.0
-            for j in range(m):
-                kij = K[i, j]
-                for k in range(na):
-                    s[k] += kij * V[j, k]
+    rb = max(8, min(n, (256 * 1024) // (8 * m)))
+    Vc = np.ascontiguousarray(V)
+    acc = np.zeros((m, na), dtype=K.dtype)
+    tmp = np.empty((m, na), dtype=K.dtype)
+    S = np.empty((rb, na), dtype=K.dtype)
+    Ub = np.empty((rb, na), dtype=K.dtype)
+    for i0 in range(0, n, rb):
+        i1 = min(n, i0 + rb)
+        h = i1 - i0
+        Kp = K[i0:i1]
+        if h == rb:
+            np.dot(Kp, Vc, S)
+        else:
+            S[:h] = np.dot(Kp, Vc)
+        for r in range(h):
+            i = i0 + r
             for k in range(na):
-                fresh = 0.0 if a[i] == 0.0 else a[i] / s[k]
-                U[i, k] = _relax(U[i, k], fresh, omega) if omega != 1.0 else fresh
-            for j in range(m):
-                kij = K[i, j]
-                for k in range(na):
-                    acc[t, j, k] += kij * U[i, k]
-    KTU[:, :] = acc.sum(axis=0)
+                fresh = 0.0 if a[i] == 0.0 else a[i] / S[r, k]
+                ui = _relax(U[i, k], fresh, omega) if omega != 1.0 else fresh
+                U[i, k] = ui
+                Ub[r, k] = ui
+        if h == rb:
+            np.dot(Kp.T, Ub, tmp)
+            acc += tmp
+        else:
+            acc += np.dot(Kp.T, Ub[:h])
+    KTU[:, :] = acc
 
 
 @njit(cache=True, error_model="numpy")
@@ -164,7 +176,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
             Up[:, 0] = u1
             ktu_new[:, 0] = kt1
         else:
-            _pass_multi(K, a, Vp, Up, ktu_new[:, :na], nblocks, omega)
+            _pass_multi_blas(K, a, Vp, Up, ktu_new[:, :na], omega)
         for i in range(n):
             for k in range(na):
                 if not np.isfinite(Up[i, k]):
