@@ -79,34 +79,97 @@ void reduce_threads(const std::vector<T>& acc, int nt, int64_t len, T* out) {
 // Kernel form
 // ---------------------------------------------------------------------------------------
 
-// K = exp(-M / reg) and, fused, ktu = K^T u0 (u0: n x N).
+// Micro-kernels of the batched pass on a block of R rows of K (Kb, row stride m) and KC packed
+// columns from kc (row stride ld of the packed arrays).
+// dot_tile: s[r][k] = sum_j K[r, j] v[j, kc + k], the R x KC tile held in registers over j.
+template <typename T, int R, int KC>
+inline void dot_tile(const T* Kb, int64_t m, const T* v, int64_t ld, int64_t kc, T (&s)[R][KC]) {
+    T acc[R][KC] = {};
+    for (int64_t j = 0; j < m; ++j) {
+        const T* vj = v + j * ld + kc;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const T kr = Kb[r * m + j];
+#pragma omp simd
+            for (int k = 0; k < KC; ++k) acc[r][k] += kr * vj[k];
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int k = 0; k < KC; ++k) s[r][k] = acc[r][k];
+}
+// acc_tile: my[j, kc + k] += sum_r K[r, j] u[r, kc + k], the R x KC tile of u held in registers over j.
+template <typename T, int R, int KC>
+inline void acc_tile(const T* Kb, int64_t m, const T* u, int64_t ld, int64_t kc, T* my) {
+    T ut[R][KC];
+    for (int r = 0; r < R; ++r)
+        for (int k = 0; k < KC; ++k) ut[r][k] = u[r * ld + kc + k];
+    for (int64_t j = 0; j < m; ++j) {
+        T* accj = my + j * ld + kc;
+        T x[KC];
+#pragma omp simd
+        for (int k = 0; k < KC; ++k) x[k] = accj[k];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+            const T kr = Kb[r * m + j];
+#pragma omp simd
+            for (int k = 0; k < KC; ++k) x[k] += kr * ut[r][k];
+        }
+#pragma omp simd
+        for (int k = 0; k < KC; ++k) accj[k] = x[k];
+    }
+}
+
+// K = exp(-M / reg) and, fused, ktu = K^T u0 (u0: n x N, N = 1 or a multiple of 8).
 template <typename T>
 void build_kernel(const T* M, int64_t n, int64_t m, T reg, T* K, const T* u0, int64_t N, T* ktu,
                   std::vector<T>& acc, int nthreads) {
     const T scale = T(-1) / reg;
+    constexpr int R = 8;
     acc.assign(static_cast<size_t>(nthreads) * m * N, T(0));
 #pragma omp parallel num_threads(nthreads)
     {
         const int t = omp_get_thread_num();
         const int nt = omp_get_num_threads();
         T* my = acc.data() + static_cast<size_t>(t) * m * N;
+        if (N == 1) {
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < n; ++i) {
-            const T* Mi = M + i * m;
-            T* Ki = K + i * m;
+            for (int64_t i = 0; i < n; ++i) {
+                const T* Mi = M + i * m;
+                T* Ki = K + i * m;
 #pragma omp simd
-            for (int64_t j = 0; j < m; ++j) Ki[j] = fast_exp(Mi[j] * scale);
-            if (N == 1) {
+                for (int64_t j = 0; j < m; ++j) Ki[j] = fast_exp(Mi[j] * scale);
                 const T ui = u0[i];
 #pragma omp simd
                 for (int64_t j = 0; j < m; ++j) my[j] += Ki[j] * ui;
-            } else {
-                const T* ui = u0 + i * N;
-                for (int64_t j = 0; j < m; ++j) {
-                    const T kij = Ki[j];
-                    T* row = my + j * N;
+            }
+        } else {  // blocks of R rows: exp, then K^T u0 by the register-tiled acc_tile while they are in cache
+            const int64_t nb = (n + R - 1) / R;
+#pragma omp for schedule(static)
+            for (int64_t blk = 0; blk < nb; ++blk) {
+                const int64_t i0 = blk * R, i1 = std::min(n, i0 + R);
+                for (int64_t i = i0; i < i1; ++i) {
+                    const T* Mi = M + i * m;
+                    T* Ki = K + i * m;
 #pragma omp simd
-                    for (int64_t k = 0; k < N; ++k) row[k] += kij * ui[k];
+                    for (int64_t j = 0; j < m; ++j) Ki[j] = fast_exp(Mi[j] * scale);
+                }
+                const T* Kb = K + i0 * m;
+                const T* ub = u0 + i0 * N;
+                if (i1 - i0 == R) {
+                    int64_t kc = 0;
+                    for (; kc + 16 <= N; kc += 16) acc_tile<T, R, 16>(Kb, m, ub, N, kc, my);
+                    if (kc < N) acc_tile<T, R, 8>(Kb, m, ub, N, kc, my);
+                } else {
+                    for (int64_t i = i0; i < i1; ++i) {
+                        const T* Ki = K + i * m;
+                        const T* ui = u0 + i * N;
+                        for (int64_t j = 0; j < m; ++j) {
+                            const T kij = Ki[j];
+                            T* row = my + j * N;
+#pragma omp simd
+                            for (int64_t k = 0; k < N; ++k) row[k] += kij * ui[k];
+                        }
+                    }
                 }
             }
         }
@@ -202,46 +265,6 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
         }
 #pragma omp barrier
         reduce_threads(acc, nt, m, ktu);
-    }
-}
-
-// Micro-kernels of the batched pass on a block of R rows of K (Kb, row stride m) and KC packed
-// columns from kc (row stride ld of the packed arrays).
-// dot_tile: s[r][k] = sum_j K[r, j] v[j, kc + k], the R x KC tile held in registers over j.
-template <typename T, int R, int KC>
-inline void dot_tile(const T* Kb, int64_t m, const T* v, int64_t ld, int64_t kc, T (&s)[R][KC]) {
-    T acc[R][KC] = {};
-    for (int64_t j = 0; j < m; ++j) {
-        const T* vj = v + j * ld + kc;
-#pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-            const T kr = Kb[r * m + j];
-#pragma omp simd
-            for (int k = 0; k < KC; ++k) acc[r][k] += kr * vj[k];
-        }
-    }
-    for (int r = 0; r < R; ++r)
-        for (int k = 0; k < KC; ++k) s[r][k] = acc[r][k];
-}
-// acc_tile: my[j, kc + k] += sum_r K[r, j] u[r, kc + k], the R x KC tile of u held in registers over j.
-template <typename T, int R, int KC>
-inline void acc_tile(const T* Kb, int64_t m, const T* u, int64_t ld, int64_t kc, T* my) {
-    T ut[R][KC];
-    for (int r = 0; r < R; ++r)
-        for (int k = 0; k < KC; ++k) ut[r][k] = u[r * ld + kc + k];
-    for (int64_t j = 0; j < m; ++j) {
-        T* accj = my + j * ld + kc;
-        T x[KC];
-#pragma omp simd
-        for (int k = 0; k < KC; ++k) x[k] = accj[k];
-#pragma GCC unroll 8
-        for (int r = 0; r < R; ++r) {
-            const T kr = Kb[r * m + j];
-#pragma omp simd
-            for (int k = 0; k < KC; ++k) x[k] += kr * ut[r][k];
-        }
-#pragma omp simd
-        for (int k = 0; k < KC; ++k) accj[k] = x[k];
     }
 }
 
@@ -464,6 +487,60 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
         info[col] = SinkhornInfo{MAX_ITER, std::max(0, ii - 1), lastErr[col]};
     }
 
+    // N > 1: <P_k, M> = sum_i u_ik ((K o M) v_k)_i, the product by the register-tiled dot_tile on
+    // padded copies of U and V (K is overwritten with K o M: not needed any more)
+    if (N > 1 && values != nullptr) {
+        constexpr int R = 8;
+        const int64_t ldv = (N + 7) / 8 * 8, nb = n / R;
+        std::vector<T> Upad(n * ldv, T(0)), Vpad(m * ldv, T(0));
+        for (int64_t i = 0; i < n; ++i) std::copy(U + i * N, U + i * N + N, Upad.begin() + i * ldv);
+        for (int64_t j = 0; j < m; ++j) std::copy(V + j * N, V + j * N + N, Vpad.begin() + j * ldv);
+        std::vector<double> vacc(static_cast<size_t>(nthreads) * ldv, 0.0);
+#pragma omp parallel num_threads(nthreads)
+        {
+            double* my = vacc.data() + static_cast<size_t>(omp_get_thread_num()) * ldv;
+#pragma omp for schedule(static)
+            for (int64_t blk = 0; blk < (n + R - 1) / R; ++blk) {
+                const int64_t i0 = blk * R, i1 = std::min(n, i0 + R);
+                for (int64_t i = i0; i < i1; ++i) {
+                    T* Ki = K + i * m;
+                    const T* Mi = M + i * m;
+#pragma omp simd
+                    for (int64_t j = 0; j < m; ++j) Ki[j] *= Mi[j];
+                }
+                if (blk < nb) {
+                    int64_t kc = 0;
+                    for (; kc + 16 <= ldv; kc += 16) {
+                        T sblk[R][16];
+                        dot_tile<T, R, 16>(K + i0 * m, m, Vpad.data(), ldv, kc, sblk);
+                        for (int r = 0; r < R; ++r)
+                            for (int k = 0; k < 16; ++k) my[kc + k] += double(Upad[(i0 + r) * ldv + kc + k]) * sblk[r][k];
+                    }
+                    if (kc < ldv) {
+                        T sblk[R][8];
+                        dot_tile<T, R, 8>(K + i0 * m, m, Vpad.data(), ldv, kc, sblk);
+                        for (int r = 0; r < R; ++r)
+                            for (int k = 0; k < 8; ++k) my[kc + k] += double(Upad[(i0 + r) * ldv + kc + k]) * sblk[r][k];
+                    }
+                } else {
+                    for (int64_t i = i0; i < i1; ++i) {
+                        const T* Wi = K + i * m;
+                        for (int64_t k = 0; k < N; ++k) {
+                            T sk = 0;
+                            for (int64_t j = 0; j < m; ++j) sk += Wi[j] * Vpad[j * ldv + k];
+                            my[k] += double(Upad[i * ldv + k]) * sk;
+                        }
+                    }
+                }
+            }
+        }
+        for (int64_t k = 0; k < N; ++k) {
+            double sum = 0;
+            for (int t = 0; t < nthreads; ++t) sum += vacc[static_cast<size_t>(t) * ldv + k];
+            values[k] = static_cast<T>(sum);
+        }
+        return;
+    }
     // <P, M> and the plan P = diag(u) K diag(v)
     if (values != nullptr || plan != nullptr) {
         std::vector<double> vacc(static_cast<size_t>(nthreads) * N, 0.0);
@@ -490,13 +567,6 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                         for (int64_t j = 0; j < m; ++j) s += ui * Ki[j] * V[j] * Mi[j];
                     }
                     my[0] += s;
-                } else {
-                    const T* ui = U + i * N;
-                    for (int64_t j = 0; j < m; ++j) {
-                        const T w = Ki[j] * Mi[j];
-                        const T* vj = V + j * N;
-                        for (int64_t k = 0; k < N; ++k) my[k] += double(ui[k] * w * vj[k]);
-                    }
                 }
             }
         }
