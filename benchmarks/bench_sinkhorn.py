@@ -35,7 +35,7 @@ from otkit.bench.common import (default_cache_dir, fmt_time, get_metric, limit_t
 from otkit.bench.problems import random_histograms  # noqa: E402
 
 
-def measure(name, a, b, M, reg, stopThr, numItermax, threads, max_repeat=3, budget=30.0):
+def measure(name, a, b, M, reg, stopThr, numItermax, threads, max_repeat=5, budget=30.0):
     s = S.SOLVERS[name]
     times, res = [], None
     while len(times) < max_repeat and (not times or sum(times) < budget):
@@ -100,8 +100,12 @@ def main(argv=None):
                 rows.append(r)
     bar.close()
     print("batched ...", flush=True)
-    batch = run_batch(dims=[args.batch_d], N=args.batch_n, reg=0.1, metric="graph", repeat=3, threads=thr,
-                      cache_dir=default_cache_dir(), stream=io.StringIO())
+    batch = {"rows": [], "mismatches": []}
+    for reg in regs:
+        br = run_batch(dims=[args.batch_d], N=args.batch_n, reg=reg, metric="graph", repeat=5, threads=thr,
+                       cache_dir=default_cache_dir(), stream=io.StringIO(), show_progress=False)
+        batch["rows"] += br["rows"]
+        batch["mismatches"] += br["mismatches"]
     print("bandwidth ...", flush=True)
     bw = measure_bandwidth(d, threads=thr, repeat=5, backends=backends)
     res = {"machine": info, "d": d, "threads": thr, "stopThr": stopThr, "rows": rows, "batch": batch["rows"],
@@ -149,15 +153,26 @@ def markdown(res, backends):
         L += [md_table(["reg", "method", "cpp", "numba", "numba / cpp"], t2), ""]
     L += ["## One vs N (batched), target >= 20x per pair vs sequential POT", ""]
     bt = []
+    be0 = backends[0]
     for r in res["batch"]:
+        flops = r[f"otkit_{be0}_flops"] / r["N"]
+        bound = flops / (r["gemm_gflops"] * 1e9)
         bt.append([r["d"], r["N"], r["reg"]] + [fmt_time(r[f"otkit_{be}_per_pair_s"]) for be in backends]
                   + [fmt_time(r["pot_seq_per_pair_s"]) + f" ({r['pot_seq_pairs_timed']} pairs timed)",
                      fmt_time(r.get("pot_batched_per_pair_s"))]
                   + [f"**{r[f'speedup_{be}_vs_pot_seq']:.1f}x**" for be in backends]
-                  + [f"{max(r[f'agree_{be}_max_rel'] for be in backends):.1e}"])
+                  + [f"{flops / 1e6:.0f} MFLOP, {fmt_time(bound)} at {r['gemm_gflops']:.0f} GFLOP/s "
+                     f"({r['pot_seq_per_pair_s'] / bound:.1f}x)",
+                     f"{flops / r[f'otkit_{be0}_per_pair_s'] / 1e9:.0f} GFLOP/s",
+                     f"{max(r[f'agree_{be}_max_rel'] for be in backends):.1e}"])
     L += [md_table(["d", "N", "reg"] + [f"otkit {be} / pair" for be in backends]
                    + ["POT sequential / pair", "POT batched / pair"] + [f"otkit {be} vs POT seq." for be in backends]
-                   + ["rel. diff. (max)"], bt), ""]
+                   + ["flops / pair; time at the NumPy GEMM rate (best possible vs POT seq.)", f"otkit {be0} rate",
+                      "rel. diff. (max)"], bt), "",
+          "The batched iteration is two products of K (d x d) with the d x N active columns: 4 d^2 flops per column "
+          "and iteration, float64. The GEMM rate is the machine's float64 peak as NumPy (OpenBLAS) reaches it on a "
+          "2048 x 2048 product, best of 1.5 s of runs, measured in the same run; no float64 solver does the flops "
+          "faster, so the 'best possible' ratio bounds any float64 batched Sinkhorn on this machine.", ""]
     L += ["## Memory-bandwidth bound (target >= 70%)", "", bandwidth_markdown(res["bandwidth"]), ""]
     return "\n".join(L)
 

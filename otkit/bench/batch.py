@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (fmt_time, get_metric, limit_threads, machine_info, machine_line, md_table, progress,
-                     timed, write_csv, write_json)
+from .common import (fmt_time, get_metric, limit_threads, machine_info, machine_line, md_table, peak_gflops,
+                     progress, timed, write_csv, write_json)
 from .problems import random_histograms
 
 
@@ -60,8 +60,14 @@ def run_batch(dims=(1024, 4096), N=100, reg=0.1, metric="graph", repeat=3, threa
                 row[f"otkit_{be}_per_pair_s"] = min(ts) / N
                 row[f"otkit_{be}_repeat"] = len(ts)
                 row[f"otkit_{be}_niter_max"] = int(np.max(lg["niter"]))
+                # multiply-adds of the kernel-form iterations: 2 products of K with a vector per column and
+                # iteration (each column stops on its own), 2 flops each
+                row[f"otkit_{be}_flops"] = 4.0 * d * d * float(np.sum(np.asarray(lg["niter"]) + 1))
                 row[f"otkit_{be}_err_max"] = float(np.max(lg["err"]))
                 bar.update(1)
+            # the machine's float64 matrix-product rate (NumPy's BLAS, same threads): the batched iteration is two
+            # products of K with the active columns, so flops / rate bounds its time from below
+            row["gemm_gflops"] = peak_gflops()
             if ot is not None:
                 bar.set_postfix_str(f"d={d} POT sequential")
                 seq_t, seq_v = [], []
