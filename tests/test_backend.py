@@ -67,3 +67,26 @@ def test_array_range_one_pass_matches_numpy():
                 otkit.sinkhorn2(np.ones(shape[0]) / shape[0], np.ones(shape[1]) / shape[1], X, 1.0)
     X = np.arange(10.0).reshape(2, 5)[:, ::2]  # not contiguous: NumPy
     assert array_range(X) == (0.0, 9.0)
+
+
+def test_numba_vectorized_exp_matches_numpy():
+    from otkit._numba._vexp import exp_inplace, exp_nonpos_inplace
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-745, 709, 20000), rng.uniform(-1, 1, 2000), [0.0, -708.39, -708.4, -744.0,
+                        -745.2, -800.0, 709.7, 1e-300, -1e-300]])
+    ref = np.exp(x)
+    y = x.copy()
+    exp_inplace(y, np.empty(len(x), np.int64), np.empty(len(x), np.int64))
+    normal = ref >= np.finfo(float).tiny
+    np.testing.assert_allclose(y[normal], ref[normal], rtol=4e-16)
+    np.testing.assert_allclose(y[~normal], ref[~normal], rtol=0, atol=1e-320)  # subnormals kept, 0 below
+    z = -np.abs(x)
+    refz = np.exp(z)
+    exp_nonpos_inplace(z, np.empty(len(x), np.int64))
+    kept = refz >= np.finfo(float).tiny
+    np.testing.assert_allclose(z[kept], refz[kept], rtol=4e-16)
+    assert np.all(z[~kept] == 0.0)  # flushed to zero below the smallest normal number
+    w = np.array([np.nan, -1.0])
+    exp_nonpos_inplace(w, np.empty(2, np.int64))
+    assert np.isnan(w[0]) and w[1] == np.exp(-1.0)

@@ -19,7 +19,29 @@ _LN2_LO = 1.9082149292705877e-10
 _LO_NORMAL = -708.3964185322641  # log(DBL_MIN)
 
 
-# No reassociation here: it could fold the rounding steps away.
+# No reassociation in this module: it could fold the rounding steps away.
+@njit(cache=True, inline="always", error_model="numpy", fastmath={"contract"})
+def _reduced(xc):
+    """(p, kd) with exp(xc) = p * 2^kd: kd = round(xc / ln2), p = exp(r) for r = xc - kd ln2 (|r| <= ln2/2) by
+    its degree-12 Taylor polynomial (truncation < 2e-16 relative)."""
+    kd = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - kd * _LN2_HI) - kd * _LN2_LO
+    p = 2.08767569878680989792e-09  # 1/12!
+    p = p * r + 2.50521083854417187751e-08
+    p = p * r + 2.75573192239858906526e-07
+    p = p * r + 2.75573192239858906526e-06
+    p = p * r + 2.48015873015873015873e-05
+    p = p * r + 1.98412698412698412698e-04
+    p = p * r + 1.38888888888888888889e-03
+    p = p * r + 8.33333333333333333333e-03
+    p = p * r + 4.16666666666666666667e-02
+    p = p * r + 1.66666666666666666667e-01
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p, kd
+
+
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def exp_nonpos_inplace(x, kbuf):
     """x <- exp(x) for x <= 0 (float64, contiguous); results below DBL_MIN are flushed to 0.
@@ -30,22 +52,7 @@ def exp_nonpos_inplace(x, kbuf):
     n = x.shape[0]
     for j in range(n):
         xj = x[j]
-        xc = max(xj, _LO_NORMAL)
-        kd = math.floor(xc * _LOG2E + 0.5)
-        r = (xc - kd * _LN2_HI) - kd * _LN2_LO
-        p = 2.08767569878680989792e-09  # 1/12!
-        p = p * r + 2.50521083854417187751e-08
-        p = p * r + 2.75573192239858906526e-07
-        p = p * r + 2.75573192239858906526e-06
-        p = p * r + 2.48015873015873015873e-05
-        p = p * r + 1.98412698412698412698e-04
-        p = p * r + 1.38888888888888888889e-03
-        p = p * r + 8.33333333333333333333e-03
-        p = p * r + 4.16666666666666666667e-02
-        p = p * r + 1.66666666666666666667e-01
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
+        p, kd = _reduced(max(xj, _LO_NORMAL))
         x[j] = p if xj >= _LO_NORMAL else 0.0  # NaN stays NaN through p
         kbuf[j] = (np.int64(kd) + 1023) << 52
     scale = kbuf[:n].view(np.float64)
@@ -65,22 +72,7 @@ def exp_inplace(x, kbuf1, kbuf2):
     n = x.shape[0]
     for j in range(n):
         xj = x[j]
-        xc = min(max(xj, _LO), _HI)
-        kd = math.floor(xc * _LOG2E + 0.5)
-        r = (xc - kd * _LN2_HI) - kd * _LN2_LO
-        p = 2.08767569878680989792e-09
-        p = p * r + 2.50521083854417187751e-08
-        p = p * r + 2.75573192239858906526e-07
-        p = p * r + 2.75573192239858906526e-06
-        p = p * r + 2.48015873015873015873e-05
-        p = p * r + 1.98412698412698412698e-04
-        p = p * r + 1.38888888888888888889e-03
-        p = p * r + 8.33333333333333333333e-03
-        p = p * r + 4.16666666666666666667e-02
-        p = p * r + 1.66666666666666666667e-01
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
+        p, kd = _reduced(min(max(xj, _LO), _HI))
         x[j] = p if xj >= _LO else (xj if xj != xj else 0.0)
         k1 = math.floor(kd * 0.5)
         kbuf1[j] = (np.int64(k1) + 1023) << 52
