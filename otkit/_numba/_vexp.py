@@ -53,7 +53,7 @@ def exp_nonpos_inplace(x, kbuf):
     for j in range(n):
         xj = x[j]
         p, kd = _reduced(max(xj, _LO_NORMAL))
-        x[j] = p if xj >= _LO_NORMAL else 0.0  # NaN stays NaN through p
+        x[j] = p if xj >= _LO_NORMAL else (xj if xj != xj else 0.0)  # NaN propagated
         kbuf[j] = (np.int64(kd) + 1023) << 52
     scale = kbuf[:n].view(np.float64)
     for j in range(n):
