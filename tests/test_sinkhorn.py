@@ -183,6 +183,27 @@ def test_batched_equals_loop(backend, method):
     np.testing.assert_allclose(otkit.sinkhorn(a, B, M, 0.05, method=method, backend=backend), vals, rtol=1e-12)
 
 
+@pytest.mark.parametrize("n,m,N", [(43, 37, 21), (203, 150, 21), (64, 80, 16), (9, 300, 3), (130, 140, 33)])
+def test_batched_register_tiles_equal_loop(backend, n, m, N):
+    """The batched kernel-form pass works on tiles of 8 rows x 16 (or 8) columns: row counts that are
+    not multiples of 8, column counts across one and two tiles, and the multi-threaded path
+    (n * m >= 16384) all give the values of single calls, and POT's."""
+    rng = np.random.default_rng(n * m + N)
+    a, _, M = problem(n, m, seed=n + m)
+    B = rng.dirichlet(np.ones(m), size=N).T
+    vals, lg = otkit.sinkhorn2(a, B, M, 0.1, log=True, backend=backend)
+    loop = np.array([otkit.sinkhorn2(a, B[:, k], M, 0.1, backend=backend) for k in range(N)])
+    np.testing.assert_allclose(vals, loop, rtol=1e-12)
+    assert lg["converged"].all()
+    pot = np.array([ot.sinkhorn2(a, B[:, k], M, 0.1) for k in range(0, N, 4)])
+    np.testing.assert_allclose(vals[::4], pot, rtol=1e-7)
+    U, V = lg["u"], lg["v"]  # scalings of every column: the plan marginals
+    for k in range(0, N, 5):
+        P = U[:, k][:, None] * np.exp(-M / 0.1) * V[:, k][None, :]
+        np.testing.assert_allclose(P.sum(1), a, rtol=1e-10)
+        np.testing.assert_allclose(np.sum(P * M), vals[k], rtol=1e-12)
+
+
 # --------------------------------------------------------------------------- backends, dtype
 def test_backends_agree():
     pytest.importorskip("numba")
