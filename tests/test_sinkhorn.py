@@ -110,6 +110,25 @@ def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
         np.testing.assert_allclose(r1["plan"], P_ref, rtol=1e-6, atol=1e-12)
 
 
+@pytest.mark.parametrize("reg", [0.5, 0.05, 2e-3])
+def test_log_domain_one_exp_pass_float32(backend, reg):
+    impl = sk_mod._impl(backend)[1]
+    a, b, M = problem(90, 70, seed=5)
+    a32, b32, M32 = a.astype(np.float32), b.astype(np.float32), M.astype(np.float32)
+    out = []
+    for fast in (False, True):
+        f, g = np.zeros(90, np.float32), np.zeros(70, np.float32)
+        r = impl.sinkhorn_log_f32(0, M32, a32, b32, reg, f, g, 300, 1e-6, 10, 1e3, 1.0, 1e-2, True, True, False, 0,
+                                  fast)
+        out.append(r)
+    assert out[0]["niter"][0] == out[1]["niter"][0]
+    np.testing.assert_allclose(out[1]["plan"], out[0]["plan"], rtol=2e-4, atol=1e-9)
+    np.testing.assert_allclose(out[1]["values"], out[0]["values"], rtol=1e-5)
+    P64 = otkit.sinkhorn(a, b, M, reg, method="sinkhorn_log", numItermax=300, stopThr=1e-6, warn=False,
+                         backend=backend)
+    np.testing.assert_allclose(out[1]["plan"], P64, rtol=2e-3, atol=1e-7)
+
+
 def test_log_domain_warm_start_with_minus_inf_recovers(backend):
     impl = sk_mod._impl(backend)[1]
     a, b, M = problem(30, 20, seed=2)

@@ -688,7 +688,9 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
                     T* f, T* lse, std::vector<T>& buf, int nthreads, T omega, double* value) {
     constexpr int R = 8;
     buf.resize(static_cast<size_t>(nthreads) * m + static_cast<size_t>(nthreads) * R * m);
-    const T tiny = std::is_same<T, double>::value ? T(1e-200) : T(1e-30);
+    // flushed terms are < n * (smallest normal) relative to a column sum >= tiny: < n * 2e-108 (double),
+    // < n * 1.2e-18 (float)
+    const T tiny = std::is_same<T, double>::value ? T(1e-200) : T(1e-20);
     bool ok = true;
     double total = 0;  // <P, M> of the plan P_ij = e_ij A_i of this pass (its final f and g)
 #pragma omp parallel num_threads(nthreads) reduction(&& : ok) reduction(+ : total)
