@@ -80,7 +80,12 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         cc = self.compiler
+        # -fno-trapping-math: otkit never reads floating-point exception flags; without it GCC will not
+        # if-convert a comparison or product that sits under a condition, and loops such as fast_log's stay
+        # scalar (1.4 ns against 5.6 ns per value here). Rounding and results are unchanged.
         base = ["-O3", "-std=c++17", "-fvisibility=hidden"]
+        if _compiler_accepts(cc, ["-fno-trapping-math"]):
+            base.append("-fno-trapping-math")
         openmp = _compiler_accepts(cc, ["-fopenmp"], "#include <omp.h>\nint main(){return omp_get_max_threads()>0?0:1;}\n", ["-fopenmp"])
         native = (not _flag("OTKIT_NO_NATIVE")) and _compiler_accepts(cc, ["-march=native"])
         for ext in self.extensions:

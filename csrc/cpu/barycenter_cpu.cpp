@@ -420,13 +420,18 @@ void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_
 #pragma omp simd
             for (int64_t j = 0; j < d; ++j) z[j] *= u[j];
         }
+        // geometric mean: N x d logs per iteration, vectorized (libm's scalar log took ~15% of an
+        // iteration at d = 1024, N = 10, outside the parallel pass)
         std::fill(lb.begin(), lb.end(), 0.0);
         for (int64_t k = 0; k < N; ++k) {
             const double* z = ZT.data() + k * dp;
             const double wk = w[k];
-            for (int64_t j = 0; j < d; ++j) lb[j] += wk * std::log(z[j]);
+            double* l = lb.data();
+#pragma omp simd
+            for (int64_t j = 0; j < d; ++j) l[j] += wk * fast_log(z[j]);
         }
-        for (int64_t j = 0; j < d; ++j) bar[j] = std::exp(lb[j]);
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j) bar[j] = fast_exp(lb[j]);
         for (int64_t k = 0; k < N; ++k) {
             const double* z = ZT.data() + k * dp;
             double* u = uT.data() + k * dp;
