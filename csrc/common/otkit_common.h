@@ -166,9 +166,10 @@ OTKIT_HD double fast_log(double x) {
     q = q * s2 + 1.0 / 3;
     const double logm = 2.0 * s + 2.0 * s * s2 * q;
     double r = e * 0.6931471803691238 + (logm + e * 1.9082149292705877e-10);
-    r = x == 0.0 ? -std::numeric_limits<double>::infinity() : r;
-    r = ((x < 0.0) | (x != x)) ? std::numeric_limits<double>::quiet_NaN() : r;  // | not ||: no branch
-    r = x == std::numeric_limits<double>::infinity() ? x : r;
+    // HUGE_VAL and NAN (not numeric_limits): usable in CUDA device code too
+    r = x == 0.0 ? -HUGE_VAL : r;
+    r = ((x < 0.0) | (x != x)) ? static_cast<double>(NAN) : r;  // | not ||: no branch
+    r = x == HUGE_VAL ? x : r;
     return r;
 }
 
