@@ -174,6 +174,21 @@ OTKIT_HD double fast_log(double x) {
 }
 
 #if !defined(__CUDACC__)
+// LSE_j(x_j * scale + y_j) over n terms (max pass, then a sum of exponentials <= 1: terms below the
+// smallest normal number are flushed, negligible next to the term equal to 1); -inf when every
+// term is -inf. The row log-sum-exp of the log-domain Sinkhorn and barycenter kernels.
+template <typename T>
+inline T lse_affine(const T* x, T scale, const T* y, int64_t n) {
+    T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < n; ++j) mx = mx > x[j] * scale + y[j] ? mx : x[j] * scale + y[j];
+    if (mx == -std::numeric_limits<T>::infinity()) return mx;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; ++j) s += fast_exp_nonpos_ftz(x[j] * scale + y[j] - mx);
+    return mx + std::log(s);
+}
+
 // Large uninitialized work buffer (e.g. the n x m Sinkhorn kernel): 2 MiB aligned and, on Linux,
 // backed by transparent huge pages when available (as NumPy does for large arrays) -- fewer page
 // faults on first touch and fewer TLB misses when it is streamed every iteration.

@@ -472,18 +472,8 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < d; ++i) {
                 const double* Mi = Ms.data() + i * d;
-                for (int64_t k = 0; k < N; ++k) {
-                    const double* g = GT.data() + k * d;
-                    double mx = neg_inf();
-#pragma omp simd reduction(max : mx)
-                    for (int64_t j = 0; j < d; ++j) mx = std::max(mx, Mi[j] + g[j]);
-                    double s = 0;
-                    if (mx != neg_inf()) {
-#pragma omp simd reduction(+ : s)
-                        for (int64_t j = 0; j < d; ++j) s += fast_exp(Mi[j] + g[j] - mx);
-                    }
-                    F[i * N + k] = logA[i * N + k] - (mx + std::log(s));
-                }
+                for (int64_t k = 0; k < N; ++k)
+                    F[i * N + k] = logA[i * N + k] - lse_affine(Mi, 1.0, GT.data() + k * d, d);
             }
             // log_KU_jk = LSE_i(-M_ij / reg + f_ik)   (columns, by blocks of JB columns)
             std::vector<double> mx(N * JB), sm(N * JB);
@@ -836,18 +826,7 @@ struct LogConv {
     }
     // second axis, row i of Y in place into out
     void axis1_row(const double* y, double* out) const {
-        for (int64_t l = 0; l < C; ++l) {
-            const double* m2 = M2.data() + l * C;
-            double mx = neg_inf();
-#pragma omp simd reduction(max : mx)
-            for (int64_t j = 0; j < C; ++j) mx = std::max(mx, m2[j] + y[j]);
-            double s = 0;
-            if (mx != neg_inf()) {
-#pragma omp simd reduction(+ : s)
-                for (int64_t j = 0; j < C; ++j) s += fast_exp(m2[j] + y[j] - mx);
-            }
-            out[l] = mx == neg_inf() ? neg_inf() : mx + std::log(s);
-        }
+        for (int64_t l = 0; l < C; ++l) out[l] = lse_affine(M2.data() + l * C, 1.0, y, C);
     }
 };
 

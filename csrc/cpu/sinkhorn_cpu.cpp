@@ -541,41 +541,39 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
         }
         return;
     }
-    // <P, M> and the plan P = diag(u) K diag(v)
+    // N = 1: <P, M> and the plan P = diag(u) K diag(v) (the plan is only asked for a single b)
     if (values != nullptr || plan != nullptr) {
-        std::vector<double> vacc(static_cast<size_t>(nthreads) * N, 0.0);
+        std::vector<double> vacc(static_cast<size_t>(nthreads), 0.0);
 #pragma omp parallel num_threads(nthreads)
         {
-            double* my = vacc.data() + static_cast<size_t>(omp_get_thread_num()) * N;
-#pragma omp for schedule(static)
+            double my = 0;  // summed per thread, then in thread order (deterministic)
+#pragma omp for schedule(static) nowait
             for (int64_t i = 0; i < n; ++i) {
-                T* Ki = K + i * m;
+                const T* Ki = K + i * m;
                 const T* Mi = M + i * m;
-                if (N == 1) {
-                    const T ui = U[i];
-                    T s = 0;
-                    if (plan != nullptr) {
-                        T* Pi = plan + i * m;
+                const T ui = U[i];
+                T s = 0;
+                if (plan != nullptr) {
+                    T* Pi = plan + i * m;
 #pragma omp simd reduction(+ : s)
-                        for (int64_t j = 0; j < m; ++j) {
-                            const T p = ui * Ki[j] * V[j];
-                            Pi[j] = p;
-                            s += p * Mi[j];
-                        }
-                    } else {
-#pragma omp simd reduction(+ : s)
-                        for (int64_t j = 0; j < m; ++j) s += ui * Ki[j] * V[j] * Mi[j];
+                    for (int64_t j = 0; j < m; ++j) {
+                        const T p = ui * Ki[j] * V[j];
+                        Pi[j] = p;
+                        s += p * Mi[j];
                     }
-                    my[0] += s;
+                } else {
+#pragma omp simd reduction(+ : s)
+                    for (int64_t j = 0; j < m; ++j) s += ui * Ki[j] * V[j] * Mi[j];
                 }
+                my += s;
             }
+            vacc[static_cast<size_t>(omp_get_thread_num())] = my;
         }
-        if (values != nullptr)
-            for (int64_t k = 0; k < N; ++k) {
-                double s = 0;
-                for (int t = 0; t < nthreads; ++t) s += vacc[static_cast<size_t>(t) * N + k];
-                values[k] = static_cast<T>(s);
-            }
+        if (values != nullptr) {
+            double sum = 0;
+            for (int t = 0; t < nthreads; ++t) sum += vacc[static_cast<size_t>(t)];
+            values[0] = static_cast<T>(sum);
+        }
     }
 }
 
@@ -618,19 +616,7 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
         const int64_t t1 = std::min(i1, t0 + R);
         if (update_rows) {
             for (int64_t i = t0; i < t1; ++i) {
-                const T* Mi = M + i * m;
-                T mx = neg_inf<T>();
-#pragma omp simd reduction(max : mx)
-                for (int64_t j = 0; j < m; ++j) mx = std::max(mx, Mi[j] * scale + g[j]);
-                T lse;
-                if (mx == neg_inf<T>()) {
-                    lse = neg_inf<T>();
-                } else {
-                    T s = 0;
-#pragma omp simd reduction(+ : s)
-                    for (int64_t j = 0; j < m; ++j) s += fast_exp_nonpos_ftz(Mi[j] * scale + g[j] - mx);
-                    lse = mx + std::log(s);
-                }
+                const T lse = lse_affine(M + i * m, scale, g, m);
                 const T fresh = loga[i] - lse;  // log a_i = -inf (a_i = 0): f_i = -inf, row i is empty
                 f[i] = (omega != T(1) && fresh != neg_inf<T>() && f[i] != neg_inf<T>())
                            ? (T(1) - omega) * f[i] + omega * fresh

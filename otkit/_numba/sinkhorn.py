@@ -105,7 +105,6 @@ def _pass_multi_blas(K, a, V, U, KTU, omega):
     n, m = K.shape
     na = V.shape[1]
     rb = max(8, min(n, (1024 * 1024) // (8 * m)))
-    Vc = np.ascontiguousarray(V)
     acc = np.zeros((m, na), dtype=K.dtype)
     tmp = np.empty((m, na), dtype=K.dtype)
     S = np.empty((rb, na), dtype=K.dtype)
@@ -115,9 +114,9 @@ def _pass_multi_blas(K, a, V, U, KTU, omega):
         h = i1 - i0
         Kp = K[i0:i1]
         if h == rb:
-            np.dot(Kp, Vc, S)
+            np.dot(Kp, V, S)
         else:
-            S[:h] = np.dot(Kp, Vc)
+            S[:h] = np.dot(Kp, V)
         for r in range(h):
             i = i0 + r
             for k in range(na):
