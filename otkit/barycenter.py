@@ -323,13 +323,6 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
 # ---------------------------------------------------------------------------------------
 # free support
 # ---------------------------------------------------------------------------------------
-def _emd(a, b, M, backend="auto"):
-    """Exact OT plan by otkit's network simplex."""
-    from .emd import emd
-
-    return np.asarray(emd(a, b, M, backend=backend))
-
-
 def free_support_barycenter(measures_locations, measures_weights, X_init, b=None, weights=None, numItermax=100,
                             stopThr=1e-7, verbose=False, log=None, numThreads=1, backend="auto"):
     r"""Free-support Wasserstein barycenter (the weights ``b`` are fixed, the locations move).
@@ -427,14 +420,26 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
     numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
     _, stopThr = _check_stop(1, stopThr)
 
+    from .emd import _solve
+
+    # the masses of every problem (b, a_i) stay the same from step to step (a_i rescaled once to
+    # the mass of b: the solver needs equal totals, as in otkit.emd), so the optimal tree of a
+    # problem at one step is a feasible basis of the same problem at the next, where only the
+    # costs changed: the network simplex goes on from it. Same optimum as a cold start; the
+    # pivots fall from ~3000 to tens once the support moves little (200 points)
+    wts = [np.ascontiguousarray(ai * (b.sum() / ai.sum())) for ai in wts]
+    bases = [None] * N
     norms = []
     disp = stopThr + 1.0
     it = 0
     while disp > stopThr and it < numItermax:
         T_sum = np.zeros((k, dim))
-        for Xi, ai, wi in zip(locs, wts, w):
-            Ti = _emd(b, ai, dist(X, Xi), backend)
-            T_sum += wi * (Ti @ Xi) / b[:, None]
+        for q, (Xi, ai, wi) in enumerate(zip(locs, wts, w)):
+            I, J, P, _, lg = _solve(b, ai, dist(X, Xi), 100000, False, backend, basis=bases[q], keep_basis=True)
+            bases[q] = lg["basis"]
+            # T_i X_i from the plan's support (at most k + k_i - 1 cells)
+            TX = np.stack([np.bincount(I, P * Xi[J, c], minlength=k) for c in range(dim)], axis=1)
+            T_sum += wi * TX / b[:, None]
         disp = float(np.sum((T_sum - X) ** 2))
         norms.append(disp)
         X = T_sum

@@ -88,11 +88,19 @@ def _center(alpha, beta, a, b):
     return alpha + c, beta - c
 
 
-def _solve(a, b, M, numItermax, center_dual, backend):
-    """One problem: returns (I, J, X, cost, log dict)."""
+def _solve(a, b, M, numItermax, center_dual, backend, init=None, basis=None, keep_basis=False):
+    """One problem: returns (I, J, X, cost, log dict).
+
+    init: warm-start potentials (alpha0, beta0) or None. basis: warm-start tree (parent, flow)
+    of an earlier solve with the same a, b (checked by the solver, which starts cold if it does
+    not fit). keep_basis: put the final tree in log["basis"] and whether the given one was used
+    in log["warm_basis"].
+    """
     be = _backend.resolve_backend(backend)
     impl = _backend.ext() if be == "cpp" else _backend.numba_module("emd")
-    I, J, X, alpha, beta, cost, niter, status = impl.emd_network_simplex(M, a, b, numItermax)
+    a0, b0 = init if init is not None else (None, None)
+    res = impl.emd_network_simplex(M, a, b, numItermax, a0, b0, basis, keep_basis)
+    I, J, X, alpha, beta, cost, niter, status = res[:8]
     alpha, beta = _null_weight_duals(alpha, beta, M, a, b)
     if center_dual:
         alpha, beta = _center(alpha, beta, a, b)
@@ -114,6 +122,9 @@ def _solve(a, b, M, numItermax, center_dual, backend):
         "converged": status == _status.OK,
         "backend": be,
     }
+    if keep_basis:
+        log["basis"] = res[8][:2]
+        log["warm_basis"] = bool(res[8][2])
     return I, J, X, np.float64(cost), log
 
 
@@ -127,9 +138,26 @@ def _plan(I, J, X, shape, sparse: bool):
     return G
 
 
-def _check_unsupported(potentials_init):
-    if potentials_init is not None:
-        raise NotImplementedError("potentials_init (warm start) is not supported by otkit.emd; pass None")
+def _check_potentials(potentials_init, n, m):
+    """(alpha0, beta0) as C-contiguous float64 (n,), (m,) finite arrays, or None."""
+    if potentials_init is None:
+        return None
+    if not isinstance(potentials_init, (tuple, list)) or len(potentials_init) != 2:
+        raise ValueError("potentials_init must be a pair (alpha, beta) of dual potentials, e.g. "
+                         "(log['u'], log['v']) of an earlier call")
+    out = []
+    for x, name, k, dim in ((potentials_init[0], "potentials_init[0] (alpha)", n, "M.shape[0]"),
+                            (potentials_init[1], "potentials_init[1] (beta)", m, "M.shape[1]")):
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real array, got dtype {x.dtype}")
+        if x.shape != (k,):
+            raise ValueError(f"{name} must have shape ({k},) = ({dim},), got {x.shape}")
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        if not np.isfinite(x).all():
+            raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+        out.append(x)
+    return tuple(out)
 
 
 def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, check_marginals=True,
@@ -169,8 +197,11 @@ def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, c
     check_marginals : bool, optional (default=True)
         Raise a ValueError when sum(a) and sum(b) differ by more than 1e-6 relative. With
         False, b is rescaled to the mass of a (as POT does).
-    potentials_init : None
-        Warm start is not supported (NotImplementedError when given).
+    potentials_init : tuple (alpha, beta) of (ns,) and (nt,) arrays, optional
+        Dual potentials to warm start from, typically ``(log["u"], log["v"])`` of a solve of a
+        nearby problem (as ``ot.emd``). The initial basis is then built on the reduced costs
+        ``M_ij - alpha_i - beta_j``; the optimum is the same, with fewer pivots when the
+        potentials fit the problem.
     sparse : bool, optional (default=False)
         Return the plan as a ``scipy.sparse.coo_matrix`` with at most ns + nt - 1 nonzeros.
     normalize : bool, optional (default=False)
@@ -198,10 +229,10 @@ def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, c
     .. [2] Bonneel, N., Van De Panne, M., Paris, S., Heidrich, W. (2011). Displacement
        interpolation using Lagrangian mass transport. ACM TOG 30(6).
     """
-    _check_unsupported(potentials_init)
     numItermax = _max_iter(numItermax)
     a, b, M = _prepare(a, b, M, check_marginals, normalize)
-    I, J, X, cost, lg = _solve(a, b, M, numItermax, center_dual, backend)
+    init = _check_potentials(potentials_init, *M.shape)
+    I, J, X, cost, lg = _solve(a, b, M, numItermax, center_dual, backend, init)
     G = _plan(I, J, X, M.shape, sparse)
     if log:
         return G, lg
@@ -259,12 +290,12 @@ def emd2(a, b, M, processes=1, numItermax=100000, log=False, return_matrix=False
     ----------
     .. [1] Ahuja, R. K., Magnanti, T. L., Orlin, J. B. (1993). Network Flows, ch. 11.
     """
-    _check_unsupported(potentials_init)
     numItermax = _max_iter(numItermax)
     a, b, M = _prepare(a, b, M, check_marginals, normalize, allow_2d=True)
+    init = _check_potentials(potentials_init, *M.shape)
 
     def one(bk):
-        I, J, X, cost, lg = _solve(a, bk, M, numItermax, center_dual, backend)
+        I, J, X, cost, lg = _solve(a, bk, M, numItermax, center_dual, backend, init)
         if log or return_matrix:
             if return_matrix:
                 lg["G"] = _plan(I, J, X, M.shape, sparse)

@@ -91,6 +91,40 @@ def test_free_support_matches_pot(backend):
     assert lg["converged"] and lg["niter"] == len(lg["displacement_square_norms"])
 
 
+def test_free_support_uniform_matches_pot_and_warm_starts(backend, monkeypatch):
+    """Assignment problems (uniform weights), as in the benchmark: POT's iterates, and every
+    step after the first restarts each problem from its previous optimal tree."""
+    import sys
+
+    rng = np.random.default_rng(3)
+    locs = [rng.normal(size=(40, 2)) * rng.uniform(0.5, 2) + rng.normal(size=2) * 3 for _ in range(4)]
+    wts = [otkit.unif(40)] * 4
+    X_init = rng.normal(size=(40, 2))
+    ref, lref = ot.lp.free_support_barycenter(locs, wts, X_init, log=True)
+    emd_mod = sys.modules["otkit.emd"]
+    solve = emd_mod._solve
+    calls = []
+
+    def spy(*args, **kw):
+        out = solve(*args, **kw)
+        calls.append((kw.get("basis") is not None, out[4]["warm_basis"], out[4]["niter"]))
+        return out
+
+    monkeypatch.setattr(emd_mod, "_solve", spy)
+    X, lg = otkit.free_support_barycenter(locs, wts, X_init, log=True, backend=backend)
+    np.testing.assert_allclose(X, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(lg["displacement_square_norms"], lref["displacement_square_norms"],
+                               rtol=1e-9, atol=1e-14)
+    assert lg["niter"] >= 3 and len(calls) == 4 * lg["niter"]
+    assert [c[:2] for c in calls[:4]] == [(False, False)] * 4
+    assert all(given and used for given, used, _ in calls[4:])
+    # the last step (zero displacement) starts from trees that were optimal for nearly the same
+    # costs: a few pivots against hundreds cold
+    assert lg["displacement_square_norms"][-1] == 0.0
+    cold, last = sum(c[2] for c in calls[:4]), sum(c[2] for c in calls[-4:])
+    assert last < 0.05 * cold, (last, cold)
+
+
 # ---------------------------------------------------------------------------------------
 # closed forms and properties
 # ---------------------------------------------------------------------------------------

@@ -187,8 +187,14 @@ def test_bad_input(backend):
         otkit.emd(a, b, M, numItermax=-1, backend=backend)
     with pytest.raises(TypeError, match="M must hold real numbers"):
         otkit.emd(a, b, np.full((4, 5), "x"), backend=backend)
-    with pytest.raises(NotImplementedError, match="potentials_init"):
-        otkit.emd(a, b, M, potentials_init=(a, b), backend=backend)
+    with pytest.raises(ValueError, match="potentials_init must be a pair"):
+        otkit.emd(a, b, M, potentials_init=a, backend=backend)
+    with pytest.raises(ValueError, match=r"potentials_init\[1\] \(beta\) must have shape \(5,\)"):
+        otkit.emd(a, b, M, potentials_init=(np.zeros(4), np.zeros(4)), backend=backend)
+    with pytest.raises(ValueError, match=r"potentials_init\[0\] \(alpha\) has non-finite"):
+        otkit.emd(a, b, M, potentials_init=(np.array([0, np.nan, 0, 0]), np.zeros(5)), backend=backend)
+    with pytest.raises(TypeError, match=r"potentials_init\[0\] \(alpha\) must be a real array"):
+        otkit.emd(a, b, M, potentials_init=(np.full(4, "x"), np.zeros(5)), backend=backend)
     # opt-in normalization, and POT's rescaling when the check is off
     np.testing.assert_allclose(otkit.emd2(a, 1.5 * b, M, normalize=True, backend=backend), ot.emd2(a, b, M),
                                rtol=1e-9)
@@ -274,3 +280,95 @@ def test_forbidden_cells_and_cost_scales(backend):
     tiny = otkit.emd2(a, b, 1e-12 * M, backend=backend)
     np.testing.assert_allclose(tiny, 1e-12 * ot.emd2(a, b, M), rtol=1e-9)
     np.testing.assert_allclose(tiny, 1e-12 * otkit.emd2(a, b, M, backend=backend), rtol=1e-12)
+
+
+@pytest.mark.parametrize("uniform", [False, True])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_potentials_init_warm_start(backend, uniform, zeros):
+    """potentials_init (as ot.emd): the same optimum as a cold start, in fewer pivots when the
+    potentials come from a nearby problem; arbitrary finite potentials are harmless."""
+    rng = np.random.default_rng(7)
+    n = 150
+    X = rng.normal(size=(n, 2))
+    Y = rng.normal(size=(n, 2)) + 0.5
+    if uniform:
+        a = b = np.full(n, 1.0 / n)
+    else:
+        a, b, _ = _problem(n, n, 8, zeros=zeros)
+    if zeros and uniform:
+        a = a.copy()
+        a[:10] = 0.0
+        a /= a.sum()
+    M = otkit.dist(X, Y)
+    _, lg0 = otkit.emd(a, b, M, log=True, backend=backend)
+    M2 = otkit.dist(X, Y + 0.01 * rng.normal(size=Y.shape))
+    G_cold, lg_cold = otkit.emd(a, b, M2, log=True, backend=backend)
+    G_warm, lg_warm = otkit.emd(a, b, M2, log=True, potentials_init=(lg0["u"], lg0["v"]), backend=backend)
+    _check_optimal(G_warm, a, b, M2, lg_warm)
+    np.testing.assert_allclose(lg_warm["cost"], lg_cold["cost"], rtol=1e-13)
+    np.testing.assert_allclose(lg_warm["cost"], ot.emd2(a, b, M2), rtol=1e-12)
+    assert lg_warm["niter"] < 0.8 * lg_cold["niter"], (lg_warm["niter"], lg_cold["niter"])
+    # the duals of the same problem: fewer pivots still
+    _, lg_same = otkit.emd(a, b, M2, log=True, potentials_init=(lg_cold["u"], lg_cold["v"]), backend=backend)
+    assert lg_same["niter"] < 0.5 * lg_cold["niter"], (lg_same["niter"], lg_cold["niter"])
+    # arbitrary (bad) potentials: slower perhaps, still exact
+    G_bad, lg_bad = otkit.emd(a, b, M2, log=True, backend=backend,
+                              potentials_init=(1e3 * rng.normal(size=n), 1e3 * rng.normal(size=n)))
+    _check_optimal(G_bad, a, b, M2, lg_bad)
+    np.testing.assert_allclose(lg_bad["cost"], lg_cold["cost"], rtol=1e-13)
+    # emd2 with several targets takes the same potentials for each
+    B = np.stack([b, b], axis=1)
+    vals = otkit.emd2(a, B, M2, potentials_init=(lg0["u"], lg0["v"]), backend=backend)
+    np.testing.assert_allclose(vals, [lg_cold["cost"]] * 2, rtol=1e-13)
+
+
+def test_basis_warm_start(backend):
+    """The solver's own tree as a warm start (used by free_support_barycenter): same optimum as
+    a cold start on a problem with the same masses and new costs, a handful of pivots when the
+    costs moved little, none on the same problem; a tree that does not fit (other masses,
+    wrong shape, a cycle, a negative flow) is refused and the solve starts cold."""
+    from otkit.emd import _solve
+
+    rng = np.random.default_rng(11)
+    n, m = 120, 100
+    X, Y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
+    a, b, _ = _problem(n, m, 12, zeros=True)
+    b = b * (a.sum() / b.sum())
+    M = otkit.dist(X, Y)
+    *_, lg = _solve(a, b, M, 10**6, False, backend, keep_basis=True)
+    par, flow = lg["basis"]
+    assert par.shape == (n + m,) and flow.shape == (n + m,) and not lg["warm_basis"]
+    assert (par == -1).sum() == 1 and ((par == -2) == np.r_[a == 0, b == 0]).all()
+    *_, lg_same = _solve(a, b, M, 10**6, False, backend, basis=(par, flow), keep_basis=True)
+    assert lg_same["warm_basis"] and lg_same["niter"] == 0
+    np.testing.assert_allclose(lg_same["cost"], lg["cost"], rtol=1e-15)
+    M2 = otkit.dist(X, Y + 0.01 * rng.normal(size=Y.shape))
+    I, J, P, c_cold, lg_cold = _solve(a, b, M2, 10**6, False, backend)
+    I2, J2, P2, c_warm, lg_warm = _solve(a, b, M2, 10**6, False, backend, basis=(par, flow), keep_basis=True)
+    assert lg_warm["warm_basis"] and lg_warm["niter"] < lg_cold["niter"] / 5, (lg_warm["niter"], lg_cold["niter"])
+    np.testing.assert_allclose(c_warm, c_cold, rtol=1e-13)
+    np.testing.assert_allclose(c_warm, ot.emd2(a, b, M2), rtol=1e-12)
+    G = np.zeros((n, m))
+    G[I2, J2] = P2
+    _check_optimal(G, a, b, M2, lg_warm)
+    # refused: other masses, a cycle, a negative flow, a wrong parent type -> cold start, exact
+    a3 = np.roll(a, 1)
+    bad = {"other masses": (a3, par, flow)}
+    p_cyc = par.copy()
+    kids = np.flatnonzero(p_cyc == n + np.flatnonzero(b > 0)[1])
+    p_cyc[n + np.flatnonzero(b > 0)[1]] = kids[0] if kids.size else 0
+    bad["cycle"] = (a, p_cyc, flow)
+    f_neg = flow.copy()
+    f_neg[np.flatnonzero(par >= 0)[0]] = -1e-3
+    bad["negative flow"] = (a, par, f_neg)
+    p_side = par.copy()
+    src = np.flatnonzero((par >= 0) & (np.arange(n + m) < n))[0]
+    p_side[src] = np.flatnonzero(a > 0)[-1]  # a row hung on a row
+    bad["same side"] = (a, p_side, flow)
+    for name, (aa, pp, ff) in bad.items():
+        *_, c_bad, lg_bad = _solve(aa, b, M2, 10**6, False, backend, basis=(pp, ff), keep_basis=True)
+        assert not lg_bad["warm_basis"], name
+        np.testing.assert_allclose(c_bad, ot.emd2(aa, b, M2), rtol=1e-12, err_msg=name)
+    impl = otkit._ext if backend == "cpp" else _backend.numba_module("emd")
+    with pytest.raises(ValueError, match="n \\+ m entries"):
+        impl.emd_network_simplex(M2, a, b, 1000, None, None, (par[:-1], flow[:-1]), False)

@@ -48,8 +48,11 @@ constexpr int kShortlist = 16;  // cells per row offered to the least-cost phase
 template <bool Gather>
 class NetworkSimplex {
    public:
+    // a0, b0 (nullptr or one entry per row / column of the network): potentials that guide the
+    // initial basis (warm start, see init_basis).
     NetworkSimplex(const double* M, int64_t ld, const std::vector<int64_t>& rows, const std::vector<int64_t>& cols,
-                   const std::vector<double>& sa, const std::vector<double>& sb)
+                   const std::vector<double>& sa, const std::vector<double>& sb, const double* a0 = nullptr,
+                   const double* b0 = nullptr, const EmdBasis* warm = nullptr)
         : M_(M), ld_(ld), rows_(rows), cols_(cols), n_(static_cast<int>(rows.size())),
           m_(static_cast<int>(cols.size())), N_(n_ + m_) {
         parent_.assign(N_, -1);
@@ -62,7 +65,33 @@ class NetworkSimplex {
         const int64_t arcs = static_cast<int64_t>(n_) * m_;
         block_ = std::max<int64_t>(static_cast<int64_t>(std::sqrt(static_cast<double>(arcs))), 16);
         block_ = std::min<int64_t>(block_, arcs);
-        init_basis(sa, sb);
+        if (warm && warm->parent_in && load_basis(*warm, sa, sb)) {
+            loaded_ = true;
+        } else {
+            parent_.assign(N_, -1);
+            first_.assign(N_, -1);
+            next_.assign(N_, -1);
+            prev_.assign(N_, -1);
+            flow_.assign(N_, 0.0);
+            init_basis(sa, sb, a0, b0);
+        }
+    }
+
+    bool loaded() const { return loaded_; }
+
+    // The tree in original node ids (rows 0..n-1, columns n..n+m-1): parent (-1 at the root,
+    // -2 for rows/columns of zero mass) and the flow on the arc to the parent.
+    void export_basis(const EmdBasis& out) const {
+        const int64_t n = out.n, m = out.m;
+        for (int64_t o = 0; o < n + m; ++o) {
+            out.parent_out[o] = -2;
+            out.flow_out[o] = 0.0;
+        }
+        for (int v = 0; v < N_; ++v) {
+            const int64_t o = orig(v, n);
+            out.parent_out[o] = parent_[v] < 0 ? -1 : orig(parent_[v], n);
+            out.flow_out[o] = flow_[v];
+        }
     }
 
     // Runs at most max_iter pivots; returns OK or MAX_ITER.
@@ -116,6 +145,73 @@ class NetworkSimplex {
     }
 
    private:
+    bool loaded_ = false;
+
+    int64_t orig(int v, int64_t n) const { return v < n_ ? rows_[v] : n + cols_[v - n_]; }
+
+    // Warm start from a basis exported by an earlier solve with the same masses (the costs may
+    // differ): the tree is primal feasible for any costs, so the simplex goes on from it. It is
+    // checked first and refused (cold start) unless it is a spanning tree of this network rooted
+    // at sink 0, bipartite, with finite flows >= 0 that meet the masses (to 1e-9 of the total),
+    // and strongly feasible (every sink's arc to its parent carries flow > 0).
+    bool load_basis(const EmdBasis& w, const std::vector<double>& sa, const std::vector<double>& sb) {
+        const int64_t n = w.n, m = w.m;
+        std::vector<int> row_of(n, -1), col_of(m, -1);
+        for (int i = 0; i < n_; ++i) row_of[rows_[i]] = i;
+        for (int j = 0; j < m_; ++j) col_of[cols_[j]] = j;
+        auto node_of = [&](int64_t o) -> int {
+            if (o < 0 || o >= n + m) return -1;
+            if (o < n) return row_of[o];
+            const int j = col_of[o - n];
+            return j < 0 ? -1 : n_ + j;
+        };
+        const int root = n_;
+        std::vector<double> net(N_, 0.0);
+        for (int v = 0; v < N_; ++v) {
+            const int64_t o = orig(v, n);
+            const int64_t po = w.parent_in[o];
+            if (v == root) {
+                if (po != -1) return false;
+                continue;
+            }
+            const int p = node_of(po);
+            if (p < 0 || (p < n_) == (v < n_)) return false;
+            const double f = w.flow_in[o];
+            if (!(f >= 0.0 && f < kInf)) return false;
+            if (v >= n_ && !(f > 0.0)) return false;
+            parent_[v] = p;
+            flow_[v] = f;
+            net[v] += f;  // a source's outflow or a sink's inflow
+            net[p] += f;
+        }
+        double tot = 0.0;
+        for (double x : sa) tot += x;
+        const double tol = 1e-9 * tot;
+        for (int i = 0; i < n_; ++i)
+            if (!(std::fabs(net[i] - sa[i]) <= tol)) return false;
+        for (int j = 0; j < m_; ++j)
+            if (!(std::fabs(net[n_ + j] - sb[j]) <= tol)) return false;
+        // acyclic: every node reaches the root (0: not seen, 1: on the current path, 2: reaches it)
+        std::vector<char> st(N_, 0);
+        st[root] = 2;
+        std::vector<int> path;
+        for (int v = 0; v < N_; ++v) {
+            path.clear();
+            int x = v;
+            while (st[x] == 0) {
+                st[x] = 1;
+                path.push_back(x);
+                x = parent_[x];
+            }
+            if (st[x] == 1) return false;
+            for (int y : path) st[y] = 2;
+        }
+        for (int v = 0; v < N_; ++v)
+            if (parent_[v] >= 0) add_child(parent_[v], v);
+        compute_potentials();
+        return true;
+    }
+
     const double* M_;
     int64_t ld_;
     const std::vector<int64_t>& rows_;
@@ -149,9 +245,15 @@ class NetworkSimplex {
     }
 
     // ---------------------------------------------------------------- initial basis
-    void init_basis(const std::vector<double>& sa, const std::vector<double>& sb) {
+    // With potentials (a0, b0) both rules run on the reduced costs M_ij - a0_i - b0_j instead of
+    // M_ij: potentials that are optimal for a nearby problem (the previous step of an iterative
+    // method) make the cells of that problem's optimal plan the cheapest ones, so the initial
+    // basis starts close to the new optimum and few pivots remain.
+    void init_basis(const std::vector<double>& sa, const std::vector<double>& sb, const double* a0, const double* b0) {
         std::vector<double> ra(sa), rb(sb);
-        std::vector<double> pen(m_, 0.0);  // +inf once a column is closed
+        std::vector<double> pen(m_, 0.0);  // -b0_j, and +inf once a column is closed
+        if (b0)
+            for (int j = 0; j < m_; ++j) pen[j] = -b0[j];
         std::vector<int> ei, ej;
         std::vector<double> ex;
         ei.reserve(N_ - 1);
@@ -197,7 +299,7 @@ class NetworkSimplex {
                 const double* Mi = row(i);
                 int cnt = 0;
                 for (int j = 0; j < m_; ++j) {
-                    const double c = Gather ? Mi[cols_[j]] : Mi[j];
+                    const double c = (Gather ? Mi[cols_[j]] : Mi[j]) + pen[j];
                     if (cnt == K && !(c < kv[K - 1])) continue;
                     int p = cnt < K ? cnt++ : K - 1;  // insertion into the sorted shortlist
                     while (p > 0 && kv[p - 1] > c) {
@@ -208,7 +310,8 @@ class NetworkSimplex {
                     kv[p] = c;
                     kj[p] = j;
                 }
-                for (int k = 0; k < cnt; ++k) cand.emplace_back(kv[k], static_cast<int64_t>(i) * m_ + kj[k]);
+                const double ai = a0 ? a0[i] : 0.0;
+                for (int k = 0; k < cnt; ++k) cand.emplace_back(kv[k] - ai, static_cast<int64_t>(i) * m_ + kj[k]);
             }
             std::sort(cand.begin(), cand.end());
             for (const auto& c : cand) {
@@ -499,9 +602,10 @@ class NetworkSimplex {
 
 void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a, const double* b,
                          int64_t max_iter, int64_t* arc_i, int64_t* arc_j, double* arc_x, double* alpha,
-                         double* beta, EmdInfo* info) {
+                         double* beta, EmdInfo* info, const double* alpha0, const double* beta0,
+                         const EmdBasis* basis) {
     std::vector<int64_t> rows, cols;
-    std::vector<double> sa, sb;
+    std::vector<double> sa, sb, a0, b0;
     for (int64_t i = 0; i < n; ++i)
         if (a[i] > 0.0) {
             rows.push_back(i);
@@ -516,18 +620,33 @@ void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a,
     for (int64_t i = 0; i < n; ++i) alpha[i] = nan;
     for (int64_t j = 0; j < m; ++j) beta[j] = nan;
     *info = EmdInfo();
+    if (basis && basis->parent_out)
+        for (int64_t o = 0; o < n + m; ++o) {
+            basis->parent_out[o] = -2;
+            basis->flow_out[o] = 0.0;
+        }
     if (rows.empty() || cols.empty()) {
         info->status = INFEASIBLE;
         return;
     }
+    if (alpha0 && beta0) {
+        for (int64_t i : rows) a0.push_back(alpha0[i]);
+        for (int64_t j : cols) b0.push_back(beta0[j]);
+    }
+    const double* pa = a0.empty() ? nullptr : a0.data();
+    const double* pb = b0.empty() ? nullptr : b0.data();
+    auto solve = [&](auto& ns) {
+        info->warm_basis = ns.loaded() ? 1 : 0;
+        info->status = ns.run(max_iter, &info->niter);
+        ns.output(arc_i, arc_j, arc_x, alpha, beta, info);
+        if (basis && basis->parent_out) ns.export_basis(*basis);
+    };
     if (static_cast<int64_t>(cols.size()) == m) {
-        NetworkSimplex<false> ns(M, m, rows, cols, sa, sb);
-        info->status = ns.run(max_iter, &info->niter);
-        ns.output(arc_i, arc_j, arc_x, alpha, beta, info);
+        NetworkSimplex<false> ns(M, m, rows, cols, sa, sb, pa, pb, basis);
+        solve(ns);
     } else {
-        NetworkSimplex<true> ns(M, m, rows, cols, sa, sb);
-        info->status = ns.run(max_iter, &info->niter);
-        ns.output(arc_i, arc_j, arc_x, alpha, beta, info);
+        NetworkSimplex<true> ns(M, m, rows, cols, sa, sb, pa, pb, basis);
+        solve(ns);
     }
 }
 

@@ -93,13 +93,19 @@ def _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E, rows_open, cols_open
 
 
 @numba.njit(cache=True, nogil=True)
-def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
+def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow, a0, b0):
+    # a0, b0: warm-start potentials (one per row / column of the network) or empty arrays;
+    # both rules then run on the reduced costs M_ij - a0_i - b0_j (see emd_cpu.cpp)
     n = rows.size
     m = cols.size
     N = n + m
     ra = sa.copy()
     rb = sb.copy()
-    pen = np.zeros(m)
+    pen = np.zeros(m)  # -b0_j, and +inf once a column is closed
+    warm = a0.size == n and b0.size == m
+    if warm:
+        for j in range(m):
+            pen[j] = -b0[j]
     ei = np.empty(N - 1, np.int64)
     ej = np.empty(N - 1, np.int64)
     ex = np.empty(N - 1)
@@ -119,7 +125,7 @@ def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
         Mi = M[rows[i]]
         cnt = 0
         for j in range(m):
-            c = Mi[cols[j]]
+            c = Mi[cols[j]] + pen[j]
             if cnt == K and not (c < kv[K - 1]):
                 continue
             if cnt < K:
@@ -133,8 +139,9 @@ def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow):
                 p -= 1
             kv[p] = c
             kj[p] = j
+        ai = a0[i] if warm else 0.0
         for k in range(cnt):
-            cval[nc] = kv[k]
+            cval[nc] = kv[k] - ai
             cidx[nc] = i * m + kj[k]
             nc += 1
     # by cost, then by cell index (as std::sort of (cost, index) pairs)
@@ -372,7 +379,63 @@ def _pivot(M, rows, cols, n, s_i, t_j, rc, parent, first, nxt, prv, flow, pot, m
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve(M, rows, cols, sa, sb, max_iter, gather):
+def _load_basis(n, m, sa, sb, wpar, wflow, parent, first, nxt, prv, flow):
+    """Warm-start tree given in network node ids (wpar: -1 root, < -1 or out of range: invalid).
+
+    Accepted only if it is a bipartite spanning tree rooted at sink 0 whose flows are finite,
+    >= 0, > 0 on the arcs of sinks (strongly feasible) and meet the masses to 1e-9 of the total
+    (see emd_cpu.cpp). Returns False (nothing usable) otherwise.
+    """
+    N = n + m
+    root = n
+    net = np.zeros(N)
+    for v in range(N):
+        p = wpar[v]
+        if v == root:
+            if p != -1:
+                return False
+            continue
+        if p < 0 or p >= N or (p < n) == (v < n):
+            return False
+        f = wflow[v]
+        if not (f >= 0.0 and f < np.inf):
+            return False
+        if v >= n and not (f > 0.0):
+            return False
+        parent[v] = p
+        flow[v] = f
+        net[v] += f
+        net[p] += f
+    tol = 1e-9 * sa.sum()
+    for i in range(n):
+        if not (abs(net[i] - sa[i]) <= tol):
+            return False
+    for j in range(m):
+        if not (abs(net[n + j] - sb[j]) <= tol):
+            return False
+    st = np.zeros(N, np.int8)  # 0 not seen, 1 on the current path, 2 reaches the root
+    st[root] = 2
+    path = np.empty(N, np.int64)
+    for v in range(N):
+        k = 0
+        x = v
+        while st[x] == 0:
+            st[x] = 1
+            path[k] = x
+            k += 1
+            x = parent[x]
+        if st[x] == 1:
+            return False
+        for q in range(k):
+            st[path[q]] = 2
+    for v in range(N):
+        if parent[v] >= 0:
+            _add_child(first, nxt, prv, parent[v], v)
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow):
     n = rows.size
     m = cols.size
     N = n + m
@@ -385,7 +448,14 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather):
     mark = np.zeros(N, np.int64)
     block = max(int(math.sqrt(n * m)), 16)
     block = min(block, n * m)
-    _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow)
+    warm = False
+    if wpar.size == N:
+        warm = _load_basis(n, m, sa, sb, wpar, wflow, parent, first, nxt, prv, flow)
+        if not warm:
+            parent[:] = -1
+            flow[:] = 0.0
+    if not warm:
+        _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow, a0, b0)
     # optimality tolerance: 2^-40 max |M_ij| over the basis arcs (see emd_cpu.cpp)
     scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
     eps = math.ldexp(scale, -40)
@@ -440,28 +510,80 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather):
         else:
             c += (term - t) + s
         s = t
-    return I[:k].copy(), J[:k].copy(), X[:k].copy(), pot[:n].copy(), -pot[n:], s + c, it, status
+    return I[:k].copy(), J[:k].copy(), X[:k].copy(), pot[:n].copy(), -pot[n:], s + c, it, status, parent, flow, warm
 
 
-def emd_network_simplex(M, a, b, max_iter):
+def _basis_to_network(basis, rows, cols, n, m):
+    """(parent, flow) in original node ids -> network node ids (-3 where it cannot be one)."""
+    par = np.asarray(basis[0])
+    flw = np.asarray(basis[1])
+    if par.dtype != np.int64 or flw.dtype != np.float64 or par.ndim != 1 or flw.ndim != 1:
+        raise TypeError("emd_network_simplex: basis must be (parent int64, flow float64) 1-D arrays")
+    if par.shape[0] != n + m or flw.shape[0] != n + m:
+        raise ValueError("emd_network_simplex: basis arrays must have n + m entries")
+    node_of = np.full(n + m, -3, np.int64)  # original id -> network id
+    node_of[rows] = np.arange(rows.size)
+    node_of[n + cols] = rows.size + np.arange(cols.size)
+    orig = np.concatenate([rows, n + cols])
+    p = par[orig]
+    ok = (p >= 0) & (p < n + m)
+    wpar = np.where(ok, node_of[np.clip(p, 0, n + m - 1)], np.where(p == -1, -1, -3))
+    return np.ascontiguousarray(wpar, dtype=np.int64), np.ascontiguousarray(flw[orig])
+
+
+def emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, return_basis=False):
     """Exact OT by the primal network simplex: ``(I, J, X, alpha, beta, cost, niter, status)``.
 
     Same contract as ``otkit._ext.emd_network_simplex`` (C-contiguous float64 inputs checked by
-    the caller; duals are NaN on zero-mass rows/columns).
+    the caller; duals are NaN on zero-mass rows/columns; optional finite warm-start potentials
+    ``alpha0`` (n,), ``beta0`` (m,); optional warm-start ``basis`` (parent, flow) from an earlier
+    solve with the same masses; ``return_basis`` appends ``(parent, flow, warm)``).
     """
     n, m = M.shape
     if a.shape[0] != n or b.shape[0] != m:
         raise ValueError("emd_network_simplex: a and b must have lengths M.shape[0] and M.shape[1]")
     if max_iter < 0:
         raise ValueError("numItermax must be >= 0")
+    if (alpha0 is None) != (beta0 is None):
+        raise ValueError("emd_network_simplex: give both alpha0 and beta0, or neither")
+    if alpha0 is not None:
+        alpha0 = np.asarray(alpha0, dtype=np.float64)
+        beta0 = np.asarray(beta0, dtype=np.float64)
+        if alpha0.shape != (n,) or beta0.shape != (m,):
+            raise ValueError("emd_network_simplex: alpha0 and beta0 must have lengths M.shape[0] and M.shape[1]")
+        if not (np.isfinite(alpha0).all() and np.isfinite(beta0).all()):
+            raise ValueError("emd_network_simplex: alpha0 is not finite" if not np.isfinite(alpha0).all()
+                             else "emd_network_simplex: beta0 is not finite")
     rows = np.flatnonzero(a > 0).astype(np.int64)
     cols = np.flatnonzero(b > 0).astype(np.int64)
     alpha = np.full(n, np.nan)
     beta = np.full(m, np.nan)
+    if basis is not None:
+        wpar, wflow = _basis_to_network(basis, rows, cols, n, m)
+    else:
+        wpar = np.empty(0, np.int64)
+        wflow = np.empty(0)
     if rows.size == 0 or cols.size == 0:
-        return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), alpha, beta, 0.0, 0, _INFEASIBLE)
-    I, J, X, al, be, cost, it, status = _solve(M, rows, cols, np.ascontiguousarray(a[rows]),
-                                                np.ascontiguousarray(b[cols]), int(max_iter), cols.size != m)
+        out = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), alpha, beta, 0.0, 0, _INFEASIBLE)
+        if return_basis:
+            out += ((np.full(n + m, -2, np.int64), np.zeros(n + m), False),)
+        return out
+    if alpha0 is None:
+        a0 = b0 = np.empty(0)
+    else:
+        a0 = np.ascontiguousarray(alpha0[rows])
+        b0 = np.ascontiguousarray(beta0[cols])
+    I, J, X, al, be, cost, it, status, par, flw, warm = _solve(
+        M, rows, cols, np.ascontiguousarray(a[rows]), np.ascontiguousarray(b[cols]), int(max_iter), cols.size != m,
+        a0, b0, wpar, wflow)
     alpha[rows] = al
     beta[cols] = be
-    return I, J, X, alpha, beta, float(cost), int(it), int(status)
+    out = (I, J, X, alpha, beta, float(cost), int(it), int(status))
+    if return_basis:
+        orig = np.concatenate([rows, n + cols])
+        bpar = np.full(n + m, -2, np.int64)
+        bflow = np.zeros(n + m)
+        bpar[orig] = np.where(par >= 0, orig[np.maximum(par, 0)], -1)
+        bflow[orig] = flw
+        out += ((bpar, bflow, bool(warm)),)
+    return out
