@@ -347,10 +347,38 @@ def test_cpp_result_independent_of_threads():
     r1 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 1)
     r2 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 2)
     np.testing.assert_array_equal(r1["bar"], r2["bar"])
+    Mn = M + 0.01 * np.random.default_rng(1).random(M.shape)  # not symmetric: K and K^T packed
+    s1 = ext.bary_sinkhorn_stabilized(Mn, A, w, 1e-3, 1e3, 25, 0.0, 1)  # tau 1e3: absorbs on the way
+    s2 = ext.bary_sinkhorn_stabilized(Mn, A, w, 1e-3, 1e3, 25, 0.0, 2)
+    np.testing.assert_array_equal(s1["bar"], s2["bar"])
     imgs = images(N=4, h=70, w=66, seed=9)
     c1 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 1)
     c2 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 2)
     np.testing.assert_array_equal(c1["bar"], c2["bar"])
+
+
+@pytest.mark.parametrize("d,N", [(1, 2), (15, 1), (16, 12), (17, 13), (33, 25), (70, 5)])
+@pytest.mark.parametrize("sym", [True, False])
+@pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_stabilized"])
+def test_packed_products_shapes_match_pot(method, sym, d, N):
+    """The C++ kernel form applies K from packed panels of 16 (AVX-512) or 8 rows and up to 12
+    (or 6) histograms per tile: d around the panel size, N around the tile width, symmetric M
+    (one packed copy) or not (K and K^T packed), 30 iterations against POT's iterates."""
+    if not _backend.is_available("cpp"):
+        pytest.skip("needs the C++ extension")
+    rng = np.random.default_rng(d * 100 + N)
+    A = rng.random((d, N)) + 1e-3
+    A /= A.sum(axis=0)
+    x = rng.random((d, 2))
+    M = otkit.dist(x, x) if sym else otkit.dist(x, rng.random((d, 2)))
+    assert (M == M.T).all() == (sym or d == 1)
+    w = rng.dirichlet(np.ones(N))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ot.bregman.barycenter(A, M, 0.05, weights=w, method=method, stopThr=0.0, numItermax=30)
+    bar = otkit.barycenter(A, M, 0.05, weights=w, method=method, stopThr=0.0, numItermax=30, warn=False,
+                           backend="cpp")
+    np.testing.assert_allclose(bar, ref, rtol=1e-10, atol=1e-15)
 
 
 @pytest.mark.parametrize("method", METHODS)
