@@ -347,10 +347,13 @@ def test_cpp_result_independent_of_threads():
     r1 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 1)
     r2 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 2)
     np.testing.assert_array_equal(r1["bar"], r2["bar"])
-    Mn = M + 0.01 * np.random.default_rng(1).random(M.shape)  # not symmetric: K and K^T packed
+    Mn = M + 0.01 * np.random.default_rng(1).random(M.shape)  # not symmetric: the fused pass
     s1 = ext.bary_sinkhorn_stabilized(Mn, A, w, 1e-3, 1e3, 25, 0.0, 1)  # tau 1e3: absorbs on the way
     s2 = ext.bary_sinkhorn_stabilized(Mn, A, w, 1e-3, 1e3, 25, 0.0, 2)
     np.testing.assert_array_equal(s1["bar"], s2["bar"])
+    n1 = ext.bary_sinkhorn(Mn, A, w, 1e-2, 25, 0.0, 1)
+    n2 = ext.bary_sinkhorn(Mn, A, w, 1e-2, 25, 0.0, 2)
+    np.testing.assert_array_equal(n1["bar"], n2["bar"])
     imgs = images(N=4, h=70, w=66, seed=9)
     c1 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 1)
     c2 = ext.bary_conv2d(imgs, otkit.unif(4), 1e-2, 15, 0.0, 1e-30, 2)
@@ -361,9 +364,10 @@ def test_cpp_result_independent_of_threads():
 @pytest.mark.parametrize("sym", [True, False])
 @pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_stabilized"])
 def test_packed_products_shapes_match_pot(method, sym, d, N):
-    """The C++ kernel form applies K from packed panels of 16 (AVX-512) or 8 rows and up to 12
-    (or 6) histograms per tile: d around the panel size, N around the tile width, symmetric M
-    (one packed copy) or not (K and K^T packed), 30 iterations against POT's iterates."""
+    """The C++ kernel form applies a symmetric K from packed panels of 16 (AVX-512) or 8 rows and
+    up to 12 (or 6) histograms per tile, a non-symmetric one (and the stabilized form) with the
+    fused row-panel pass: d around the panel sizes, N around the tile widths, 30 iterations
+    against POT's iterates."""
     if not _backend.is_available("cpp"):
         pytest.skip("needs the C++ extension")
     rng = np.random.default_rng(d * 100 + N)

@@ -6,12 +6,16 @@
 //     UKv = u * K^T (A / (K u)),   bar = exp(log(UKv) w),   u = u * bar / UKv,
 // and every 10th iteration (ii % 10 == 1) err = sum_i std_k UKv_ik.
 // The two matrix-matrix products of an iteration (X = K u, then K^T Y with Y = A / X) run on
-// K stored in packed panels of MR rows (the MR entries of each column contiguous), the layout of
-// a GEMM micro-kernel: per column j of a panel, MV vector loads of K, one broadcast per
-// histogram and MV FMAs per histogram into registers, so K is read once per product and each
-// entry serves all N histograms (up to 12 per tile with AVX-512). When M is symmetric, K is too
-// and one packed copy serves both products; otherwise K^T is packed as well (2 d^2 doubles).
-// No BLAS. The stabilized kernel form uses the same products.
+// one of two operators, no BLAS:
+// - M symmetric (any metric cost): K is symmetric, stored once in packed panels of MR rows (the
+//   MR entries of each column contiguous), the layout of a GEMM micro-kernel: per column j of a
+//   panel, MV vector loads of K, one broadcast per histogram and MV FMAs per histogram into
+//   registers; each product reads K once and each entry serves up to 12 histograms.
+// - otherwise (and for the stabilized form, whose K is never symmetric) the products are
+//   *fused*: K is cut into panels of P rows that fit in L2; for each panel, X = K_panel u
+//   (step A), Y = A_panel / X, then Z += K_panel^T Y (step B) while the panel is still in cache,
+//   so K is streamed from memory once per iteration, with register-blocked micro-kernels on
+//   SIMD vectors along the rows of K (one row-major copy of K serves both products).
 //
 // Log domain (POT's _barycenter_sinkhorn_log): row and column log-sum-exps with a max pass
 // and a sum pass, vectorized along contiguous rows, all histograms per row load.
@@ -38,13 +42,17 @@ namespace {
 
 #if defined(__AVX512F__)
 constexpr int W = 8;  // doubles per SIMD vector
-constexpr int NBMAX = 12;  // histograms per micro-tile of the products with K (2 x 12 accumulators)
+constexpr int RB = 4;  // fused pass, step A: rows per micro-tile
+constexpr int NRMAX = 12;  // packed products: histograms per micro-tile (2 x 12 accumulators)
 #else
 constexpr int W = 4;
-constexpr int NBMAX = 6;  // 2 x 6 accumulators in the 16 AVX2 registers
+constexpr int RB = 2;
+constexpr int NRMAX = 6;  // 2 x 6 accumulators in the 16 AVX2 registers
 #endif
-constexpr int MV = 2;  // vectors per column of a packed panel of K
-constexpr int MR = MV * W;  // rows of K per packed panel
+constexpr int NBMAX = 5;  // fused pass: histograms per micro-tile (steps A and B)
+constexpr int JBMAX = 4;  // fused pass, step B: vectors of columns per micro-tile
+constexpr int MV = 2;  // packed products: vectors per column of a panel of K
+constexpr int MR = MV * W;  // packed products: rows of K per panel
 constexpr int GEMM_MR = 6, GEMM_NV = 4;  // convolution GEMM micro-tile: 6 rows x 4 vectors
 
 typedef double vd __attribute__((vector_size(W * sizeof(double))));
@@ -62,6 +70,18 @@ inline vd vbcast(double x) {  // one vbroadcastsd
     return vd{x, x, x, x};
 #endif
 }
+// Keeps v in a register: without it GCC re-reads v from memory in every FMA of a micro-tile,
+// which makes the loop load-bound.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define OTKIT_IN_REG(v) __asm__("" : "+x"(v))
+#else
+#define OTKIT_IN_REG(v) (void)0
+#endif
+inline double hsum(vd v) {
+    double s = 0;
+    for (int l = 0; l < W; ++l) s += v[l];
+    return s;
+}
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 inline double neg_inf() { return -std::numeric_limits<double>::infinity(); }
 
@@ -73,10 +93,10 @@ int pick_threads(const BaryOptions& opt, int64_t work) {
     return std::max(1, t);
 }
 
-// Split N histograms into chunks of at most NBMAX, as even as possible.
-std::vector<std::pair<int64_t, int>> hist_chunks(int64_t N) {
+// Split N histograms into chunks of at most nbmax, as even as possible.
+std::vector<std::pair<int64_t, int>> hist_chunks(int64_t N, int nbmax) {
     std::vector<std::pair<int64_t, int>> out;
-    const int64_t nc = (N + NBMAX - 1) / NBMAX;
+    const int64_t nc = (N + nbmax - 1) / nbmax;
     int64_t k0 = 0;
     for (int64_t c = 0; c < nc; ++c) {
         const int nb = static_cast<int>(N / nc + (c < N % nc ? 1 : 0));
@@ -85,6 +105,189 @@ std::vector<std::pair<int64_t, int>> hist_chunks(int64_t N) {
     }
     return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// Fused dense pass (fixed support)
+// ---------------------------------------------------------------------------------------
+
+// Step A micro-kernel: X[i, k] = sum_j K[i, j] VT[k, j] for R rows from i0, NB histograms
+// from k0 (VT: N x dp, k-major, so the sum over j runs along contiguous vectors).
+template <int R, int NB>
+void stepA(const double* K, int64_t dp, int64_t i0, const double* VT, int64_t k0, double* X, int64_t N) {
+    vd acc[R][NB];
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < NB; ++q) acc[r][q] = vbcast(0.0);
+    const double* Kr[R];
+    for (int r = 0; r < R; ++r) Kr[r] = K + (i0 + r) * dp;
+    const double* Vq[NB];
+    for (int q = 0; q < NB; ++q) Vq[q] = VT + (k0 + q) * dp;
+    for (int64_t j = 0; j < dp; j += W) {
+        vd kv[R];
+        for (int r = 0; r < R; ++r) kv[r] = vload(Kr[r] + j);
+        for (int q = 0; q < NB; ++q) {
+            vd v = vload(Vq[q] + j);
+            OTKIT_IN_REG(v);
+            for (int r = 0; r < R; ++r) acc[r][q] += kv[r] * v;
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < NB; ++q) X[(i0 + r) * N + k0 + q] = hsum(acc[r][q]);
+}
+
+template <int R>
+void stepA_nb(int nb, const double* K, int64_t dp, int64_t i0, const double* VT, int64_t k0, double* X, int64_t N) {
+    switch (nb) {
+        case 1: stepA<R, 1>(K, dp, i0, VT, k0, X, N); break;
+        case 2: stepA<R, 2>(K, dp, i0, VT, k0, X, N); break;
+        case 3: stepA<R, 3>(K, dp, i0, VT, k0, X, N); break;
+        case 4: stepA<R, 4>(K, dp, i0, VT, k0, X, N); break;
+        default: stepA<R, 5>(K, dp, i0, VT, k0, X, N); break;
+    }
+}
+
+void stepA_rows(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* VT, int64_t N,
+                const std::vector<std::pair<int64_t, int>>& chunks, double* X) {
+    int64_t i = i0;
+    for (; i + RB <= i1; i += RB)
+        for (const auto& c : chunks) stepA_nb<RB>(c.second, K, dp, i, VT, c.first, X, N);
+    for (; i < i1; ++i)
+        for (const auto& c : chunks) stepA_nb<1>(c.second, K, dp, i, VT, c.first, X, N);
+}
+
+// Step B micro-kernel: ZT[k, j] += sum_{i in [i0, i1)} Y[i, k] K[i, j] for JB vectors of
+// columns from j0 and NB histograms from k0 (accumulated in registers over the panel rows).
+// pf: distance (in doubles) to the same place in the next panel, prefetched into L2 while this
+// one is computed (0: none), so that step A of the next panel finds K in cache.
+template <int JB, int NB>
+void stepB(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N, int64_t k0, int64_t j0,
+           double* ZT, int64_t pf) {
+    vd acc[NB][JB];
+    for (int q = 0; q < NB; ++q)
+        for (int v = 0; v < JB; ++v) acc[q][v] = vload(ZT + (k0 + q) * dp + j0 + v * W);
+    for (int64_t i = i0; i < i1; ++i) {
+        vd kv[JB];
+        const double* Ki = K + i * dp + j0;
+        if (pf)
+            for (int v = 0; v < JB * W; v += 8) __builtin_prefetch(Ki + pf + v, 0, 2);
+        for (int v = 0; v < JB; ++v) kv[v] = vload(Ki + v * W);
+        const double* Yi = Y + i * N + k0;
+        for (int q = 0; q < NB; ++q) {
+            const vd y = vbcast(Yi[q]);
+            for (int v = 0; v < JB; ++v) acc[q][v] += y * kv[v];
+        }
+    }
+    for (int q = 0; q < NB; ++q)
+        for (int v = 0; v < JB; ++v) vstore(ZT + (k0 + q) * dp + j0 + v * W, acc[q][v]);
+}
+
+template <int JB>
+void stepB_nb(int nb, const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N, int64_t k0,
+              int64_t j0, double* ZT, int64_t pf) {
+    switch (nb) {
+        case 1: stepB<JB, 1>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 2: stepB<JB, 2>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 3: stepB<JB, 3>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        case 4: stepB<JB, 4>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+        default: stepB<JB, 5>(K, dp, i0, i1, Y, N, k0, j0, ZT, pf); break;
+    }
+}
+
+// i_next: first row of the next panel of this thread (or -1).
+void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const double* Y, int64_t N,
+                 const std::vector<std::pair<int64_t, int>>& chunks, double* ZT, int64_t d, int64_t i_next) {
+    const int64_t nv = dp / W;
+    // prefetch only when the next panel is a full one (the prefetched rows then exist)
+    const int64_t pf = (i_next >= 0 && i_next + (i1 - i0) <= d) ? (i_next - i0) * dp : 0;
+    for (int64_t v0 = 0; v0 < nv; v0 += JBMAX) {
+        const int jb = static_cast<int>(std::min<int64_t>(JBMAX, nv - v0));
+        const int64_t j0 = v0 * W;
+        bool first = true;
+        for (const auto& c : chunks) {
+            const int64_t p = first ? pf : 0;
+            first = false;
+            switch (jb) {
+                case 1: stepB_nb<1>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                case 2: stepB_nb<2>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                case 3: stepB_nb<3>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+                default: stepB_nb<4>(c.second, K, dp, i0, i1, Y, N, c.first, j0, ZT, p); break;
+            }
+        }
+    }
+}
+
+// K (d x dp, zero-padded columns) applied to N histograms at once.
+// The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
+// slot order: the result does not depend on how many threads (up to 8) run the pass.
+struct DenseOp {
+    int64_t d = 0, dp = 0, N = 0;
+    int nslots = 1;
+    int64_t panel = 32;  // rows per panel: panel * dp * 8 bytes stay in L2
+    std::vector<double> K;
+    std::vector<double> acc;  // per-slot ZT accumulators
+    std::vector<std::pair<int64_t, int>> chunks;
+
+    void init(int64_t d_, int64_t N_, int nt) {
+        d = d_;
+        N = N_;
+        dp = round_up(d, W);
+        K.assign(static_cast<size_t>(d * dp), 0.0);
+        chunks = hist_chunks(N, NBMAX);
+        panel = std::max<int64_t>(RB, std::min<int64_t>(64, (256 * 1024 / 8) / std::max<int64_t>(dp, 1)));
+        panel = panel / RB * RB;
+        const int64_t npan = (d + panel - 1) / panel;
+        // at least 8 slots whatever the thread count (results identical for 1 to 8 threads)
+        nslots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(std::max(8, nt), npan)));
+    }
+
+    // K from kij.row(i, c0, cn, out) = K(i, c0 .. c0 + cn)
+    template <class F>
+    void build(F kij, int nt) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < d; ++i) kij.row(i, 0, d, K.data() + i * dp);
+    }
+
+    // colsum[j] = sum_i K_ij, in increasing i
+    void colsum(double* cs) const {
+        std::fill(cs, cs + d, 0.0);
+        for (int64_t i = 0; i < d; ++i) {
+            const double* Ki = K.data() + i * dp;
+            for (int64_t j = 0; j < d; ++j) cs[j] += Ki[j];
+        }
+    }
+
+    // X = K V (V given as VT, N x dp). If A != nullptr: Y = A / X (d x N) and ZT = K^T Y (N x dp).
+    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt) {
+        const int64_t npan = (d + panel - 1) / panel;
+        const bool stepb = A != nullptr;
+        nt = std::max(1, std::min(nt, nslots));
+        if (stepb) acc.resize(static_cast<size_t>(nslots) * N * dp);
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static, 1)
+            for (int s = 0; s < nslots; ++s) {
+                double* my = stepb ? acc.data() + static_cast<size_t>(s) * N * dp : nullptr;
+                if (stepb) std::fill(my, my + N * dp, 0.0);
+                const int64_t p0 = npan * s / nslots, p1 = npan * (s + 1) / nslots;
+                for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t i0 = p * panel, i1 = std::min(d, i0 + panel);
+                    stepA_rows(K.data(), dp, i0, i1, VT, N, chunks, X);
+                    if (!stepb) continue;
+                    for (int64_t i = i0; i < i1; ++i)
+                        for (int64_t k = 0; k < N; ++k) Y[i * N + k] = A[i * N + k] / X[i * N + k];
+                    stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my, d, p + 1 < p1 ? i1 : -1);
+                }
+            }
+            if (stepb) {
+#pragma omp for schedule(static)
+                for (int64_t e = 0; e < N * dp; ++e) {
+                    double sum = acc[e];
+                    for (int t = 1; t < nslots; ++t) sum += acc[static_cast<size_t>(t) * N * dp + e];
+                    ZT[e] = sum;
+                }
+            }
+        }
+    }
+};
 
 // ---------------------------------------------------------------------------------------
 // Dense products with K (fixed support)
@@ -145,46 +348,38 @@ void panel_tile_nr(int nr, const double* P, int64_t d, const double* V, int64_t 
     }
 }
 
-// K (d x d) applied to N histograms at once, K stored packed: panel p holds rows
-// [p MR, p MR + MR) of K with the MR entries of each column contiguous (zero rows past d), and
-// KT the same for K^T. When K is symmetric (M symmetric, kernel form) one copy serves both.
-// Each output entry is computed by one thread in a fixed order: the results do not depend on
-// the number of threads.
+// A symmetric K (d x d) applied to N histograms at once, stored packed: panel p holds rows
+// [p MR, p MR + MR) of K with the MR entries of each column contiguous (zero rows past d). As K
+// is symmetric, K^T Y is K Y and one copy serves both products, each reading K once. (For a
+// non-symmetric K a second, transposed copy would double the bytes per iteration, beyond the
+// L3 cache at d = 1024: DenseOp's fused pass is faster there.) Each output entry is computed by
+// one thread in a fixed order: the results do not depend on the number of threads.
 struct PackedOp {
     int64_t d = 0, dp = 0, N = 0, np = 0;
-    bool sym = false;
-    std::vector<double> Kp, KTp;
+    std::vector<double> Kp;
     std::vector<double> V;  // d x N row-major copy of the input of X = K V
     std::vector<std::pair<int64_t, int>> chunks;
 
-    void init(int64_t d_, int64_t N_, bool sym_) {
+    void init(int64_t d_, int64_t N_) {
         d = d_;
         N = N_;
         dp = round_up(d, W);
         np = (d + MR - 1) / MR;
-        sym = sym_;
         Kp.assign(static_cast<size_t>(np * d * MR), 0.0);
-        if (!sym) KTp.assign(static_cast<size_t>(np * d * MR), 0.0);
         V.assign(static_cast<size_t>(d * N), 0.0);
-        chunks = hist_chunks(N);
+        chunks = hist_chunks(N, NRMAX);
     }
     const double* K_panel(int64_t p) const { return Kp.data() + p * d * MR; }
-    const double* KT_panel(int64_t p) const { return (sym ? Kp.data() : KTp.data()) + p * d * MR; }
 
-    // Fills the panels from kij(i, j) = K_ij. Packed K^T and, for symmetric K, packed K are read
-    // off rows of K (kij along contiguous j); packed K of a non-symmetric K along columns.
+    // Fills the panels from kij.row(i, c0, cn, out) = K(i, c0 .. c0 + cn) (contiguous,
+    // vectorized): panel p holds P[i MR + r] = K(i, p MR + r) = K(p MR + r, i).
     template <class F>
     void build(F kij, int nt) {
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t p = 0; p < np; ++p) {
             const int64_t c0 = p * MR, cn = std::min<int64_t>(MR, d - c0);
-            double* T = (sym ? Kp.data() : KTp.data()) + p * d * MR;
-            for (int64_t i = 0; i < d; ++i) kij.row(i, c0, cn, T + i * MR);  // T[i MR + r] = K(i, c0 + r)
-            if (!sym) {
-                double* P = Kp.data() + p * d * MR;
-                for (int64_t j = 0; j < d; ++j)
-                    for (int64_t r = 0; r < cn; ++r) P[j * MR + r] = kij(c0 + r, j);
-            }
+            double* P = Kp.data() + p * d * MR;
+            for (int64_t i = 0; i < d; ++i) kij.row(i, c0, cn, P + i * MR);
         }
     }
 
@@ -221,7 +416,7 @@ struct PackedOp {
                 for (int64_t p = 0; p < np; ++p) {
                     const int64_t i0 = p * MR, rv = std::min<int64_t>(MR, d - i0);
                     for (const auto& c : chunks)
-                        panel_tile_nr<true>(c.second, KT_panel(p), d, Y, N, c.first, ZT, dp, i0, rv);
+                        panel_tile_nr<true>(c.second, K_panel(p), d, Y, N, c.first, ZT, dp, i0, rv);
                 }
             }
         }
@@ -241,7 +436,6 @@ struct KernelOf {
     const double* M;
     int64_t d;
     double scale;
-    double operator()(int64_t i, int64_t j) const { return fast_exp(M[i * d + j] * scale); }
     void row(int64_t i, int64_t c0, int64_t cn, double* out) const {
         const double* Mi = M + i * d + c0;
 #pragma omp simd
@@ -255,7 +449,6 @@ struct StabilizedKernelOf {
     int64_t d;
     double reg;
     const double *alpha, *beta;
-    double operator()(int64_t i, int64_t j) const { return fast_exp((alpha[i] + beta[j] - M[i * d + j]) / reg); }
     void row(int64_t i, int64_t c0, int64_t cn, double* out) const {
         const double* Mi = M + i * d + c0;
         const double* b = beta + c0;
@@ -376,14 +569,15 @@ void log_bary_finish(const std::vector<double>& logbar, const BaryOptions& opt, 
 // ---------------------------------------------------------------------------------------
 // Fixed support, kernel form
 // ---------------------------------------------------------------------------------------
-void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
-                             const BaryOptions& opt, double* bar, BaryInfo* info) {
-    PackedOp op;
-    const int nt = pick_threads(opt, d * d * N);
-    op.init(d, N, is_symmetric(M, d));
+namespace {
+
+// The kernel-form iterations on an operator (PackedOp or DenseOp) that holds K.
+template <class Op>
+void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const double* w, const BaryOptions& opt,
+                            double* bar, BaryInfo* info) {
+    const int64_t d = op.d;
     ThreadTuner tuner(nt);
     const int64_t dp = op.dp;
-    op.build(KernelOf{M, d, -1.0 / reg}, nt);
     // UKv0 = K (A / colsum(K)),  u0 = geomean_k(UKv0) / UKv0
     std::vector<double> colsum(dp, 0.0);
     op.colsum(colsum.data());
@@ -436,6 +630,24 @@ void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_
     if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
     for (int64_t j = 0; j < d; ++j)
         if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+}
+
+}  // namespace
+
+void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                             const BaryOptions& opt, double* bar, BaryInfo* info) {
+    const int nt = pick_threads(opt, d * d * N);
+    if (is_symmetric(M, d)) {
+        PackedOp op;
+        op.init(d, N);
+        op.build(KernelOf{M, d, -1.0 / reg}, nt);
+        kernel_form_iterations(op, nt, A, N, w, opt, bar, info);
+    } else {
+        DenseOp op;
+        op.init(d, N, nt);
+        op.build(KernelOf{M, d, -1.0 / reg}, nt);
+        kernel_form_iterations(op, nt, A, N, w, opt, bar, info);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -513,9 +725,9 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
 // fused pass (no third product per iteration), which gives the same iterates and decisions.
 void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                                const BaryOptions& opt, double* bar, BaryInfo* info) {
-    PackedOp op;
+    DenseOp op;  // exp((alpha_i + beta_j - M_ij) / reg) is not symmetric
     const int nt = pick_threads(opt, d * d * N);
-    op.init(d, N, false);  // exp((alpha_i + beta_j - M_ij) / reg): not symmetric
+    op.init(d, N, nt);
     ThreadTuner tuner(nt);
     const int64_t dp = op.dp;
     std::vector<double> alpha(d, 0.0), beta(d, 0.0);
