@@ -246,8 +246,8 @@ struct DenseOp {
         for (int64_t i = 0; i < d; ++i) kij.row(i, 0, d, K.data() + i * dp);
     }
 
-    // colsum[j] = sum_i K_ij, in increasing i
-    void colsum(double* cs) const {
+    // colsum[j] = sum_i K_ij, in increasing i (serial: a single pass over a row-major K)
+    void colsum(double* cs, int /*nt*/) const {
         std::fill(cs, cs + d, 0.0);
         for (int64_t i = 0; i < d; ++i) {
             const double* Ki = K.data() + i * dp;
@@ -383,14 +383,18 @@ struct PackedOp {
         }
     }
 
-    // colsum[j] = sum_i K_ij, in increasing i
-    void colsum(double* cs) const {
-        std::fill(cs, cs + d, 0.0);
+    // colsum[j] = sum_i K_ij = sum_i K_ji, in increasing i: panel p holds the sums of its MR
+    // columns, vectorized over them
+    void colsum(double* cs, int nt) const {
+#pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t p = 0; p < np; ++p) {
-            const double* P = K_panel(p);  // P[j MR + r] = K(p MR + r, j)
+            const double* P = K_panel(p);  // P[i MR + r] = K(i, p MR + r)
+            vd acc[MV];
+            for (int v = 0; v < MV; ++v) acc[v] = vbcast(0.0);
+            for (int64_t i = 0; i < d; ++i)
+                for (int v = 0; v < MV; ++v) acc[v] += vload(P + i * MR + v * W);
             const int64_t cn = std::min<int64_t>(MR, d - p * MR);
-            for (int64_t j = 0; j < d; ++j)
-                for (int64_t r = 0; r < cn; ++r) cs[j] += P[j * MR + r];
+            for (int64_t r = 0; r < cn; ++r) cs[p * MR + r] = acc[r / W][r % W];
         }
     }
 
@@ -423,12 +427,23 @@ struct PackedOp {
     }
 };
 
-// M == M^T exactly (then K = exp(-M / reg) is symmetric too, entry by entry)
-bool is_symmetric(const double* M, int64_t d) {
-    for (int64_t i = 0; i < d; ++i)
-        for (int64_t j = 0; j < i; ++j)
-            if (!(M[i * d + j] == M[j * d + i])) return false;
-    return true;
+// M == M^T exactly (then K = exp(-M / reg) is symmetric too, entry by entry). Compared in 64 x 64
+// tiles (the transposed reads stay in cache), tile rows on all threads.
+bool is_symmetric(const double* M, int64_t d, int nt) {
+    constexpr int64_t T = 64;
+    const int64_t nb = (d + T - 1) / T;
+    int asym = 0;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : asym)
+    for (int64_t bi = 0; bi < nb; ++bi) {
+        if (asym) continue;
+        const int64_t i0 = bi * T, i1 = std::min(d, i0 + T);
+        for (int64_t j0 = 0; j0 <= i0 && !asym; j0 += T) {
+            const int64_t j1 = std::min(d, j0 + T);
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t j = j0; j < std::min(j1, i); ++j) asym |= !(M[i * d + j] == M[j * d + i]);
+        }
+    }
+    return asym == 0;
 }
 
 // K_ij = exp(-M_ij / reg) (scale = -1 / reg), for PackedOp::build
@@ -580,7 +595,7 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
     const int64_t dp = op.dp;
     // UKv0 = K (A / colsum(K)),  u0 = geomean_k(UKv0) / UKv0
     std::vector<double> colsum(dp, 0.0);
-    op.colsum(colsum.data());
+    op.colsum(colsum.data(), nt);
     std::vector<double> uT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), Y(d * N), lb(d);
     for (int64_t k = 0; k < N; ++k)
         for (int64_t j = 0; j < d; ++j) uT[k * dp + j] = A[j * N + k] / colsum[j];
@@ -637,7 +652,7 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
 void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                              const BaryOptions& opt, double* bar, BaryInfo* info) {
     const int nt = pick_threads(opt, d * d * N);
-    if (is_symmetric(M, d)) {
+    if (is_symmetric(M, d, nt)) {
         PackedOp op;
         op.init(d, N);
         op.build(KernelOf{M, d, -1.0 / reg}, nt);
