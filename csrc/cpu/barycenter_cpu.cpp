@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "common/otkit_common.h"
@@ -356,7 +357,7 @@ void panel_tile_nr(int nr, const double* P, int64_t d, const double* V, int64_t 
 // one thread in a fixed order: the results do not depend on the number of threads.
 struct PackedOp {
     int64_t d = 0, dp = 0, N = 0, np = 0;
-    std::vector<double> Kp;
+    std::unique_ptr<double[]> Kp;  // uninitialized: first touched by build, on all threads
     std::vector<double> V;  // d x N row-major copy of the input of X = K V
     std::vector<std::pair<int64_t, int>> chunks;
 
@@ -365,11 +366,11 @@ struct PackedOp {
         N = N_;
         dp = round_up(d, W);
         np = (d + MR - 1) / MR;
-        Kp.assign(static_cast<size_t>(np * d * MR), 0.0);
+        Kp.reset(new double[static_cast<size_t>(np * d * MR)]);
         V.assign(static_cast<size_t>(d * N), 0.0);
         chunks = hist_chunks(N, NRMAX);
     }
-    const double* K_panel(int64_t p) const { return Kp.data() + p * d * MR; }
+    const double* K_panel(int64_t p) const { return Kp.get() + p * d * MR; }
 
     // Fills the panels from kij.row(i, c0, cn, out) = K(i, c0 .. c0 + cn) (contiguous,
     // vectorized): panel p holds P[i MR + r] = K(i, p MR + r) = K(p MR + r, i).
@@ -389,9 +390,11 @@ struct PackedOp {
                 for (int64_t t = 0; t < rn; ++t) kij.row(i0 + t, 0, d, buf.data() + t * d);
                 for (int64_t p = 0; p < np; ++p) {
                     const int64_t c0 = p * MR, cn = std::min<int64_t>(MR, d - c0);
-                    double* P = Kp.data() + p * d * MR + i0 * MR;
-                    for (int64_t t = 0; t < rn; ++t)
+                    double* P = Kp.get() + p * d * MR + i0 * MR;
+                    for (int64_t t = 0; t < rn; ++t) {
                         for (int64_t r = 0; r < cn; ++r) P[t * MR + r] = buf[t * d + c0 + r];
+                        for (int64_t r = cn; r < MR; ++r) P[t * MR + r] = 0.0;  // rows past d
+                    }
                 }
             }
         }
