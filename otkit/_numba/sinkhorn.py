@@ -150,13 +150,22 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     Vp = V.copy()
     Bp = B.copy()
     ktu_new = np.empty_like(ktu)
+    # buffers of the loop, allocated once (columns past na unused once some have converged)
+    Uprev = np.empty_like(Up)
+    Vprev = np.empty_like(Vp)
+    u1 = np.empty(n, dtype=M.dtype)
+    v1 = np.empty(m, dtype=M.dtype)
+    kt1 = np.empty(m, dtype=M.dtype)
+    bad_buf = np.empty(N, dtype=np.bool_)
+    keep_buf = np.empty(N, dtype=np.bool_)
     omega, best, gstate = M.dtype.type(1.0), np.inf, 0
     ii = 0
     while ii < max_iter and cols.size > 0:
         na = cols.size
-        Uprev = Up.copy()
-        Vprev = Vp.copy()
-        bad = np.zeros(na, dtype=np.bool_)
+        Uprev[:, :na] = Up
+        Vprev[:, :na] = Vp
+        bad = bad_buf[:na]
+        bad[:] = False
         for j in range(m):
             for k in range(na):
                 kt = ktu[j, k]
@@ -170,9 +179,9 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
                 if kt == 0.0 or not np.isfinite(vj):
                     bad[k] = True
         if na == 1:
-            u1 = Up[:, 0].copy()
-            kt1 = np.empty(m, dtype=M.dtype)
-            _pass_single(K, a, Vp[:, 0].copy(), u1, kt1, nblocks, omega)
+            u1[:] = Up[:, 0]
+            v1[:] = Vp[:, 0]
+            _pass_single(K, a, v1, u1, kt1, nblocks, omega)
             Up[:, 0] = u1
             ktu_new[:, 0] = kt1
         else:
@@ -182,7 +191,8 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
                 if not np.isfinite(Up[i, k]):
                     bad[k] = True
         check = ii % check_every == 0
-        keep = np.ones(na, dtype=np.bool_)
+        keep = keep_buf[:na]
+        keep[:] = True
         for k in range(na):
             col = cols[k]
             if bad[k]:
@@ -509,9 +519,11 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     trace = np.empty(max_iter // check_every + 2)
     ntrace = 0
     ii = 0
+    fprev = np.empty_like(f)
+    gprev = np.empty_like(g)
     while ii < max_iter:
-        fprev = f.copy()
-        gprev = g.copy()
+        fprev[:] = f
+        gprev[:] = g
         for j in range(m):
             fresh = logb[j] - lse[j]
             if omega != 1.0 and fresh != -np.inf and g[j] != -np.inf:
@@ -595,9 +607,11 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
     trace = np.empty(max_iter // check_every + 2)
     ntrace = 0
     ii = 0
+    uprev = np.empty_like(u)
+    vprev = np.empty_like(v)
     while ii < max_iter:
-        uprev = u.copy()
-        vprev = v.copy()
+        uprev[:] = u
+        vprev[:] = v
         for j in range(m):
             v[j] = 0.0 if b[j] == 0.0 else b[j] / ktu[j]
         _pass_single(K, a, v, u, ktu_new, nblocks, 1.0)
