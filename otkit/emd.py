@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from . import _backend, _status
-from .utils import check_cost, check_hist, check_masses, check_positive_int
+from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int
 
 __all__ = ["emd", "emd2"]
 
@@ -148,12 +148,9 @@ def _check_potentials(potentials_init, n, m):
     out = []
     for x, name, k, dim in ((potentials_init[0], "potentials_init[0] (alpha)", n, "M.shape[0]"),
                             (potentials_init[1], "potentials_init[1] (beta)", m, "M.shape[1]")):
-        x = np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be a real array, got dtype {x.dtype}")
+        x = as_float_array(x, name)
         if x.shape != (k,):
             raise ValueError(f"{name} must have shape ({k},) = ({dim},), got {x.shape}")
-        x = np.ascontiguousarray(x, dtype=np.float64)
         if not np.isfinite(x).all():
             raise ValueError(f"{name} has non-finite entries (NaN or inf)")
         out.append(x)

@@ -125,14 +125,18 @@ def _ctransform(impl, C, b, reg, v, dt, want_plan=False, want_arg=False):
 
 
 class _Running:
-    """Running change of an objective trace: mean of the last ``window`` absolute changes."""
+    """Running change of an objective trace: mean of the last ``window`` absolute changes. Each value
+    added is also shown on the progress bar ``bar`` (if any) as ``key``."""
 
-    def __init__(self, window=3):
+    def __init__(self, window=3, bar=None, key="value"):
         self.window = window
         self.trace = []
+        self.bar, self.key = bar, key
 
     def add(self, value):
         self.trace.append(float(value))
+        if self.bar is not None:
+            self.bar.set_postfix({self.key: f"{self.trace[-1]:.6g}"})
 
     def change(self):
         t = self.trace
@@ -380,8 +384,8 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     def current():
         return vbar if averaged else v
 
-    run = _Running()
     bar = _progress(numItermax, verbose, f"semi-dual {method}")
+    run = _Running(bar=bar, key="value")
     done, status, converged = 0, st.MAX_ITER, False
     # a chunk ends at the next multiple of check_every when a stopping rule is on
     chunk = min(_CHUNK, check_every) if tol is not None else _CHUNK
@@ -408,8 +412,6 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
             if tol is not None and done % check_every == 0:
                 al, _, _ = _ctransform(impl, M, b, reg, current(), dt)
                 run.add(float(np.dot(current().astype(np.float64), b) + np.dot(al.astype(np.float64), a)))
-                if bar is not None:
-                    bar.set_postfix(value=f"{run.trace[-1]:.6g}")
                 if run.converged(tol):
                     converged, status = True, st.OK
                     break
@@ -650,8 +652,8 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
     v = np.zeros(m, dtype=dt)
     vbar = np.zeros(m, dtype=dt)
     rows_per_block = max(batch_size, (_MAX_BLOCK // m) // batch_size * batch_size)
-    run = _Running()
     bar = _progress(numItermax, verbose, f"semi-discrete {method}")
+    run = _Running(bar=bar, key="objective")
     done, n_samples, converged, status = 0, 0, False, st.MAX_ITER
     try:
         while done < numItermax:
@@ -675,8 +677,6 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
                 break
             if done % check_every == 0 or done == numItermax:
                 run.add(objective(vbar if averaged else v))
-                if bar is not None:
-                    bar.set_postfix(objective=f"{run.trace[-1]:.6g}")
                 if run.converged(tol):
                     converged, status = True, st.OK
                     break

@@ -299,7 +299,7 @@ struct DenseOp {
 // are contiguous) and NR histograms. Outer-product form: per j, MV vector loads of P, NR
 // broadcasts of V and MV * NR FMAs into registers; the sum over j runs once, without horizontal
 // sums. Rows past rv (the last, partial panel) are not written.
-// kmajor: out is N x ldo (out[k * ldo + i], vector stores); else d x N row-major (scalar stores).
+// kmajor: out[k * ldo + i] (vector stores); else out[i * ldo + k] (scalar stores).
 template <int NR, bool kmajor>
 void panel_tile(const double* P, int64_t d, const double* V, int64_t ldv, int64_t k0, double* out, int64_t ldo,
                 int64_t i0, int64_t rv) {
@@ -328,7 +328,7 @@ void panel_tile(const double* P, int64_t d, const double* V, int64_t ldv, int64_
                 if (kmajor)
                     out[(k0 + q) * ldo + i0 + r] = acc[v][q][l];
                 else
-                    out[(i0 + r) * ldv + k0 + q] = acc[v][q][l];
+                    out[(i0 + r) * ldo + k0 + q] = acc[v][q][l];
             }
 }
 
@@ -428,7 +428,7 @@ struct PackedOp {
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < np; ++p) {
                 const int64_t i0 = p * MR, rv = std::min<int64_t>(MR, d - i0);
-                for (const auto& c : chunks) panel_tile_nr<false>(c.second, K_panel(p), d, V.data(), N, c.first, X, 0, i0, rv);
+                for (const auto& c : chunks) panel_tile_nr<false>(c.second, K_panel(p), d, V.data(), N, c.first, X, N, i0, rv);
                 if (stepb)
                     for (int64_t t = i0 * N; t < (i0 + rv) * N; ++t) Y[t] = A[t] / X[t];
             }

@@ -81,12 +81,9 @@ class NetworkSimplex {
 
     // The tree in original node ids (rows 0..n-1, columns n..n+m-1): parent (-1 at the root,
     // -2 for rows/columns of zero mass) and the flow on the arc to the parent.
+    // (Rows/columns outside the network keep the -2 / 0 that emd_network_simplex writes first.)
     void export_basis(const EmdBasis& out) const {
-        const int64_t n = out.n, m = out.m;
-        for (int64_t o = 0; o < n + m; ++o) {
-            out.parent_out[o] = -2;
-            out.flow_out[o] = 0.0;
-        }
+        const int64_t n = out.n;
         for (int v = 0; v < N_; ++v) {
             const int64_t o = orig(v, n);
             out.parent_out[o] = parent_[v] < 0 ? -1 : orig(parent_[v], n);
