@@ -75,6 +75,26 @@ def _cuda_home(nvcc):
     raise RuntimeError(f"cannot find the CUDA toolkit of {nvcc} (set CUDA_HOME)")
 
 
+# Machine code for Turing (sm_75), Ampere (sm_80, sm_86), Ada (sm_89) and Hopper (sm_90), and PTX of
+# sm_90 that the driver compiles for newer GPUs. OTKIT_CUDA_ARCH=sm_90 (say) builds for one GPU only.
+_CUDA_ARCHS = ("75", "80", "86", "89", "90")
+
+
+def _cuda_arch_flags(nvcc):
+    arch = os.environ.get("OTKIT_CUDA_ARCH", "").strip()
+    if arch:
+        return [f"-arch={arch}"]
+    try:
+        listed = subprocess.run([nvcc, "--list-gpu-code"], capture_output=True, text=True, timeout=30).stdout.split()
+    except Exception:  # noqa: BLE001 - old nvcc without --list-gpu-code
+        listed = []
+    archs = [a for a in _CUDA_ARCHS if not listed or f"sm_{a}" in listed]
+    flags = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
+    if archs:
+        flags.append(f"-gencode=arch=compute_{archs[-1]},code=compute_{archs[-1]}")
+    return flags
+
+
 class BuildExt(build_ext):
     """Build _ext (and _cuda), soft-failing for users unless OTKIT_REQUIRE_EXT=1."""
 
@@ -144,13 +164,11 @@ class BuildExt(build_ext):
 
         incs = [os.path.join(HERE, "csrc"), py_inc, pybind11.get_include()]
         objs = []
-        arch = os.environ.get("OTKIT_CUDA_ARCH", "")
+        arch_flags = _cuda_arch_flags(nvcc)
         for cu in ext._cu_sources:
             obj = os.path.join(build_tmp, os.path.basename(cu) + ".o")
             cmd = [nvcc, "-c", cu, "-o", obj, "-O3", "-std=c++17", "-Xcompiler", "-fPIC",
-                   "--expt-relaxed-constexpr"] + [f"-I{i}" for i in incs]
-            if arch:
-                cmd += [f"-arch={arch}"]
+                   "--expt-relaxed-constexpr"] + arch_flags + [f"-I{i}" for i in incs]
             self.announce(" ".join(cmd), level=2)
             subprocess.check_call(cmd)
             objs.append(obj)
@@ -161,6 +179,7 @@ class BuildExt(build_ext):
         ext.libraries = ["cudart"]
         ext.runtime_library_dirs = lib_dirs
         ext.extra_compile_args = ["-O3", "-std=c++17", "-fvisibility=hidden"]
+        ext.define_macros = list(ext.define_macros or []) + [("OTKIT_CUDA_FLAGS", '"%s"' % " ".join(arch_flags))]
         ext.include_dirs = list(ext.include_dirs) + [os.path.join(cuda_home, "include")]
         super().build_extension(ext)
 

@@ -1,8 +1,14 @@
 """One registry of compute backends.
 
-``backend="auto" | "cpp" | "numba"`` on every public function; ``OTKIT_BACKEND`` in the environment
-sets what ``"auto"`` means. Asking for a backend that is not available raises; otkit never silently
-falls back from an explicit request.
+``backend="auto" | "cpp" | "numba" | "cuda"`` on every public function; ``OTKIT_BACKEND`` in the
+environment sets what ``"auto"`` means. Asking for a backend that is not available raises; otkit never
+silently falls back from an explicit request.
+
+``"cuda"`` runs the kernels of ``otkit._cuda`` on the current GPU (NumPy arrays in and out: each call
+copies its inputs to the device and the results back). It exists for the kernel families listed in
+``CUDA_FAMILIES`` and is never what ``"auto"`` picks by itself: for the sizes where a copy of the cost
+matrix to the GPU does not pay, the CPU is faster, so the GPU is asked for by name (or by
+``OTKIT_BACKEND=cuda``, which applies to those families only).
 """
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import importlib
 import importlib.util
 import os
 
-BACKENDS = ("cpp", "numba")
-_AUTO_ORDER = ("cpp", "numba")  # fastest first
+BACKENDS = ("cpp", "numba", "cuda")
+_AUTO_ORDER = ("cpp", "numba")  # fastest first (cuda: by name only)
+CUDA_FAMILIES = ("sinkhorn",)  # kernel families with CUDA kernels
 
 _ext = None
 _ext_error = None
@@ -21,6 +28,34 @@ try:  # the compiled C++ kernels
 except Exception as exc:  # pragma: no cover - depends on the build
     _ext = None
     _ext_error = f"{type(exc).__name__}: {exc}"
+
+_cuda = None
+_cuda_error = None
+try:  # the CUDA kernels (built only where nvcc was found)
+    from . import _cuda as _cuda  # type: ignore[no-redef]
+except Exception as exc:  # pragma: no cover - depends on the build
+    _cuda = None
+    _cuda_error = "not built" if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_device_count() -> int:
+    """CUDA devices otkit's CUDA kernels can use (0 when otkit._cuda is not built or no GPU is present)."""
+    return int(_cuda.device_count()) if _cuda is not None else 0
+
+
+def cuda():
+    """The compiled module ``otkit._cuda`` (raises when it is not built or no GPU is present)."""
+    if _cuda is None:
+        raise RuntimeError(
+            "otkit's CUDA extension (otkit._cuda) is not available"
+            + (f" ({_cuda_error})" if _cuda_error else "")
+            + "; it is built when nvcc is found at install time (see OTKIT_NO_CUDA, CUDA_HOME)."
+        )
+    if cuda_device_count() == 0:
+        raise RuntimeError("backend 'cuda': otkit._cuda is built but no CUDA device is visible "
+                           "(check the driver and CUDA_VISIBLE_DEVICES)")
+    return _cuda
 
 
 def ext():
@@ -44,6 +79,8 @@ def is_available(name: str) -> bool:
         return _ext is not None
     if name == "numba":
         return numba_available()
+    if name == "cuda":
+        return cuda_device_count() > 0
     return False
 
 
@@ -57,8 +94,9 @@ def default_backend() -> str:
     return resolve_backend("auto")
 
 
-def resolve_backend(backend: str | None = "auto") -> str:
-    """Turn ``backend`` (``"auto"``, ``"cpp"``, ``"numba"`` or None) into an available backend name."""
+def resolve_backend(backend: str | None = "auto", family: str | None = None) -> str:
+    """Turn ``backend`` (``"auto"``, ``"cpp"``, ``"numba"``, ``"cuda"`` or None) into an available backend
+    name for the kernel family ``family`` (``"cuda"`` only where the family has CUDA kernels)."""
     if backend is None:
         backend = "auto"
     if not isinstance(backend, str):
@@ -70,16 +108,23 @@ def resolve_backend(backend: str | None = "auto") -> str:
             if env not in BACKENDS:
                 raise ValueError(f"OTKIT_BACKEND={env!r} is not a backend; choose one of {('auto',) + BACKENDS}")
             name = env
-        else:
+            if name == "cuda" and family not in CUDA_FAMILIES:  # the preference covers the CUDA families
+                name = "auto"
+        if name == "auto":
             avail = available_backends()
             if not avail:
                 raise RuntimeError("no otkit backend is available: neither the C++ extension nor numba")
             return avail[0]
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {('auto',) + BACKENDS}")
+    if name == "cuda" and family not in CUDA_FAMILIES:
+        raise ValueError(f"backend 'cuda' has no kernels for {family or 'this function'}; "
+                         f"it runs {', '.join(CUDA_FAMILIES)} (use backend='cpp' or 'auto' here)")
     if not is_available(name):
         if name == "cpp":
             ext()  # raises with the reason
+        if name == "cuda":
+            cuda()  # raises with the reason
         raise RuntimeError(f"backend {name!r} is not available (is numba installed?)")
     return name
 

@@ -11,14 +11,15 @@ from . import _backend
 
 
 def _cuda_info():
-    info = {"extension": False, "nvcc": None, "device": None}
-    try:
-        from . import _cuda  # type: ignore
-
-        info["extension"] = True
-        info.update(getattr(_cuda, "build_info", {}))
-    except Exception as exc:  # noqa: BLE001
-        info["reason"] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ImportError) else "not built"
+    info = {"extension": _backend._cuda is not None, "nvcc": None, "device": None, "devices": 0}
+    if _backend._cuda is not None:
+        info.update(getattr(_backend._cuda, "build_info", {}))
+        info["devices"] = _backend.cuda_device_count()
+        if info["devices"]:
+            info["device"] = _backend._cuda.device_description(0)
+            info["driver_version"] = int(_backend._cuda.driver_version())
+    else:
+        info["reason"] = _backend._cuda_error
     nvcc = shutil.which("nvcc")
     if nvcc:
         try:
@@ -81,11 +82,12 @@ def format_config(cfg: dict) -> str:
         "  cuda   : "
         + ("loaded" if cu["extension"] else "not built")
         + f"  nvcc={cu['nvcc'] or 'none'}"
-        + (f"  device={cu['device']}" if cu.get("device") else "")
+        + (f"  device={cu['device']}" if cu.get("device") else ("  no CUDA device" if cu["extension"] else ""))
     )
     nb = cfg["numba"]
     lines.append("  numba  : " + (f"{nb['version']} (threads={nb['threads']})" if nb else "not installed"))
-    lines.append(f"  backends available: {', '.join(cfg['backends']) or 'none'};  default: {cfg['default_backend']}"
+    avail = list(cfg["backends"]) + (["cuda (by name)"] if cu.get("devices") else [])
+    lines.append(f"  backends available: {', '.join(avail) or 'none'};  default: {cfg['default_backend']}"
                  + (f"  (OTKIT_BACKEND={cfg['OTKIT_BACKEND']})" if cfg["OTKIT_BACKEND"] else ""))
     return "\n".join(lines)
 

@@ -39,7 +39,7 @@ _SUM_RTOL = 1e-6  # tolerance on "sums to 1" (histograms, images, weights)
 # shared helpers
 # ---------------------------------------------------------------------------------------
 def _impl(backend):
-    be = _backend.resolve_backend(backend)
+    be = _backend.resolve_backend(backend, family="barycenter")
     return _backend.ext() if be == "cpp" else _backend.numba_module("barycenter")
 
 
@@ -382,7 +382,7 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
     .. [20] Cuturi, M., and Doucet, A. (2014). Fast computation of Wasserstein barycenters.
        International Conference on Machine Learning.
     """
-    _backend.resolve_backend(backend)
+    _backend.resolve_backend(backend, family="barycenter")
     if isinstance(measures_locations, np.ndarray) and measures_locations.ndim == 3:
         measures_locations = list(measures_locations)
     if isinstance(measures_weights, np.ndarray) and measures_weights.ndim == 2:

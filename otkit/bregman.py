@@ -36,7 +36,9 @@ def _safe_range(mmin, mmax, reg, dtype):
 
 
 def _impl(backend):
-    be = _backend.resolve_backend(backend)
+    be = _backend.resolve_backend(backend, family="sinkhorn")
+    if be == "cuda":
+        return be, _backend.cuda()
     return be, (_backend.ext() if be == "cpp" else _backend.numba_module("sinkhorn"))
 
 
@@ -237,7 +239,9 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
         Warn when the algorithm does not converge.
     warmstart : tuple of arrays, optional
         Initial log-scalings (log u, log v) (dual potentials alpha, beta for ``sinkhorn_stabilized``).
-    backend : {"auto", "cpp", "numba"}
+    backend : {"auto", "cpp", "numba", "cuda"}
+        Where the kernel runs. ``"cuda"``: on the GPU (``otkit._cuda``; the inputs are copied to the device
+        and the results back at each call); never chosen by ``"auto"``.
     dtype : {None, numpy.float64, numpy.float32}
         Working precision (None: float64 unless M is float32).
     omega : float in (0, 2)

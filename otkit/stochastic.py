@@ -57,7 +57,7 @@ _MAX_BLOCK = 1 << 22    # entries of a block of sampled costs (32 MiB in float64
 # ----------------------------------------------------------------------------------------------
 
 def _impl(backend):
-    be = _backend.resolve_backend(backend)
+    be = _backend.resolve_backend(backend, family="semidual")
     return be, (_backend.ext() if be == "cpp" else _backend.numba_module("semidual"))
 
 

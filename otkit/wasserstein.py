@@ -140,7 +140,7 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, p=1, requ
     >>> float(otkit.wasserstein_1d([0.0, 1.0], [1.0, 2.0], p=2))
     1.0
     """
-    _backend.resolve_backend(backend)
+    _backend.resolve_backend(backend, family="emd")
     p = check_reg(p, "p")
     u, wu, pu = _sorted_1d(u_values, u_weights, "u_values", "u_weights")
     v, wv, pv = _sorted_1d(v_values, v_weights, "v_values", "v_weights")
@@ -200,7 +200,7 @@ def emd_1d(x_a, x_b, a=None, b=None, metric="sqeuclidean", p=1.0, dense=True, lo
     array([[0. , 0.5],
            [0.5, 0. ]])
     """
-    _backend.resolve_backend(backend)
+    _backend.resolve_backend(backend, family="emd")
     xa, wa, pa = _sorted_1d(np.ravel(x_a) if np.ndim(x_a) == 2 and np.shape(x_a)[1] == 1 else x_a, a, "x_a", "a")
     xb, wb, pb = _sorted_1d(np.ravel(x_b) if np.ndim(x_b) == 2 and np.shape(x_b)[1] == 1 else x_b, b, "x_b", "b")
     if check_marginals:

@@ -14,18 +14,23 @@ def pytest_report_header(config):  # noqa: ARG001 - pytest passes its config
     return format_config(_otkit_config()).splitlines()
 
 
-BACKENDS = [b for b in _backend.BACKENDS]
+CPU_BACKENDS = ["cpp", "numba"]
+ALL_BACKENDS = CPU_BACKENDS + ["cuda"]  # for the kernel families in otkit._backend.CUDA_FAMILIES
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request):
-    """Every CPU backend; the ones that are not built here are skipped (CI requires cpp)."""
-    name = request.param
+def require_backend(name):
+    """Skip the test when backend `name` cannot run here (cuda: no GPU or not built); CI requires cpp."""
     if not _backend.is_available(name):
         if name == "cpp" and os.environ.get("OTKIT_REQUIRE_EXT", "0") not in ("", "0"):
             pytest.fail("OTKIT_REQUIRE_EXT=1 but the C++ extension did not load")
-        pytest.skip(f"backend {name} not available")
+        pytest.skip(f"backend {name} not available" + (" (no CUDA device)" if name == "cuda" else ""))
     return name
+
+
+@pytest.fixture(params=CPU_BACKENDS)
+def backend(request):
+    """Every CPU backend; the ones that are not built here are skipped."""
+    return require_backend(request.param)
 
 
 @pytest.fixture

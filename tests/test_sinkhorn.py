@@ -13,7 +13,15 @@ import otkit
 import otkit.bregman as sk_mod
 import otkit.utils as utils_mod
 
+from conftest import ALL_BACKENDS, require_backend
+
 METHODS = ["sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"]
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request):
+    """cpp, numba and cuda (Sinkhorn has CUDA kernels); what cannot run here is skipped."""
+    return require_backend(request.param)
 
 
 def problem(n, m, seed=0, zeros=False, metric="uniform"):

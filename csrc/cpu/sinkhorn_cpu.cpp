@@ -37,25 +37,6 @@ int pick_threads(const SinkhornOptions& opt, int64_t work) {
     return std::max(1, t);
 }
 
-// Safeguarded over-relaxation: plain Sinkhorn steps until the marginal error falls below
-// omega_start, then omega; back to plain steps for good if the relaxed iterates diverge (the error
-// exceeds 10x the best error seen since relaxing, or is not finite).
-struct OmegaGuard {
-    double omega, start, best = std::numeric_limits<double>::infinity();
-    bool on = false, off = false;
-    explicit OmegaGuard(const SinkhornOptions& o) : omega(o.omega), start(o.omega_start) {}
-    double update(double err) {  // called at every check; returns the omega for the next steps
-        if (omega == 1.0 || off) return 1.0;
-        if (on && !(err <= 10.0 * best)) {
-            off = true;
-            return 1.0;
-        }
-        best = std::min(best, err);
-        if (err < start) on = true;
-        return on ? omega : 1.0;
-    }
-};
-
 template <typename T>
 bool all_finite(const T* x, int64_t n) {
     bool ok = true;

@@ -5,26 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/sinkhorn_types.h"
+
 namespace otkit {
-
-// Per-problem outcome of a Sinkhorn solve.
-struct SinkhornInfo {
-    int status = 0;    // otkit::Status
-    int niter = 0;     // index of the last iteration run (POT's log["niter"])
-    double err = 0.0;  // last marginal violation ||colsum(P) - b||_2 that was computed
-};
-
-struct SinkhornOptions {
-    int max_iter = 1000;
-    double stop_thr = 1e-9;
-    int check_every = 10;   // the marginal error is evaluated when ii % check_every == 0
-    double tau = 1e3;       // absorption threshold (stabilized only)
-    double omega = 1.0;     // over-relaxation: x <- x_old^(1-omega) * x_sinkhorn^omega (1 = plain Sinkhorn)
-    double omega_start = 1e-2;  // relax only once the marginal error is below this, and stop relaxing
-                                // for good if the error grows between two checks (safeguard)
-    int num_threads = 0;    // 0: OpenMP default
-    bool log_fast = true;   // log-domain: one exp per entry where safe (else the exact two-exp pass)
-};
 
 // Kernel form, K = exp(-M / reg), scalings u (n x N) and v (m x N), row-major.
 //   B       (m x N) target histograms (N = 1: a single problem)

@@ -1,0 +1,48 @@
+// Options, per-problem outcome and the over-relaxation safeguard of the Sinkhorn solvers, shared by
+// the CPU (csrc/cpu/sinkhorn_cpu.*) and CUDA (csrc/cuda/sinkhorn_cuda.*) kernels. Host code only.
+#pragma once
+
+#include <algorithm>
+#include <limits>
+
+namespace otkit {
+
+// Per-problem outcome of a Sinkhorn solve.
+struct SinkhornInfo {
+    int status = 0;    // otkit::Status
+    int niter = 0;     // index of the last iteration run (POT's log["niter"])
+    double err = 0.0;  // last marginal violation ||colsum(P) - b||_2 that was computed
+};
+
+struct SinkhornOptions {
+    int max_iter = 1000;
+    double stop_thr = 1e-9;
+    int check_every = 10;   // the marginal error is evaluated when ii % check_every == 0
+    double tau = 1e3;       // absorption threshold (stabilized only)
+    double omega = 1.0;     // over-relaxation: x <- x_old^(1-omega) * x_sinkhorn^omega (1 = plain Sinkhorn)
+    double omega_start = 1e-2;  // relax only once the marginal error is below this, and stop relaxing
+                                // for good if the error grows between two checks (safeguard)
+    int num_threads = 0;    // 0: OpenMP default
+    bool log_fast = true;   // log-domain: one exp per entry where safe (else the exact two-exp pass)
+};
+
+// Safeguarded over-relaxation: plain Sinkhorn steps until the marginal error falls below
+// omega_start, then omega; back to plain steps for good if the relaxed iterates diverge (the error
+// exceeds 10x the best error seen since relaxing, or is not finite).
+struct OmegaGuard {
+    double omega, start, best = std::numeric_limits<double>::infinity();
+    bool on = false, off = false;
+    explicit OmegaGuard(const SinkhornOptions& o) : omega(o.omega), start(o.omega_start) {}
+    double update(double err) {  // called at every check; returns the omega for the next steps
+        if (omega == 1.0 || off) return 1.0;
+        if (on && !(err <= 10.0 * best)) {
+            off = true;
+            return 1.0;
+        }
+        best = std::min(best, err);
+        if (err < start) on = true;
+        return on ? omega : 1.0;
+    }
+};
+
+}  // namespace otkit
