@@ -5,10 +5,10 @@
 Side by side in one process, on the same inputs (Euclidean metric between d random points of the unit
 square, unit median; a, b ~ Dirichlet(1); stopThr 1e-6, POT's marginal criterion every 10 iterations):
 
-* otkit ``backend="cuda"`` (kernel form and log-domain), called with NumPy arrays: the time includes the
-  copies of M to the GPU and of the results back;
-* POT ``ot.sinkhorn2`` on torch CUDA tensors (POT's GPU path; M already on the GPU, so no copy is timed),
-  kernel form and ``sinkhorn_log``;
+* otkit on torch CUDA tensors (the CUDA kernels take them in place; M already on the GPU), kernel form
+  and log-domain, against POT ``ot.sinkhorn2`` on the same tensors (POT's GPU path), kernel form and
+  ``sinkhorn_log``: the speed-ups;
+* otkit ``backend="cuda"`` called with NumPy arrays: that time includes the copy of M to the GPU;
 * otkit ``backend="cpp"`` and POT on NumPy (the machine's CPU cores) up to ``--cpu-max-d``.
 
 Every value is checked against POT's (relative difference reported). The time of one kernel-form iteration
@@ -98,13 +98,16 @@ def main(argv=None):
             for reg in args.regs:
                 row = {"d": d, "reg": reg}
                 kw = dict(stopThr=1e-6, numItermax=100000)
-                t, (v_ok, lg) = gpu_timed(lambda: otkit.sinkhorn2(a, b, M, reg, backend="cuda", log=True, **kw),
-                                         args.repeat)
-                row.update(otkit_cuda_s=t, otkit_cuda_niter=lg["niter"], value=float(v_ok))
+                t, (v_ok, lg) = gpu_timed(lambda: otkit.sinkhorn2(at, bt, Mt, reg, log=True, **kw), args.repeat)
+                v_ok = float(v_ok)
+                row.update(otkit_cuda_s=t, otkit_cuda_niter=lg["niter"], value=v_ok)
+                t, v_np = gpu_timed(lambda: otkit.sinkhorn2(a, b, M, reg, backend="cuda", **kw), args.repeat)
+                row.update(otkit_cuda_numpy_s=t, rel_diff_numpy_input=abs(float(v_np) - v_ok) / abs(v_ok))
                 t, v = gpu_timed(lambda: ot.sinkhorn2(at, bt, Mt, reg, **kw), args.repeat)
                 row.update(pot_torch_cuda_s=t, rel_diff_pot=abs(float(v) - v_ok) / abs(float(v)))
-                t, (v_log, lg2) = gpu_timed(lambda: otkit.sinkhorn2(a, b, M, reg, method="sinkhorn_log",
-                                                                   backend="cuda", log=True, **kw), args.repeat)
+                t, (v_log, lg2) = gpu_timed(lambda: otkit.sinkhorn2(at, bt, Mt, reg, method="sinkhorn_log", log=True,
+                                                                   **kw), args.repeat)
+                v_log = float(v_log)
                 row.update(otkit_cuda_log_s=t, otkit_cuda_log_niter=lg2["niter"])
                 t, v = gpu_timed(lambda: ot.sinkhorn2(at, bt, Mt, reg, method="sinkhorn_log", **kw), 1)
                 row.update(pot_torch_cuda_log_s=t, rel_diff_pot_log=abs(float(v) - v_log) / abs(float(v)))
@@ -116,10 +119,11 @@ def main(argv=None):
                 row["speedup_vs_pot_cuda"] = row["pot_torch_cuda_s"] / row["otkit_cuda_s"]
                 row["speedup_log_vs_pot_cuda_log"] = row["pot_torch_cuda_log_s"] / row["otkit_cuda_log_s"]
                 if "pot_numpy_s" in row:
-                    row["speedup_vs_pot_numpy"] = row["pot_numpy_s"] / row["otkit_cuda_s"]
-                    row["speedup_vs_otkit_cpp"] = row["otkit_cpp_s"] / row["otkit_cuda_s"]
+                    row["speedup_vs_pot_numpy"] = row["pot_numpy_s"] / row["otkit_cuda_numpy_s"]
+                    row["speedup_vs_otkit_cpp"] = row["otkit_cpp_s"] / row["otkit_cuda_numpy_s"]
                 rows.append(row)
                 log(f"d={d:6d} reg={reg:<5g} niter={row['otkit_cuda_niter']:5d}  otkit cuda {row['otkit_cuda_s']:.4f}s"
+                    f" (NumPy input {row['otkit_cuda_numpy_s']:.4f}s)"
                     f"  POT torch-cuda {row['pot_torch_cuda_s']:.4f}s (x{row['speedup_vs_pot_cuda']:.2f})"
                     f"  log: otkit {row['otkit_cuda_log_s']:.4f}s POT {row['pot_torch_cuda_log_s']:.4f}s"
                     f" (x{row['speedup_log_vs_pot_cuda_log']:.2f})"
@@ -128,10 +132,8 @@ def main(argv=None):
 
             # one kernel-form iteration: slope between two iteration counts; bound: cuBLAS K @ v on K
             k1, k2 = 20, 220
-            t1, _ = gpu_timed(lambda: otkit.sinkhorn2(a, b, M, 0.1, backend="cuda", stopThr=0.0, numItermax=k1),
-                              args.repeat)
-            t2, _ = gpu_timed(lambda: otkit.sinkhorn2(a, b, M, 0.1, backend="cuda", stopThr=0.0, numItermax=k2),
-                              args.repeat)
+            t1, _ = gpu_timed(lambda: otkit.sinkhorn2(at, bt, Mt, 0.1, stopThr=0.0, numItermax=k1), args.repeat)
+            t2, _ = gpu_timed(lambda: otkit.sinkhorn2(at, bt, Mt, 0.1, stopThr=0.0, numItermax=k2), args.repeat)
             per_it = max(t2 - t1, 1e-9) / (k2 - k1)
             Kt = torch.exp(-Mt / 0.1)
             vt = torch.rand(d, device=dev, dtype=torch.float64)
@@ -159,9 +161,9 @@ def main(argv=None):
             a, B = H[0], np.ascontiguousarray(H[1:].T)
             N = B.shape[1]
             kw = dict(stopThr=1e-6, numItermax=100000)
-            t_ok, (vals, lg) = gpu_timed(lambda: otkit.sinkhorn2(a, B, M, 0.1, backend="cuda", log=True, **kw),
-                                         args.repeat)
             Mt, at, Bt = (torch.as_tensor(x, device=dev) for x in (M, a, B))
+            t_ok, (vals, lg) = gpu_timed(lambda: otkit.sinkhorn2(at, Bt, Mt, 0.1, log=True, **kw), args.repeat)
+            vals = vals.cpu().numpy()
             t_pc, vp = gpu_timed(lambda: ot.sinkhorn2(at, Bt, Mt, 0.1, **kw), args.repeat)
             rec = {"d": d, "N": N, "reg": 0.1, "otkit_cuda_per_pair_s": t_ok / N,
                    "pot_torch_cuda_per_pair_s": t_pc / N, "speedup_vs_pot_cuda": t_pc / t_ok,
@@ -195,17 +197,18 @@ def markdown(res):
     L = ["# otkit CUDA Sinkhorn vs POT (side by side, one run)", "",
          f"GPU: {m['gpu']}; {m['nproc']} CPU cores; torch {m['torch']}, POT {m['pot']}, numpy {m['numpy']}, "
          f"otkit {m['otkit']}.", "",
-         "Euclidean metric (unit median), a, b ~ Dirichlet(1), stopThr 1e-6. otkit is called with NumPy arrays "
-         "(its time includes copying M to the GPU); POT runs on torch CUDA tensors already on the GPU. "
-         "Min over repeats.", "",
+         "Euclidean metric (unit median), a, b ~ Dirichlet(1), stopThr 1e-6. otkit and POT run on the same torch "
+         "CUDA tensors (M already on the GPU); 'NumPy input' is otkit with backend='cuda' on NumPy arrays, which "
+         "copies M to the GPU at each call. otkit cpp and POT numpy run on the CPU cores. Min over repeats.", "",
          "| d | reg | niter | otkit cuda (s) | POT torch-cuda (s) | speed-up | otkit cuda log (s) | POT cuda log (s) "
-         "| speed-up log | otkit cpp (s) | POT numpy (s) | cuda vs POT numpy | rel. diff |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "| speed-up log | otkit cuda, NumPy input (s) | otkit cpp (s) | POT numpy (s) | cuda (NumPy input) vs POT numpy | rel. diff |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["sinkhorn"]:
         f = (lambda k: f"{r[k]:.4f}" if k in r else "-")
         L.append(f"| {r['d']} | {r['reg']:g} | {r['otkit_cuda_niter']} | {r['otkit_cuda_s']:.4f} | "
                  f"{r['pot_torch_cuda_s']:.4f} | {r['speedup_vs_pot_cuda']:.2f}x | {r['otkit_cuda_log_s']:.4f} | "
-                 f"{r['pot_torch_cuda_log_s']:.4f} | {r['speedup_log_vs_pot_cuda_log']:.2f}x | {f('otkit_cpp_s')} | "
+                 f"{r['pot_torch_cuda_log_s']:.4f} | {r['speedup_log_vs_pot_cuda_log']:.2f}x | "
+                 f"{f('otkit_cuda_numpy_s')} | {f('otkit_cpp_s')} | "
                  f"{f('pot_numpy_s')} | "
                  + (f"{r['speedup_vs_pot_numpy']:.1f}x" if "speedup_vs_pot_numpy" in r else "-")
                  + f" | {r['rel_diff_pot']:.1e} |")
@@ -240,7 +243,8 @@ def plot(res, path):
     fig, axes = plt.subplots(1, len({r["reg"] for r in res["sinkhorn"]}), figsize=(14, 4.2), squeeze=False)
     for ax, reg in zip(axes[0], sorted({r["reg"] for r in res["sinkhorn"]}, reverse=True)):
         rs = [r for r in res["sinkhorn"] if r["reg"] == reg]
-        for key, label in [("otkit_cuda_s", "otkit cuda"), ("pot_torch_cuda_s", "POT torch-cuda"),
+        for key, label in [("otkit_cuda_s", "otkit cuda"), ("otkit_cuda_numpy_s", "otkit cuda (NumPy input)"),
+                           ("pot_torch_cuda_s", "POT torch-cuda"),
                            ("otkit_cuda_log_s", "otkit cuda log"), ("pot_torch_cuda_log_s", "POT torch-cuda log"),
                            ("otkit_cpp_s", "otkit cpp"), ("pot_numpy_s", "POT numpy")]:
             pts = [(r["d"], r[key]) for r in rs if key in r]

@@ -6,11 +6,12 @@ and the backend, and turns the kernel's status into a result, a warning or a ``l
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _device
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_reg, resolve_dtype
 from .utils import array_range
@@ -40,6 +41,46 @@ def _impl(backend):
     if be == "cuda":
         return be, _backend.cuda()
     return be, (_backend.ext() if be == "cpp" else _backend.numba_module("sinkhorn"))
+
+
+def _on_device(M, backend):
+    """True when M is an array in GPU memory that the CUDA kernels should take in place: backend "cuda",
+    or "auto" when otkit's CUDA kernels can run (else the input is copied to the host, as before)."""
+    if not _device.is_device_array(M):
+        return False
+    name = (backend or "auto").lower()
+    if name == "cuda":
+        return True
+    env = os.environ.get("OTKIT_BACKEND", "").strip().lower()
+    return name == "auto" and env not in ("cpp", "numba") and _backend.is_available("cuda")
+
+
+def _prepare_device(a, b, M, reg, dtype, mass_rtol):
+    """_prepare for a cost matrix in GPU memory: M stays there (a copy only to change its dtype or make it
+    contiguous); the histograms (small) are validated on the host and placed on M's device."""
+    mdt = str(M.dtype).replace("torch.", "")
+    dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float32 if mdt == "float32" else np.float64)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise TypeError(f"dtype must be float64 or float32, got {dt}")
+    ops = _device.DeviceOps(M, dt)
+    if M.ndim != 2:
+        raise ValueError(f"M must be a 2-D cost matrix, got shape {tuple(M.shape)}")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"M is empty (shape {tuple(M.shape)})")
+    if str(M.dtype).replace("torch.", "") not in ("float64", "float32"):
+        M = ops.asarray(M)  # integers and the like: converted (a copy)
+    elif mdt != str(dt) or not (M.is_contiguous() if ops.lib == "torch" else M.flags.c_contiguous):
+        M = ops.asarray(M)
+    mmin, mmax = ops.range(M)
+    if not (np.isfinite(mmin) and np.isfinite(mmax)):
+        raise ValueError("M has non-finite entries (NaN or inf)")
+    n, m = M.shape
+    host = lambda x: ops.host(x) if _device.is_device_array(x) else x  # noqa: E731
+    a = check_hist(host(a), "a", n, dt, other="M.shape[0]")
+    b = check_hist(host(b), "b", m, dt, allow_2d=True, other="M.shape[1]")
+    check_masses(a, b, rtol=mass_rtol)
+    reg = check_reg(reg)
+    return ops.asarray(a), ops.asarray(b), M, reg, dt, (mmin, mmax), ops
 
 
 def _prepare(a, b, M, reg, dtype, mass_rtol):
@@ -96,9 +137,18 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
     if not (0.0 < float(omega) < 2.0):
         raise ValueError(f"omega (over-relaxation) must be in (0, 2), got {omega}")
-    a, b, M, reg, dt, (mmin, mmax) = _prepare(a, b, M, reg, dtype, mass_rtol)
-    be, impl = _impl(backend)
-    sfx = "f64" if dt == np.float64 else "f32"
+    if _on_device(M, backend):
+        be = _backend.resolve_backend("cuda", family="sinkhorn")
+        a, b, M, reg, dt, (mmin, mmax), ops = _prepare_device(a, b, M, reg, dtype, mass_rtol)
+        kern = _device.DeviceKernels(_backend.cuda(), ops)
+    else:
+        if _device.is_device_array(a) or _device.is_device_array(b):
+            raise TypeError("a or b is in GPU memory but M is not: pass M on the same GPU (backend 'cuda'), "
+                            "or all three as host arrays")
+        a, b, M, reg, dt, (mmin, mmax) = _prepare(a, b, M, reg, dtype, mass_rtol)
+        be, impl = _impl(backend)
+        ops = _device.HostOps(dt)
+        kern = _device.HostKernels(impl, dt)
     n, m = M.shape
     batched = b.ndim == 2
     B = b if batched else b[:, None]
@@ -124,23 +174,24 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     check_every = _CHECK_EVERY[chosen]
     lg: dict = {"method": chosen, "backend": be}
 
+    if warmstart is not None:  # host copies of warm starts given in GPU memory
+        warmstart = tuple(ops.host(w) if _device.is_device_array(w) else w for w in warmstart)
     if chosen == "sinkhorn":
         if warmstart is None:
-            U = np.full((n, N), 1.0 / n, dtype=dt)
-            V = np.full((m, N), 1.0 / m, dtype=dt)
+            U = ops.full((n, N), 1.0 / n)
+            V = ops.full((m, N), 1.0 / m)
         else:
-            U = np.ascontiguousarray(np.exp(_warm(warmstart[0], n, N, dt, "warmstart[0]")).T)
-            V = np.ascontiguousarray(np.exp(_warm(warmstart[1], m, N, dt, "warmstart[1]")).T)
-        res = getattr(impl, "sinkhorn_knopp_" + sfx)(
-            M, a, np.ascontiguousarray(B), reg, U, V, numItermax, float(stopThr), check_every, float(omega),
+            U = ops.asarray(np.exp(_warm(warmstart[0], n, N, dt, "warmstart[0]")).T)
+            V = ops.asarray(np.exp(_warm(warmstart[1], m, N, dt, "warmstart[1]")).T)
+        res = kern.knopp(
+            M, a, ops.contiguous(B), reg, U, V, numItermax, float(stopThr), check_every, float(omega),
             float(omega_start), bool(want_plan and not batched), True, bool(log or verbose), int(num_threads))
         if method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
             # the scalings over/underflowed although K did not: redo in the log-domain
             return _solve(a, b, M, reg, "sinkhorn_log", numItermax, stopThr, verbose, log, warn, None,
                           be, dt, want_plan, omega, tau, mass_rtol, num_threads, omega_start)
         lg.update(u=U[:, 0] if not batched else U, v=V[:, 0] if not batched else V)
-        with np.errstate(divide="ignore"):
-            lg.update(log_u=np.log(lg["u"]), log_v=np.log(lg["v"]))
+        lg.update(log_u=ops.log(lg["u"]), log_v=ops.log(lg["v"]))
         values, plan = res["values"], res["plan"]
         status, niter, err, trace = res["status"], res["niter"], res["err"], res["trace"]
     else:
@@ -149,28 +200,27 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
         status = np.empty(N, dtype=np.int32)
         niter = np.empty(N, dtype=np.int64)
         err = np.empty(N, dtype=np.float64)
-        X = np.zeros((N, n), dtype=dt) if warmstart is None else _warm(warmstart[0], n, N, dt, "warmstart[0]")
-        Y = np.zeros((N, m), dtype=dt) if warmstart is None else _warm(warmstart[1], m, N, dt, "warmstart[1]")
+        X = ops.zeros((N, n)) if warmstart is None else ops.asarray(_warm(warmstart[0], n, N, dt, "warmstart[0]"))
+        Y = ops.zeros((N, m)) if warmstart is None else ops.asarray(_warm(warmstart[1], m, N, dt, "warmstart[1]"))
         plan, trace = None, []
-        fn = getattr(impl, "sinkhorn_log_" + sfx)
         for k in range(N):
-            x, y = X[k].copy(), Y[k].copy()
-            r = fn(kind, M, a, np.ascontiguousarray(B[:, k]), reg, x, y, numItermax, float(stopThr), check_every,
-                   float(tau), float(omega), float(omega_start), bool(want_plan and not batched), True,
-                   bool(log or verbose), int(num_threads))
+            x, y = ops.asarray(X[k]), ops.asarray(Y[k])
+            r = kern.logdomain(kind, M, a, ops.contiguous(B[:, k]), reg, x, y, numItermax, float(stopThr),
+                               check_every, float(tau), float(omega), float(omega_start),
+                               bool(want_plan and not batched), True, bool(log or verbose), int(num_threads))
             X[k], Y[k] = x, y
             values[k], status[k], niter[k], err[k] = r["values"][0], r["status"][0], r["niter"][0], r["err"][0]
             if not batched:
                 plan, trace = r["plan"], r["trace"]
-        Xo = X[0] if not batched else X.T.copy()
-        Yo = Y[0] if not batched else Y.T.copy()
+        Xo = X[0] if not batched else ops.contiguous(X.T)
+        Yo = Y[0] if not batched else ops.contiguous(Y.T)
         if kind == 0:  # log-scalings f, g
             lg.update(log_u=Xo, log_v=Yo)
         else:  # dual potentials alpha, beta (POT's sinkhorn_stabilized log)
             lg.update(alpha=Xo, beta=Yo, log_u=Xo / reg, log_v=Yo / reg, logu=Xo / reg, logv=Yo / reg)
             lg["warmstart"] = (Xo, Yo)
         with np.errstate(over="ignore"):
-            lg.update(u=np.exp(lg["log_u"]), v=np.exp(lg["log_v"]))
+            lg.update(u=ops.exp(lg["log_u"]), v=ops.exp(lg["log_v"]))
 
     if verbose and not batched:
         _print_trace(trace, check_every)
@@ -184,6 +234,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
         k = int(np.argmax(np.where(status == st.MAX_ITER, err, -np.inf)))
         _warn_not_converged(float(err[k]), stopThr, int(niter[k]))
 
+    values = ops.result(values)
     converged = status == st.OK
     if batched:
         lg.update(niter=niter, err=err, converged=converged, status=status)
@@ -314,8 +365,7 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     values, _, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, backend,
                            dtype, want_plan=False, omega=omega, tau=tau, mass_rtol=mass_rtol,
                            num_threads=num_threads, omega_start=omega_start)
-    b_arr = np.asarray(b) if b is not None else np.zeros(0)
-    out = values if b_arr.ndim == 2 else values[0]
+    out = values if np.ndim(lg["niter"]) == 1 else values[0]
     return (out, lg) if log else out
 
 

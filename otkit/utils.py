@@ -32,6 +32,7 @@ def unif(n: int, dtype=np.float64) -> np.ndarray:
 def resolve_dtype(dtype, *arrays) -> np.dtype:
     """float64 unless ``dtype`` says float32, or (dtype None) every floating input is float32."""
     if dtype is None:
+        arrays = [x.detach().cpu().numpy() if hasattr(x, "detach") and hasattr(x, "cpu") else x for x in arrays]
         kinds = [np.asarray(x).dtype for x in arrays if x is not None and np.size(x) > 0]
         if kinds and all(k == np.float32 for k in kinds):
             return np.dtype(np.float32)

@@ -141,3 +141,65 @@ def test_cuda_large_matches_pot():
     v = otkit.sinkhorn2(a, b, M, 0.05, backend="cuda", stopThr=1e-7)
     r = ot.sinkhorn2(a, b, M, 0.05, stopThr=1e-7)
     np.testing.assert_allclose(v, r, rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- arrays in GPU memory
+def _torch_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device")
+    return torch
+
+
+@needs_gpu
+@pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"])
+def test_torch_cuda_tensors_stay_on_the_gpu(method):
+    torch = _torch_cuda()
+    a, b, M = problem(300, 200, seed=21, zeros=True)
+    Mt, at, bt = (torch.tensor(x, device="cuda") for x in (M, a, b))
+    M0 = Mt.clone()
+    P, lg = otkit.sinkhorn(at, bt, Mt, 0.05, method=method, log=True)  # backend "auto": the GPU
+    assert isinstance(P, torch.Tensor) and P.is_cuda and P.dtype == torch.float64
+    assert lg["backend"] == "cuda" and lg["u"].is_cuda
+    Pc = otkit.sinkhorn(a, b, M, 0.05, method=method, backend="cpp")
+    np.testing.assert_allclose(P.cpu().numpy(), Pc, rtol=1e-9, atol=1e-15)
+    v = otkit.sinkhorn2(at, bt, Mt, 0.05, method=method)
+    assert isinstance(v, torch.Tensor) and v.is_cuda and v.ndim == 0
+    np.testing.assert_allclose(float(v), otkit.sinkhorn2(a, b, M, 0.05, method=method, backend="cpp"), rtol=1e-10)
+    assert torch.equal(Mt, M0)  # input untouched
+
+
+@needs_gpu
+def test_torch_cuda_batched_float32_and_host_histograms():
+    torch = _torch_cuda()
+    a, B, M = problem(256, 300, seed=22, N=7)
+    Mt = torch.tensor(M, device="cuda", dtype=torch.float32)
+    vals = otkit.sinkhorn2(a, B, Mt, 0.1, stopThr=1e-6)  # histograms from the host, M on the GPU
+    assert vals.is_cuda and vals.dtype == torch.float32 and vals.shape == (7,)
+    ref = otkit.sinkhorn2(a, B, M.astype(np.float32), 0.1, stopThr=1e-6, backend="cpp")
+    np.testing.assert_allclose(vals.cpu().numpy(), ref, rtol=1e-4)
+
+
+@needs_gpu
+def test_cupy_arrays():
+    cp = pytest.importorskip("cupy")
+    a, b, M = problem(150, 170, seed=23)
+    P = otkit.sinkhorn(cp.asarray(a), cp.asarray(b), cp.asarray(M), 0.1)
+    assert isinstance(P, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(P), otkit.sinkhorn(a, b, M, 0.1, backend="cpp"), rtol=1e-9, atol=1e-15)
+
+
+@needs_gpu
+def test_gpu_arrays_bad_input():
+    torch = _torch_cuda()
+    a, b, M = problem(20, 30, seed=24)
+    Mt = torch.tensor(M, device="cuda")
+    Mt[3, 4] = float("nan")
+    with pytest.raises(ValueError, match="M has non-finite"):
+        otkit.sinkhorn2(a, b, Mt, 0.1)
+    with pytest.raises(ValueError, match="b has negative"):
+        otkit.sinkhorn2(a, torch.tensor(-b, device="cuda"), torch.tensor(M, device="cuda"), 0.1)
+    with pytest.raises(TypeError, match="in GPU memory but M is not"):
+        otkit.sinkhorn2(torch.tensor(a, device="cuda"), b, M, 0.1)
+    with pytest.raises(ValueError, match="length"):
+        otkit.sinkhorn2(a[:-1], b, torch.tensor(M, device="cuda"), 0.1)

@@ -71,6 +71,59 @@ struct DevBuf {
     }
 };
 
+// An input array on the device: the caller's device array itself (dev) or a copy of its host array.
+template <typename T>
+struct DevIn {
+    DevBuf<T> own;
+    const T* p;
+    DevIn(const T* src, size_t n, bool dev) : p(src) {
+        if (!dev) {
+            own.alloc(n);
+            own.upload(src);
+            p = own.p;
+        }
+    }
+};
+
+// An in/out array: the caller's device array, updated in place (dev), or a device copy of its host array
+// that finish() copies back.
+template <typename T>
+struct DevInOut {
+    DevBuf<T> own;
+    T* p;
+    T* host = nullptr;
+    DevInOut(T* src, size_t n, bool dev) : p(src) {
+        if (!dev) {
+            own.alloc(n);
+            own.upload(src);
+            p = own.p;
+            host = src;
+        }
+    }
+    void finish() {
+        if (host) own.download(host);
+    }
+};
+
+// An output array (the plan): written in place on the device (dev), or through a device buffer copied
+// to the host array by finish().
+template <typename T>
+struct DevOut {
+    DevBuf<T> own;
+    T* p;
+    T* host = nullptr;
+    DevOut(T* dst, size_t n, bool dev) : p(dst) {
+        if (!dev && dst != nullptr) {
+            own.alloc(n);
+            p = own.p;
+            host = dst;
+        }
+    }
+    void finish() {
+        if (host) own.download(host);
+    }
+};
+
 // Per-problem control record, shared by the host and the kernels.
 struct Ctl {
     int active;   // 1 while the problem iterates
@@ -598,17 +651,16 @@ struct ColLse {
     }
 };
 
-// sum_ij exp(M_ij scale + f_i + g_j) M_ij on the device arrays (and the plan into P when not null)
+// sum_ij exp(M_ij scale + f_i + g_j) M_ij on the device arrays (and the plan into the device array P
+// when not null)
 template <typename T>
-T log_plan_value_dev(const T* M, int64_t n, int64_t m, T scale, const T* f, const T* g, T* plan_host) {
-    const int nb = static_cast<int>(std::min<int64_t>(n, 4 * int64_t(sm_count())));
+T log_plan_value_dev(const T* M, int64_t n, int64_t m, T scale, const T* f, const T* g, T* P) {
+    const int nb = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, 4 * int64_t(sm_count()))));
     DevBuf<double> part(nb);
-    DevBuf<T> P(plan_host != nullptr ? static_cast<size_t>(n * m) : 0);
-    k_log_value<T><<<nb, kThreads>>>(M, n, m, scale, f, g, P.p, part.p);
+    k_log_value<T><<<nb, kThreads>>>(M, n, m, scale, f, g, P, part.p);
     OTKIT_LAUNCHED("plan value");
     std::vector<double> h(nb);
     part.download(h.data());
-    if (plan_host != nullptr) P.download(plan_host);
     double s = 0;
     for (double x : h) s += x;
     return static_cast<T>(s);
@@ -680,19 +732,20 @@ int cuda_driver_version() {
     return cudaDriverGetVersion(&v) == cudaSuccess ? v : 0;
 }
 
+namespace {
+
+void use_device(int device) {
+    if (device >= 0) OTKIT_CUDA(cudaSetDevice(device));
+}
+
 template <typename T>
-void sinkhorn_knopp_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
-                         const SinkhornOptions& opt, T* U, T* V, T* values, T* plan, SinkhornInfo* info,
-                         std::vector<double>* trace) {
+void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg, const SinkhornOptions& opt,
+               T* U, T* V, T* values, T* plan, SinkhornInfo* info, std::vector<double>* trace, bool dev) {
     const size_t nm = static_cast<size_t>(n) * m;
-    DevBuf<T> dM(nm), dK(nm), da(n), dB(m * N), dU(n * N), dV(m * N), dUp(n * N), dVp(m * N), dX(n * N);
-    DevBuf<T> dKtu(m * N), dKtuNew(m * N);
+    DevIn<T> dM(M, nm, dev), da(a, n, dev), dB(B, m * N, dev);
+    DevInOut<T> dU(U, n * N, dev), dV(V, m * N, dev);
+    DevBuf<T> dK(nm), dUp(n * N), dVp(m * N), dX(n * N), dKtu(m * N), dKtuNew(m * N);
     DevBuf<Ctl> dctl(N);
-    dM.upload(M);
-    da.upload(a);
-    dB.upload(B);
-    dU.upload(U);
-    dV.upload(V);
     std::vector<Ctl> ctl = initial_ctl(N);
     dctl.upload(ctl.data());
     Products<T> prod(n, m, N);
@@ -732,17 +785,17 @@ void sinkhorn_knopp_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* 
         }
     }
     dctl.download(ctl.data());
-    dU.download(U);
-    dV.download(V);
+    dU.finish();
+    dV.finish();
     for (int64_t k = 0; k < N; ++k) {
         const Ctl& c = ctl[k];
         info[k] = SinkhornInfo{c.active ? MAX_ITER : c.status, c.active ? std::max(0, ii - 1) : c.niter, c.err};
     }
     if (plan != nullptr && N == 1) {
-        DevBuf<T> dP(nm);
+        DevOut<T> dP(plan, nm, dev);
         k_plan_uKv<T><<<grid_for(nm), kThreads>>>(dK.p, n, m, dU.p, dV.p, dP.p);
         OTKIT_LAUNCHED("plan");
-        dP.download(plan);
+        dP.finish();
     }
     if (values != nullptr) {  // <P_k, M> = sum_i u_ik ((K o M) v_k)_i
         k_mul_inplace<T><<<grid_for(nm), kThreads>>>(dK.p, dM.p, static_cast<int64_t>(nm));
@@ -757,17 +810,14 @@ void sinkhorn_knopp_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* 
 }
 
 template <typename T>
-void sinkhorn_log_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
-                       T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace) {
+void log_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt, T* f, T* g,
+             T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace, bool dev) {
     const size_t nm = static_cast<size_t>(n) * m;
     const T scale = T(-1) / reg;
-    DevBuf<T> dM(nm), da(n), db(m), dloga(n), dlogb(m), df(n), dg(m), dfp(n), dgp(m), dlse(m);
+    DevIn<T> dM(M, nm, dev), da(a, n, dev), db(b, m, dev);
+    DevInOut<T> df(f, n, dev), dg(g, m, dev);
+    DevBuf<T> dloga(n), dlogb(m), dfp(n), dgp(m), dlse(m);
     DevBuf<Ctl> dctl(1);
-    dM.upload(M);
-    da.upload(a);
-    db.upload(b);
-    df.upload(f);
-    dg.upload(g);
     k_log_of<T><<<grid_for(n), kThreads>>>(da.p, n, dloga.p);
     k_log_of<T><<<grid_for(m), kThreads>>>(db.p, m, dlogb.p);
     std::vector<Ctl> ctl = initial_ctl(1);
@@ -802,26 +852,24 @@ void sinkhorn_log_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b,
     }
     const Ctl c = read_ctl(dctl);
     *info = SinkhornInfo{c.active ? MAX_ITER : c.status, c.active ? std::max(0, ii - 1) : c.niter, c.err};
-    df.download(f);
-    dg.download(g);
     if (value != nullptr || plan != nullptr) {
-        const T v = log_plan_value_dev(dM.p, n, m, scale, df.p, dg.p, plan);
+        DevOut<T> dP(plan, nm, dev);
+        const T v = log_plan_value_dev(dM.p, n, m, scale, df.p, dg.p, dP.p);
+        dP.finish();
         if (value != nullptr) *value = v;
     }
+    df.finish();
+    dg.finish();
 }
 
 template <typename T>
-void sinkhorn_stabilized_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
-                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan, SinkhornInfo* info,
-                              std::vector<double>* trace) {
+void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
+                    T* alpha, T* beta, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace, bool dev) {
     const size_t nm = static_cast<size_t>(n) * m;
-    DevBuf<T> dM(nm), dK(nm), da(n), db(m), dal(n), dbe(m), du(n), dv(m), dup(n), dvp(m), dx(n), dktu(m), dktuNew(m);
+    DevIn<T> dM(M, nm, dev), da(a, n, dev), db(b, m, dev);
+    DevInOut<T> dal(alpha, n, dev), dbe(beta, m, dev);
+    DevBuf<T> dK(nm), du(n), dv(m), dup(n), dvp(m), dx(n), dktu(m), dktuNew(m);
     DevBuf<Ctl> dctl(1);
-    dM.upload(M);
-    da.upload(a);
-    db.upload(b);
-    dal.upload(alpha);
-    dbe.upload(beta);
     std::vector<Ctl> ctl0 = initial_ctl(1);
     dctl.upload(ctl0.data());
     Products<T> prod(n, m, 1);
@@ -870,27 +918,54 @@ void sinkhorn_stabilized_cuda(const T* M, int64_t n, int64_t m, const T* a, cons
     k_absorb<T><<<grid_for(n), kThreads>>>(du.p, da.p, n, reg, lu, dal.p);
     k_absorb<T><<<grid_for(m), kThreads>>>(dv.p, db.p, m, reg, lv, dbe.p);
     OTKIT_LAUNCHED("final potentials");
-    dal.download(alpha);
-    dbe.download(beta);
     if (value != nullptr || plan != nullptr) {
         DevBuf<T> df(n), dg(m);
         k_scale_copy<T><<<grid_for(n), kThreads>>>(dal.p, n, reg, df.p);
         k_scale_copy<T><<<grid_for(m), kThreads>>>(dbe.p, m, reg, dg.p);
         OTKIT_LAUNCHED("potentials to log-scalings");
-        const T v = log_plan_value_dev(dM.p, n, m, T(-1) / reg, df.p, dg.p, plan);
+        DevOut<T> dP(plan, nm, dev);
+        const T v = log_plan_value_dev(dM.p, n, m, T(-1) / reg, df.p, dg.p, dP.p);
+        dP.finish();
         if (value != nullptr) *value = v;
     }
+    dal.finish();
+    dbe.finish();
+}
+
+}  // namespace
+
+template <typename T>
+void sinkhorn_knopp_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
+                         const SinkhornOptions& opt, T* U, T* V, T* values, T* plan, SinkhornInfo* info,
+                         std::vector<double>* trace, int device) {
+    use_device(device < 0 ? 0 : device);
+    knopp_run<T>(M, n, m, a, B, N, reg, opt, U, V, values, plan, info, trace, device >= 0);
+}
+
+template <typename T>
+void sinkhorn_log_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
+                       T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace, int device) {
+    use_device(device < 0 ? 0 : device);
+    log_run<T>(M, n, m, a, b, reg, opt, f, g, value, plan, info, trace, device >= 0);
+}
+
+template <typename T>
+void sinkhorn_stabilized_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
+                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan, SinkhornInfo* info,
+                              std::vector<double>* trace, int device) {
+    use_device(device < 0 ? 0 : device);
+    stabilized_run<T>(M, n, m, a, b, reg, opt, alpha, beta, value, plan, info, trace, device >= 0);
 }
 
 #define OTKIT_INSTANTIATE(T)                                                                                   \
     template void sinkhorn_knopp_cuda<T>(const T*, int64_t, int64_t, const T*, const T*, int64_t, T,          \
                                          const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,               \
-                                         std::vector<double>*);                                               \
+                                         std::vector<double>*, int);                                          \
     template void sinkhorn_log_cuda<T>(const T*, int64_t, int64_t, const T*, const T*, T, const SinkhornOptions&, \
-                                       T*, T*, T*, T*, SinkhornInfo*, std::vector<double>*);                  \
+                                       T*, T*, T*, T*, SinkhornInfo*, std::vector<double>*, int);             \
     template void sinkhorn_stabilized_cuda<T>(const T*, int64_t, int64_t, const T*, const T*, T,              \
                                               const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,          \
-                                              std::vector<double>*);
+                                              std::vector<double>*, int);
 OTKIT_INSTANTIATE(double)
 OTKIT_INSTANTIATE(float)
 

@@ -1,7 +1,11 @@
 // Sinkhorn matrix scaling on an NVIDIA GPU (kernel form single and batched, log-domain, stabilized).
-// Same signatures and semantics as csrc/cpu/sinkhorn_cpu.h: host pointers in and out; each call copies
-// its inputs to the current device, iterates there and copies the results back. Declared without any
-// CUDA header so that the pybind11 module (csrc/bind_cuda.cpp) compiles with the host compiler.
+// Same arguments and semantics as csrc/cpu/sinkhorn_cpu.h, plus `device`:
+//   device < 0   M, a, B/b, the scalings and the plan are host arrays: the call copies the inputs to
+//                device 0, iterates there and copies the results back;
+//   device >= 0  they are arrays in the memory of that CUDA device (e.g. torch or CuPy arrays), used
+//                in place: the scalings/potentials are updated there and the plan written there.
+// values, info and trace are host memory in both cases. Declared without any CUDA header so that the
+// pybind11 module (csrc/bind_cuda.cpp) compiles with the host compiler.
 #pragma once
 
 #include <cstdint>
@@ -23,15 +27,15 @@ int cuda_driver_version();
 template <typename T>
 void sinkhorn_knopp_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
                          const SinkhornOptions& opt, T* U, T* V, T* values, T* plan, SinkhornInfo* info,
-                         std::vector<double>* trace);
+                         std::vector<double>* trace, int device = -1);
 
 template <typename T>
 void sinkhorn_log_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
-                       T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace);
+                       T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace, int device = -1);
 
 template <typename T>
 void sinkhorn_stabilized_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
                               const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan, SinkhornInfo* info,
-                              std::vector<double>* trace);
+                              std::vector<double>* trace, int device = -1);
 
 }  // namespace otkit
