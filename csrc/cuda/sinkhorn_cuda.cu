@@ -423,6 +423,123 @@ __global__ void k_update_u(int64_t n, int64_t N, const T* __restrict__ a, const 
     }
 }
 
+// Fused pass for one problem (N = 1): u = a / (K v) and part = per-block pieces of K^T u, reading K once.
+// Persistent blocks take the rows i = blockIdx.x, blockIdx.x + gridDim.x, ...: the block loads row i into
+// registers (CPT entries per thread), reduces (K v)_i over the block, updates u_i, and adds K_ij u_i to
+// its accumulator row in shared memory while row i is still in registers. k_sum_parts then adds the
+// gridDim.x accumulator rows in a fixed order. Each thread owns the columns t + NT c, so the
+// accumulators need no atomics; one barrier per row (the two halves of `red` alternate).
+template <typename T, int CPT>
+__global__ void __launch_bounds__(512) k_fused_row_pass(const T* __restrict__ K, int64_t n, int64_t m,
+                                                        const T* __restrict__ v, const T* __restrict__ a,
+                                                        T* __restrict__ u, T* __restrict__ Uprev, T omega, Ctl* ctl,
+                                                        T* __restrict__ part) {
+    constexpr int NT = 512, NW = NT / 32;
+    constexpr bool VREG = CPT <= 16;  // v in registers, else re-read (from cache) at every row
+    extern __shared__ unsigned char smem_raw[];
+    T* acc = reinterpret_cast<T*>(smem_raw);
+    __shared__ T red[2][NW];
+    if (!ctl->active) return;
+    const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    T vr[VREG ? CPT : 1];
+#pragma unroll
+    for (int c = 0; c < CPT; ++c) {
+        const int64_t j = t + int64_t(NT) * c;
+        if (j < m) acc[j] = T(0);
+        if (VREG) vr[c] = j < m ? v[j] : T(0);
+    }
+    int r = 0;
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x, ++r) {
+        const T* Ki = K + i * m;
+        const T old = u[i];
+        T kv[CPT];
+#pragma unroll
+        for (int c = 0; c < CPT; ++c) {
+            const int64_t j = t + int64_t(NT) * c;
+            kv[c] = j < m ? Ki[j] : T(0);
+        }
+        T s = T(0);
+#pragma unroll
+        for (int c = 0; c < CPT; ++c) {
+            const int64_t j = t + int64_t(NT) * c;
+            s += kv[c] * (VREG ? vr[c] : (j < m ? v[j] : T(0)));
+        }
+        for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
+        if (lane == 0) red[r & 1][w] = s;
+        __syncthreads();
+        T tot = T(0);
+#pragma unroll
+        for (int q = 0; q < NW; ++q) tot += red[r & 1][q];
+        const T ai = a[i];
+        T ui = ai == T(0) ? T(0) : ai / tot;
+        if (omega != T(1)) ui = relax(old, ui, omega);
+        if (t == 0) {
+            Uprev[i] = old;
+            u[i] = ui;
+            if (!isfinite(ui)) ctl->bad = 1;
+        }
+#pragma unroll
+        for (int c = 0; c < CPT; ++c) {
+            const int64_t j = t + int64_t(NT) * c;
+            if (j < m) acc[j] += kv[c] * ui;
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < CPT; ++c) {
+        const int64_t j = t + int64_t(NT) * c;
+        if (j < m) part[blockIdx.x * m + j] = acc[j];
+    }
+}
+
+// The fused pass of one problem size: usable for m <= 512 * 32 (the row in registers); the grid is as
+// many blocks as fit on the device at once.
+template <typename T>
+struct FusedPass {
+    int64_t n, m;
+    int cpt = 0, blocks = 0;
+    size_t smem = 0;
+    DevBuf<T> part;
+    FusedPass(int64_t n_, int64_t m_) : n(n_), m(m_) {
+        const int64_t need = (m + 511) / 512;
+        for (int c = 1; c <= 32; c *= 2)
+            if (c >= need) {
+                cpt = c;
+                break;
+            }
+        if (cpt == 0) return;
+        smem = static_cast<size_t>(m) * sizeof(T);
+        int per_sm = 0;
+        dispatch([&](auto kern) {
+            OTKIT_CUDA(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+            OTKIT_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, 512, smem));
+        });
+        if (per_sm < 1) {  // does not fit (shared memory): the unfused products are used
+            cpt = 0;
+            return;
+        }
+        blocks = static_cast<int>(std::min<int64_t>(n, int64_t(per_sm) * sm_count()));
+        part.alloc(static_cast<size_t>(blocks) * m);
+    }
+    bool usable() const { return cpt > 0; }
+    template <class F>
+    void dispatch(F&& f) const {
+        switch (cpt) {
+            case 1: f(k_fused_row_pass<T, 1>); break;
+            case 2: f(k_fused_row_pass<T, 2>); break;
+            case 4: f(k_fused_row_pass<T, 4>); break;
+            case 8: f(k_fused_row_pass<T, 8>); break;
+            case 16: f(k_fused_row_pass<T, 16>); break;
+            default: f(k_fused_row_pass<T, 32>); break;
+        }
+    }
+    // u = a / (K v) (relaxed; Uprev keeps the old u) and ktu = K^T u
+    void run(const T* K, const T* v, const T* a, T* u, T* Uprev, T omega, Ctl* ctl, T* ktu) const {
+        dispatch([&](auto kern) { kern<<<blocks, 512, smem>>>(K, n, m, v, a, u, Uprev, omega, ctl, part.p); });
+        k_sum_parts<T><<<grid_for(m), kThreads>>>(part.p, blocks, m, ktu);
+        OTKIT_LAUNCHED("fused Sinkhorn pass");
+    }
+};
+
 // End of an iteration, one block per problem: a problem with a bad scaling gets its previous scalings
 // back and stops (NUMERICAL_ERROR); at a check, err = ||v * K^T u - b||_2 and the problem stops when
 // err < thr.
@@ -749,6 +866,7 @@ void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t
     std::vector<Ctl> ctl = initial_ctl(N);
     dctl.upload(ctl.data());
     Products<T> prod(n, m, N);
+    FusedPass<T> fused(N == 1 ? n : 0, N == 1 ? m : int64_t(1) << 40);  // single problems: K read once
 
     k_build_K<T><<<grid_for(nm), kThreads>>>(dM.p, static_cast<int64_t>(nm), T(-1) / reg, dK.p);
     OTKIT_LAUNCHED("build K");
@@ -763,9 +881,13 @@ void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t
         const T omega = static_cast<T>(omega_eff);
         const bool check = (ii % opt.check_every) == 0;
         k_update_v<T><<<grid_for(m * N), kThreads>>>(m, N, dB.p, ktu, dV.p, dVp.p, dctl.p, omega);
-        prod.kv(dK.p, dV.p, dX.p);
-        k_update_u<T><<<grid_for(n * N), kThreads>>>(n, N, da.p, dX.p, dU.p, dUp.p, dctl.p, omega);
-        prod.ktu(dK.p, dU.p, ktu_new);
+        if (fused.usable()) {
+            fused.run(dK.p, dV.p, da.p, dU.p, dUp.p, omega, dctl.p, ktu_new);
+        } else {
+            prod.kv(dK.p, dV.p, dX.p);
+            k_update_u<T><<<grid_for(n * N), kThreads>>>(n, N, da.p, dX.p, dU.p, dUp.p, dctl.p, omega);
+            prod.ktu(dK.p, dU.p, ktu_new);
+        }
         k_end_iteration<T><<<static_cast<unsigned>(N), kThreads>>>(n, m, N, dB.p, ktu_new, dU.p, dV.p, dUp.p, dVp.p,
                                                                     dctl.p, ii, check ? 1 : 0, opt.stop_thr);
         OTKIT_LAUNCHED("Sinkhorn iteration");
@@ -873,6 +995,7 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
     std::vector<Ctl> ctl0 = initial_ctl(1);
     dctl.upload(ctl0.data());
     Products<T> prod(n, m, 1);
+    FusedPass<T> fused(n, m);
     const T tau = static_cast<T>(opt.tau);
     const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
     T* ktu = dktu.p;
@@ -891,9 +1014,13 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
     for (ii = 0; ii < opt.max_iter; ++ii) {
         const bool check = (ii % opt.check_every) == 0;
         k_update_v<T><<<grid_for(m), kThreads>>>(m, 1, db.p, ktu, dv.p, dvp.p, dctl.p, T(1));
-        prod.kv(dK.p, dv.p, dx.p);
-        k_update_u<T><<<grid_for(n), kThreads>>>(n, 1, da.p, dx.p, du.p, dup.p, dctl.p, T(1));
-        prod.ktu(dK.p, du.p, ktu_new);
+        if (fused.usable()) {
+            fused.run(dK.p, dv.p, da.p, du.p, dup.p, T(1), dctl.p, ktu_new);
+        } else {
+            prod.kv(dK.p, dv.p, dx.p);
+            k_update_u<T><<<grid_for(n), kThreads>>>(n, 1, da.p, dx.p, du.p, dup.p, dctl.p, T(1));
+            prod.ktu(dK.p, du.p, ktu_new);
+        }
         k_end_iteration<T><<<1, kThreads>>>(n, m, 1, db.p, ktu_new, du.p, dv.p, dup.p, dvp.p, dctl.p, ii,
                                              check ? 1 : 0, opt.stop_thr);
         k_absorb_flag<T><<<1, 1024>>>(du.p, n, dv.p, m, tau, dctl.p);
