@@ -6,30 +6,21 @@
 #include <cstdint>
 #include <string>
 
+#include <utility>
+
 #include "bind/sinkhorn_bind_impl.h"
 #include "cuda/sinkhorn_cuda.h"
 
 namespace otkit {
 namespace {
 
-struct CudaSinkhorn {
-    template <typename T>
-    static void knopp(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
-                      const SinkhornOptions& opt, T* U, T* V, T* values, T* plan, SinkhornInfo* info,
-                      std::vector<double>* trace) {
-        sinkhorn_knopp_cuda<T>(M, n, m, a, B, N, reg, opt, U, V, values, plan, info, trace);
-    }
-    template <typename T>
-    static void log(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
-                    T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace) {
-        sinkhorn_log_cuda<T>(M, n, m, a, b, reg, opt, f, g, value, plan, info, trace);
-    }
-    template <typename T>
-    static void stabilized(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
-                           const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan, SinkhornInfo* info,
-                           std::vector<double>* trace) {
-        sinkhorn_stabilized_cuda<T>(M, n, m, a, b, reg, opt, alpha, beta, value, plan, info, trace);
-    }
+struct CudaSinkhorn {  // the Solver policy of bind/sinkhorn_bind_impl.h
+    template <typename T, typename... A>
+    static void knopp(A&&... a) { sinkhorn_knopp_cuda<T>(std::forward<A>(a)...); }
+    template <typename T, typename... A>
+    static void log(A&&... a) { sinkhorn_log_cuda<T>(std::forward<A>(a)...); }
+    template <typename T, typename... A>
+    static void stabilized(A&&... a) { sinkhorn_stabilized_cuda<T>(std::forward<A>(a)...); }
 };
 
 template <typename T>

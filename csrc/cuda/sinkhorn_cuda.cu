@@ -85,38 +85,20 @@ struct DevIn {
     }
 };
 
-// An in/out array: the caller's device array, updated in place (dev), or a device copy of its host array
-// that finish() copies back.
+// An in/out or output array: the caller's device array, used in place (dev), or a device buffer that
+// starts as a copy of the caller's host array (copy_in) and that finish() copies back. src may be null
+// (an output that is not asked for).
 template <typename T>
 struct DevInOut {
     DevBuf<T> own;
     T* p;
     T* host = nullptr;
-    DevInOut(T* src, size_t n, bool dev) : p(src) {
-        if (!dev) {
+    DevInOut(T* src, size_t n, bool dev, bool copy_in = true) : p(src) {
+        if (!dev && src != nullptr) {
             own.alloc(n);
-            own.upload(src);
+            if (copy_in) own.upload(src);
             p = own.p;
             host = src;
-        }
-    }
-    void finish() {
-        if (host) own.download(host);
-    }
-};
-
-// An output array (the plan): written in place on the device (dev), or through a device buffer copied
-// to the host array by finish().
-template <typename T>
-struct DevOut {
-    DevBuf<T> own;
-    T* p;
-    T* host = nullptr;
-    DevOut(T* dst, size_t n, bool dev) : p(dst) {
-        if (!dev && dst != nullptr) {
-            own.alloc(n);
-            p = own.p;
-            host = dst;
         }
     }
     void finish() {
@@ -384,42 +366,26 @@ __global__ void k_build_K_shift(const T* __restrict__ M, int64_t n, int64_t m, c
     }
 }
 
-// v = b / K^T u on the active problems; Vprev keeps the previous v (POT: an empty column has v_j = 0)
+// A scaling update on the active problems: x = w / denom (relaxed), x = 0 where w = 0 (POT: an empty row
+// or column keeps a zero scaling); xprev keeps the previous x; a scaling that is not finite (w > 0 and
+// denom = 0, an overflow, NaN) marks the problem bad. x, xprev, denom: rows x N; w: rows x N (wdiv = 1,
+// b) or one weight per row (wdiv = N, a).
+//   v = b / K^T u:  k_update_scaling(m * N, N, B, 1, ktu, V, Vprev, ...)
+//   u = a / K v:    k_update_scaling(n * N, N, a, N, Kv, U, Uprev, ...)
 template <typename T>
-__global__ void k_update_v(int64_t m, int64_t N, const T* __restrict__ B, const T* __restrict__ ktu, T* __restrict__ V,
-                           T* __restrict__ Vprev, Ctl* ctl, T omega) {
-    GRID_STRIDE(e, m * N) {
+__global__ void k_update_scaling(int64_t count, int64_t N, const T* __restrict__ w, int64_t wdiv,
+                                 const T* __restrict__ denom, T* __restrict__ x, T* __restrict__ xprev, Ctl* ctl,
+                                 T omega) {
+    GRID_STRIDE(e, count) {
         const int64_t k = e % N;
         if (!ctl[k].active) continue;
-        const T old = V[e];
-        Vprev[e] = old;
-        const T b = B[e];
-        if (b == T(0)) {
-            V[e] = T(0);
-            continue;
-        }
-        const T kt = ktu[e];
-        T vj = b / kt;
-        if (omega != T(1)) vj = relax(old, vj, omega);
-        V[e] = vj;
-        if (kt == T(0) || !isfinite(vj)) ctl[k].bad = 1;
-    }
-}
-
-// u = a / K v on the active problems; Uprev keeps the previous u (an empty row has u_i = 0)
-template <typename T>
-__global__ void k_update_u(int64_t n, int64_t N, const T* __restrict__ a, const T* __restrict__ X, T* __restrict__ U,
-                           T* __restrict__ Uprev, Ctl* ctl, T omega) {
-    GRID_STRIDE(e, n * N) {
-        const int64_t k = e % N;
-        if (!ctl[k].active) continue;
-        const T old = U[e];
-        Uprev[e] = old;
-        const T ai = a[e / N];
-        T ui = ai == T(0) ? T(0) : ai / X[e];
-        if (omega != T(1)) ui = relax(old, ui, omega);
-        U[e] = ui;
-        if (!isfinite(ui)) ctl[k].bad = 1;
+        const T old = x[e];
+        xprev[e] = old;
+        const T we = w[e / wdiv];
+        T xe = we == T(0) ? T(0) : we / denom[e];
+        if (omega != T(1)) xe = relax(old, xe, omega);
+        x[e] = xe;
+        if (!isfinite(xe)) ctl[k].bad = 1;
     }
 }
 
@@ -880,12 +846,12 @@ void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t
     for (ii = 0; ii < opt.max_iter; ++ii) {
         const T omega = static_cast<T>(omega_eff);
         const bool check = (ii % opt.check_every) == 0;
-        k_update_v<T><<<grid_for(m * N), kThreads>>>(m, N, dB.p, ktu, dV.p, dVp.p, dctl.p, omega);
+        k_update_scaling<T><<<grid_for(m * N), kThreads>>>(m * N, N, dB.p, 1, ktu, dV.p, dVp.p, dctl.p, omega);
         if (fused.usable()) {
             fused.run(dK.p, dV.p, da.p, dU.p, dUp.p, omega, dctl.p, ktu_new);
         } else {
             prod.kv(dK.p, dV.p, dX.p);
-            k_update_u<T><<<grid_for(n * N), kThreads>>>(n, N, da.p, dX.p, dU.p, dUp.p, dctl.p, omega);
+            k_update_scaling<T><<<grid_for(n * N), kThreads>>>(n * N, N, da.p, N, dX.p, dU.p, dUp.p, dctl.p, omega);
             prod.ktu(dK.p, dU.p, ktu_new);
         }
         k_end_iteration<T><<<static_cast<unsigned>(N), kThreads>>>(n, m, N, dB.p, ktu_new, dU.p, dV.p, dUp.p, dVp.p,
@@ -914,7 +880,7 @@ void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t
         info[k] = SinkhornInfo{c.active ? MAX_ITER : c.status, c.active ? std::max(0, ii - 1) : c.niter, c.err};
     }
     if (plan != nullptr && N == 1) {
-        DevOut<T> dP(plan, nm, dev);
+        DevInOut<T> dP(plan, nm, dev, false);
         k_plan_uKv<T><<<grid_for(nm), kThreads>>>(dK.p, n, m, dU.p, dV.p, dP.p);
         OTKIT_LAUNCHED("plan");
         dP.finish();
@@ -975,7 +941,7 @@ void log_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, co
     const Ctl c = read_ctl(dctl);
     *info = SinkhornInfo{c.active ? MAX_ITER : c.status, c.active ? std::max(0, ii - 1) : c.niter, c.err};
     if (value != nullptr || plan != nullptr) {
-        DevOut<T> dP(plan, nm, dev);
+        DevInOut<T> dP(plan, nm, dev, false);
         const T v = log_plan_value_dev(dM.p, n, m, scale, df.p, dg.p, dP.p);
         dP.finish();
         if (value != nullptr) *value = v;
@@ -1013,12 +979,12 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
     Ctl c{};
     for (ii = 0; ii < opt.max_iter; ++ii) {
         const bool check = (ii % opt.check_every) == 0;
-        k_update_v<T><<<grid_for(m), kThreads>>>(m, 1, db.p, ktu, dv.p, dvp.p, dctl.p, T(1));
+        k_update_scaling<T><<<grid_for(m), kThreads>>>(m, 1, db.p, 1, ktu, dv.p, dvp.p, dctl.p, T(1));
         if (fused.usable()) {
             fused.run(dK.p, dv.p, da.p, du.p, dup.p, T(1), dctl.p, ktu_new);
         } else {
             prod.kv(dK.p, dv.p, dx.p);
-            k_update_u<T><<<grid_for(n), kThreads>>>(n, 1, da.p, dx.p, du.p, dup.p, dctl.p, T(1));
+            k_update_scaling<T><<<grid_for(n), kThreads>>>(n, 1, da.p, 1, dx.p, du.p, dup.p, dctl.p, T(1));
             prod.ktu(dK.p, du.p, ktu_new);
         }
         k_end_iteration<T><<<1, kThreads>>>(n, m, 1, db.p, ktu_new, du.p, dv.p, dup.p, dvp.p, dctl.p, ii,
@@ -1050,7 +1016,7 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
         k_scale_copy<T><<<grid_for(n), kThreads>>>(dal.p, n, reg, df.p);
         k_scale_copy<T><<<grid_for(m), kThreads>>>(dbe.p, m, reg, dg.p);
         OTKIT_LAUNCHED("potentials to log-scalings");
-        DevOut<T> dP(plan, nm, dev);
+        DevInOut<T> dP(plan, nm, dev, false);
         const T v = log_plan_value_dev(dM.p, n, m, T(-1) / reg, df.p, dg.p, dP.p);
         dP.finish();
         if (value != nullptr) *value = v;
