@@ -20,6 +20,7 @@ from .barycenter import (  # noqa: E402
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .emd import emd, emd2  # noqa: E402
 from .metric import param_w2  # noqa: E402
+from .pairwise import pairwise_sinkhorn2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 
@@ -41,6 +42,7 @@ __all__ = [
     "convolutional_barycenter2d",
     "free_support_barycenter",
     "param_w2",
+    "pairwise_sinkhorn2",
     "dist",
     "unif",
     "stochastic",
