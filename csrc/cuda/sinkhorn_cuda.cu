@@ -817,9 +817,21 @@ int cuda_driver_version() {
 
 namespace {
 
-void use_device(int device) {
-    if (device >= 0) OTKIT_CUDA(cudaSetDevice(device));
-}
+// Makes `device` current for the call and gives the caller's current device back afterwards (a call on
+// arrays of cuda:1 must not leave the calling thread, and so torch or CuPy, on another device).
+struct DeviceScope {
+    int prev = -1;
+    explicit DeviceScope(int device) {
+        OTKIT_CUDA(cudaGetDevice(&prev));
+        if (device != prev) OTKIT_CUDA(cudaSetDevice(device));
+    }
+    DeviceScope(const DeviceScope&) = delete;
+    DeviceScope& operator=(const DeviceScope&) = delete;
+    ~DeviceScope() {
+        int cur = -1;
+        if (cudaGetDevice(&cur) == cudaSuccess && cur != prev) cudaSetDevice(prev);
+    }
+};
 
 template <typename T>
 void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg, const SinkhornOptions& opt,
@@ -1031,14 +1043,14 @@ template <typename T>
 void sinkhorn_knopp_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
                          const SinkhornOptions& opt, T* U, T* V, T* values, T* plan, SinkhornInfo* info,
                          std::vector<double>* trace, int device) {
-    use_device(device < 0 ? 0 : device);
+    DeviceScope scope(device < 0 ? 0 : device);
     knopp_run<T>(M, n, m, a, B, N, reg, opt, U, V, values, plan, info, trace, device >= 0);
 }
 
 template <typename T>
 void sinkhorn_log_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
                        T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace, int device) {
-    use_device(device < 0 ? 0 : device);
+    DeviceScope scope(device < 0 ? 0 : device);
     log_run<T>(M, n, m, a, b, reg, opt, f, g, value, plan, info, trace, device >= 0);
 }
 
@@ -1046,7 +1058,7 @@ template <typename T>
 void sinkhorn_stabilized_cuda(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
                               const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan, SinkhornInfo* info,
                               std::vector<double>* trace, int device) {
-    use_device(device < 0 ? 0 : device);
+    DeviceScope scope(device < 0 ? 0 : device);
     stabilized_run<T>(M, n, m, a, b, reg, opt, alpha, beta, value, plan, info, trace, device >= 0);
 }
 
