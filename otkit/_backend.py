@@ -4,11 +4,11 @@
 environment sets what ``"auto"`` means. Asking for a backend that is not available raises; otkit never
 silently falls back from an explicit request.
 
-``"cuda"`` runs the kernels of ``otkit._cuda`` on the current GPU (NumPy arrays in and out: each call
-copies its inputs to the device and the results back). It exists for the kernel families listed in
-``CUDA_FAMILIES`` and is never what ``"auto"`` picks by itself: for the sizes where a copy of the cost
-matrix to the GPU does not pay, the CPU is faster, so the GPU is asked for by name (or by
-``OTKIT_BACKEND=cuda``, which applies to those families only).
+``"cuda"`` runs the kernels of ``otkit._cuda`` on a GPU, for the kernel families listed in
+``CUDA_FAMILIES``. Arrays already in GPU memory (torch CUDA tensors, CuPy arrays) are used in place, and
+for them the family's ``"auto"`` is the GPU (otkit/bregman.py). NumPy arrays are copied to the GPU at each
+call, which does not pay for small problems, so for them ``"auto"`` resolves to a CPU backend here and the
+GPU is asked for by name (or by ``OTKIT_BACKEND=cuda``, which applies to those families only).
 """
 from __future__ import annotations
 

@@ -66,18 +66,17 @@ class DeviceOps(HostOps):
     def __init__(self, ref, dtype):
         super().__init__(dtype)
         self.lib = _lib(ref)
+        self.device = ref.device
         if self.lib == "torch":
             import torch
 
             self.xp = torch
-            self.device = ref.device
             self.index = ref.device.index if ref.device.index is not None else torch.cuda.current_device()
             self.tdtype = torch.float64 if self.dtype == np.float64 else torch.float32
         else:
             import cupy
 
             self.xp = cupy
-            self.device = ref.device
             self.index = int(ref.device.id)
             self.tdtype = self.dtype
 

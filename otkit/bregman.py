@@ -14,7 +14,7 @@ import numpy as np
 from . import _backend, _device
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_reg, resolve_dtype
-from .utils import array_range
+from .utils import array_range, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
@@ -58,19 +58,15 @@ def _on_device(M, backend):
 def _prepare_device(a, b, M, reg, dtype, mass_rtol):
     """_prepare for a cost matrix in GPU memory: M stays there (a copy only to change its dtype or make it
     contiguous); the histograms (small) are validated on the host and placed on M's device."""
-    mdt = str(M.dtype).replace("torch.", "")
-    dt = np.dtype(dtype) if dtype is not None else np.dtype(np.float32 if mdt == "float32" else np.float64)
-    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
-        raise TypeError(f"dtype must be float64 or float32, got {dt}")
+    dt = resolve_dtype(dtype, M)
     ops = _device.DeviceOps(M, dt)
     if M.ndim != 2:
         raise ValueError(f"M must be a 2-D cost matrix, got shape {tuple(M.shape)}")
     if M.shape[0] == 0 or M.shape[1] == 0:
         raise ValueError(f"M is empty (shape {tuple(M.shape)})")
-    if str(M.dtype).replace("torch.", "") not in ("float64", "float32"):
-        M = ops.asarray(M)  # integers and the like: converted (a copy)
-    elif mdt != str(dt) or not (M.is_contiguous() if ops.lib == "torch" else M.flags.c_contiguous):
-        M = ops.asarray(M)
+    contiguous = M.is_contiguous() if ops.lib == "torch" else M.flags.c_contiguous
+    if dtype_name(M) != dt.name or not contiguous:
+        M = ops.asarray(M)  # another dtype (integers too) or strided: converted (a copy)
     mmin, mmax = ops.range(M)
     if not (np.isfinite(mmin) and np.isfinite(mmax)):
         raise ValueError("M has non-finite entries (NaN or inf)")
@@ -291,8 +287,10 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
     warmstart : tuple of arrays, optional
         Initial log-scalings (log u, log v) (dual potentials alpha, beta for ``sinkhorn_stabilized``).
     backend : {"auto", "cpp", "numba", "cuda"}
-        Where the kernel runs. ``"cuda"``: on the GPU (``otkit._cuda``; the inputs are copied to the device
-        and the results back at each call); never chosen by ``"auto"``.
+        Where the kernel runs. ``"cuda"``: on the GPU (``otkit._cuda``). With M in GPU memory (a torch CUDA
+        tensor or a CuPy array) the kernels use it in place and return arrays of the same library on its
+        device, and ``"auto"`` does so by itself; NumPy inputs are copied to the GPU at each call, and
+        ``"auto"`` keeps them on the CPU.
     dtype : {None, numpy.float64, numpy.float32}
         Working precision (None: float64 unless M is float32).
     omega : float in (0, 2)

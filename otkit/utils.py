@@ -29,12 +29,27 @@ def unif(n: int, dtype=np.float64) -> np.ndarray:
     return np.full(n, 1.0 / n, dtype=dtype)
 
 
+def dtype_name(x) -> str:
+    """The element type of an array (NumPy, torch on any device, CuPy, or a list) as a NumPy dtype name,
+    read from its ``dtype`` without converting or copying it."""
+    dt = getattr(x, "dtype", None)
+    if dt is None:
+        dt = np.asarray(x).dtype
+    return str(dt).replace("torch.", "")
+
+
+def _numel(x) -> int:
+    if hasattr(x, "numel"):  # torch
+        return int(x.numel())
+    size = getattr(x, "size", None)
+    return int(size) if isinstance(size, (int, np.integer)) else int(np.size(x))
+
+
 def resolve_dtype(dtype, *arrays) -> np.dtype:
-    """float64 unless ``dtype`` says float32, or (dtype None) every floating input is float32."""
+    """float64 unless ``dtype`` says float32, or (dtype None) every non-empty input is float32."""
     if dtype is None:
-        arrays = [x.detach().cpu().numpy() if hasattr(x, "detach") and hasattr(x, "cpu") else x for x in arrays]
-        kinds = [np.asarray(x).dtype for x in arrays if x is not None and np.size(x) > 0]
-        if kinds and all(k == np.float32 for k in kinds):
+        kinds = [dtype_name(x) for x in arrays if x is not None and _numel(x) > 0]
+        if kinds and all(k == "float32" for k in kinds):
             return np.dtype(np.float32)
         return np.dtype(np.float64)
     dt = np.dtype(dtype)
