@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import ot  # noqa: E402
 import otkit  # noqa: E402
+from otkit.bench.common import peak_gflops, settle  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_limits
@@ -62,10 +63,14 @@ def machine():
             "otkit": otkit.__version__, "otkit_cpp": cfg.get("cpp"), "loadavg_at_start": load}
 
 
-def timeit(f, repeats):
-    """(min wall, median wall, result, min CPU time) over up to `repeats` runs (one when > 5 s)."""
+def timeit(f, repeats, min_total=1.0, max_repeats=10):
+    """(min wall, median wall, result, min CPU time) over `repeats` runs (one when > 5 s), and more, up to
+    `max_repeats`, while they add up to less than `min_total` seconds (a 40 ms case gets 10 runs). Starts after
+    a pause (otkit.bench.common.settle) so that the threads of the library timed before have stopped
+    spinning."""
+    settle(0)
     ts, cs, out = [], [], None
-    for r in range(repeats):
+    while len(ts) < repeats or (sum(ts) < min_total and len(ts) < max_repeats):
         t, c = time.perf_counter(), time.process_time()
         out = f()
         ts.append(time.perf_counter() - t)
@@ -185,7 +190,6 @@ def main():
                   lambda: ot.lp.free_support_barycenter(locs, wts, X0, log=True),
                   lambda: otkit.free_support_barycenter(locs, wts, X0, log=True), max(2, rep // 2), None,
                   {"emd": "otkit.emd" if hasattr(otkit, "emd") else "ot.emd (otkit.emd not in this build)"}))
-    from otkit.bench.common import peak_gflops
 
     gemm_start = peak_gflops() * 1e9  # float64 peak before the cases (and again after them: the best counts)
     for c in tqdm(cases, desc="barycenter benchmark"):
@@ -198,6 +202,7 @@ def main():
     # the big one to convergence (otkit only)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        settle(0)
         t0 = time.perf_counter()
         _, lg = otkit.convolutional_barycenter2d(big, 4e-3, stopThr=1e-4, log=True, numItermax=20000)
         t_big = time.perf_counter() - t0

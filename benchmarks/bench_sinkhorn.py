@@ -31,13 +31,14 @@ from otkit.bench import solvers as S  # noqa: E402
 from otkit.bench.bandwidth import bandwidth_markdown, measure_bandwidth  # noqa: E402
 from otkit.bench.batch import run_batch  # noqa: E402
 from otkit.bench.common import (default_cache_dir, fmt_time, get_metric, limit_threads, machine_info,  # noqa: E402
-                                machine_line, md_table, progress, timed, write_json)
+                                machine_line, md_table, progress, settle, timed, write_json)
 from otkit.bench.problems import random_histograms  # noqa: E402
 
 
 def measure(name, a, b, M, reg, stopThr, numItermax, threads, max_repeat=5, budget=30.0):
     s = S.SOLVERS[name]
     times, res = [], None
+    settle(threads)
     while len(times) < max_repeat and (not times or sum(times) < budget):
         t, res = timed(s.run, a, b, M, reg, stopThr, numItermax, threads)
         times.append(t)

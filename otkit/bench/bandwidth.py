@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from .common import limit_threads, timed
+from .common import limit_threads, settle, timed
 from .problems import euclidean_metric
 
 
@@ -48,6 +48,7 @@ def measure_bandwidth(d: int = 4096, threads: int = 1, n_iter: int = 40, repeat:
 
         def per_iter(call, reads):
             call(1)  # warm (Numba JIT, page faults)
+            settle(threads)  # after NumPy's K @ v or another solver
             t1 = _min_time(lambda: call(1), repeat)
             tn = _min_time(lambda: call(1 + n_iter), repeat)
             it = max(tn - t1, 1e-12) / n_iter

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .common import (fmt_time, get_metric, limit_threads, machine_info, machine_line, md_table, peak_gflops,
-                     progress, timed, write_csv, write_json)
+                     progress, settle, timed, write_csv, write_json)
 from .problems import random_histograms
 
 
@@ -50,6 +50,7 @@ def run_batch(dims=(1024, 4096), N=100, reg=0.1, metric="graph", repeat=3, threa
             for be in backends:
                 bar.set_postfix_str(f"d={d} otkit {be}")
                 ts = []
+                settle(threads)
                 while len(ts) < repeat and sum(ts) < budget:  # fewer repeats when a call is long
                     t, (v, lg) = timed(otkit.sinkhorn2, a, B, M, reg, stopThr=stopThr, numItermax=numItermax,
                                        log=True, backend=be, num_threads=threads or 0)
@@ -71,6 +72,7 @@ def run_batch(dims=(1024, 4096), N=100, reg=0.1, metric="graph", repeat=3, threa
             if ot is not None:
                 bar.set_postfix_str(f"d={d} POT sequential")
                 seq_t, seq_v = [], []
+                settle(threads)
                 t_all = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -95,6 +97,7 @@ def run_batch(dims=(1024, 4096), N=100, reg=0.1, metric="graph", repeat=3, threa
                               f"(relative {rel[k]:.3e} > 1e-6) at d={d}, pair {k}", file=stream, flush=True)
                 bar.update(1)
                 bar.set_postfix_str(f"d={d} POT batched")
+                settle(threads)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     t, _ = timed(ot.sinkhorn2, a, B, M, reg, stopThr=stopThr, numItermax=numItermax)

@@ -98,6 +98,21 @@ def limit_threads(threads: int):
             numba.set_num_threads(old)
 
 
+# OpenBLAS worker threads busy-wait for a while after each call (about 2^28 cycles, ~0.1 s) and take the
+# cores from whatever runs next. Measured on the 2-core VM: otkit.barycenter (d = 1024, N = 10) took 73-138 ms
+# right after a NumPy 1024^3 product, 46-53 ms after a 0.1 s pause and 40-43 ms after 0.2 s or more.
+SETTLE_S = float(os.environ.get("OTKIT_BENCH_SETTLE", "0.25"))
+
+
+def settle(threads=0, seconds=None):
+    """Pause before a solver is timed so that the threads of the previous library (OpenBLAS, OpenMP, Numba)
+    have stopped spinning: every solver starts on idle cores. Nothing to wait for with one thread.
+    ``OTKIT_BENCH_SETTLE`` (seconds) changes the pause; 0 turns it off."""
+    seconds = SETTLE_S if seconds is None else seconds
+    if threads != 1 and seconds > 0:
+        time.sleep(seconds)
+
+
 def timed(fn, *args, **kw):
     t0 = time.perf_counter()
     out = fn(*args, **kw)

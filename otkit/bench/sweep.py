@@ -22,7 +22,7 @@ import numpy as np
 
 from . import solvers as S
 from .common import (fmt_time, get_metric, limit_threads, machine_info, machine_line, md_table, progress,
-                     timed, write_csv, write_json)
+                     settle, timed, write_csv, write_json)
 from .problems import random_histograms
 
 
@@ -87,6 +87,7 @@ def run_sweep(dims, regs, metric="graph", solvers=None, repeat=3, out=None, budg
                         bar.update(1)
                         continue
                     times, res = [], None
+                    settle(threads)
                     try:
                         for _ in range(repeat):
                             t, res = timed(s.run, a, b, M, reg, stopThr, numItermax, threads)
