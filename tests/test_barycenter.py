@@ -347,6 +347,11 @@ def test_cpp_result_independent_of_threads():
     r1 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 1)
     r2 = ext.bary_sinkhorn(M, A, w, 1e-2, 25, 0.0, 2)
     np.testing.assert_array_equal(r1["bar"], r2["bar"])
+    # past a period of the thread tuner (100 iterations), and again once it remembers the one-thread time
+    # (probes all threads first): same result as one thread
+    l1 = ext.bary_sinkhorn(M, A, w, 1e-2, 130, 0.0, 1)
+    for _ in range(2):
+        np.testing.assert_array_equal(ext.bary_sinkhorn(M, A, w, 1e-2, 130, 0.0, 2)["bar"], l1["bar"])
     Mn = M + 0.01 * np.random.default_rng(1).random(M.shape)  # not symmetric: the fused pass
     s1 = ext.bary_sinkhorn_stabilized(Mn, A, w, 1e-3, 1e3, 25, 0.0, 1)  # tau 1e3: absorbs on the way
     s2 = ext.bary_sinkhorn_stabilized(Mn, A, w, 1e-3, 1e3, 25, 0.0, 2)

@@ -27,6 +27,7 @@
 #include "cpu/barycenter_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -93,6 +94,10 @@ int pick_threads(const BaryOptions& opt, int64_t work) {
     int t = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
     return std::max(1, t);
 }
+
+// The solvers whose per-iteration thread choice ThreadTuner (below) remembers for the process.
+enum TunerKind { TUNE_PACKED, TUNE_DENSE, TUNE_LOG, TUNE_STABILIZED, TUNE_CONV, TUNE_CONV_LOG, TUNE_KINDS };
+std::atomic<double> one_thread_s_per_work[TUNE_KINDS];  // 0: not measured yet
 
 // Split N histograms into chunks of at most nbmax, as even as possible.
 std::vector<std::pair<int64_t, int>> hist_chunks(int64_t N, int nbmax) {
@@ -220,6 +225,7 @@ void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const doub
 // The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
 // slot order: the result does not depend on how many threads (up to 8) run the pass.
 struct DenseOp {
+    static constexpr TunerKind tuner_kind = TUNE_DENSE;
     int64_t d = 0, dp = 0, N = 0;
     int nslots = 1;
     int64_t panel = 32;  // rows per panel: panel * dp * 8 bytes stay in L2
@@ -356,6 +362,7 @@ void panel_tile_nr(int nr, const double* P, int64_t d, const double* V, int64_t 
 // L3 cache at d = 1024: DenseOp's fused pass is faster there.) Each output entry is computed by
 // one thread in a fixed order: the results do not depend on the number of threads.
 struct PackedOp {
+    static constexpr TunerKind tuner_kind = TUNE_PACKED;
     int64_t d = 0, dp = 0, N = 0, np = 0;
     std::unique_ptr<double[]> Kp;  // uninitialized: first touched by build, on all threads
     std::vector<double> V;  // d x N row-major copy of the input of X = K V
@@ -509,21 +516,30 @@ struct StabilizedKernelOf {
 // Per iteration, run on all threads or on one, whichever the timings say is faster. On a
 // machine shared with other jobs a parallel region waits at its barriers for threads that are
 // not scheduled (a time slice each), and one thread is then much faster; on an idle machine all
-// threads are. Every `period` iterations, after one warm-up iteration, two iterations are timed
-// on one thread and then up to two on all threads (the second only if the first was not clearly
-// slower). The results do not depend on the choice (see PackedOp).
+// threads are. Every `period` iterations, after one untimed iteration, the tuner times two
+// iterations on one thread and up to two on all threads (the second only if the first was not
+// clearly slower), and keeps the faster choice for the rest of the period.
+// The one-thread time per unit of work is remembered for the process, per solver (TunerKind):
+// once known, a period times two iterations on all threads first and probes one thread only if
+// they were slower than the remembered one-thread time, so that later calls (and periods) on an
+// idle machine run every iteration on all threads. The results do not depend on the choice.
+
 struct ThreadTuner {
-    int full, chosen;
     static constexpr int period = 100;
+    int full, chosen;
+    double work;                 // units of work of one iteration (multiply-adds or exps)
+    std::atomic<double>* memo;   // one-thread seconds per unit of work
     double t_one = 0, t_full = 0;
-    bool decided = false;
-    explicit ThreadTuner(int full_) : full(std::max(1, full_)), chosen(1) {}
+    bool decided = false, full_first = false;
+    ThreadTuner(int full_, TunerKind kind, double work_)
+        : full(std::max(1, full_)), chosen(std::max(1, full_)), work(std::max(1.0, work_)),
+          memo(&one_thread_s_per_work[kind]) {}
     int threads(int ii) const {
         if (full <= 1) return 1;
         const int r = ii % period;
-        if (r == 1 || r == 2) return 1;
-        if ((r == 3 || r == 4) && !decided) return full;
-        return chosen;
+        if (decided || r == 0 || r > 4) return chosen;
+        const bool one = full_first ? r >= 3 : r <= 2;  // the iterations timed on one thread
+        return one ? 1 : full;
     }
     void record(int ii, double secs) {
         if (full <= 1) return;
@@ -531,19 +547,36 @@ struct ThreadTuner {
         if (r == 0) {
             t_one = t_full = 0;
             decided = false;
-        } else if (r == 1 || r == 2) {
-            t_one += secs;
-        } else if (r == 3 && !decided) {
-            t_full = secs;
-            if (secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
-                chosen = 1;
-                decided = true;
-            }
-        } else if (r == 4 && !decided) {
-            t_full += secs;
-            chosen = t_full < t_one ? full : 1;
-            decided = true;
+            full_first = memo->load(std::memory_order_relaxed) > 0;
+            return;
         }
+        if (decided || r > 4) return;
+        if (full_first) {
+            if (r <= 2) {
+                t_full += secs;
+                if (r == 2 && t_full < 2.0 * work * memo->load(std::memory_order_relaxed)) {
+                    chosen = full;  // all threads beat the remembered one-thread time: no probe
+                    decided = true;
+                }
+            } else {
+                t_one += secs;
+                if (r == 4) decide();
+            }
+        } else if (r <= 2) {
+            t_one += secs;
+        } else if (r == 3 && secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
+            chosen = 1;
+            decided = true;
+            memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
+        } else {
+            t_full += secs;
+            if (r == 4) decide();
+        }
+    }
+    void decide() {  // two iterations timed on each side
+        chosen = t_full < t_one ? full : 1;
+        decided = true;
+        memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
     }
 };
 
@@ -624,7 +657,7 @@ template <class Op>
 void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const double* w, const BaryOptions& opt,
                             double* bar, BaryInfo* info) {
     const int64_t d = op.d;
-    ThreadTuner tuner(nt);
+    ThreadTuner tuner(nt, Op::tuner_kind, double(d) * double(d) * double(N));
     const int64_t dp = op.dp;
     // UKv0 = K (A / colsum(K)),  u0 = geomean_k(UKv0) / UKv0
     std::vector<double> colsum(dp, 0.0);
@@ -713,7 +746,7 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
     const int64_t nJ = (d + JB - 1) / JB;
     *info = BaryInfo{};
     info->status = MAX_ITER;
-    ThreadTuner tuner(nt);
+    ThreadTuner tuner(nt, TUNE_LOG, double(d) * double(d) * double(N));
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         const double t0 = now_s();
@@ -776,7 +809,7 @@ void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int6
     DenseOp op;  // exp((alpha_i + beta_j - M_ij) / reg) is not symmetric
     const int nt = pick_threads(opt, d * d * N);
     op.init(d, N, nt);
-    ThreadTuner tuner(nt);
+    ThreadTuner tuner(nt, TUNE_STABILIZED, double(d) * double(d) * double(N));
     const int64_t dp = op.dp;
     std::vector<double> alpha(d, 0.0), beta(d, 0.0);
     auto build_K = [&]() { op.build(StabilizedKernelOf{M, d, reg, alpha.data(), beta.data()}, nt); };
@@ -971,7 +1004,7 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
                            const BaryOptions& opt, double* bar, BaryInfo* info) {
     const int nt = pick_threads(opt, N * R * C * (R + C));
     ConvOp op(N, R, C, reg);
-    ThreadTuner tuner(nt);
+    ThreadTuner tuner(nt, TUNE_CONV, double(N) * double(R) * double(C) * double(R + C));
     const int64_t Cp = op.Cp, S = R * Cp;
     std::vector<double> Ap(N * S, 0.0), U(N * S, 0.0), V(N * S, 0.0), KU(N * S, 0.0), KV(N * S, 0.0),
         E(N * S, 0.0), B(R * C, 1.0 / double(R * C)), L(R * C);
@@ -1083,7 +1116,7 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
     *info = BaryInfo{};
     info->status = MAX_ITER;
     // Z_k = lconv(X_k) for all k, through Y
-    ThreadTuner tuner(nt);
+    ThreadTuner tuner(nt, TUNE_CONV_LOG, double(N) * double(R) * double(C) * double(R + C));
     auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA, int cur) {
 #pragma omp parallel num_threads(cur)
         {
