@@ -99,8 +99,10 @@ def limit_threads(threads: int):
 
 
 # OpenBLAS worker threads busy-wait for a while after each call (about 2^28 cycles, ~0.1 s) and take the
-# cores from whatever runs next. Measured on the 2-core VM: otkit.barycenter (d = 1024, N = 10) took 73-138 ms
-# right after a NumPy 1024^3 product, 46-53 ms after a 0.1 s pause and 40-43 ms after 0.2 s or more.
+# cores from whatever runs next. Measured on the 2-core VM: otkit.barycenter (d = 1024, N = 10) took 79-178 ms
+# right after a NumPy 1024^3 product, and 37-40 ms after a 0.25 s pause. The pause is a busy wait, not a
+# sleep: after time.sleep(0.25) the next short call was slower instead (Sinkhorn at d = 128, 0.7 ms: 2-13 ms),
+# as idle cores take time to come back.
 SETTLE_S = float(os.environ.get("OTKIT_BENCH_SETTLE", "0.25"))
 
 
@@ -109,8 +111,11 @@ def settle(threads=0, seconds=None):
     have stopped spinning: every solver starts on idle cores. Nothing to wait for with one thread.
     ``OTKIT_BENCH_SETTLE`` (seconds) changes the pause; 0 turns it off."""
     seconds = SETTLE_S if seconds is None else seconds
-    if threads != 1 and seconds > 0:
-        time.sleep(seconds)
+    if threads == 1 or seconds <= 0:
+        return
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end:  # busy: keeps this core awake (see above)
+        pass
 
 
 def timed(fn, *args, **kw):
