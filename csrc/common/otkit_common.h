@@ -1,6 +1,7 @@
 // Header-only helpers shared by the CPU and CUDA kernels of otkit.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
