@@ -236,7 +236,9 @@ def main():
         "",
         "POT is timed with its default BLAS threads and with one BLAS thread (threadpoolctl); the speed-up is "
         "against the faster of the two. otkit runs with its default threads (OpenMP, with its per-iteration "
-        "choice between one and all threads).",
+        "choice between one and all threads). Each timed block starts after a 0.25 s busy wait "
+        "(otkit.bench.common.settle: the threads of the library timed before stop spinning); a case runs at "
+        "least 3 times, and up to 10 while the runs add up to less than 1 s.",
         "",
         "The last speed-up column is the ratio of CPU times with one thread each (POT: one BLAS thread; "
         "otkit: one OpenMP thread), the figure least disturbed by the other jobs on the machine.",
