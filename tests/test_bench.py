@@ -185,3 +185,25 @@ def test_graph_metric_cache(tmp_path):
     np.testing.assert_allclose(M1, graph_metric(20, 3), rtol=0, atol=0)
     with pytest.raises(ValueError, match="choose one of"):
         get_metric("nope", 20)
+
+
+def test_short_calls_repeated_and_settle():
+    """A call far below 0.2 s is repeated up to 5 times even with repeat=1 (the row says how many); settle()
+    busy-waits for the given time unless one thread is used."""
+    import io
+    import time
+
+    from otkit.bench.common import settle
+    from otkit.bench.sweep import SHORT_MAX
+
+    reg = dict(S.SOLVERS)
+    res = run_sweep([16], [1.0], metric="euclidean", solvers=["pot-sinkhorn"], repeat=1, registry=reg,
+                    bandwidth_d=0, show_progress=False, stream=io.StringIO())
+    row = [r for r in res["rows"] if r["solver"] == "pot-sinkhorn"][0]
+    assert row["status"] == "ok" and row["repeat"] == len(row["times"]) == SHORT_MAX
+    t = time.perf_counter()
+    settle(0, 0.05)
+    assert time.perf_counter() - t >= 0.05
+    t = time.perf_counter()
+    settle(1, 5.0)  # one thread: nothing spins, no wait
+    assert time.perf_counter() - t < 1.0
