@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import ot  # noqa: E402
 import otkit  # noqa: E402
-from otkit.bench.common import peak_gflops, settle  # noqa: E402
+from otkit.bench.common import more_runs, peak_gflops, settle  # noqa: E402
 
 try:
     from threadpoolctl import threadpool_limits
@@ -70,7 +70,7 @@ def timeit(f, repeats, min_total=1.0, max_repeats=10):
     spinning."""
     settle(0)
     ts, cs, out = [], [], None
-    while len(ts) < repeats or (sum(ts) < min_total and len(ts) < max_repeats):
+    while more_runs(ts, repeats, min_total, max_repeats):
         t, c = time.perf_counter(), time.process_time()
         out = f()
         ts.append(time.perf_counter() - t)

@@ -106,16 +106,28 @@ def limit_threads(threads: int):
 SETTLE_S = float(os.environ.get("OTKIT_BENCH_SETTLE", "0.25"))
 
 
+def settle_seconds(threads=0, seconds=None) -> float:
+    """The pause of :func:`settle`: none with one thread (nothing spins), else `seconds` (default SETTLE_S)."""
+    return 0.0 if threads == 1 else max(0.0, SETTLE_S if seconds is None else seconds)
+
+
 def settle(threads=0, seconds=None):
     """Pause before a solver is timed so that the threads of the previous library (OpenBLAS, OpenMP, Numba)
     have stopped spinning: every solver starts on idle cores. Nothing to wait for with one thread.
     ``OTKIT_BENCH_SETTLE`` (seconds) changes the pause; 0 turns it off."""
-    seconds = SETTLE_S if seconds is None else seconds
-    if threads == 1 or seconds <= 0:
+    seconds = settle_seconds(threads, seconds)
+    if seconds <= 0:
         return
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:  # busy: keeps this core awake (see above)
         pass
+
+
+def more_runs(times, repeat, short_total, short_max) -> bool:
+    """Whether to time another call: until `repeat` calls, then on while they add up to less than `short_total`
+    seconds, up to `short_max` calls (a millisecond call is cheap to repeat, and one run of it can be hit by a
+    stall of a shared machine: a 1-2 ms Sinkhorn once took 18 ms in a one-repeat sweep)."""
+    return len(times) < repeat or (sum(times) < short_total and len(times) < short_max)
 
 
 def timed(fn, *args, **kw):

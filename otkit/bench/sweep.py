@@ -22,7 +22,7 @@ import numpy as np
 
 from . import solvers as S
 from .common import (fmt_time, get_metric, limit_threads, machine_info, machine_line, md_table, progress,
-                     SETTLE_S, settle, timed, write_csv, write_json)
+                     more_runs, settle, settle_seconds, timed, write_csv, write_json)
 from .problems import random_histograms
 
 
@@ -92,10 +92,7 @@ def run_sweep(dims, regs, metric="graph", solvers=None, repeat=3, out=None, budg
                     times, res = [], None
                     settle(threads)
                     try:
-                        # `repeat` calls, and more (up to SHORT_MAX) while they add up to less than SHORT_TOTAL
-                        # seconds: a millisecond call is cheap to repeat, and one run of it can be hit by a
-                        # stall of this shared machine (a 1-2 ms Sinkhorn once took 18 ms with --quick)
-                        while len(times) < repeat or (sum(times) < SHORT_TOTAL and len(times) < SHORT_MAX):
+                        while more_runs(times, repeat, SHORT_TOTAL, SHORT_MAX):
                             t, res = timed(s.run, a, b, M, reg, stopThr, numItermax, threads)
                             times.append(t)
                             if t > budget:
@@ -106,8 +103,8 @@ def run_sweep(dims, regs, metric="graph", solvers=None, repeat=3, out=None, budg
                         rows.append(row)
                         bar.update(1)
                         continue
-                    row.update(status="ok", repeat=len(times), t_min=min(times), t_median=float(np.median(times)), times=times,
-                               **res)
+                    row.update(status="ok", repeat=len(times), t_min=min(times), t_median=float(np.median(times)),
+                               times=times, **res)
                     st.update(t=min(times), d=d)
                     if min(times) > budget:
                         st["skip"] = f"skipped (over budget: {min(times):.0f} s per call at d={d} > {budget:g} s)"
@@ -148,8 +145,8 @@ def run_sweep(dims, regs, metric="graph", solvers=None, repeat=3, out=None, budg
                                include_pot="pot-sinkhorn" in sink, n_iter=20 if quick else 40)
     res = {"kind": "sweep", "machine": info, "settings": {
         "dims": dims, "regs": list(regs), "metric": metric, "solvers": names, "repeat": repeat, "budget_s": budget,
-        "threads": threads, "settle_s": SETTLE_S, "stopThr": stopThr, "check_every": 10, "numItermax": numItermax, "seed": seed,
-        "quick": quick, "jit_compile_excluded": True},
+        "threads": threads, "settle_s": settle_seconds(threads), "stopThr": stopThr, "check_every": 10,
+        "numItermax": numItermax, "seed": seed, "quick": quick, "jit_compile_excluded": True},
         "unavailable": unavailable, "rows": rows, "mismatches": mismatches, "bandwidth": bw,
         "duration_s": time.perf_counter() - t_start}
     if out is not None:
@@ -168,13 +165,12 @@ def markdown(res, registry) -> str:
     st = res["settings"]
     rows = [r for r in res["rows"] if r["family"] != "setup"]
     names = [n for n in st["solvers"] if n in registry]
-    wait = (f", each solver after a {SETTLE_S:g} s busy wait (idle cores)"
-            if st.get("threads") != 1 and SETTLE_S > 0 else "")
+    wait = f", each solver after a {st['settle_s']:g} s busy wait (idle cores)" if st.get("settle_s") else ""
     lines = [f"# otkit bench: {st['metric']} metric, d in {st['dims']}, reg in {st['regs']}", "",
              f"Machine: {machine_line(res['machine'])}.", "",
              f"Stopping: marginal L2 error < {st['stopThr']:g} checked every 10 iterations, numItermax "
-             f"{st['numItermax']}, for every Sinkhorn; min over {st['repeat']} repeat(s), or up to {SHORT_MAX} for calls that "
-             f"add up to less than {SHORT_TOTAL:g} s{wait}; per-call budget "
+             f"{st['numItermax']}, for every Sinkhorn; min over {st['repeat']} repeat(s), or up to {SHORT_MAX} for "
+             f"calls that add up to less than {SHORT_TOTAL:g} s{wait}; per-call budget "
              f"{st['budget_s']:g} s; Numba JIT compilation excluded. Total {res['duration_s']:.0f} s.", ""]
     # speed ratios
     pairs = [(n, ref) for n in names for ref in registry[n].refs if ref in names]
