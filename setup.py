@@ -3,7 +3,11 @@
 Metadata lives in pyproject.toml; this file only declares the extensions:
 
 * ``otkit._ext``  -- C++17 kernels (csrc/cpu/*.cpp + csrc/bind_ext.cpp), OpenMP when the
-  compiler supports it.
+  compiler supports it, for the baseline of the architecture (any x86-64 CPU; aarch64, ...).
+* ``otkit._ext_x86_64_v3``, ``otkit._ext_x86_64_v4`` -- on x86-64, the same sources built for the
+  micro-architecture levels x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512). At import otkit asks the
+  baseline module which levels the CPU has and loads the best module (otkit/_backend.py), so one
+  wheel runs on every x86-64 CPU at the speed of its instruction set.
 * ``otkit._cuda`` -- CUDA kernels (csrc/cuda/*.cu compiled by nvcc + csrc/bind_cuda.cpp),
   built only when ``nvcc`` is found, ``OTKIT_NO_CUDA`` is unset and csrc/cuda has sources.
 
@@ -12,10 +16,20 @@ Environment variables:
 * ``OTKIT_REQUIRE_EXT=1``  a failed build is an error (CI sets it). Without it a failed build
   prints a warning and otkit runs on its Numba kernels.
 * ``OTKIT_NO_CUDA=1``      skip the CUDA extension.
-* ``OTKIT_NO_NATIVE=1``    do not pass ``-march=native`` (portable binaries).
+* ``OTKIT_NATIVE=1``       build one module for this machine's CPU (``-march=native``) instead of the
+  portable set (faster to build; the binary may crash with "Illegal instruction" on other CPUs).
+  ``OTKIT_NO_NATIVE`` is accepted and ignored: portable is the default.
+* ``OTKIT_BUILD_JOBS=N``   compile N files at once (default: the CPU count).
+
+The configuration of a build (flags, compilers, these variables) is stamped in the build folder; a
+stale ``build/`` from another configuration is rebuilt, never reused. What was built, or why it
+failed, is written to ``otkit/_build_info.json``, which otkit reads at import (warning on a failure)
+and ``otkit.show_config()`` prints.
 """
+import json
 import glob
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -26,9 +40,9 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 try:
-    from pybind11.setup_helpers import Pybind11Extension
+    from pybind11.setup_helpers import ParallelCompile, Pybind11Extension
 except ImportError:  # pragma: no cover - pybind11 is a build requirement
-    Pybind11Extension = None
+    Pybind11Extension = ParallelCompile = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REQUIRE = os.environ.get("OTKIT_REQUIRE_EXT", "0") not in ("", "0")
@@ -95,19 +109,75 @@ def _cuda_arch_flags(nvcc):
     return flags
 
 
+# x86-64 micro-architecture levels built besides the baseline (module suffix, -march value).
+_X86_TARGETS = (("x86_64_v3", "x86-64-v3"), ("x86_64_v4", "x86-64-v4"))
+_ENV_KEYS = ("CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "OTKIT_NATIVE", "OTKIT_NO_NATIVE",
+             "OTKIT_NO_CUDA", "OTKIT_CUDA_ARCH", "CUDA_HOME", "CUDA_PATH", "OTKIT_SANITIZE")
+
+
+def _is_x86_64():
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
 class BuildExt(build_ext):
-    """Build _ext (and _cuda), soft-failing for users unless OTKIT_REQUIRE_EXT=1."""
+    """Build _ext (its x86-64 levels) and _cuda, soft-failing for users unless OTKIT_REQUIRE_EXT=1."""
+
+    def _stamp(self, flags):
+        """Rebuild everything when this build's configuration differs from the one in build_temp."""
+        cfg = {"flags": flags, "env": {k: os.environ.get(k) for k in _ENV_KEYS},
+               "compiler": list(getattr(self.compiler, "compiler_so", []) or []),
+               "python": sys.version, "nvcc": _find_nvcc()}
+        path = os.path.join(self.build_temp, "otkit-build-config.json")
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None
+        if old != cfg:
+            if old is not None:
+                sys.stderr.write("otkit: the build configuration changed since the last build in "
+                                 f"{self.build_temp}; rebuilding everything\n")
+            self.force = True
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+
+    def _write_build_info(self):
+        """otkit/_build_info.json: which modules built with which flags, or why they failed."""
+        info = {"extensions": getattr(self, "_info", {})}
+        dests = [os.path.join(self.build_lib, "otkit")]
+        if self.inplace:
+            dests.append(os.path.join(HERE, "otkit"))
+        for d in dests:
+            if os.path.isdir(d):
+                with open(os.path.join(d, "_build_info.json"), "w") as f:
+                    json.dump(info, f, indent=1)
+
+    def run(self):
+        super().run()
+        self._write_build_info()
 
     def build_extensions(self):
         cc = self.compiler
         # -fno-trapping-math: otkit never reads floating-point exception flags; without it GCC will not
         # if-convert a comparison or product that sits under a condition, and loops such as fast_log's stay
         # scalar (1.4 ns against 5.6 ns per value here). Rounding and results are unchanged.
-        base = ["-O3", "-std=c++17", "-fvisibility=hidden"]
+        base = ["-O3", "-std=c++17", "-fvisibility=hidden", "-Wno-psabi"]
         if _compiler_accepts(cc, ["-fno-trapping-math"]):
             base.append("-fno-trapping-math")
         openmp = _compiler_accepts(cc, ["-fopenmp"], "#include <omp.h>\nint main(){return omp_get_max_threads()>0?0:1;}\n", ["-fopenmp"])
-        native = (not _flag("OTKIT_NO_NATIVE")) and _compiler_accepts(cc, ["-march=native"])
+        native = _flag("OTKIT_NATIVE")
+        if native and not _compiler_accepts(cc, ["-march=native"]):
+            raise RuntimeError("OTKIT_NATIVE=1: the compiler does not accept -march=native")
+        if _flag("OTKIT_SANITIZE"):  # ASan + UBSan build (run with LD_PRELOAD of libasan, see docs/build.md)
+            base = ["-O1", "-g", "-std=c++17", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
+        self._stamp({"base": base, "openmp": openmp, "native": native})
+        self._info = {}
+        for ext in list(self.extensions):  # a compiler too old for an x86-64 level: that module is skipped
+            if getattr(ext, "_march", None) and not _compiler_accepts(cc, [f"-march={ext._march}"]):
+                sys.stderr.write(f"otkit: the compiler does not accept -march={ext._march}; skipping {ext.name}\n")
+                self._info[ext.name] = {"built": False, "error": f"compiler does not accept -march={ext._march}"}
+                self.extensions.remove(ext)
         for ext in self.extensions:
             flags = list(base)
             link = []
@@ -116,12 +186,18 @@ class BuildExt(build_ext):
                 link.append("-fopenmp")
             if native:
                 flags.append("-march=native")
+            if getattr(ext, "_march", None):
+                flags.append(f"-march={ext._march}")
+            if _flag("OTKIT_SANITIZE"):
+                link.append("-fsanitize=address,undefined")
             if ext.name == "otkit._cuda":
                 continue
             ext.extra_compile_args = flags + list(ext.extra_compile_args or [])
             ext.extra_link_args = link + list(ext.extra_link_args or [])
             ext.define_macros = list(ext.define_macros or []) + [
                 ("OTKIT_BUILD_FLAGS", '"%s"' % " ".join(flags)),
+                ("OTKIT_EXT_NAME", ext.name.split(".")[-1]),
+                ("OTKIT_TARGET", '"%s"' % (getattr(ext, "_march", None) or ("native" if native else "baseline"))),
             ]
         super().build_extensions()
 
@@ -135,13 +211,22 @@ class BuildExt(build_ext):
             self.extensions = keep
 
     def build_extension(self, ext):
+        self._info = getattr(self, "_info", {})  # (set in build_extensions; kept for direct calls)
+        # each module in its own temporary folder: the x86-64 levels compile the same sources with
+        # other flags, and must not pick up each other's object files
+        keep_temp = self.build_temp
+        self.build_temp = os.path.join(keep_temp, ext.name.split(".")[-1])
         try:
             if ext.name == "otkit._cuda":
                 self._build_cuda(ext)
             else:
                 super().build_extension(ext)
+            self._info[ext.name] = {"built": True, "flags": " ".join(ext.extra_compile_args or []),
+                                    "target": getattr(ext, "_march", None) or "baseline"}
         except Exception as exc:  # noqa: BLE001 - report any build failure
+            self._info[ext.name] = {"built": False, "error": f"{type(exc).__name__}: {exc}"[-2000:]}
             if REQUIRE:
+                self._write_build_info()
                 raise
             self._failed = getattr(self, "_failed", set()) | {ext.name}
             msg = (
@@ -152,6 +237,8 @@ class BuildExt(build_ext):
                 + "=" * 78 + "\n"
             )
             sys.stderr.write(msg)
+        finally:
+            self.build_temp = keep_temp
 
     # -- CUDA ---------------------------------------------------------------------------
     def _build_cuda(self, ext):
@@ -191,15 +278,14 @@ def make_extensions():
         sys.stderr.write("WARNING: pybind11 not found; otkit will use its Numba kernels.\n")
         return []
     inc = [os.path.join("csrc")]
-    exts = [
-        Pybind11Extension(
-            "otkit._ext",
-            ["csrc/bind_ext.cpp"] + _rel(glob.glob(os.path.join(HERE, "csrc", "cpu", "*.cpp")))
-            + _rel(glob.glob(os.path.join(HERE, "csrc", "bind", "*.cpp"))),
-            include_dirs=inc,
-            cxx_std=17,
-        )
-    ]
+    sources = (["csrc/bind_ext.cpp"] + _rel(glob.glob(os.path.join(HERE, "csrc", "cpu", "*.cpp")))
+               + _rel(glob.glob(os.path.join(HERE, "csrc", "bind", "*.cpp"))))
+    exts = [Pybind11Extension("otkit._ext", sources, include_dirs=inc, cxx_std=17)]
+    if _is_x86_64() and not _flag("OTKIT_NATIVE"):
+        for suffix, march in _X86_TARGETS:
+            ext = Pybind11Extension(f"otkit._ext_{suffix}", sources, include_dirs=inc, cxx_std=17)
+            ext._march = march
+            exts.append(ext)
     cu = _rel(glob.glob(os.path.join(HERE, "csrc", "cuda", "*.cu")))
     nvcc = _find_nvcc()
     if cu and nvcc and os.path.exists(os.path.join(HERE, "csrc", "bind_cuda.cpp")):
@@ -211,5 +297,8 @@ def make_extensions():
         sys.stderr.write("otkit: nvcc not found (or OTKIT_NO_CUDA set); skipping otkit._cuda\n")
     return exts
 
+
+if ParallelCompile is not None:  # the files of a module compile in parallel
+    ParallelCompile("OTKIT_BUILD_JOBS", default=0).install()
 
 setup(ext_modules=make_extensions(), cmdclass={"build_ext": BuildExt})

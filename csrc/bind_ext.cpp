@@ -8,6 +8,7 @@
 
 #include "bind/common_bind.h"
 #include "common/omp_compat.h"
+#include "common/threads.h"
 #include "cpu/sinkhorn_cpu.h"
 
 namespace {
@@ -27,7 +28,7 @@ py::tuple value_range(const py::array& x_) {
     T lo = std::numeric_limits<T>::infinity(), hi = -lo, chk = 0;
     {
         py::gil_scoped_release release;
-        const int nt = n < (int64_t(1) << 18) ? 1 : omp_get_max_threads();
+        const int nt = otkit::plan_parts(double(n) * otkit::kNsPerKernelEntry, 0);
 #pragma omp parallel num_threads(nt) reduction(min : lo) reduction(max : hi) reduction(+ : chk)
         {
             T l[L], h[L], c[L];
@@ -56,7 +57,16 @@ py::tuple value_range(const py::array& x_) {
 #define OTKIT_BUILD_FLAGS ""
 #endif
 
-PYBIND11_MODULE(_ext, m) {
+// The module name: _ext (portable baseline or -march=native), or _ext_<target> for the builds of the
+// same sources for one x86-64 level (setup.py), imported instead of _ext where the CPU has it.
+#ifndef OTKIT_EXT_NAME
+#define OTKIT_EXT_NAME _ext
+#endif
+#ifndef OTKIT_TARGET
+#define OTKIT_TARGET "baseline"
+#endif
+
+PYBIND11_MODULE(OTKIT_EXT_NAME, m) {
     using namespace pybind11::literals;
     m.doc() = "otkit C++ kernels";
     py::dict info;
@@ -75,8 +85,40 @@ PYBIND11_MODULE(_ext, m) {
     info["openmp_version"] = 0;
 #endif
     info["flags"] = std::string(OTKIT_BUILD_FLAGS);
+    info["target"] = std::string(OTKIT_TARGET);
     m.attr("build_info") = info;
-    m.def("max_threads", &otkit::openmp_max_threads, "OpenMP threads a kernel uses by default");
+    m.def("max_threads", [] { return otkit::threads_allowed(0); },
+          "Threads a kernel may use by default (otkit.set_num_threads, else OpenMP's default)");
+    m.def("set_thread_limit", [](int n) {
+        if (n < 0) throw py::value_error("set_num_threads: n must be >= 0 (0: OpenMP's default), got " + std::to_string(n));
+        otkit::thread_limit().store(n);
+    }, "n"_a, "Cap the threads of every kernel call that does not pass num_threads (0: no cap)");
+    m.def("thread_limit", [] { return otkit::thread_limit().load(); }, "The cap set by set_thread_limit (0: none)");
+    m.def("processors", &otkit::processors, "Processors available to OpenMP");
+    // What this CPU can run, as the x86-64 micro-architecture levels (psABI): v3 = AVX2, FMA, BMI1/2,
+    // F16C, LZCNT, MOVBE; v4 = v3 + AVX-512 F/BW/CD/DQ/VL. libgcc also checks that the OS saves the
+    // AVX registers. Only the baseline module is ever asked (it runs on any x86-64).
+    m.def("cpu_levels", [] {
+        py::list out;
+        out.append("baseline");
+#if defined(__x86_64__) && defined(__GNUC__)
+        __builtin_cpu_init();
+#if !defined(__clang__) && __GNUC__ >= 12  // the levels by name (every feature of each)
+        const bool v3 = __builtin_cpu_supports("x86-64-v3");
+        const bool v4 = __builtin_cpu_supports("x86-64-v4");
+#else
+        const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                        __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                        __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("avx");
+        const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512vl");
+#endif
+        if (v3) out.append("x86-64-v3");
+        if (v4) out.append("x86-64-v4");
+#endif
+        return out;
+    }, "x86-64 levels this CPU runs ('baseline' always)");
     m.def("value_range_f64", &value_range<double>, "x"_a, "(min, max) of x in one parallel pass; (nan, nan) if x has a NaN or an inf");
     m.def("value_range_f32", &value_range<float>, "x"_a, "(min, max) of x in one parallel pass; (nan, nan) if x has a NaN or an inf");
 

@@ -9,7 +9,9 @@ __version__ = "0.1.0"
 
 from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
 from ._backend import available_backends, default_backend  # noqa: E402
+from ._build import OtkitBuildWarning  # noqa: E402
 from ._config import show_config  # noqa: E402
+from ._threads import get_num_threads, num_threads, set_num_threads  # noqa: E402
 from .barycenter import (  # noqa: E402
     barycenter,
     barycenter_sinkhorn,
@@ -29,6 +31,10 @@ __all__ = [
     "available_backends",
     "default_backend",
     "show_config",
+    "set_num_threads",
+    "get_num_threads",
+    "num_threads",
+    "OtkitBuildWarning",
     "sinkhorn",
     "sinkhorn2",
     "emd",

@@ -21,21 +21,13 @@ BACKENDS = ("cpp", "numba", "cuda")
 _AUTO_ORDER = ("cpp", "numba")  # fastest first (cuda: by name only)
 CUDA_FAMILIES = ("sinkhorn",)  # kernel families with CUDA kernels
 
-_ext = None
-_ext_error = None
-try:  # the compiled C++ kernels
-    from . import _ext as _ext  # type: ignore[no-redef]
-except Exception as exc:  # pragma: no cover - depends on the build
-    _ext = None
-    _ext_error = f"{type(exc).__name__}: {exc}"
+from . import _build
 
-_cuda = None
-_cuda_error = None
-try:  # the CUDA kernels (built only where nvcc was found)
-    from . import _cuda as _cuda  # type: ignore[no-redef]
-except Exception as exc:  # pragma: no cover - depends on the build
-    _cuda = None
-    _cuda_error = "not built" if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+_build.configure_openmp()  # before the first OpenMP runtime of the process is loaded
+_ext, _ext_error, _ext_target = _build.load_cpu_extension()
+_cuda, _cuda_error = _build.load_module("otkit._cuda")
+if _ext is None:
+    _build.warn_fallback(_ext_error)
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ import platform
 import shutil
 import subprocess
 
-from . import _backend
+from . import _backend, _build
 
 
 def _cuda_info():
@@ -44,13 +44,18 @@ def config() -> dict:
         bi = dict(_backend._ext.build_info)
         cfg["cpp"] = {
             "loaded": True,
+            "module": _backend._ext.__name__,
+            "target": _backend._ext_target,
+            "cpu_levels": list(_backend._ext.cpu_levels()) if hasattr(_backend._ext, "cpu_levels") else None,
             "compiler": bi.get("compiler"),
             "openmp": bool(bi.get("openmp")),
             "openmp_threads": int(_backend._ext.max_threads()),
+            "openmp_wait": _build.openmp_setting,
             "flags": bi.get("flags"),
         }
     else:
         cfg["cpp"] = {"loaded": False, "reason": _backend._ext_error}
+    cfg["build"] = _build.build_info()
     cfg["cuda"] = _cuda_info()
     if importlib.util.find_spec("numba") is not None:
         import numba
@@ -72,11 +77,16 @@ def format_config(cfg: dict) -> str:
     c = cfg["cpp"]
     if c["loaded"]:
         lines.append(
-            f"  cpp    : loaded  compiler={c['compiler']}  openmp={'yes' if c['openmp'] else 'no'}"
-            f" threads={c['openmp_threads']}  flags='{c['flags']}'"
+            f"  cpp    : loaded {c['module']} (target {c['target']}; this CPU runs {', '.join(c['cpu_levels'] or ['?'])})"
+            f"  compiler={c['compiler']}  openmp={'yes' if c['openmp'] else 'no'} threads={c['openmp_threads']}"
+            f"  flags='{c['flags']}'"
         )
+        lines.append(f"           idle OpenMP threads: {c['openmp_wait']}")
     else:
         lines.append(f"  cpp    : NOT loaded ({c.get('reason')})")
+    for name, rec in sorted(((cfg.get("build") or {}).get("extensions") or {}).items()):
+        if not rec.get("built", True) and not (name == "otkit._ext" and not c["loaded"]):
+            lines.append(f"  build  : {name} failed: {rec.get('error')}")
     cu = cfg["cuda"]
     lines.append(
         "  cuda   : "

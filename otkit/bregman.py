@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _backend, _device
 from . import _status as st
-from .utils import as_float_array, check_cost, check_hist, check_masses, check_reg, resolve_dtype
+from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, resolve_dtype
 from .utils import array_range, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
@@ -129,6 +129,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if int(numItermax) != numItermax or numItermax < 1:
         raise ValueError(f"numItermax must be a positive integer, got {numItermax}")
     numItermax = int(numItermax)
+    num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     if not np.isfinite(stopThr) or stopThr < 0:
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
     if not (0.0 < float(omega) < 2.0):
@@ -306,7 +307,10 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
     mass_rtol : float
         Relative tolerance on the difference of total masses of ``a`` and ``b``.
     num_threads : int
-        OpenMP threads of the C++ kernels (0: default).
+        Threads of the C++ kernels at most (0: the default, see :func:`otkit.set_num_threads`; more than
+        the processors is capped). Small problems run on one thread, and on a busy machine the kernels
+        switch to one thread when that is faster (docs/threads.md); results depend on the problem and
+        this setting only.
 
     Returns
     -------

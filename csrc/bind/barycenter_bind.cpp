@@ -19,7 +19,7 @@ BaryOptions make_opts(int max_iter, double stop_thr, double tau, double stab_thr
     o.stop_thr = stop_thr;
     o.tau = tau;
     o.stab_thr = stab_thr;
-    o.num_threads = num_threads;
+    o.num_threads = check_num_threads(num_threads);
     return o;
 }
 

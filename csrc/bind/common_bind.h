@@ -24,6 +24,13 @@ py::array_t<T, py::array::c_style> as_carray(const py::array& x, const char* nam
     return py::array_t<T, py::array::c_style>::ensure(x);
 }
 
+// num_threads of a kernel call: 0 (otkit's default) or a positive count (capped at the processors).
+inline int check_num_threads(int num_threads) {
+    if (num_threads < 0)
+        throw py::value_error("num_threads must be >= 0 (0: otkit's default), got " + std::to_string(num_threads));
+    return num_threads;
+}
+
 void bind_sinkhorn(py::module_& m);
 void bind_emd(py::module_& m);
 void bind_semidual(py::module_& m);

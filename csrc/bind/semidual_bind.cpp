@@ -61,7 +61,7 @@ int sgd(py::array C_, py::array b_, double reg, double lr, py::array idx_, int64
     T *vp = v.mutable_data(), *vbp = vbar.mutable_data();
     py::gil_scoped_release release;
     return semidual_sgd_cpu<T>(Cp, rows, m, bp, static_cast<T>(reg), static_cast<T>(lr), ip, nsteps, batch, k0,
-                               averaged, vp, vbp, num_threads);
+                               averaged, vp, vbp, check_num_threads(num_threads));
 }
 
 // alpha (rows) is always filled; P (rows x m) and arg (rows) only when want_plan / want_arg
@@ -92,7 +92,7 @@ int ctransform(py::array C_, py::array b_, double reg, py::array v_, py::array a
     const T *Cp = C.data(), *bp = b.data(), *vp = v.data();
     T* ap = alpha.mutable_data();
     py::gil_scoped_release release;
-    return semidual_ctransform_cpu<T>(Cp, rows, m, bp, static_cast<T>(reg), vp, ap, Pp, argp, num_threads);
+    return semidual_ctransform_cpu<T>(Cp, rows, m, bp, static_cast<T>(reg), vp, ap, Pp, argp, check_num_threads(num_threads));
 }
 
 template <typename T>

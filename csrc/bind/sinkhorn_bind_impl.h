@@ -29,7 +29,7 @@ inline SinkhornOptions make_opts(int max_iter, double stop_thr, int check_every,
     if (!(omega > 0.0 && omega < 2.0)) throw py::value_error("omega must be in (0, 2)");
     o.omega = omega;
     o.omega_start = omega_start;
-    o.num_threads = num_threads;
+    o.num_threads = check_num_threads(num_threads);
     return o;
 }
 

@@ -38,6 +38,7 @@
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
+#include "common/threads.h"
 
 namespace otkit {
 namespace {
@@ -74,7 +75,7 @@ inline vd vbcast(double x) {  // one vbroadcastsd
 }
 // Keeps v in a register: without it GCC re-reads v from memory in every FMA of a micro-tile,
 // which makes the loop load-bound.
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__AVX__)  // vd fits one AVX register
 #define OTKIT_IN_REG(v) __asm__("" : "+x"(v))
 #else
 #define OTKIT_IN_REG(v) (void)0
@@ -87,17 +88,11 @@ inline double hsum(vd v) {
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 inline double neg_inf() { return -std::numeric_limits<double>::infinity(); }
 
-// work: multiply-adds (or exps) per parallel region; below ~1M a second thread costs more
-// in synchronisation than it saves (and much more on a shared, oversubscribed machine).
+// The common policy (common/threads.h) with the work of a parallel region counted in register-tiled
+// multiply-adds (the exps of the log passes too: measured, they gain from threads at the same sizes).
 int pick_threads(const BaryOptions& opt, int64_t work) {
-    if (work < (int64_t(1) << 20)) return 1;
-    int t = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
-    return std::max(1, t);
+    return plan_parts(double(work) * kNsPerTiledFma, opt.num_threads);
 }
-
-// The solvers whose per-iteration thread choice ThreadTuner (below) remembers for the process.
-enum TunerKind { TUNE_PACKED, TUNE_DENSE, TUNE_LOG, TUNE_STABILIZED, TUNE_CONV, TUNE_CONV_LOG, TUNE_KINDS };
-std::atomic<double> one_thread_s_per_work[TUNE_KINDS];  // 0: not measured yet
 
 // Split N histograms into chunks of at most nbmax, as even as possible.
 std::vector<std::pair<int64_t, int>> hist_chunks(int64_t N, int nbmax) {
@@ -225,7 +220,7 @@ void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const doub
 // The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
 // slot order: the result does not depend on how many threads (up to 8) run the pass.
 struct DenseOp {
-    static constexpr TunerKind tuner_kind = TUNE_DENSE;
+    static constexpr TunerKind tuner_kind = TUNE_BARY_DENSE;
     int64_t d = 0, dp = 0, N = 0;
     int nslots = 1;
     int64_t panel = 32;  // rows per panel: panel * dp * 8 bytes stay in L2
@@ -362,7 +357,7 @@ void panel_tile_nr(int nr, const double* P, int64_t d, const double* V, int64_t 
 // L3 cache at d = 1024: DenseOp's fused pass is faster there.) Each output entry is computed by
 // one thread in a fixed order: the results do not depend on the number of threads.
 struct PackedOp {
-    static constexpr TunerKind tuner_kind = TUNE_PACKED;
+    static constexpr TunerKind tuner_kind = TUNE_BARY_PACKED;
     int64_t d = 0, dp = 0, N = 0, np = 0;
     std::unique_ptr<double[]> Kp;  // uninitialized: first touched by build, on all threads
     std::vector<double> V;  // d x N row-major copy of the input of X = K V
@@ -513,76 +508,6 @@ struct StabilizedKernelOf {
     }
 };
 
-// Per iteration, run on all threads or on one, whichever the timings say is faster. On a
-// machine shared with other jobs a parallel region waits at its barriers for threads that are
-// not scheduled (a time slice each), and one thread is then much faster; on an idle machine all
-// threads are. Every `period` iterations, after one untimed iteration, the tuner times two
-// iterations on one thread and up to two on all threads (the second only if the first was not
-// clearly slower), and keeps the faster choice for the rest of the period.
-// The one-thread time per unit of work is remembered for the process, per solver (TunerKind):
-// once known, a period times two iterations on all threads first and probes one thread only if
-// they were slower than the remembered one-thread time, so that later calls (and periods) on an
-// idle machine run every iteration on all threads. The results do not depend on the choice.
-
-struct ThreadTuner {
-    static constexpr int period = 100;
-    int full, chosen;
-    double work;                 // units of work of one iteration (multiply-adds or exps)
-    std::atomic<double>* memo;   // one-thread seconds per unit of work
-    double t_one = 0, t_full = 0;
-    bool decided = false, full_first = false;
-    ThreadTuner(int full_, TunerKind kind, double work_)
-        : full(std::max(1, full_)), chosen(std::max(1, full_)), work(std::max(1.0, work_)),
-          memo(&one_thread_s_per_work[kind]) {}
-    int threads(int ii) const {
-        if (full <= 1) return 1;
-        const int r = ii % period;
-        if (decided || r == 0 || r > 4) return chosen;
-        const bool one = full_first ? r >= 3 : r <= 2;  // the iterations timed on one thread
-        return one ? 1 : full;
-    }
-    void record(int ii, double secs) {
-        if (full <= 1) return;
-        const int r = ii % period;
-        if (r == 0) {
-            t_one = t_full = 0;
-            decided = false;
-            full_first = memo->load(std::memory_order_relaxed) > 0;
-            return;
-        }
-        if (decided || r > 4) return;
-        if (full_first) {
-            if (r <= 2) {
-                t_full += secs;
-                if (r == 2 && t_full < 2.0 * work * memo->load(std::memory_order_relaxed)) {
-                    chosen = full;  // all threads beat the remembered one-thread time: no probe
-                    decided = true;
-                }
-            } else {
-                t_one += secs;
-                if (r == 4) decide();
-            }
-        } else if (r <= 2) {
-            t_one += secs;
-        } else if (r == 3 && secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
-            chosen = 1;
-            decided = true;
-            memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
-        } else {
-            t_full += secs;
-            if (r == 4) decide();
-        }
-    }
-    void decide() {  // two iterations timed on each side
-        chosen = t_full < t_one ? full : 1;
-        decided = true;
-        memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
-    }
-};
-
-inline double now_s() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // sum_j std_k X[k, j] (population std over the N histograms, two-pass), X: N x ld (k-major).
 double sum_std_kmajor(const double* X, int64_t N, int64_t ld, int64_t d) {
@@ -746,7 +671,7 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
     const int64_t nJ = (d + JB - 1) / JB;
     *info = BaryInfo{};
     info->status = MAX_ITER;
-    ThreadTuner tuner(nt, TUNE_LOG, double(d) * double(d) * double(N));
+    ThreadTuner tuner(nt, TUNE_BARY_LOG, double(d) * double(d) * double(N));
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         const double t0 = now_s();
@@ -809,7 +734,7 @@ void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int6
     DenseOp op;  // exp((alpha_i + beta_j - M_ij) / reg) is not symmetric
     const int nt = pick_threads(opt, d * d * N);
     op.init(d, N, nt);
-    ThreadTuner tuner(nt, TUNE_STABILIZED, double(d) * double(d) * double(N));
+    ThreadTuner tuner(nt, TUNE_BARY_STABILIZED, double(d) * double(d) * double(N));
     const int64_t dp = op.dp;
     std::vector<double> alpha(d, 0.0), beta(d, 0.0);
     auto build_K = [&]() { op.build(StabilizedKernelOf{M, d, reg, alpha.data(), beta.data()}, nt); };
@@ -1004,7 +929,7 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
                            const BaryOptions& opt, double* bar, BaryInfo* info) {
     const int nt = pick_threads(opt, N * R * C * (R + C));
     ConvOp op(N, R, C, reg);
-    ThreadTuner tuner(nt, TUNE_CONV, double(N) * double(R) * double(C) * double(R + C));
+    ThreadTuner tuner(nt, TUNE_BARY_CONV, double(N) * double(R) * double(C) * double(R + C));
     const int64_t Cp = op.Cp, S = R * Cp;
     std::vector<double> Ap(N * S, 0.0), U(N * S, 0.0), V(N * S, 0.0), KU(N * S, 0.0), KV(N * S, 0.0),
         E(N * S, 0.0), B(R * C, 1.0 / double(R * C)), L(R * C);
@@ -1116,7 +1041,7 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
     *info = BaryInfo{};
     info->status = MAX_ITER;
     // Z_k = lconv(X_k) for all k, through Y
-    ThreadTuner tuner(nt, TUNE_CONV_LOG, double(N) * double(R) * double(C) * double(R + C));
+    ThreadTuner tuner(nt, TUNE_BARY_CONV_LOG, double(N) * double(R) * double(C) * double(R + C));
     auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA, int cur) {
 #pragma omp parallel num_threads(cur)
         {

@@ -16,20 +16,15 @@
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
+#include "common/threads.h"
 
 namespace otkit {
 
 namespace {
 
-// Entries (cost rows x m) of one kernel call, or of one SGD step, below which one thread is used.
-// High on purpose: on a busy machine waking the OpenMP team costs milliseconds, more than a
-// single-threaded pass over 4M entries (~10 ms) saves.
-constexpr int64_t kParallelMinWork = 1 << 22;
-
-int threads_for(int64_t work, int num_threads) {
-    if (work < kParallelMinWork) return 1;
-    int t = num_threads > 0 ? num_threads : omp_get_max_threads();
-    return std::max(1, t);
+// Parts of a pass over `entries` cost entries (one exp each), by the common policy (common/threads.h).
+int threads_for(int64_t entries, int num_threads) {
+    return plan_parts(double(entries) * kNsPerExp, num_threads);
 }
 
 template <typename T>
@@ -358,30 +353,32 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
             sgd_update(b, acc.data(), 0, m, inv_batch, lr / std::sqrt(k), T(1) / k, averaged, v, vbar);
         }
     } else {
-        // rows of a batch split over threads, per-thread sums of pi reduced column-wise
-        std::vector<T> accs(static_cast<size_t>(nt) * m), acc(m);
-#pragma omp parallel num_threads(nt)
-        {
-            const int tid = omp_get_thread_num();
-            const int ntr = omp_get_num_threads();
-            std::vector<T> z(m);
-            T* my = accs.data() + static_cast<size_t>(tid) * m;
-            for (int64_t s = 0; s < nsteps; ++s) {
-                std::fill(my, my + m, T(0));
-                const int64_t* rs = idx + s * batch;
-#pragma omp for schedule(static)
-                for (int64_t r = 0; r < batch; ++r)
-                    accumulate_row(C + rs[r] * m, v, logb.data(), m, reg, z.data(), my);
-                // implicit barrier: every thread's sum is complete
-                const T k = static_cast<T>(k0 + s + 1);
+        // the rows of a batch in nt fixed parts, per-part sums of pi added in part order; each step
+        // runs on the threads the tuner picks (all, or one on a busy machine)
+        const int parts = nt;
+        ThreadTuner tuner(parts, TUNE_SEMIDUAL, double(batch) * double(m));
+        std::vector<T> accs(static_cast<size_t>(parts) * m), acc(m), zs(static_cast<size_t>(parts) * m);
+        for (int64_t s = 0; s < nsteps; ++s) {
+            TunedIteration it(tuner, static_cast<int>(s % (int64_t(1) << 30)));
+            const int64_t* rs = idx + s * batch;
+            const T k = static_cast<T>(k0 + s + 1);
+#pragma omp parallel num_threads(it.threads)
+            {
+                T* z = zs.data() + static_cast<size_t>(omp_get_thread_num()) * m;
+                for (int p = omp_get_thread_num(); p < parts; p += omp_get_num_threads()) {
+                    T* my = accs.data() + static_cast<size_t>(p) * m;
+                    std::fill(my, my + m, T(0));
+                    const int64_t r0 = batch * p / parts, r1 = batch * (p + 1) / parts;
+                    for (int64_t r = r0; r < r1; ++r) accumulate_row(C + rs[r] * m, v, logb.data(), m, reg, z, my);
+                }
+#pragma omp barrier
 #pragma omp for schedule(static)
                 for (int64_t j = 0; j < m; ++j) {
                     T sp = 0;
-                    for (int tt = 0; tt < ntr; ++tt) sp += accs[static_cast<size_t>(tt) * m + j];
+                    for (int p = 0; p < parts; ++p) sp += accs[static_cast<size_t>(p) * m + j];
                     acc[j] = sp;
                     sgd_update(b, acc.data(), j, j + 1, inv_batch, lr / std::sqrt(k), T(1) / k, averaged, v, vbar);
                 }
-                // implicit barrier: v is updated before the next step reads it
             }
         }
     }

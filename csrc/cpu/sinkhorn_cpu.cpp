@@ -22,20 +22,22 @@
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
+#include "common/threads.h"
 
 namespace otkit {
 
-int openmp_max_threads() { return omp_get_max_threads(); }
 
 namespace {
 
-constexpr int64_t kParallelMin = 1 << 14;  // below this many entries, stay single-threaded
+// Parts of the per-iteration passes (common/threads.h): `ns` is the one-thread work of one pass.
+int pick_parts(const SinkhornOptions& opt, double ns) { return plan_parts(ns, opt.num_threads); }
 
-int pick_threads(const SinkhornOptions& opt, int64_t work) {
-    if (work < kParallelMin) return 1;
-    int t = opt.num_threads > 0 ? opt.num_threads : omp_get_max_threads();
-    return std::max(1, t);
-}
+// The fixed parts of a pass and the threads that run them this iteration (thread t takes parts
+// t, t + threads, ...); results depend on `parts` only.
+struct Team {
+    int parts;
+    int threads;
+};
 
 template <typename T>
 bool all_finite(const T* x, int64_t n) {
@@ -182,16 +184,15 @@ inline void update_u4(const T* a, int64_t i0, const T* s, T* u, T omega, T* uu) 
 
 template <typename T>
 void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
-                       std::vector<T>& acc, int nthreads, T omega) {
-    acc.resize(static_cast<size_t>(nthreads) * m);
+                       std::vector<T>& acc, Team team, T omega) {
+    acc.resize(static_cast<size_t>(team.parts) * m);
     const int64_t nfull = n / 4;  // full blocks of 4 rows; the n % 4 last rows are done alone
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(team.threads)
     {
-        const int t = omp_get_thread_num();
-        const int nt = omp_get_num_threads();
-        T* my = acc.data() + static_cast<size_t>(t) * m;
+      for (int p = omp_get_thread_num(); p < team.parts; p += omp_get_num_threads()) {
+        T* my = acc.data() + static_cast<size_t>(p) * m;
         std::fill(my, my + m, T(0));
-        const int64_t b0 = nfull * t / nt, b1 = nfull * (t + 1) / nt;
+        const int64_t b0 = nfull * p / team.parts, b1 = nfull * (p + 1) / team.parts;
         T s[4], uu[4];
         if (b0 < b1) {  // prologue: dot products of the first block
             const T* K0 = K + b0 * 4 * m;
@@ -229,7 +230,7 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
                     my[j] += Kb[j] * u0 + Kb[m + j] * u1 + Kb[2 * m + j] * u2 + Kb[3 * m + j] * u3;
             }
         }
-        if (t == nt - 1) {  // the last n % 4 rows
+        if (p == team.parts - 1) {  // the last n % 4 rows
             for (int64_t i = nfull * 4; i < n; ++i) {
                 const T* Ki = K + i * m;
                 T si = 0;
@@ -244,8 +245,9 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
                 }
             }
         }
+      }
 #pragma omp barrier
-        reduce_threads(acc, nt, m, ktu);
+        reduce_threads(acc, team.parts, m, ktu);
     }
 }
 
@@ -256,15 +258,14 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
 // registers over a row of K, acc_tile the 8 x 16 tile of U while the accumulator rows stream by.
 template <typename T>
 void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu, int64_t na,
-                      int64_t ld, std::vector<T>& acc, int nthreads, T omega) {
+                      int64_t ld, std::vector<T>& acc, Team team, T omega) {
     constexpr int R = 8;
-    acc.resize(static_cast<size_t>(nthreads) * m * ld);
+    acc.resize(static_cast<size_t>(team.parts) * m * ld);
     const int64_t nb = n / R;  // full row blocks; the n % R last rows go one by one
-#pragma omp parallel num_threads(nthreads)
+#pragma omp parallel num_threads(team.threads)
     {
-        const int t = omp_get_thread_num();
-        const int nt = omp_get_num_threads();
-        T* my = acc.data() + static_cast<size_t>(t) * m * ld;
+      for (int p = omp_get_thread_num(); p < team.parts; p += omp_get_num_threads()) {
+        T* my = acc.data() + static_cast<size_t>(p) * m * ld;
         std::fill(my, my + m * ld, T(0));
         auto set_u = [&](int64_t i, int64_t k, T sik) {  // u_ik from (K v)_ik, padding -> 0
             T* ui = u + i * ld + k;
@@ -275,7 +276,7 @@ void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, 
             const T fresh = a[i] / sik;
             *ui = omega != T(1) ? relax(*ui, fresh, omega) : fresh;
         };
-        const int64_t b0 = nb * t / nt, b1 = nb * (t + 1) / nt;
+        const int64_t b0 = nb * p / team.parts, b1 = nb * (p + 1) / team.parts;
         for (int64_t blk = b0; blk < b1; ++blk) {
             const int64_t i0 = blk * R;
             const T* Kb = K + i0 * m;
@@ -296,7 +297,7 @@ void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, 
             for (kc = 0; kc + 16 <= ld; kc += 16) acc_tile<T, R, 16>(Kb, m, ub, ld, kc, my);
             if (kc < ld) acc_tile<T, R, 8>(Kb, m, ub, ld, kc, my);
         }
-        if (t == nt - 1) {  // the last n % R rows
+        if (p == team.parts - 1) {  // the last n % R rows
             std::vector<T> srow(ld);
             for (int64_t i = nb * R; i < n; ++i) {
                 const T* Ki = K + i * m;
@@ -317,8 +318,9 @@ void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, 
                 }
             }
         }
+      }
 #pragma omp barrier
-        reduce_threads(acc, nt, m * ld, ktu);
+        reduce_threads(acc, team.parts, m * ld, ktu);
     }
 }
 
@@ -345,7 +347,10 @@ template <typename T>
 void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
                         const SinkhornOptions& opt, T* U, T* V, T* values, T* plan,
                         SinkhornInfo* info, std::vector<double>* trace) {
-    const int nthreads = pick_threads(opt, n * m);
+    // one pass: a streamed multiply-add per entry of K and per column (register-tiled when N > 1)
+    const double pass_ns = double(n) * double(m) * (kNsPerKernelEntry + (N > 1 ? 2.0 * kNsPerTiledFma * double(N) : 0.0));
+    const int nthreads = pick_parts(opt, pass_ns);
+    ThreadTuner tuner(nthreads, N == 1 ? TUNE_SINKHORN : TUNE_SINKHORN_BATCH, double(n) * double(m) * double(N));
     big_buffer<T> Kstore;  // uninitialized: build_kernel writes every entry
     T* K = plan;  // the plan buffer, when given, holds K until the final scaling
     if (K == nullptr || N != 1) {
@@ -393,10 +398,14 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
             }
         }
         // u = a / K v and, fused, K^T u
-        if (na == 1)
-            fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, nthreads, omega);
-        else
-            fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, ld, acc, nthreads, omega);
+        {
+            TunedIteration it(tuner, ii);
+            const Team team{nthreads, it.threads};
+            if (na == 1)
+                fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, team, omega);
+            else
+                fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, ld, acc, team, omega);
+        }
         for (int64_t i = 0; i < n; ++i)
             for (int64_t k = 0; k < na; ++k)
                 if (!is_finite(Up[i * ld + k])) bad[k] = 1;
@@ -652,23 +661,24 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
 // when a column with g_j > -inf has S_j < 1e-200 (flushed terms < n * 1e-108 relative) or not finite.
 template <typename T>
 bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
-                    T* f, T* lse, std::vector<T>& buf, int nthreads, T omega, double* value) {
+                    T* f, T* lse, std::vector<T>& buf, Team team, T omega, double* value) {
     constexpr int R = 8;
-    buf.resize(static_cast<size_t>(nthreads) * m + static_cast<size_t>(nthreads) * R * m);
+    const int parts = team.parts;
+    buf.resize(static_cast<size_t>(parts) * m + static_cast<size_t>(team.threads) * R * m);
+    std::vector<double> part_total(parts, 0.0);  // <P, M> per part, added in part order
     // flushed terms are < n * (smallest normal) relative to a column sum >= tiny: < n * 2e-108 (double),
     // < n * 1.2e-18 (float)
     const T tiny = std::is_same<T, double>::value ? T(1e-200) : T(1e-20);
-    bool ok = true;
-    double total = 0;  // <P, M> of the plan P_ij = e_ij A_i of this pass (its final f and g)
-#pragma omp parallel num_threads(nthreads) reduction(&& : ok) reduction(+ : total)
+    bool ok = true;  // total: <P, M> of the plan P_ij = e_ij A_i of this pass (its final f and g)
+#pragma omp parallel num_threads(team.threads) reduction(&& : ok)
     {
-        const int t = omp_get_thread_num();
-        const int nt = omp_get_num_threads();
-        T* S = buf.data() + static_cast<size_t>(t) * m;
-        T* E = buf.data() + static_cast<size_t>(nt) * m + static_cast<size_t>(t) * R * m;
+      T* E = buf.data() + static_cast<size_t>(parts) * m + static_cast<size_t>(omp_get_thread_num()) * R * m;
+      for (int p = omp_get_thread_num(); p < parts; p += omp_get_num_threads()) {
+        T* S = buf.data() + static_cast<size_t>(p) * m;
         std::fill(S, S + m, T(0));
-        const int64_t chunk = (n + nt - 1) / nt;
-        const int64_t i0 = std::min<int64_t>(n, t * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
+        const int64_t chunk = (n + parts - 1) / parts;
+        const int64_t i0 = std::min<int64_t>(n, p * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
+        double total = 0;
         T A[R];
         for (int64_t t0 = i0; t0 < i1; t0 += R) {
             const int64_t rows = std::min<int64_t>(R, i1 - t0);
@@ -718,11 +728,13 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
                 }
             }
         }
+        part_total[p] = total;
+      }
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < m; ++j) {
             T sj = 0;
-            for (int tt = 0; tt < nt; ++tt) sj += buf[static_cast<size_t>(tt) * m + j];
+            for (int tt = 0; tt < parts; ++tt) sj += buf[static_cast<size_t>(tt) * m + j];
             if (g[j] == neg_inf<T>()) {  // empty column (b_j = 0): g_j stays -inf with any finite lse_j
                 lse[j] = T(0);
                 if (b[j] != T(0)) ok = false;  // (-inf from a warm start: the exact pass recovers it)
@@ -732,25 +744,30 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
             lse[j] = std::log(sj) - g[j];
         }
     }
-    if (value != nullptr) *value = total;
+    if (value != nullptr) {
+        double total = 0;
+        for (int p = 0; p < parts; ++p) total += part_total[p];
+        *value = total;
+    }
     return ok;
 }
 
 // One full log-domain pass over all rows; lse (m) receives LSE_i(-M_ij/reg + f_i).
 template <typename T>
 void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
-              bool update_rows, T* lse, std::vector<T>& buf, int nthreads, T omega) {
-    buf.resize(static_cast<size_t>(nthreads) * 2 * m);
-#pragma omp parallel num_threads(nthreads)
+              bool update_rows, T* lse, std::vector<T>& buf, Team team, T omega) {
+    const int nt = team.parts;
+    buf.resize(static_cast<size_t>(nt) * 2 * m);
+#pragma omp parallel num_threads(team.threads)
     {
-        const int t = omp_get_thread_num();
-        const int nt = omp_get_num_threads();
-        ColLSE<T> col{buf.data() + static_cast<size_t>(t) * 2 * m, buf.data() + static_cast<size_t>(t) * 2 * m + m, m};
-        col.reset();
         std::vector<T> tilemax;
-        const int64_t chunk = (n + nt - 1) / nt;
-        const int64_t i0 = std::min<int64_t>(n, t * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
-        log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax, omega);
+        for (int p = omp_get_thread_num(); p < nt; p += omp_get_num_threads()) {
+            ColLSE<T> col{buf.data() + static_cast<size_t>(p) * 2 * m, buf.data() + static_cast<size_t>(p) * 2 * m + m, m};
+            col.reset();
+            const int64_t chunk = (n + nt - 1) / nt;
+            const int64_t i0 = std::min<int64_t>(n, p * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
+            log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax, omega);
+        }
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < m; ++j) {
@@ -803,7 +820,9 @@ template <typename T>
 void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
                       const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
                       SinkhornInfo* info, std::vector<double>* trace) {
-    const int nthreads = pick_threads(opt, n * m);
+    const int nthreads = pick_parts(opt, double(n) * double(m) * kNsPerExp);  // one exp per entry and pass
+    ThreadTuner tuner(nthreads, TUNE_SINKHORN_LOG, double(n) * double(m));
+    const Team all{nthreads, nthreads};
     const T scale = T(-1) / reg;
     std::vector<T> loga(n), logb(m), lse(m), buf, fprev(n), gprev(m);
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
@@ -811,7 +830,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     // column LSE of the initial f
     OmegaGuard guard(opt);
     T omega = T(1);
-    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, nthreads, omega);
+    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, omega);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     const bool use_fast = opt.log_fast;
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
@@ -828,12 +847,17 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
         }
         // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
         // below the representable range, typically in the first iterations), the exact two-exp pass
-        bool fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, nthreads,
-                                               omega, &pass_value);
-        value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
-        if (!fast) {
-            if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
-            log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, nthreads, omega);
+        bool fast;
+        {
+            TunedIteration it(tuner, ii);
+            const Team team{nthreads, it.threads};
+            fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, team, omega,
+                                              &pass_value);
+            value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
+            if (!fast) {
+                if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
+                log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, omega);
+            }
         }
         bool finite = true;
         for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
@@ -879,7 +903,8 @@ template <typename T>
 void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan,
                              SinkhornInfo* info, std::vector<double>* trace) {
-    const int nthreads = pick_threads(opt, n * m);
+    const int nthreads = pick_parts(opt, double(n) * double(m) * kNsPerKernelEntry);
+    ThreadTuner tuner(nthreads, TUNE_SINKHORN_STAB, double(n) * double(m));
     big_buffer<T> Kbuf = alloc_big<T>(static_cast<size_t>(n) * m), Mbuf = alloc_big<T>(static_cast<size_t>(n) * m);
     T* K = Kbuf.get();
     T* Mshift = Mbuf.get();
@@ -904,7 +929,10 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
         uprev = u;
         vprev = v;
         for (int64_t j = 0; j < m; ++j) v[j] = b[j] == T(0) ? T(0) : b[j] / ktu[j];
-        fused_pass_single(K, n, m, a, v.data(), u.data(), ktuNew.data(), acc, nthreads, T(1));
+        {
+            TunedIteration it(tuner, ii);
+            fused_pass_single(K, n, m, a, v.data(), u.data(), ktuNew.data(), acc, Team{nthreads, it.threads}, T(1));
+        }
         bool finite = all_finite(u.data(), n) && all_finite(v.data(), m);
         if (!finite) {
             u = uprev;

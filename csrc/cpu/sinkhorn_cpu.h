@@ -36,6 +36,5 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan,
                              SinkhornInfo* info, std::vector<double>* trace);
 
-int openmp_max_threads();
 
 }  // namespace otkit

@@ -1,0 +1,169 @@
+// One threading policy for every CPU kernel family (Sinkhorn, barycenters, semi-dual).
+//
+// Two decisions, made separately so that results never depend on the machine's load:
+//
+// * parts (plan_parts): into how many fixed pieces a kernel splits its rows, each with its own
+//   partial sums, added in part order. This fixes the arithmetic of a call: it depends on the
+//   problem size and the thread setting only.
+// * threads (ThreadTuner): how many OpenMP threads run those parts in a given iteration (thread t
+//   takes parts t, t + threads, ...). On an idle machine all threads are faster; on a machine shared
+//   with other jobs a parallel iteration waits at its barrier for threads that are not scheduled (a
+//   time slice each), and one thread is then much faster. The tuner times both and keeps the faster.
+//
+// A kernel goes parallel only when each thread's share of the work between two barriers is at
+// least kMinShareNs (20 us): a barrier of an idle team costs about 1 us, so it stays under 5%.
+// Work is estimated in nanoseconds of one thread (per-kernel costs per entry below).
+//
+// The thread count itself: an explicit num_threads > 0 of a call, capped at the processors
+// available; otherwise otkit.set_num_threads (thread_limit), else the OpenMP default
+// (OMP_NUM_THREADS, omp_set_num_threads, threadpoolctl).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+#include "common/omp_compat.h"
+
+namespace otkit {
+
+constexpr double kMinShareNs = 20000.0;  // a thread's share between two barriers, at least
+
+// Estimated one-thread cost of one unit of work, in ns (measured on x86-64 AVX2/AVX-512, order of
+// magnitude is what matters): a streamed multiply-add over a dense kernel entry (memory-bound), an
+// exp (log-domain entries, softmax), a register-tiled multiply-add (barycenter GEMM-like passes).
+constexpr double kNsPerKernelEntry = 0.4;
+constexpr double kNsPerExp = 1.5;
+constexpr double kNsPerTiledFma = 0.04;
+
+// Process-wide cap from otkit.set_num_threads (0: none).
+inline std::atomic<int>& thread_limit() {
+    static std::atomic<int> limit{0};
+    return limit;
+}
+
+inline int processors() {
+#ifdef _OPENMP
+    return std::max(1, omp_get_num_procs());
+#else
+    return 1;
+#endif
+}
+
+// Threads a call may use: num_threads > 0 (capped at the processors: more only oversubscribes, and
+// thousands make the OpenMP runtime abort the process), else the otkit limit, else OpenMP's default.
+inline int threads_allowed(int num_threads) {
+    if (num_threads > 0) return std::min(num_threads, processors());
+    const int lim = thread_limit().load(std::memory_order_relaxed);
+    return lim > 0 ? std::min(lim, processors()) : std::max(1, omp_get_max_threads());
+}
+
+// Parts of a kernel whose threads meet at a barrier after `ns_between_barriers` of one-thread work.
+inline int plan_parts(double ns_between_barriers, int num_threads) {
+    const int full = threads_allowed(num_threads);
+    const double by_work = ns_between_barriers / kMinShareNs;
+    if (by_work < 2.0) return 1;
+    return std::max(1, std::min(full, static_cast<int>(by_work)));
+}
+
+inline double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The solvers whose one-thread speed ThreadTuner remembers for the process.
+enum TunerKind {
+    TUNE_SINKHORN,
+    TUNE_SINKHORN_BATCH,
+    TUNE_SINKHORN_LOG,
+    TUNE_SINKHORN_STAB,
+    TUNE_BARY_PACKED,
+    TUNE_BARY_DENSE,
+    TUNE_BARY_LOG,
+    TUNE_BARY_STABILIZED,
+    TUNE_BARY_CONV,
+    TUNE_BARY_CONV_LOG,
+    TUNE_SEMIDUAL,
+    TUNE_KINDS
+};
+
+inline std::atomic<double>* one_thread_s_per_work(TunerKind kind) {
+    static std::atomic<double> memo[TUNE_KINDS];  // 0: not measured yet
+    return &memo[kind];
+}
+
+// Per iteration, run on all threads (`full`, the parts of the call) or on one, whichever the
+// timings say is faster. Every `period` iterations, after one untimed iteration, the tuner times
+// two iterations on one thread and up to two on all threads (the second only if the first was not
+// clearly slower), and keeps the faster choice for the rest of the period. The one-thread time per
+// unit of work is remembered for the process, per solver: once known, a period times two
+// iterations on all threads first and probes one thread only if they were slower than the
+// remembered one-thread time, so that on an idle machine later calls run every iteration on all
+// threads. Kernels split their work in `full` fixed parts, so results do not depend on the choice.
+struct ThreadTuner {
+    static constexpr int period = 100;
+    int full, chosen;
+    double work;                 // units of work of one iteration
+    std::atomic<double>* memo;   // one-thread seconds per unit of work
+    double t_one = 0, t_full = 0;
+    bool decided = false, full_first = false;
+    ThreadTuner(int full_, TunerKind kind, double work_)
+        : full(std::max(1, full_)), chosen(std::max(1, full_)), work(std::max(1.0, work_)),
+          memo(one_thread_s_per_work(kind)) {}
+    int threads(int ii) const {
+        if (full <= 1) return 1;
+        const int r = ii % period;
+        if (decided || r == 0 || r > 4) return chosen;
+        const bool one = full_first ? r >= 3 : r <= 2;  // the iterations timed on one thread
+        return one ? 1 : full;
+    }
+    void record(int ii, double secs) {
+        if (full <= 1) return;
+        const int r = ii % period;
+        if (r == 0) {
+            t_one = t_full = 0;
+            decided = false;
+            full_first = memo->load(std::memory_order_relaxed) > 0;
+            return;
+        }
+        if (decided || r > 4) return;
+        if (full_first) {
+            if (r <= 2) {
+                t_full += secs;
+                if (r == 2 && t_full < 2.0 * work * memo->load(std::memory_order_relaxed)) {
+                    chosen = full;  // all threads beat the remembered one-thread time: no probe
+                    decided = true;
+                }
+            } else {
+                t_one += secs;
+                if (r == 4) decide();
+            }
+        } else if (r <= 2) {
+            t_one += secs;
+        } else if (r == 3 && secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
+            chosen = 1;
+            decided = true;
+            memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
+        } else {
+            t_full += secs;
+            if (r == 4) decide();
+        }
+    }
+    void decide() {  // two iterations timed on each side
+        chosen = t_full < t_one ? full : 1;
+        decided = true;
+        memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
+    }
+};
+
+// Times one iteration of a tuned loop: `ThreadTuner::Timed it(tuner, ii);` then it.threads.
+struct TunedIteration {
+    ThreadTuner& tuner;
+    int ii;
+    int threads;
+    double t0;
+    TunedIteration(ThreadTuner& t, int i) : tuner(t), ii(i), threads(t.threads(i)), t0(now_s()) {}
+    ~TunedIteration() { tuner.record(ii, now_s() - t0); }
+};
+
+}  // namespace otkit
