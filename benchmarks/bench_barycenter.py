@@ -1,4 +1,4 @@
-"""Barycenter benchmark: otkit vs POT, side by side in one run (BENCHMARKS.md, section 4).
+"""Barycenter benchmark: otkit vs POT, side by side in one run (protocol: docs/bench.md, part 4).
 
 * fixed support: N = 10 histograms of dimension d = 1024 on a 1-D grid (squared Euclidean
   cost scaled to max 1), otkit.barycenter vs ot.bregman.barycenter, methods sinkhorn,

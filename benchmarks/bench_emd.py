@@ -1,6 +1,6 @@
 """Exact OT benchmark: otkit.emd2 (network simplex, cpp and numba) vs POT ot.emd2 vs FastEMD.
 
-Protocol of ../shared/BENCHMARKS.md, section 1: histogram dimension sweep d in {64, ..., 4096}
+Protocol of docs/bench.md, section 1 (the sweep): histogram dimension sweep d in {64, ..., 4096}
 on two ground metrics (random-graph shortest paths and Euclidean distances in the unit square,
 both rescaled to unit median), Dirichlet(1) histograms with a fixed seed per d. Every solver
 runs on the same inputs in the same process, interleaved repeat by repeat; we report min and

@@ -1,4 +1,4 @@
-"""GPU benchmark of otkit's CUDA Sinkhorn kernels (protocol ../shared/BENCHMARKS.md, sections 1-3, on a GPU).
+"""GPU benchmark of otkit's CUDA Sinkhorn kernels (protocol: docs/bench.md, sections 1-3, on a GPU).
 
     python benchmarks/bench_gpu.py [--dims 1024 4096 8192 16384] [--regs 1 0.1 0.02] [--quick] [--out DIR]
 

@@ -1,6 +1,6 @@
 """Benchmark: otkit.stochastic.solve_semi_dual_entropic vs POT ot.stochastic.solve_semi_dual_entropic.
 
-Protocol (shared/BENCHMARKS.md, section 4): the same discrete problem (n = m = 1000 points of the
+Protocol (docs/bench.md, part 4): the same discrete problem (n = m = 1000 points of the
 unit square, squared Euclidean cost, uniform weights so that POT's and otkit's ASGD solve the same
 problem), SAG and ASGD at equal iteration counts with POT's default learning rate. Both run side
 by side in one process, interleaved repeat by repeat; the minimum and median times over repeats

@@ -1,4 +1,4 @@
-"""Sinkhorn benchmark of issue 2, run through ``otkit.bench`` (protocol ../shared/BENCHMARKS.md, sections 1-3).
+"""Sinkhorn benchmark of issue 2, run through ``otkit.bench`` (protocol: docs/bench.md, sections 1-3).
 
     python benchmarks/bench_sinkhorn.py [--d 4096] [--threads 0] [--pot-log-budget 60] [--out benchmarks/results]
 

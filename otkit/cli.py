@@ -2,11 +2,17 @@
 
 Subcommands: ``bench`` (otkit.bench.cli: sweep vs POT/FastEMD, batch, bandwidth, knn) and ``gan``
 (otkit.proximal.cli: Wasserstein-proximal GAN training; needs torch, ``pip install "otkit[gan]"``).
+``python -m otkit ...`` is the same command (otkit/__main__.py).
+
+Errors in the command line end with ``otkit <command>: error: <message>`` on stderr and exit status 2
+(argparse's convention), whether argparse finds them or the command does (otkit._cli_common.CLIError).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+from ._cli_common import CLIError, report
 
 
 def _add_gan(subparsers):
@@ -16,7 +22,7 @@ def _add_gan(subparsers):
         msg = str(exc)
         p = subparsers.add_parser("gan", help="train a GAN (needs the gan extra: pip install \"otkit[gan]\")",
                                   add_help=False)
-        p.set_defaults(func=lambda args: (print(f"error: {msg}", file=sys.stderr), 2)[1], _any_args=True)
+        p.set_defaults(func=lambda args: report("otkit gan", msg), _any_args=True)
         return p
     return add_parser(subparsers)
 
@@ -42,11 +48,14 @@ def main(argv=None) -> int:
     if args.command is None:
         ap.print_help()
         return 0
-    if args.command == "bench":
-        from .bench import cli as bench_cli
+    try:
+        if args.command == "bench":
+            from .bench import cli as bench_cli
 
-        return bench_cli.run(args)
-    return int(args.func(args) or 0)
+            return bench_cli.run(args)
+        return int(args.func(args) or 0)
+    except CLIError as exc:  # a bad command line found after parsing: like argparse, no traceback
+        return report(f"otkit {args.command}", exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -241,7 +241,7 @@ def test_cli_writes_csv_pngs_and_resumes(tmp_path, capsys):
     assert "final exact W2" in capsys.readouterr().out
     # bad input: argparse lists the choices; h <= 0 is refused
     for bad, msg in ((["--data", "moons"], "invalid choice"), (["--loss", "hinge"], "invalid choice"),
-                     (["--h", "0"], "h must be"), (["--inner", "0"], "inner_steps must be")):
+                     (["--h", "0"], "argument --h: must be"), (["--inner", "0"], "argument --inner: must be >= 1")):
         with pytest.raises(SystemExit) as e:
             main(["gan", "--out", out] + bad)
         assert e.value.code == 2

@@ -35,12 +35,12 @@ def run_batch(dims=(1024, 4096), N=100, reg=0.1, metric="graph", repeat=3, threa
     info = machine_info(threads)
     t_start = time.perf_counter()
     rows, mismatches = [], []
-    bar = progress(len(dims) * (len(backends) + 2), "otkit bench batch", show_progress)
     with limit_threads(threads):
-        for be in backends:  # warm up (Numba JIT excluded)
+        for be in backends:  # warm up (Numba JIT excluded), before the progress bar starts
             a8 = np.full(8, 1 / 8)
             M8 = np.abs(np.subtract.outer(np.arange(8.0), np.arange(8.0)))
             otkit.sinkhorn2(a8, np.stack([a8, a8], 1), M8, 1.0, backend=be)
+        bar = progress(len(dims) * (len(backends) + 2), "otkit bench batch", show_progress)
         for d in dims:
             M = get_metric(metric, d, seed, cache_dir)
             H = random_histograms(d, N + 1, seed + d)

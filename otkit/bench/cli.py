@@ -14,72 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import METRICS, check_out_dir, default_cache_dir
+from .._cli_common import CLIError, HelpFormatter, check_out_dir, float_arg, float_list_arg, int_arg, int_list_arg, report
+from .common import METRICS, default_cache_dir
 
 QUICK_DIMS = (64, 128, 256, 512)
 FULL_DIMS = (64, 128, 256, 512, 1024, 2048, 4096)
 QUICK_REGS = (0.1,)
 FULL_REGS = (1.0, 0.1, 0.02)
-
-
-def _pos_ints(name):
-    def parse(s):
-        out = []
-        for tok in str(s).split(","):
-            tok = tok.strip()
-            try:
-                v = int(tok)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{name}: {tok!r} is not an integer (expected e.g. 64,128,256)")
-            if v < 1:
-                raise argparse.ArgumentTypeError(f"{name}: {v} is not a positive integer")
-            out.append(v)
-        if not out:
-            raise argparse.ArgumentTypeError(f"{name}: empty list")
-        return out
-    return parse
-
-
-def _pos_floats(name):
-    def parse(s):
-        out = []
-        for tok in str(s).split(","):
-            tok = tok.strip()
-            try:
-                v = float(tok)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{name}: {tok!r} is not a number")
-            if not (v > 0 and v < float("inf")):
-                raise argparse.ArgumentTypeError(f"{name}: must be a finite number > 0, got {tok}")
-            out.append(v)
-        if not out:
-            raise argparse.ArgumentTypeError(f"{name}: empty list")
-        return out
-    return parse
-
-
-def _pos_int(name, minimum=1):
-    def parse(s):
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: {s!r} is not an integer")
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name}: must be >= {minimum}, got {v}")
-        return v
-    return parse
-
-
-def _pos_float(name):
-    def parse(s):
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name}: {s!r} is not a number")
-        if not (v > 0 and v < float("inf")):
-            raise argparse.ArgumentTypeError(f"{name}: must be a finite number > 0, got {s}")
-        return v
-    return parse
 
 
 def _solver_list(s):
@@ -94,11 +35,13 @@ def _solver_list(s):
 
 
 def _common(p, out_default):
-    p.add_argument("--out", default=out_default, help=f"output folder (default: {out_default})")
-    p.add_argument("--threads", type=_pos_int("--threads", 0), default=0,
+    p.add_argument("--out", default=out_default,
+                   help=f"output folder, created if missing (default: ./{out_default} in the current folder; "
+                        "the repository's .gitignore lists it)")
+    p.add_argument("--threads", type=int_arg(0), default=0,
                    help="threads for every library (otkit OpenMP, NumPy/POT BLAS, Numba); 0 (default): each "
                         "library's default (all cores). 1 gives a reproducible comparison on a shared, busy machine")
-    p.add_argument("--repeat", type=_pos_int("--repeat"), default=None, help="timed calls per measurement")
+    p.add_argument("--repeat", type=int_arg(), default=None, help="timed calls per measurement")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -106,62 +49,64 @@ def _common(p, out_default):
 def add_parser(subparsers):
     """Register ``bench`` (with its subcommands batch, bandwidth, knn) on an argparse subparsers object."""
     # allow_abbrev=False: the sweep's options must not swallow a subcommand's (e.g. "batch --n 10")
-    p = subparsers.add_parser("bench", allow_abbrev=False, help="benchmark otkit against POT and FastEMD (Cuturi 2013, Sec. 5)",
+    p = subparsers.add_parser("bench", allow_abbrev=False, formatter_class=HelpFormatter, help="benchmark otkit against POT and FastEMD (Cuturi 2013, Sec. 5)",
                               description="Histogram-dimension sweep: time vs d for every solver, side by side. "
-                                          "Subcommands: batch, bandwidth, knn.")
+                                          "Subcommands: batch, bandwidth, knn. Every command writes its results "
+                                          "into --out (default ./otkit-bench, under the current folder). "
+                                          "See docs/bench.md.")
     p.add_argument("--quick", action="store_true",
                    help=f"about a minute: dims {','.join(map(str, QUICK_DIMS))}, reg {QUICK_REGS[0]:g}, repeat 1")
-    p.add_argument("--dims", type=_pos_ints("--dims"), default=None,
+    p.add_argument("--dims", type=int_list_arg(), default=None,
                    help=f"comma-separated histogram dimensions (default {','.join(map(str, FULL_DIMS))})")
-    p.add_argument("--reg", type=_pos_floats("--reg"), default=None,
+    p.add_argument("--reg", type=float_list_arg(), default=None,
                    help="comma-separated regularizations reg = 1/lambda (default 1,0.1,0.02)")
     p.add_argument("--metric", choices=METRICS, default="graph", help="ground metric (default graph)")
     p.add_argument("--solvers", type=_solver_list, default=None,
                    help="comma-separated solvers (default all): " + ", ".join(__import__(
                        "otkit.bench.solvers", fromlist=["x"]).SOLVER_NAMES))
-    p.add_argument("--budget", type=_pos_float("--budget"), default=None,
+    p.add_argument("--budget", type=float_arg(), default=None,
                    help="per-call time budget in seconds; a solver over it is skipped for larger d "
                         "(default 60, --quick 5)")
-    p.add_argument("--stop-thr", type=_pos_float("--stop-thr"), default=1e-6, help="Sinkhorn stopThr (default 1e-6)")
-    p.add_argument("--numitermax", type=_pos_int("--numitermax"), default=1000)
-    p.add_argument("--bandwidth-d", type=_pos_int("--bandwidth-d", 0), default=4096,
+    p.add_argument("--stop-thr", type=float_arg(), default=1e-6, help="Sinkhorn stopThr (default 1e-6)")
+    p.add_argument("--numitermax", type=int_arg(), default=1000)
+    p.add_argument("--bandwidth-d", type=int_arg(0), default=4096,
                    help="d of the memory-bandwidth measurement (0: skip it)")
     p.add_argument("--cache-dir", default=None, help="where the graph metrics are cached (default ~/.cache/otkit)")
     _common(p, "otkit-bench")
     p.set_defaults(_bench_func=_run_sweep)
 
     sub = p.add_subparsers(dest="bench_cmd", metavar="{batch,bandwidth,knn}")
-    b = sub.add_parser("batch", help="one histogram vs N others sharing M (otkit batched vs sequential POT)")
-    b.add_argument("--dims", type=_pos_ints("--dims"), default=[1024, 4096], help="default 1024,4096")
-    b.add_argument("--n", type=_pos_int("--n"), default=100, help="number of target histograms (default 100)")
-    b.add_argument("--reg", type=_pos_float("--reg"), default=0.1, help="default 0.1")
+    b = sub.add_parser("batch", formatter_class=HelpFormatter, help="one histogram vs N others sharing M (otkit batched vs sequential POT)")
+    b.add_argument("--dims", type=int_list_arg(), default=[1024, 4096], help="default 1024,4096")
+    b.add_argument("--n", type=int_arg(), default=100, help="number of target histograms (default 100)")
+    b.add_argument("--reg", type=float_arg(), default=0.1, help="default 0.1")
     b.add_argument("--metric", choices=METRICS, default="graph")
-    b.add_argument("--budget", type=_pos_float("--budget"), default=60.0,
+    b.add_argument("--budget", type=float_arg(), default=60.0,
                    help="time budget of the sequential POT loop per d (then the time per pair is the mean of the "
                         "pairs timed; default 60)")
-    b.add_argument("--stop-thr", type=_pos_float("--stop-thr"), default=1e-6)
-    b.add_argument("--numitermax", type=_pos_int("--numitermax"), default=1000)
+    b.add_argument("--stop-thr", type=float_arg(), default=1e-6)
+    b.add_argument("--numitermax", type=int_arg(), default=1000)
     b.add_argument("--cache-dir", default=None)
     _common(b, "otkit-bench")
     b.set_defaults(_bench_func=_run_batch)
 
-    w = sub.add_parser("bandwidth", help="K @ v memory bandwidth and the fraction a Sinkhorn iteration reaches")
-    w.add_argument("--d", type=_pos_int("--d"), default=4096)
-    w.add_argument("--iters", type=_pos_int("--iters"), default=40)
+    w = sub.add_parser("bandwidth", formatter_class=HelpFormatter, help="K @ v memory bandwidth and the fraction a Sinkhorn iteration reaches")
+    w.add_argument("--d", type=int_arg(), default=4096)
+    w.add_argument("--iters", type=int_arg(), default=40)
     _common(w, "otkit-bench")
     w.set_defaults(_bench_func=_run_bandwidth)
 
-    k = sub.add_parser("knn", help="k-NN on scikit-learn digits with Sinkhorn, EMD, Euclidean, Hellinger distances")
-    k.add_argument("--n", type=_pos_int("--n", 20), default=500,
+    k = sub.add_parser("knn", formatter_class=HelpFormatter, help="k-NN on scikit-learn digits with Sinkhorn, EMD, Euclidean, Hellinger distances")
+    k.add_argument("--n", type=int_arg(20), default=500,
                    help="class-stratified subsample of the 1797 digits (default 500; the Sinkhorn distance "
                         "matrices cost n^2/2 problems each)")
-    k.add_argument("--lambdas", type=_pos_floats("--lambdas"), default=[1.0, 3.0, 10.0, 30.0],
+    k.add_argument("--lambdas", type=float_list_arg(), default=[1.0, 3.0, 10.0, 30.0],
                    help="lambda = 1/reg values (default 1,3,10,30)")
-    k.add_argument("--train-sizes", type=_pos_ints("--train-sizes"), default=[50, 100, 200, 400])
-    k.add_argument("--folds", type=_pos_int("--folds"), default=5)
-    k.add_argument("--stop-thr", type=_pos_float("--stop-thr"), default=1e-4,
+    k.add_argument("--train-sizes", type=int_list_arg(), default=[50, 100, 200, 400])
+    k.add_argument("--folds", type=int_arg(), default=5)
+    k.add_argument("--stop-thr", type=float_arg(), default=1e-4,
                    help="Sinkhorn stopThr (default 1e-4: k-NN only needs the ranking of distances)")
-    k.add_argument("--numitermax", type=_pos_int("--numitermax"), default=1000)
+    k.add_argument("--numitermax", type=int_arg(), default=1000)
     _common(k, "otkit-bench")
     k.set_defaults(_bench_func=_run_knn)
     return p
@@ -217,10 +162,14 @@ def _run_bandwidth(args):
 def _run_knn(args):
     from .knn import run_knn
 
-    out = _out(args)
     train = [t for t in args.train_sizes if t < args.n]
     if not train:
-        raise SystemExit(f"otkit bench knn: error: every --train-sizes value must be < --n ({args.n})")
+        raise CLIError(f"every --train-sizes value must be < --n ({args.n})")
+    dropped = [t for t in args.train_sizes if t >= args.n]
+    if dropped:
+        print(f"otkit bench knn: note: --train-sizes {','.join(map(str, dropped))} skipped (must be < --n {args.n})",
+              file=sys.stderr)
+    out = _out(args)
     run_knn(n=args.n, lambdas=args.lambdas, train_sizes=train, folds=args.folds, threads=args.threads,
             stopThr=args.stop_thr, numItermax=args.numitermax, seed=args.seed, out=out,
             show_progress=not args.no_progress)
@@ -231,9 +180,8 @@ def run(args) -> int:
     """Dispatch a parsed ``otkit bench ...`` namespace."""
     try:
         return args._bench_func(args)
-    except ValueError as exc:  # e.g. an output folder that cannot be written
-        print(f"otkit bench: error: {exc}", file=sys.stderr)
-        return 2
+    except CLIError as exc:  # e.g. an output folder that cannot be written
+        return report("otkit bench" + (f" {args.bench_cmd}" if getattr(args, "bench_cmd", None) else ""), exc)
 
 
 def main(argv=None) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cli_common import check_out_dir  # noqa: F401 - shared with otkit gan; kept importable here
 from . import problems
 
 METRICS = ("graph", "euclidean")
@@ -181,19 +182,6 @@ def get_metric(kind: str, d: int, seed: int = 0, cache_dir: Path | None = None) 
             pass  # caching is best effort
         return M
     return problems.graph_metric(d, seed)
-
-
-def check_out_dir(out) -> Path:
-    """Create ``out`` and check that it is writable (raises ValueError with a clear message otherwise)."""
-    p = Path(out)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = p / f".otkit_write_test_{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"--out {str(out)!r} cannot be written: {exc.strerror or exc}") from None
-    return p
 
 
 def _jsonable(x):

@@ -135,11 +135,11 @@ def run_knn(n=500, lambdas=(1, 3, 10, 30, 100), train_sizes=(50, 100, 200, 400),
     train_sizes = [t for t in train_sizes if t < n]
     info = machine_info(threads)
     dists, times, notes = {}, {}, {}
-    bar = progress(len(lambdas) + 3, "otkit bench knn", show_progress)
     with limit_threads(threads):
         import otkit
 
-        otkit.sinkhorn2(H[0], H[1:3].T, C, 1.0)  # warm up
+        otkit.sinkhorn2(H[0], H[1:3].T, C, 1.0)  # warm up, before the progress bar starts
+        bar = progress(len(lambdas) + 3, "otkit bench knn", show_progress)
         for lam in lambdas:
             bar.set_postfix_str(f"Sinkhorn lambda={lam:g}")
             t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Benchmark problems of ../shared/BENCHMARKS.md (Cuturi 2013, Sec. 5), reused by ``otkit bench``.
+"""Benchmark problems of the sweep protocol (docs/bench.md; Cuturi 2013, Sec. 5), reused by ``otkit bench``.
 
 * :func:`graph_metric`     all-pairs shortest paths on a random graph, rescaled to unit median
 * :func:`euclidean_metric` distances between random points of the unit square, unit median

@@ -56,11 +56,14 @@ def run_sweep(dims, regs, metric="graph", solvers=None, repeat=3, out=None, budg
     sink = [n for n in active if registry[n].family == "sinkhorn"]
     state: dict = {}  # (name, reg) -> {"d":, "t":, "skip": reason}
     ntasks = len(dims) * (len(exact) + len(sink) * len(regs))
-    bar = progress(ntasks, "otkit bench", show_progress)
     with limit_threads(threads):
-        for n in active:  # JIT compilation and first-call costs are excluded from the timings
+        # JIT compilation and first-call costs are excluded from the timings. The warm-up runs before the
+        # progress bar starts, so a first Numba compilation shows its notice (otkit._numba._notice), not a
+        # bar frozen at 0%.
+        for n in active:
             if registry[n].warmup is not None:
                 registry[n].warmup()
+        bar = progress(ntasks, "otkit bench", show_progress)
         for d in dims:
             t0 = time.perf_counter()
             M = get_metric(metric, d, seed, cache_dir)

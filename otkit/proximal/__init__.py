@@ -19,7 +19,7 @@ from .datasets import DATASETS, Dataset, make_dataset
 from .losses import LOSSES, get_loss
 from .metrics import digit_classes_covered, evaluate, mode_stats, w2_exact
 from .models import make_discriminator, make_generator
-from .trainer import PROX_CHOICES, TrainConfig, TrainResult, train
+from .trainer import PROX_CHOICES, ResumeError, TrainConfig, TrainResult, train
 
 __all__ = [
     "WassersteinProximal",
@@ -38,5 +38,6 @@ __all__ = [
     "PROX_CHOICES",
     "TrainConfig",
     "TrainResult",
+    "ResumeError",
     "train",
 ]

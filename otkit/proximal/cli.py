@@ -1,49 +1,81 @@
 """``otkit gan``: train a GAN with or without the Wasserstein proximal term."""
 from __future__ import annotations
 
-import math
+import os
+import re
 import sys
 
+from .._cli_common import CLIError, HelpFormatter, check_out_dir, float_arg, int_arg
 from .datasets import DATASETS
 from .losses import LOSSES
-from .trainer import PROX_CHOICES, TrainConfig, train
+from .trainer import PROX_CHOICES, ResumeError, TrainConfig, train
+
+DEFAULT_OUT = os.path.join("runs", "gan")
+
+# TrainConfig / WassersteinProximal name their arguments; the command line names its flags
+FLAGS = {"inner_steps": "--inner", "inner": "--inner", "d_lr": "--d-lr", "eval_n": "--eval-n",
+         "n_critic": "--n-critic", "eval_every": "--eval-every", "ckpt_every": "--ckpt-every",
+         "time_budget": "--time-budget", "lr": "--lr", "steps": "--steps", "batch": "--batch", "h": "--h",
+         "reg": "--reg", "threads": "--threads", "data": "--data", "loss": "--loss", "prox": "--prox"}
 
 
-def _h(s):
-    return math.inf if s.lower() in ("inf", "infinity") else float(s)
+def flag_message(msg: str) -> str:
+    """``"inner_steps must be >= 1, got 0"`` -> ``"--inner must be >= 1, got 0"`` (the flag the user typed)."""
+    return re.sub(r"^(\w+)(?= must)", lambda m: FLAGS.get(m[1], m[1]), str(msg), count=1)
 
 
 def add_parser(subparsers):
     """Add the ``gan`` subcommand to an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
-        "gan", help="train a GAN with a Wasserstein proximal generator update (needs torch)",
+        "gan", formatter_class=HelpFormatter,
+        help="train a GAN with a Wasserstein proximal generator update (needs torch)",
         description="Train a small GAN on CPU-sized data, with or without the (relaxed) Wasserstein "
                     "proximal term on the generator. Writes log.csv, checkpoint.pt, samples.png and "
-                    "curves.png to --out.")
+                    f"curves.png to --out (default ./{DEFAULT_OUT}, under the current folder); --resume continues "
+                    "from the checkpoint there. See docs/gan.md.")
     p.add_argument("--data", choices=DATASETS, default="ring8")
     p.add_argument("--loss", choices=tuple(LOSSES), default="ns", help="ns: non-saturating GAN; wgan-gp: WGAN with gradient penalty")
     p.add_argument("--prox", choices=PROX_CHOICES, default="relaxed",
                    help="metric of the proximal term; none = plain generator steps")
-    p.add_argument("--h", type=_h, default=0.1, help="proximal step size (> 0; 'inf' = no proximal term)")
-    p.add_argument("--inner", type=int, default=10, help="generator optimizer steps per proximal step")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (generator and discriminator)")
-    p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: --lr)")
-    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--h", type=float_arg(allow_inf=True), default=0.1,
+                   help="proximal step size (> 0; 'inf' = no proximal term)")
+    p.add_argument("--inner", type=int_arg(1), default=10, help="generator optimizer steps per proximal step")
+    p.add_argument("--lr", type=float_arg(), default=1e-3, help="Adam learning rate (generator and discriminator)")
+    p.add_argument("--d-lr", type=float_arg(), default=None, help="discriminator learning rate (default: --lr)")
+    p.add_argument("--steps", type=int_arg(1), default=5000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/gan", help="output folder")
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--n-critic", type=int, default=None, help="discriminator steps per step (default 1 for ns, 5 for wgan-gp)")
-    p.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default steps/20)")
-    p.add_argument("--eval-n", type=int, default=2000, help="samples for the exact W2 to held-out data")
-    p.add_argument("--ckpt-every", type=int, default=None, help="steps between checkpoints (default: --eval-every)")
-    p.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds of training")
-    p.add_argument("--reg", type=float, default=None, help="entropic regularization for --prox sinkhorn")
-    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--out", default=DEFAULT_OUT,
+                   help=f"output folder, created if missing (default: ./{DEFAULT_OUT} in the current folder; "
+                        "the repository's .gitignore lists runs/)")
+    p.add_argument("--batch", type=int_arg(1), default=256)
+    p.add_argument("--n-critic", type=int_arg(1), default=None,
+                   help="discriminator steps per step (default 1 for ns, 5 for wgan-gp)")
+    p.add_argument("--eval-every", type=int_arg(1), default=None, help="steps between evaluations (default steps/20)")
+    p.add_argument("--eval-n", type=int_arg(10), default=2000, help="samples for the exact W2 to held-out data (>= 10)")
+    p.add_argument("--ckpt-every", type=int_arg(1), default=None,
+                   help="steps between checkpoints (default: --eval-every)")
+    p.add_argument("--time-budget", type=float_arg(), default=None, help="stop after this many seconds of training")
+    p.add_argument("--reg", type=float_arg(), default=None,
+                   help="entropic regularization for --prox sinkhorn (default: 5%% of the median cost)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint.pt in --out (an error when there is none)")
+    p.add_argument("--threads", type=int_arg(1), default=None, help="torch threads")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=run, _parser=p)
     return p
+
+
+def _check(args):
+    """Checks that need more than one flag, or the file system; raises CLIError."""
+    if args.reg is not None and args.prox != "sinkhorn":
+        raise CLIError(f"--reg applies to --prox sinkhorn only (this run has --prox {args.prox})")
+    if args.resume:
+        ckpt = os.path.join(args.out, "checkpoint.pt")
+        if not os.path.isfile(ckpt):
+            raise CLIError(f"--resume: there is no checkpoint to continue from ({ckpt} does not exist); "
+                           "run without --resume to start a new run, or point --out at the folder of an earlier run")
+    check_out_dir(args.out)
 
 
 def run(args):
@@ -54,9 +86,14 @@ def run(args):
                       resume=args.resume, threads=args.threads, progress=not args.no_progress,
                       plots=not args.no_plots)
     try:
-        cfg.validate()
+        cfg.validate()  # the argument types above check the same; this is a backstop
     except (ValueError, TypeError) as exc:
-        args._parser.error(str(exc))
+        raise CLIError(flag_message(exc)) from None
+    _check(args)
+    try:
+        res = train(cfg)
+    except ResumeError as exc:
+        raise CLIError(f"--resume: {exc}") from None
     res = train(cfg)
     if res.status == "nonfinite":
         print(f"error: {res.message}", file=sys.stderr)

@@ -18,6 +18,10 @@ from .metrics import evaluate
 from .models import make_discriminator, make_generator
 
 PROX_CHOICES = ("none",) + KINDS
+
+
+class ResumeError(ValueError):
+    """``resume=True`` but the checkpoint cannot be loaded (corrupt, or written by an incompatible run)."""
 CSV_FIELDS = ("step", "time", "wall", "d_loss", "g_loss", "prox", "w2", "modes", "hq")
 
 
@@ -76,6 +80,15 @@ class TrainConfig:
             raise ValueError(f"clock must be 'wall' or 'cpu', got {self.clock!r}")
         if self.time_budget is not None:
             self.time_budget = check_reg(self.time_budget, "time_budget")
+        for name in ("eval_every", "ckpt_every", "threads"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_positive_int(getattr(self, name), name))
+        if self.eval_every_s is not None:
+            self.eval_every_s = check_reg(self.eval_every_s, "eval_every_s")
+        if self.reg is not None:
+            self.reg = check_reg(self.reg, "reg")
+        if self.resume and not self.out:
+            raise ValueError("resume=True needs out, the folder that holds checkpoint.pt")
         return self
 
 
@@ -136,7 +149,8 @@ def train(config: TrainConfig | None = None, **kwargs) -> TrainResult:
     """Train a GAN; see :class:`TrainConfig` for the options (keywords override ``config``).
 
     Writes under ``config.out`` (when given): ``log.csv`` (one row per evaluation), ``checkpoint.pt``
-    (the last good state; ``resume=True`` continues from it), ``samples.png`` and ``curves.png``.
+    (the last good state; ``resume=True`` continues from it: ``FileNotFoundError`` when there is none,
+    :class:`ResumeError` when it cannot be loaded), ``samples.png`` and ``curves.png``.
     A generator that outputs NaN/inf stops the run: the checkpoint is left as it was (the last good
     state) and the result says at which step it happened.
     """
@@ -161,19 +175,33 @@ def train(config: TrainConfig | None = None, **kwargs) -> TrainResult:
 
     files, ckpt_path, csv_path = [], None, None
     if cfg.out:
-        os.makedirs(cfg.out, exist_ok=True)
         ckpt_path = os.path.join(cfg.out, "checkpoint.pt")
+        if cfg.resume and not os.path.isfile(ckpt_path):
+            raise FileNotFoundError(f"resume=True but there is no checkpoint to continue from: {ckpt_path}")
+        os.makedirs(cfg.out, exist_ok=True)
         csv_path = os.path.join(cfg.out, "log.csv")
 
     start, history, t_start = 0, [], 0.0
-    if cfg.resume and ckpt_path and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, weights_only=False)
-        G.load_state_dict(ck["G"])
-        D.load_state_dict(ck["D"])
-        g_opt.load_state_dict(ck["g_opt"])
-        d_opt.load_state_dict(ck["d_opt"])
-        rng.set_state(ck["rng"])
-        start, t_start = ck["step"], ck["time"]
+    if cfg.resume:
+        try:
+            ck = torch.load(ckpt_path, weights_only=False)
+        except Exception as exc:
+            raise ResumeError(f"{ckpt_path} cannot be read ({type(exc).__name__}: {exc})") from exc
+        old = ck.get("config", {}) if isinstance(ck, dict) else {}
+        for key in ("data", "hidden"):
+            if key in old and old[key] != getattr(cfg, key):
+                raise ResumeError(f"{ckpt_path} was written by a run with {key} {old[key]!r}, "
+                                  f"this run has {key} {getattr(cfg, key)!r}")
+        try:
+            G.load_state_dict(ck["G"])
+            D.load_state_dict(ck["D"])
+            g_opt.load_state_dict(ck["g_opt"])
+            d_opt.load_state_dict(ck["d_opt"])
+            rng.set_state(ck["rng"])
+            start, t_start = ck["step"], ck["time"]
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ResumeError(f"{ckpt_path} does not fit this run ({type(exc).__name__}: {first})") from exc
         if os.path.exists(csv_path):
             history = [r for r in _read_csv(csv_path) if r["step"] <= start]
 
@@ -315,4 +343,4 @@ def train(config: TrainConfig | None = None, **kwargs) -> TrainResult:
                        generator=G, discriminator=D)
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "PROX_CHOICES"]
+__all__ = ["TrainConfig", "TrainResult", "ResumeError", "train", "PROX_CHOICES"]
