@@ -95,6 +95,8 @@ PYBIND11_MODULE(OTKIT_EXT_NAME, m) {
     }, "n"_a, "Cap the threads of every kernel call that does not pass num_threads (0: no cap)");
     m.def("thread_limit", [] { return otkit::thread_limit().load(); }, "The cap set by set_thread_limit (0: none)");
     m.def("processors", &otkit::processors, "Processors available to OpenMP");
+    m.def("_set_tuner_override", [](int n) { otkit::tuner_override().store(n); }, "n"_a,
+          "Tests only: run tuned iterations on min(n, parts) threads (0: the tuner decides)");
     // What this CPU can run, as the x86-64 micro-architecture levels (psABI): v3 = AVX2, FMA, BMI1/2,
     // F16C, LZCNT, MOVBE; v4 = v3 + AVX-512 F/BW/CD/DQ/VL. libgcc also checks that the OS saves the
     // AVX registers. Only the baseline module is ever asked (it runs on any x86-64).

@@ -87,6 +87,13 @@ enum TunerKind {
     TUNE_KINDS
 };
 
+// Tests only: > 0 makes every tuned iteration run on min(that, parts) threads, to check that results
+// do not depend on the tuner's choice.
+inline std::atomic<int>& tuner_override() {
+    static std::atomic<int> forced{0};
+    return forced;
+}
+
 inline std::atomic<double>* one_thread_s_per_work(TunerKind kind) {
     static std::atomic<double> memo[TUNE_KINDS];  // 0: not measured yet
     return &memo[kind];
@@ -112,6 +119,7 @@ struct ThreadTuner {
           memo(one_thread_s_per_work(kind)) {}
     int threads(int ii) const {
         if (full <= 1) return 1;
+        if (const int forced = tuner_override().load(std::memory_order_relaxed)) return std::min(forced, full);
         const int r = ii % period;
         if (decided || r == 0 || r > 4) return chosen;
         const bool one = full_first ? r >= 3 : r <= 2;  // the iterations timed on one thread
