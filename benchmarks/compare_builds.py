@@ -1,0 +1,98 @@
+"""Two builds of otkit side by side on the same cases: e.g. the portable dispatched build against a
+``-march=native`` one, or a commit against its parent (the "no speed regression" gate).
+
+    python benchmarks/compare_builds.py TREE_A TREE_B [--names A,B] [--rounds 5] [--out FILE.md]
+
+TREE_A / TREE_B are folders that hold an importable otkit with its compiled modules (a source tree
+built in place, or a ``pip install --target`` folder). Each round runs every case once per tree, each
+tree in a fresh interpreter (in alternating order), and the table keeps the min over rounds of each
+case; ratio = B / A (below 1: B is faster). Cases: Sinkhorn kernel form (d = 256, 1024, 4096),
+log-domain (1024), stabilized (1024), batched (N = 100, d = 1024), barycenter (N = 10, d = 1024) and
+exact EMD (d = 1024), each with a fixed iteration count and one repetition of 3 calls (min).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CASES = """
+import json, sys, time, numpy as np, otkit
+from otkit import _backend
+rng = np.random.default_rng(0)
+def prob(d):
+    x = rng.random((d, 2)); M = otkit.dist(x, x, "euclidean"); M /= np.median(M)
+    return rng.dirichlet(np.ones(d)), rng.dirichlet(np.ones(d)), M
+P = {d: prob(d) for d in (256, 1024, 4096)}
+a1, b1, M1 = P[1024]
+B = rng.dirichlet(np.ones(1024), size=100).T.copy()
+A = rng.dirichlet(np.ones(1024), size=10).T.copy()
+cases = {
+ "sinkhorn d=256 (1000 it)": lambda: otkit.sinkhorn2(*P[256], 0.1, numItermax=1000, stopThr=0),
+ "sinkhorn d=1024 (200 it)": lambda: otkit.sinkhorn2(a1, b1, M1, 0.1, numItermax=200, stopThr=0),
+ "sinkhorn d=4096 (30 it)": lambda: otkit.sinkhorn2(*P[4096], 0.1, numItermax=30, stopThr=0),
+ "sinkhorn_log d=1024 (50 it)": lambda: otkit.sinkhorn2(a1, b1, M1, 0.1, method="sinkhorn_log", numItermax=50, stopThr=0),
+ "sinkhorn_stabilized d=1024 (100 it)": lambda: otkit.sinkhorn2(a1, b1, M1, 0.1, method="sinkhorn_stabilized", numItermax=100, stopThr=0),
+ "batched N=100 d=1024 (50 it)": lambda: otkit.sinkhorn2(a1, B, M1, 0.1, numItermax=50, stopThr=0),
+ "barycenter N=10 d=1024 (81 it)": lambda: otkit.barycenter(A, M1, 0.01, numItermax=81, stopThr=0),
+ "emd2 d=1024": lambda: otkit.emd2(a1, b1, M1),
+}
+import warnings; warnings.simplefilter("ignore")
+out = {"module": _backend._ext.__name__}
+for name, fn in cases.items():
+    fn()
+    ts = []
+    for _ in range(3):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    out[name] = min(ts)
+print(json.dumps(out))
+"""
+
+
+def run_tree(tree: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+    out = subprocess.run([sys.executable, "-c", CASES], env=env, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir(), timeout=1200)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tree_a")
+    ap.add_argument("tree_b")
+    ap.add_argument("--names", default="A,B")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    names = args.names.split(",")
+    best: list[dict] = [{}, {}]
+    modules = ["", ""]
+    for r in range(args.rounds):
+        order = (0, 1) if r % 2 == 0 else (1, 0)
+        for k in order:
+            res = run_tree([args.tree_a, args.tree_b][k])
+            modules[k] = res.pop("module")
+            for case, t in res.items():
+                best[k][case] = min(best[k].get(case, float("inf")), t)
+        print(f"round {r + 1}/{args.rounds} done (load average {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
+    lines = [f"| case | {names[0]} ({modules[0]}) ms | {names[1]} ({modules[1]}) ms | {names[1]} / {names[0]} |",
+             "|---|---|---|---|"]
+    for case in best[0]:
+        ta, tb = best[0][case], best[1][case]
+        lines.append(f"| {case} | {ta * 1e3:.2f} | {tb * 1e3:.2f} | {tb / ta:.3f} |")
+    text = (f"min over {args.rounds} rounds x 3 calls, fresh interpreter per tree and round, alternating; "
+            f"load average at the end {os.getloadavg()[0]:.2f}\n\n" + "\n".join(lines) + "\n")
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
