@@ -36,6 +36,8 @@ py::dict knopp_dev(int device, uintptr_t M, int64_t n, int64_t m, uintptr_t a, u
                    uintptr_t U, uintptr_t V, int max_iter, double stop_thr, int check_every, double omega,
                    double omega_start, uintptr_t plan, bool want_value, bool want_trace) {
     if (device < 0) throw py::value_error("device must be >= 0");
+    if (N <= 0) throw py::value_error("sinkhorn_knopp_dev: N must be >= 1 (B has no histogram)");
+    if (n <= 0 || m <= 0) throw py::value_error("sinkhorn_knopp_dev: M is empty");
     if (plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
     if (omega != 1.0 && N != 1) throw py::value_error("over-relaxation (omega != 1) is for single problems");
     auto opt = sinkhorn_bind::make_opts(max_iter, stop_thr, check_every, 0.0, omega, omega_start, 0);

@@ -173,6 +173,42 @@ def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
         np.testing.assert_allclose(r1["plan"], P_ref, rtol=1e-6, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_entry_point_rejects_empty_batch(backend, dtype):
+    """Issue 20: B of shape (m, 0) made sinkhorn_knopp_f64/_f32 read U[0] and write values[0] (the N = 1
+    path) out of bounds. The entry points raise ValueError naming B; an empty M is refused too."""
+    if backend == "cuda":
+        pytest.skip("the CUDA module takes the same binding code (csrc/bind/sinkhorn_bind_impl.h)")
+    impl = sk_mod._impl(backend)[1]
+    fn = impl.sinkhorn_knopp_f64 if dtype == np.float64 else impl.sinkhorn_knopp_f32
+    n, m = 50, 40
+    a, _, M = problem(n, m, seed=1)
+    a, M = a.astype(dtype), M.astype(dtype)
+    for want_plan in (False, True):
+        B = np.zeros((m, 0), dtype)
+        U, V = np.ones((n, 0), dtype), np.ones((m, 0), dtype)
+        with pytest.raises(ValueError, match=r"B has shape \(40, 0\): no histogram"):
+            fn(M, a, B, 1.0, U, V, 100, 1e-9, 10, 1.0, 1e-2, want_plan, True, True)
+    B = np.full((m, 1), 1 / m, dtype)
+    with pytest.raises(ValueError, match="M is empty"):
+        fn(np.zeros((0, m), dtype), np.zeros(0, dtype), B, 1.0, np.ones((0, 1), dtype), np.ones((m, 1), dtype),
+           100, 1e-9, 10, 1.0, 1e-2, False, True, False)
+    log_fn = impl.sinkhorn_log_f64 if dtype == np.float64 else impl.sinkhorn_log_f32
+    for kind in (0, 1):
+        with pytest.raises(ValueError, match="M is empty"):
+            log_fn(kind, np.zeros((n, 0), dtype), a, np.zeros(0, dtype), 1.0, np.zeros(n, dtype), np.zeros(0, dtype),
+                   100, 1e-9, 10, 1e3, 1.0, 1e-2, False, True, False)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_public_sinkhorn_rejects_empty_batch(backend, method):
+    """POT fails on b of shape (m, 0) (a broadcasting ValueError); otkit raises a ValueError naming b."""
+    a, _, M = problem(6, 5, seed=2)
+    for fn in (otkit.sinkhorn, otkit.sinkhorn2):
+        with pytest.raises(ValueError, match=r"b has shape \(5, 0\): no histogram"):
+            fn(a, np.zeros((5, 0)), M, 1.0, method=method, backend=backend)
+
+
 @pytest.mark.parametrize("reg", [0.5, 0.05, 2e-3])
 def test_log_domain_one_exp_pass_float32(backend, reg):
     impl = sk_mod._impl(backend)[1]

@@ -63,6 +63,10 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
     if (a.shape(0) != n || B.shape(0) != m || U.shape(0) != n || U.shape(1) != N || V.shape(0) != m ||
         V.shape(1) != N)
         throw py::value_error("sinkhorn_knopp: inconsistent shapes");
+    if (N == 0)  // (the kernels would read U[0] and write values[0])
+        throw py::value_error("sinkhorn_knopp: B has shape (" + std::to_string(m) + ", 0): no histogram");
+    if (n == 0 || m == 0)
+        throw py::value_error("sinkhorn_knopp: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
     if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
     if (omega != 1.0 && N != 1) throw py::value_error("over-relaxation (omega != 1) is for single problems");
     auto opt = make_opts(max_iter, stop_thr, check_every, 0.0, omega, omega_start, threads);
@@ -100,6 +104,8 @@ py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double re
     const int64_t n = M.shape(0), m = M.shape(1);
     if (a.shape(0) != n || b.shape(0) != m || x.shape(0) != n || y.shape(0) != m)
         throw py::value_error("sinkhorn_log: inconsistent shapes");
+    if (n == 0 || m == 0)
+        throw py::value_error("sinkhorn_log: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
     auto opt = make_opts(max_iter, stop_thr, check_every, tau, omega, omega_start, threads);
     opt.log_fast = log_fast;
     py::array_t<T> value(1);

@@ -345,6 +345,7 @@ template <typename T>
 void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
                         const SinkhornOptions& opt, T* U, T* V, T* values, T* plan,
                         SinkhornInfo* info, std::vector<double>* trace) {
+    if (N <= 0) return;  // no histogram: nothing to do (the N = 1 code below would read U[0])
     const int nthreads = pick_threads(opt, n * m);
     big_buffer<T> Kstore;  // uninitialized: build_kernel writes every entry
     T* K = plan;  // the plan buffer, when given, holds K until the final scaling

@@ -315,6 +315,10 @@ def sinkhorn_knopp_f64(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omeg
         raise ValueError("check_every must be >= 1")
     if not 0.0 < omega < 2.0:
         raise ValueError("omega must be in (0, 2)")
+    if B.ndim != 2 or B.shape[1] == 0:
+        raise ValueError(f"sinkhorn_knopp: B has shape {B.shape}: no histogram")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"sinkhorn_knopp: M is empty (shape {M.shape})")
     if omega != 1.0 and B.shape[1] != 1:
         raise ValueError("over-relaxation (omega != 1) is for single problems")
     nb = _nblocks(*M.shape, num_threads)
@@ -670,6 +674,8 @@ def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, 
         raise ValueError("check_every must be >= 1")
     if not 0.0 < omega < 2.0:
         raise ValueError("omega must be in (0, 2)")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"sinkhorn_log: M is empty (shape {M.shape})")
     t = M.dtype.type
     nb = _nblocks(*M.shape, num_threads)
     with _threads(nb):
