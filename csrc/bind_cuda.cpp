@@ -46,9 +46,10 @@ py::dict knopp_dev(int device, uintptr_t M, int64_t n, int64_t m, uintptr_t a, u
     std::vector<double> trace;
     {
         T* vals = want_value ? values.mutable_data() : nullptr;
-        py::gil_scoped_release release;
-        sinkhorn_knopp_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(B), N, static_cast<T>(reg), opt, dptr<T>(U),
-                               dptr<T>(V), vals, dptr<T>(plan), info.data(), want_trace ? &trace : nullptr, device);
+        run_without_gil([&] {
+            sinkhorn_knopp_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(B), N, static_cast<T>(reg), opt, dptr<T>(U),
+                                   dptr<T>(V), vals, dptr<T>(plan), info.data(), want_trace ? &trace : nullptr, device);
+        });
     }
     py::dict d = sinkhorn_bind::info_dict(info, trace);
     d["values"] = values;
@@ -68,13 +69,14 @@ py::dict logdomain_dev(int kind, int device, uintptr_t M, int64_t n, int64_t m, 
     {
         T* val = want_value ? value.mutable_data() : nullptr;
         std::vector<double>* tr = want_trace ? &trace : nullptr;
-        py::gil_scoped_release release;
-        if (kind == 0)
-            sinkhorn_log_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt, dptr<T>(x),
-                                 dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
-        else
-            sinkhorn_stabilized_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt,
-                                        dptr<T>(x), dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
+        run_without_gil([&] {
+            if (kind == 0)
+                sinkhorn_log_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt, dptr<T>(x),
+                                     dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
+            else
+                sinkhorn_stabilized_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt,
+                                            dptr<T>(x), dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
+        });
     }
     py::dict d = sinkhorn_bind::info_dict(info, trace);
     d["values"] = value;
@@ -104,6 +106,7 @@ void def_dev(py::module_& mod, const char* suffix) {
 PYBIND11_MODULE(_cuda, m) {
     using namespace pybind11::literals;
     m.doc() = "otkit CUDA kernels";
+    otkit::install_interrupt_hook();  // Ctrl-C stops the long kernels (common/interrupt.h)
     py::dict info;
     info["runtime_version"] = otkit::cuda_runtime_version();
     info["nvcc_flags"] = std::string(OTKIT_CUDA_FLAGS);

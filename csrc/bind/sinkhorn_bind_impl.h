@@ -80,9 +80,10 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
         T* vals = want_value ? values.mutable_data() : nullptr;
         T* P = want_plan ? plan.mutable_data() : nullptr;
         const T *Mp = M.data(), *ap = a.data(), *Bp = B.data();
-        py::gil_scoped_release release;
-        Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Up, Vp, vals, P, info.data(),
-                              want_trace ? &trace : nullptr);
+        run_without_gil([&] {
+            Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Up, Vp, vals, P, info.data(),
+                                      want_trace ? &trace : nullptr);
+        });
     }
     py::dict d = info_dict(info, trace);
     d["values"] = values;
@@ -119,11 +120,13 @@ py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double re
         T* P = want_plan ? plan.mutable_data() : nullptr;
         const T *Mp = M.data(), *ap = a.data(), *bp = b.data();
         std::vector<double>* tr = want_trace ? &trace : nullptr;
-        py::gil_scoped_release release;
-        if (kind == 0)
-            Solver::template log<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
-        else
-            Solver::template stabilized<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
+        run_without_gil([&] {
+            if (kind == 0)
+                Solver::template log<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
+            else
+                Solver::template stabilized<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(),
+                                               tr);
+        });
     }
     py::dict d = info_dict(info, trace);
     d["values"] = value;

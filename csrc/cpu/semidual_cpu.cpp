@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
@@ -204,7 +205,9 @@ int semidual_sag_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T
     // The softmax is shift-invariant; the guard redoes the rare rows where S is far off the max.
     T s = row_exp(z, m, row_logits(M + idx[0] * m, v, logb.data(), m, inv, z));
     T vmax = max_of(v, m);
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (int64_t t = 0; t < niter; ++t) {
+        poll.check();
         const int64_t i = idx[t];
         if (t + PF < niter) {
             prefetch_row(G + idx[t + PF] * m, m * static_cast<int64_t>(sizeof(T)));
@@ -328,7 +331,9 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
         T* z = zbuf.data();
         T s = nsteps > 0 ? row_exp(z, m, row_logits(C + idx[0] * m, v, logb.data(), m, inv, z)) : T(1);
         T vmax = max_of(v, m);
+        InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
         for (int64_t st = 0; st < nsteps; ++st) {
+            poll.check();
             if (st + PF < nsteps) prefetch_row(C + idx[st + PF] * m, m * static_cast<int64_t>(sizeof(T)));
             const T is = T(1) / s;
             const T k = static_cast<T>(k0 + st + 1);
@@ -349,7 +354,9 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
         }
     } else if (nt == 1) {
         std::vector<T> z(m), acc(m);
+        InterruptPoll poll;
         for (int64_t s = 0; s < nsteps; ++s) {
+            poll.check();
             if (s + 1 < nsteps) prefetch_row(C + idx[(s + 1) * batch] * m, m * static_cast<int64_t>(sizeof(T)));
             std::fill(acc.begin(), acc.end(), T(0));
             for (int64_t r = 0; r < batch; ++r)
@@ -360,6 +367,8 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
     } else {
         // rows of a batch split over threads, per-thread sums of pi reduced column-wise
         std::vector<T> accs(static_cast<size_t>(nt) * m), acc(m);
+        InterruptPoll poll;  // polled by thread 0 (the calling thread) every 16 steps, the team told by `stop`
+        bool stop = false;
 #pragma omp parallel num_threads(nt)
         {
             const int tid = omp_get_thread_num();
@@ -367,6 +376,13 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
             std::vector<T> z(m);
             T* my = accs.data() + static_cast<size_t>(tid) * m;
             for (int64_t s = 0; s < nsteps; ++s) {
+                if (s % 16 == 15) {  // the same steps on every thread: matched barriers
+                    if (tid == 0) stop = poll();
+#pragma omp barrier
+                    const bool quit = stop;
+#pragma omp barrier
+                    if (quit) break;
+                }
                 std::fill(my, my + m, T(0));
                 const int64_t* rs = idx + s * batch;
 #pragma omp for schedule(static)
@@ -384,6 +400,7 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
                 // implicit barrier: v is updated before the next step reads it
             }
         }
+        if (stop) throw Interrupted();
     }
     return all_finite(v, m) && (!averaged || all_finite(vbar, m)) ? OK : NUMERICAL_ERROR;
 }

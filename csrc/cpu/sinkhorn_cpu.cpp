@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
@@ -373,7 +374,9 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
     OmegaGuard guard(opt);
     double omega_eff = 1.0;
     int ii = 0;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter && na > 0; ++ii) {
+        poll.check();
         std::copy(Up.begin(), Up.begin() + n * ld, Uprev.begin());
         std::copy(Vp.begin(), Vp.begin() + m * ld, Vprev.begin());
         std::fill(bad.begin(), bad.begin() + na, 0);
@@ -818,7 +821,9 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
     double pass_value = 0;
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         std::copy(f, f + n, fprev.begin());
         std::copy(g, g + m, gprev.begin());
         for (int64_t j = 0; j < m; ++j) {  // v = log b - LSE_i(Mr + u)
@@ -905,7 +910,9 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
     bool absorbed = false, absorbed_prev = false;
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         uprev = u;
         vprev = v;
         absorbed_prev = absorbed;

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 #include "cuda/sinkhorn_cuda.h"
 
@@ -855,7 +856,9 @@ void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t
     OmegaGuard guard(opt);
     double omega_eff = 1.0;
     int ii = 0;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const T omega = static_cast<T>(omega_eff);
         const bool check = (ii % opt.check_every) == 0;
         k_update_scaling<T><<<grid_for(m * N), kThreads>>>(m * N, N, dB.p, 1, ktu, dV.p, dVp.p, dctl.p, omega);
@@ -929,7 +932,9 @@ void log_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, co
     double omega_eff = 1.0;
     const unsigned row_blocks = static_cast<unsigned>((n * 32 + kThreads - 1) / kThreads);
     int ii = 0;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const T omega = static_cast<T>(omega_eff);
         const bool check = (ii % opt.check_every) == 0;
         k_log_update_g<T><<<grid_for(m), kThreads>>>(m, dlogb.p, dlse.p, dg.p, dgp.p, omega, dctl.p);
@@ -991,7 +996,9 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
     bool absorbed = false;
     int ii = 0;
     Ctl c{};
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const bool check = (ii % opt.check_every) == 0;
         const bool absorbed_prev = absorbed;
         absorbed = false;
