@@ -36,6 +36,8 @@ py::dict knopp_dev(int device, uintptr_t M, int64_t n, int64_t m, uintptr_t a, u
                    uintptr_t U, uintptr_t V, int max_iter, double stop_thr, int check_every, double omega,
                    double omega_start, uintptr_t plan, bool want_value, bool want_trace) {
     if (device < 0) throw py::value_error("device must be >= 0");
+    if (N <= 0) throw py::value_error("sinkhorn_knopp_dev: N must be >= 1 (B has no histogram)");
+    if (n <= 0 || m <= 0) throw py::value_error("sinkhorn_knopp_dev: M is empty");
     if (plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
     if (omega != 1.0 && N != 1) throw py::value_error("over-relaxation (omega != 1) is for single problems");
     auto opt = sinkhorn_bind::make_opts(max_iter, stop_thr, check_every, 0.0, omega, omega_start, 0);
@@ -44,9 +46,10 @@ py::dict knopp_dev(int device, uintptr_t M, int64_t n, int64_t m, uintptr_t a, u
     std::vector<double> trace;
     {
         T* vals = want_value ? values.mutable_data() : nullptr;
-        py::gil_scoped_release release;
-        sinkhorn_knopp_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(B), N, static_cast<T>(reg), opt, dptr<T>(U),
-                               dptr<T>(V), vals, dptr<T>(plan), info.data(), want_trace ? &trace : nullptr, device);
+        run_without_gil([&] {
+            sinkhorn_knopp_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(B), N, static_cast<T>(reg), opt, dptr<T>(U),
+                                   dptr<T>(V), vals, dptr<T>(plan), info.data(), want_trace ? &trace : nullptr, device);
+        });
     }
     py::dict d = sinkhorn_bind::info_dict(info, trace);
     d["values"] = values;
@@ -66,13 +69,14 @@ py::dict logdomain_dev(int kind, int device, uintptr_t M, int64_t n, int64_t m, 
     {
         T* val = want_value ? value.mutable_data() : nullptr;
         std::vector<double>* tr = want_trace ? &trace : nullptr;
-        py::gil_scoped_release release;
-        if (kind == 0)
-            sinkhorn_log_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt, dptr<T>(x),
-                                 dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
-        else
-            sinkhorn_stabilized_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt,
-                                        dptr<T>(x), dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
+        run_without_gil([&] {
+            if (kind == 0)
+                sinkhorn_log_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt, dptr<T>(x),
+                                     dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
+            else
+                sinkhorn_stabilized_cuda<T>(dptr<T>(M), n, m, dptr<T>(a), dptr<T>(b), static_cast<T>(reg), opt,
+                                            dptr<T>(x), dptr<T>(y), val, dptr<T>(plan), info.data(), tr, device);
+        });
     }
     py::dict d = sinkhorn_bind::info_dict(info, trace);
     d["values"] = value;
@@ -102,6 +106,7 @@ void def_dev(py::module_& mod, const char* suffix) {
 PYBIND11_MODULE(_cuda, m) {
     using namespace pybind11::literals;
     m.doc() = "otkit CUDA kernels";
+    otkit::install_interrupt_hook();  // Ctrl-C stops the long kernels (common/interrupt.h)
     py::dict info;
     info["runtime_version"] = otkit::cuda_runtime_version();
     info["nvcc_flags"] = std::string(OTKIT_CUDA_FLAGS);

@@ -69,6 +69,7 @@ py::tuple value_range(const py::array& x_) {
 PYBIND11_MODULE(OTKIT_EXT_NAME, m) {
     using namespace pybind11::literals;
     m.doc() = "otkit C++ kernels";
+    otkit::install_interrupt_hook();  // Ctrl-C stops the long kernels (common/interrupt.h)
     py::dict info;
 #if defined(__clang__)
     info["compiler"] = std::string("clang ") + __clang_version__;

@@ -74,6 +74,61 @@ def test_plan_and_value_match_pot(backend, method, shape, zeros):
             np.testing.assert_allclose(lg["err"][-1], log_ref["err"][-1], rtol=1e-5, atol=1e-9)
 
 
+def _stab_problem(n, m, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    M = otkit.dist(x, y, "euclidean")
+    M /= np.median(M)
+    return rng.dirichlet(np.ones(n)), rng.dirichlet(np.ones(m)), M
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("numItermax", [1, 2, 7, 50, 1000])
+def test_stabilized_at_numitermax_matches_pot(backend, seed, numItermax):
+    """Issue 20: stopping at numItermax, the stabilized plan and value are those of the last iterate
+    (they collapsed to mass 1/(n m)^2 when the last iteration absorbed the scalings). POT's iterates: at
+    reg 0.01 the scalings are absorbed every few iterations. When POT absorbs at its last iteration, it
+    returns the plan of its restart point diag(1/n) K diag(1/m), of mass exactly 1/(n m); otkit returns
+    K, the plan of that iteration (mass 1): the reference is then POT's plan times n m."""
+    n, m = 100, 90
+    a, b, M = _stab_problem(n, m, seed)
+    reg = 0.01
+    P_ref = pot_ref(a, b, M, reg, "sinkhorn_stabilized", numItermax=numItermax, stopThr=0)[0]
+    mass = P_ref.sum()
+    if abs(mass * n * m - 1) < 1e-6:
+        P_ref = P_ref * (n * m)
+    else:
+        np.testing.assert_allclose(mass, 1.0, rtol=1e-9)
+    P, lg = otkit.sinkhorn(a, b, M, reg, method="sinkhorn_stabilized", numItermax=numItermax, stopThr=0,
+                           log=True, warn=False, backend=backend)
+    np.testing.assert_allclose(P, P_ref, rtol=1e-7, atol=1e-12 * P_ref.max())
+    np.testing.assert_allclose(P.sum(axis=1), a, rtol=1e-9, atol=1e-15)  # the last update was u = a / K v
+    val = otkit.sinkhorn2(a, b, M, reg, method="sinkhorn_stabilized", numItermax=numItermax, stopThr=0,
+                          backend=backend)
+    np.testing.assert_allclose(val, np.sum(P_ref * M), rtol=1e-7)
+    # the plan is exp((alpha_i + beta_j - M_ij) / reg) and log["err"] its column-marginal error
+    np.testing.assert_allclose(P, np.exp((lg["alpha"][:, None] + lg["beta"][None, :] - M) / reg),
+                               rtol=1e-9, atol=1e-300)
+    if numItermax == 1:
+        np.testing.assert_allclose(lg["err"][-1], np.linalg.norm(P.sum(axis=0) - b), rtol=1e-6)
+
+
+def test_stabilized_max_iter_value_issue_repro(backend):
+    """The repro of issue 20: reg 0.01, stopThr 1e-9, stops at numItermax=1000; it gave 6.8e-9 (plan mass 1.2e-8)."""
+    a, b, M = _stab_problem(100, 90, 7)
+    a, b = np.full(100, 1 / 100), np.full(90, 1 / 90)
+    # the same iterates in the log domain (also stopped at numItermax = 1000)
+    ref = otkit.sinkhorn2(a, b, M, 0.01, method="sinkhorn_log", stopThr=1e-9, backend="cpp")
+    for dtype, rtol in ((np.float64, 1e-9), (np.float32, 1e-3)):
+        val, lg = otkit.sinkhorn2(a, b, M.astype(dtype), 0.01, method="sinkhorn_stabilized", stopThr=1e-9,
+                                  backend=backend, log=True)
+        assert lg["status"] == 1, lg["status"]  # max_iter: the path of the bug
+        np.testing.assert_allclose(val, ref, rtol=rtol)
+        P = otkit.sinkhorn(a, b, M.astype(dtype), 0.01, method="sinkhorn_stabilized", stopThr=1e-9,
+                           backend=backend, warn=False)
+        np.testing.assert_allclose(P.sum(), 1.0, rtol=rtol)
+
+
 def test_log_vs_kernel_form_agree(backend):
     a, b, M = problem(80, 60, seed=3, metric="euclidean")
     for reg in (0.5, 0.05):
@@ -116,6 +171,42 @@ def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
         # (not with zeros: POT's reference is then the reduced problem, whose first iterate differs)
         P_ref, _ = pot_ref(a, b, M, reg, "sinkhorn_log", numItermax=500, stopThr=1e-12)
         np.testing.assert_allclose(r1["plan"], P_ref, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_entry_point_rejects_empty_batch(backend, dtype):
+    """Issue 20: B of shape (m, 0) made sinkhorn_knopp_f64/_f32 read U[0] and write values[0] (the N = 1
+    path) out of bounds. The entry points raise ValueError naming B; an empty M is refused too."""
+    if backend == "cuda":
+        pytest.skip("the CUDA module takes the same binding code (csrc/bind/sinkhorn_bind_impl.h)")
+    impl = sk_mod._impl(backend)[1]
+    fn = impl.sinkhorn_knopp_f64 if dtype == np.float64 else impl.sinkhorn_knopp_f32
+    n, m = 50, 40
+    a, _, M = problem(n, m, seed=1)
+    a, M = a.astype(dtype), M.astype(dtype)
+    for want_plan in (False, True):
+        B = np.zeros((m, 0), dtype)
+        U, V = np.ones((n, 0), dtype), np.ones((m, 0), dtype)
+        with pytest.raises(ValueError, match=r"B has shape \(40, 0\): no histogram"):
+            fn(M, a, B, 1.0, U, V, 100, 1e-9, 10, 1.0, 1e-2, want_plan, True, True)
+    B = np.full((m, 1), 1 / m, dtype)
+    with pytest.raises(ValueError, match="M is empty"):
+        fn(np.zeros((0, m), dtype), np.zeros(0, dtype), B, 1.0, np.ones((0, 1), dtype), np.ones((m, 1), dtype),
+           100, 1e-9, 10, 1.0, 1e-2, False, True, False)
+    log_fn = impl.sinkhorn_log_f64 if dtype == np.float64 else impl.sinkhorn_log_f32
+    for kind in (0, 1):
+        with pytest.raises(ValueError, match="M is empty"):
+            log_fn(kind, np.zeros((n, 0), dtype), a, np.zeros(0, dtype), 1.0, np.zeros(n, dtype), np.zeros(0, dtype),
+                   100, 1e-9, 10, 1e3, 1.0, 1e-2, False, True, False)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_public_sinkhorn_rejects_empty_batch(backend, method):
+    """POT fails on b of shape (m, 0) (a broadcasting ValueError); otkit raises a ValueError naming b."""
+    a, _, M = problem(6, 5, seed=2)
+    for fn in (otkit.sinkhorn, otkit.sinkhorn2):
+        with pytest.raises(ValueError, match=r"b has shape \(5, 0\): no histogram"):
+            fn(a, np.zeros((5, 0)), M, 1.0, method=method, backend=backend)
 
 
 @pytest.mark.parametrize("reg", [0.5, 0.05, 2e-3])

@@ -49,13 +49,14 @@ py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, d
     {
         const double *Mp = M.data(), *Ap = A.data(), *wp = w.data();
         double* bp = bar.mutable_data();
-        py::gil_scoped_release release;
-        if (kind == 0)
-            barycenter_sinkhorn_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
-        else if (kind == 1)
-            barycenter_log_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
-        else
-            barycenter_stabilized_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+        run_without_gil([&] {
+            if (kind == 0)
+                barycenter_sinkhorn_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+            else if (kind == 1)
+                barycenter_log_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+            else
+                barycenter_stabilized_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+        });
     }
     return result(bar, info);
 }
@@ -73,11 +74,12 @@ py::dict conv(bool logdomain, py::array A_, py::array w_, double reg, int max_it
     {
         const double *Ap = A.data(), *wp = w.data();
         double* bp = bar.mutable_data();
-        py::gil_scoped_release release;
-        if (logdomain)
-            conv_barycenter2d_log_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
-        else
-            conv_barycenter2d_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+        run_without_gil([&] {
+            if (logdomain)
+                conv_barycenter2d_log_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+            else
+                conv_barycenter2d_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+        });
     }
     return result(bar, info);
 }

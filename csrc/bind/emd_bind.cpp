@@ -74,8 +74,7 @@ py::tuple network_simplex(py::array M_, py::array a_, py::array b_, int64_t max_
         }
         int64_t *Ip = I.mutable_data(), *Jp = J.mutable_data();
         double *Xp = X.mutable_data(), *al = alpha.mutable_data(), *be = beta.mutable_data();
-        py::gil_scoped_release release;
-        emd_network_simplex(Mp, n, m, ap, bp, max_iter, Ip, Jp, Xp, al, be, &info, a0, b0, &bs);
+        run_without_gil([&] { emd_network_simplex(Mp, n, m, ap, bp, max_iter, Ip, Jp, Xp, al, be, &info, a0, b0, &bs); });
     }
     I.resize({info.narcs});
     J.resize({info.narcs});

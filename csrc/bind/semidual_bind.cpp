@@ -38,8 +38,8 @@ int sag(py::array M_, py::array a_, py::array b_, double reg, double lr, py::arr
     const int64_t* ip = idx.data();
     const int64_t niter = idx.shape(0);
     T *vp = v.mutable_data(), *Gp = G.mutable_data(), *dp = d.mutable_data();
-    py::gil_scoped_release release;
-    return semidual_sag_cpu<T>(Mp, n, m, ap, bp, static_cast<T>(reg), static_cast<T>(lr), ip, niter, vp, Gp, dp);
+    return run_without_gil(
+        [&] { return semidual_sag_cpu<T>(Mp, n, m, ap, bp, static_cast<T>(reg), static_cast<T>(lr), ip, niter, vp, Gp, dp); });
 }
 
 template <typename T>
@@ -59,9 +59,10 @@ int sgd(py::array C_, py::array b_, double reg, double lr, py::array idx_, int64
     const int64_t* ip = idx.data();
     const int64_t nsteps = idx.shape(0) / batch;
     T *vp = v.mutable_data(), *vbp = vbar.mutable_data();
-    py::gil_scoped_release release;
-    return semidual_sgd_cpu<T>(Cp, rows, m, bp, static_cast<T>(reg), static_cast<T>(lr), ip, nsteps, batch, k0,
-                               averaged, vp, vbp, check_num_threads(num_threads));
+    return run_without_gil([&] {
+        return semidual_sgd_cpu<T>(Cp, rows, m, bp, static_cast<T>(reg), static_cast<T>(lr), ip, nsteps, batch, k0,
+                                   averaged, vp, vbp, check_num_threads(num_threads));
+    });
 }
 
 // alpha (rows) is always filled; P (rows x m) and arg (rows) only when want_plan / want_arg

@@ -63,6 +63,10 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
     if (a.shape(0) != n || B.shape(0) != m || U.shape(0) != n || U.shape(1) != N || V.shape(0) != m ||
         V.shape(1) != N)
         throw py::value_error("sinkhorn_knopp: inconsistent shapes");
+    if (N == 0)  // (the kernels would read U[0] and write values[0])
+        throw py::value_error("sinkhorn_knopp: B has shape (" + std::to_string(m) + ", 0): no histogram");
+    if (n == 0 || m == 0)
+        throw py::value_error("sinkhorn_knopp: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
     if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
     if (omega != 1.0 && N != 1) throw py::value_error("over-relaxation (omega != 1) is for single problems");
     auto opt = make_opts(max_iter, stop_thr, check_every, 0.0, omega, omega_start, threads);
@@ -76,9 +80,10 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
         T* vals = want_value ? values.mutable_data() : nullptr;
         T* P = want_plan ? plan.mutable_data() : nullptr;
         const T *Mp = M.data(), *ap = a.data(), *Bp = B.data();
-        py::gil_scoped_release release;
-        Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Up, Vp, vals, P, info.data(),
-                              want_trace ? &trace : nullptr);
+        run_without_gil([&] {
+            Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Up, Vp, vals, P, info.data(),
+                                      want_trace ? &trace : nullptr);
+        });
     }
     py::dict d = info_dict(info, trace);
     d["values"] = values;
@@ -100,6 +105,8 @@ py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double re
     const int64_t n = M.shape(0), m = M.shape(1);
     if (a.shape(0) != n || b.shape(0) != m || x.shape(0) != n || y.shape(0) != m)
         throw py::value_error("sinkhorn_log: inconsistent shapes");
+    if (n == 0 || m == 0)
+        throw py::value_error("sinkhorn_log: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
     auto opt = make_opts(max_iter, stop_thr, check_every, tau, omega, omega_start, threads);
     opt.log_fast = log_fast;
     py::array_t<T> value(1);
@@ -113,11 +120,13 @@ py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double re
         T* P = want_plan ? plan.mutable_data() : nullptr;
         const T *Mp = M.data(), *ap = a.data(), *bp = b.data();
         std::vector<double>* tr = want_trace ? &trace : nullptr;
-        py::gil_scoped_release release;
-        if (kind == 0)
-            Solver::template log<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
-        else
-            Solver::template stabilized<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
+        run_without_gil([&] {
+            if (kind == 0)
+                Solver::template log<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
+            else
+                Solver::template stabilized<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(),
+                                               tr);
+        });
     }
     py::dict d = info_dict(info, trace);
     d["values"] = value;

@@ -35,6 +35,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
@@ -600,7 +601,9 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
     *info = BaryInfo{};
     info->status = MAX_ITER;
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const double t0 = now_s();
         op.pass(uT.data(), X.data(), A, Y.data(), ZT.data(), tuner.threads(ii));
         tuner.record(ii, now_s() - t0);
@@ -673,7 +676,9 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
     info->status = MAX_ITER;
     ThreadTuner tuner(nt, TUNE_BARY_LOG, double(d) * double(d) * double(N));
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const double t0 = now_s();
 #pragma omp parallel num_threads(tuner.threads(ii))
         {
@@ -755,7 +760,9 @@ void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int6
     info->status = MAX_ITER;
     bool pending = false, stopped = false;
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         std::swap(U, Uprev);  // Uprev: u of iteration ii - 1
         const double t0 = now_s();
         op.pass(vT.data(), X.data(), A, U.data(), ZT.data(), tuner.threads(ii));  // X = K v, u = A / X, ZT = K^T u
@@ -944,7 +951,9 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
     info->status = MAX_ITER;
     const double stab = opt.stab_thr;
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const double t0 = now_s();
         const int cur = tuner.threads(ii);
 #pragma omp parallel for num_threads(cur) schedule(static) collapse(2)
@@ -1062,7 +1071,9 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
         }
     };
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const double t0 = now_s();
         const int cur = tuner.threads(ii);
         lconv_all(G.data(), F.data(), true, cur);    // f = log A - lconv(G)

@@ -37,6 +37,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 
 namespace otkit {
@@ -91,13 +92,15 @@ class NetworkSimplex {
         }
     }
 
-    // Runs at most max_iter pivots; returns OK or MAX_ITER.
+    // Runs at most max_iter pivots; returns OK or MAX_ITER. Ctrl-C: throws Interrupted.
     int run(int64_t max_iter, int64_t* niter) {
         int64_t it = 0;
         int status = OK;
         int ei, ej;
         double rc;
+        InterruptPoll poll;
         while (true) {
+            poll.check();
             if (!price(&ei, &ej, &rc)) {
                 compute_potentials();  // drop the round-off accumulated by the pivots
                 if (!price(&ei, &ej, &rc)) break;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
@@ -199,7 +200,9 @@ int semidual_sag_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T
     // The softmax is shift-invariant; the guard redoes the rare rows where S is far off the max.
     T s = row_exp(z, m, row_logits(M + idx[0] * m, v, logb.data(), m, inv, z));
     T vmax = max_of(v, m);
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (int64_t t = 0; t < niter; ++t) {
+        poll.check();
         const int64_t i = idx[t];
         if (t + PF < niter) {
             prefetch_row(G + idx[t + PF] * m, m * static_cast<int64_t>(sizeof(T)));
@@ -323,7 +326,9 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
         T* z = zbuf.data();
         T s = nsteps > 0 ? row_exp(z, m, row_logits(C + idx[0] * m, v, logb.data(), m, inv, z)) : T(1);
         T vmax = max_of(v, m);
+        InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
         for (int64_t st = 0; st < nsteps; ++st) {
+            poll.check();
             if (st + PF < nsteps) prefetch_row(C + idx[st + PF] * m, m * static_cast<int64_t>(sizeof(T)));
             const T is = T(1) / s;
             const T k = static_cast<T>(k0 + st + 1);
@@ -344,7 +349,9 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
         }
     } else if (nt == 1) {
         std::vector<T> z(m), acc(m);
+        InterruptPoll poll;
         for (int64_t s = 0; s < nsteps; ++s) {
+            poll.check();
             if (s + 1 < nsteps) prefetch_row(C + idx[(s + 1) * batch] * m, m * static_cast<int64_t>(sizeof(T)));
             std::fill(acc.begin(), acc.end(), T(0));
             for (int64_t r = 0; r < batch; ++r)
@@ -358,7 +365,9 @@ int semidual_sgd_cpu(const T* C, int64_t rows, int64_t m, const T* b, T reg, T l
         const int parts = nt;
         ThreadTuner tuner(parts, TUNE_SEMIDUAL, double(batch) * double(m));
         std::vector<T> accs(static_cast<size_t>(parts) * m), acc(m), zs(static_cast<size_t>(parts) * m);
+        InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h), between two steps
         for (int64_t s = 0; s < nsteps; ++s) {
+            poll.check();
             TunedIteration it(tuner, static_cast<int>(s % (int64_t(1) << 30)));
             const int64_t* rs = idx + s * batch;
             const T k = static_cast<T>(k0 + s + 1);

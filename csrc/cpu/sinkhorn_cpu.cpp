@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 
 #include "common/omp_compat.h"
@@ -347,6 +348,7 @@ template <typename T>
 void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t N, T reg,
                         const SinkhornOptions& opt, T* U, T* V, T* values, T* plan,
                         SinkhornInfo* info, std::vector<double>* trace) {
+    if (N <= 0) return;  // no histogram: nothing to do (the N = 1 code below would read U[0])
     // one pass: a streamed multiply-add per entry of K and per column (register-tiled when N > 1)
     const double pass_ns = double(n) * double(m) * (kNsPerKernelEntry + (N > 1 ? 2.0 * kNsPerTiledFma * double(N) : 0.0));
     const int nthreads = pick_parts(opt, pass_ns);
@@ -377,7 +379,9 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
     OmegaGuard guard(opt);
     double omega_eff = 1.0;
     int ii = 0;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter && na > 0; ++ii) {
+        poll.check();
         std::copy(Up.begin(), Up.begin() + n * ld, Uprev.begin());
         std::copy(Vp.begin(), Vp.begin() + m * ld, Vprev.begin());
         std::fill(bad.begin(), bad.begin() + na, 0);
@@ -836,7 +840,9 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
     double pass_value = 0;
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         std::copy(f, f + n, fprev.begin());
         std::copy(g, g + m, gprev.begin());
         for (int64_t j = 0; j < m; ++j) {  // v = log b - LSE_i(Mr + u)
@@ -910,24 +916,32 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
     T* Mshift = Mbuf.get();
     std::vector<T> u(n, T(1) / T(n)), v(m, T(1) / T(m)), ktu(m), ktuNew(m), uprev(n), vprev(m), acc;
     const T tau = static_cast<T>(opt.tau);
-    // K_ij = u0_i v0_j exp((alpha_i + beta_j - M_ij)/reg) is built as exp(-Mshift/reg) with
-    // Mshift = M - alpha - beta - reg (log u0 + log v0); the scalings then restart from u0, v0.
+    // POT's iterates: K_ij = exp((alpha_i + beta_j - M_ij)/reg) (built as exp(-Mshift/reg), Mshift =
+    // M - alpha - beta) and the plan diag(u) K diag(v); u, v start from u0 = 1/n, v0 = 1/m, and so
+    // they do again after each absorption (alpha += reg log u, beta += reg log v: the new K *is* the
+    // plan of that iteration).
     auto rebuild = [&]() {
-        const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
 #pragma omp parallel for num_threads(nthreads) schedule(static)
         for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < m; ++j)
-                Mshift[i * m + j] = M[i * m + j] - alpha[i] - beta[j] - reg * (lu + lv);
+            for (int64_t j = 0; j < m; ++j) Mshift[i * m + j] = M[i * m + j] - alpha[i] - beta[j];
         std::fill(u.begin(), u.end(), T(1) / T(n));
         std::fill(v.begin(), v.end(), T(1) / T(m));
         build_kernel(Mshift, n, m, reg, K, u.data(), 1, ktu.data(), acc, nthreads);
     };
     rebuild();
+    // absorbed: the last iteration ended with an absorption, so the iterate's plan is K itself (not
+    // diag(u0) K diag(v0), the restart point of the next iteration: POT returns that one, of mass
+    // 1/(n m), when it absorbs at its last iteration)
+    bool absorbed = false, absorbed_prev = false;
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         uprev = u;
         vprev = v;
+        absorbed_prev = absorbed;
+        absorbed = false;
         for (int64_t j = 0; j < m; ++j) v[j] = b[j] == T(0) ? T(0) : b[j] / ktu[j];
         {
             TunedIteration it(tuner, ii);
@@ -937,6 +951,7 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
         if (!finite) {
             u = uprev;
             v = vprev;
+            absorbed = absorbed_prev;
             info->status = NUMERICAL_ERROR;
             info->niter = ii;
             break;
@@ -959,21 +974,21 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
         for (int64_t i = 0; i < n; ++i) umax = std::max(umax, std::abs(u[i]));
         for (int64_t j = 0; j < m; ++j) vmax = std::max(vmax, std::abs(v[j]));
         if (umax > tau || vmax > tau) {  // absorb the scalings into the potentials
-            const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
-            for (int64_t i = 0; i < n; ++i) alpha[i] += reg * (std::log(u[i]) + lu);
-            for (int64_t j = 0; j < m; ++j) beta[j] += reg * (std::log(v[j]) + lv);
-            for (int64_t i = 0; i < n; ++i) if (a[i] == T(0)) alpha[i] = neg_inf<T>();
-            for (int64_t j = 0; j < m; ++j) if (b[j] == T(0)) beta[j] = neg_inf<T>();
+            for (int64_t i = 0; i < n; ++i) alpha[i] = a[i] == T(0) ? neg_inf<T>() : alpha[i] + reg * std::log(u[i]);
+            for (int64_t j = 0; j < m; ++j) beta[j] = b[j] == T(0) ? neg_inf<T>() : beta[j] + reg * std::log(v[j]);
             rebuild();
+            absorbed = true;
         } else {
             std::swap(ktu, ktuNew);
         }
     }
     if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
-    // final potentials: alpha + reg log(u / u0)
-    const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
-    for (int64_t i = 0; i < n; ++i) alpha[i] = a[i] == T(0) ? neg_inf<T>() : alpha[i] + reg * (std::log(u[i]) + lu);
-    for (int64_t j = 0; j < m; ++j) beta[j] = b[j] == T(0) ? neg_inf<T>() : beta[j] + reg * (std::log(v[j]) + lv);
+    // final potentials: alpha + reg log u (the plan is exp((alpha_i + beta_j - M_ij)/reg)); nothing to
+    // add right after an absorption
+    for (int64_t i = 0; i < n; ++i)
+        alpha[i] = a[i] == T(0) ? neg_inf<T>() : (absorbed ? alpha[i] : alpha[i] + reg * std::log(u[i]));
+    for (int64_t j = 0; j < m; ++j)
+        beta[j] = b[j] == T(0) ? neg_inf<T>() : (absorbed ? beta[j] : beta[j] + reg * std::log(v[j]));
     if (value != nullptr || plan != nullptr) {
         std::vector<T> f(n), g(m);
         for (int64_t i = 0; i < n; ++i) f[i] = alpha[i] / reg;

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/otkit_common.h"
 #include "cuda/sinkhorn_cuda.h"
 
@@ -356,13 +357,13 @@ __global__ void k_build_K(const T* __restrict__ M, int64_t count, T scale, T* __
     GRID_STRIDE(e, count) K[e] = dexp(M[e] * scale);
 }
 
-// K_ij = exp((M_ij - alpha_i - beta_j - c) * scale): the stabilized kernel (c = reg (log u0 + log v0))
+// K_ij = exp((M_ij - alpha_i - beta_j) * scale): the stabilized kernel (POT's)
 template <typename T>
 __global__ void k_build_K_shift(const T* __restrict__ M, int64_t n, int64_t m, const T* __restrict__ alpha,
-                                const T* __restrict__ beta, T c, T scale, T* __restrict__ K) {
+                                const T* __restrict__ beta, T scale, T* __restrict__ K) {
     GRID_STRIDE(e, n * m) {
         const int64_t i = e / m, j = e % m;
-        K[e] = dexp((M[e] - alpha[i] - beta[j] - c) * scale);
+        K[e] = dexp((M[e] - alpha[i] - beta[j]) * scale);
     }
 }
 
@@ -755,10 +756,10 @@ Ctl read_ctl(const DevBuf<Ctl>& c) {
     return h;
 }
 
-// alpha_i <- alpha_i + reg (log u_i + lu) (-inf where a_i = 0); the same for beta (stabilized)
+// alpha_i <- alpha_i + reg log u_i (-inf where a_i = 0); the same for beta (stabilized)
 template <typename T>
-__global__ void k_absorb(const T* __restrict__ x, const T* __restrict__ w, int64_t count, T reg, T lx, T* __restrict__ pot) {
-    GRID_STRIDE(e, count) pot[e] = w[e] == T(0) ? ninf<T>() : pot[e] + reg * (dlog(x[e]) + lx);
+__global__ void k_absorb(const T* __restrict__ x, const T* __restrict__ w, int64_t count, T reg, T* __restrict__ pot) {
+    GRID_STRIDE(e, count) pot[e] = w[e] == T(0) ? ninf<T>() : pot[e] + reg * dlog(x[e]);
 }
 
 // absorb flag: max |u| > tau or max |v| > tau (one block)
@@ -855,7 +856,9 @@ void knopp_run(const T* M, int64_t n, int64_t m, const T* a, const T* B, int64_t
     OmegaGuard guard(opt);
     double omega_eff = 1.0;
     int ii = 0;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const T omega = static_cast<T>(omega_eff);
         const bool check = (ii % opt.check_every) == 0;
         k_update_scaling<T><<<grid_for(m * N), kThreads>>>(m * N, N, dB.p, 1, ktu, dV.p, dVp.p, dctl.p, omega);
@@ -929,7 +932,9 @@ void log_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg, co
     double omega_eff = 1.0;
     const unsigned row_blocks = static_cast<unsigned>((n * 32 + kThreads - 1) / kThreads);
     int ii = 0;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const T omega = static_cast<T>(omega_eff);
         const bool check = (ii % opt.check_every) == 0;
         k_log_update_g<T><<<grid_for(m), kThreads>>>(m, dlogb.p, dlse.p, dg.p, dgp.p, omega, dctl.p);
@@ -975,22 +980,28 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
     Products<T> prod(n, m, 1);
     FusedPass<T> fused(n, m);
     const T tau = static_cast<T>(opt.tau);
-    const T lu = std::log(T(1) / T(n)), lv = std::log(T(1) / T(m));
     T* ktu = dktu.p;
     T* ktu_new = dktuNew.p;
-    // K_ij = u0_i v0_j exp((alpha_i + beta_j - M_ij) / reg); the scalings restart from u0, v0
+    // POT's iterates: K_ij = exp((alpha_i + beta_j - M_ij) / reg); the scalings restart from u0 = 1/n, v0 = 1/m
     auto rebuild = [&]() {
-        k_build_K_shift<T><<<grid_for(nm), kThreads>>>(dM.p, n, m, dal.p, dbe.p, reg * (lu + lv), T(-1) / reg, dK.p);
+        k_build_K_shift<T><<<grid_for(nm), kThreads>>>(dM.p, n, m, dal.p, dbe.p, T(-1) / reg, dK.p);
         k_fill<T><<<grid_for(n), kThreads>>>(du.p, n, T(1) / T(n));
         k_fill<T><<<grid_for(m), kThreads>>>(dv.p, m, T(1) / T(m));
         OTKIT_LAUNCHED("stabilized kernel");
         prod.ktu(dK.p, du.p, ktu);
     };
     rebuild();
+    // absorbed: the last iteration ended with an absorption, so its plan is K itself (not the restart
+    // point diag(u0) K diag(v0) of the next iteration, of mass 1/(n m)): see sinkhorn_cpu.cpp
+    bool absorbed = false;
     int ii = 0;
     Ctl c{};
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
         const bool check = (ii % opt.check_every) == 0;
+        const bool absorbed_prev = absorbed;
+        absorbed = false;
         k_update_scaling<T><<<grid_for(m), kThreads>>>(m, 1, db.p, 1, ktu, dv.p, dvp.p, dctl.p, T(1));
         if (fused.usable()) {
             fused.run(dK.p, dv.p, da.p, du.p, dup.p, T(1), dctl.p, ktu_new);
@@ -1006,23 +1017,27 @@ void stabilized_run(const T* M, int64_t n, int64_t m, const T* a, const T* b, T 
         c = read_ctl(dctl);
         if (check && c.checked == ii && trace) trace->push_back(c.err);
         if (!c.active) {
+            if (c.status == NUMERICAL_ERROR) absorbed = absorbed_prev;  // u, v are back to the previous ones
             ++ii;
             break;
         }
         if (c.absorb) {
-            k_absorb<T><<<grid_for(n), kThreads>>>(du.p, da.p, n, reg, lu, dal.p);
-            k_absorb<T><<<grid_for(m), kThreads>>>(dv.p, db.p, m, reg, lv, dbe.p);
+            k_absorb<T><<<grid_for(n), kThreads>>>(du.p, da.p, n, reg, dal.p);
+            k_absorb<T><<<grid_for(m), kThreads>>>(dv.p, db.p, m, reg, dbe.p);
             rebuild();
+            absorbed = true;
         } else {
             std::swap(ktu, ktu_new);
         }
     }
     c = read_ctl(dctl);
     *info = SinkhornInfo{c.active ? MAX_ITER : c.status, c.active ? std::max(0, ii - 1) : c.niter, c.err};
-    // final potentials: alpha + reg log(u / u0)
-    k_absorb<T><<<grid_for(n), kThreads>>>(du.p, da.p, n, reg, lu, dal.p);
-    k_absorb<T><<<grid_for(m), kThreads>>>(dv.p, db.p, m, reg, lv, dbe.p);
-    OTKIT_LAUNCHED("final potentials");
+    // final potentials: alpha + reg log u (nothing to add right after an absorption)
+    if (!absorbed) {
+        k_absorb<T><<<grid_for(n), kThreads>>>(du.p, da.p, n, reg, dal.p);
+        k_absorb<T><<<grid_for(m), kThreads>>>(dv.p, db.p, m, reg, dbe.p);
+        OTKIT_LAUNCHED("final potentials");
+    }
     if (value != nullptr || plan != nullptr) {
         DevBuf<T> df(n), dg(m);
         k_scale_copy<T><<<grid_for(n), kThreads>>>(dal.p, n, reg, df.p);

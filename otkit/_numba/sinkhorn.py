@@ -315,6 +315,10 @@ def sinkhorn_knopp_f64(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omeg
         raise ValueError("check_every must be >= 1")
     if not 0.0 < omega < 2.0:
         raise ValueError("omega must be in (0, 2)")
+    if B.ndim != 2 or B.shape[1] == 0:
+        raise ValueError(f"sinkhorn_knopp: B has shape {B.shape}: no histogram")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"sinkhorn_knopp: M is empty (shape {M.shape})")
     if omega != 1.0 and B.shape[1] != 1:
         raise ValueError("over-relaxation (omega != 1) is for single problems")
     nb = _nblocks(*M.shape, num_threads)
@@ -579,12 +583,12 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
 
 @njit(cache=True, error_model="numpy")
 def _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks):
+    # POT's iterates (csrc/cpu/sinkhorn_cpu.cpp): K_ij = exp((alpha_i + beta_j - M_ij) / reg), u, v from 1/n, 1/m
     n, m = M.shape
-    lu, lv = math.log(1.0 / n), math.log(1.0 / m)
     Ms = np.empty_like(M)
     for i in range(n):
         for j in range(m):
-            Ms[i, j] = M[i, j] - alpha[i] - beta[j] - reg * (lu + lv)
+            Ms[i, j] = M[i, j] - alpha[i] - beta[j]
     u[:] = 1.0 / n
     v[:] = 1.0 / m
     k2 = np.empty((m, 1), dtype=M.dtype)
@@ -602,22 +606,26 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
     ktu = np.empty(m, dtype=M.dtype)
     ktu_new = np.empty(m, dtype=M.dtype)
     _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks)
-    lu, lv = math.log(1.0 / n), math.log(1.0 / m)
     status, niter, err = MAX_ITER, 0, 1.0
     trace = np.empty(max_iter // check_every + 2)
     ntrace = 0
     ii = 0
     uprev = np.empty_like(u)
     vprev = np.empty_like(v)
+    # absorbed: the last iteration ended with an absorption; its plan is then K itself (u, v restarted)
+    absorbed = False
     while ii < max_iter:
         uprev[:] = u
         vprev[:] = v
+        absorbed_prev = absorbed
+        absorbed = False
         for j in range(m):
             v[j] = 0.0 if b[j] == 0.0 else b[j] / ktu[j]
         _pass_single(K, a, v, u, ktu_new, nblocks, 1.0)
         if not (np.isfinite(u).all() and np.isfinite(v).all()):
             u[:] = uprev
             v[:] = vprev
+            absorbed = absorbed_prev
             status, niter = NUMERICAL_ERROR, ii
             break
         if ii % check_every == 0:
@@ -634,19 +642,26 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
                 break
         if np.abs(u).max() > tau or np.abs(v).max() > tau:
             for i in range(n):
-                alpha[i] = -np.inf if a[i] == 0.0 else alpha[i] + reg * (math.log(u[i]) + lu)
+                alpha[i] = -np.inf if a[i] == 0.0 else alpha[i] + reg * math.log(u[i])
             for j in range(m):
-                beta[j] = -np.inf if b[j] == 0.0 else beta[j] + reg * (math.log(v[j]) + lv)
+                beta[j] = -np.inf if b[j] == 0.0 else beta[j] + reg * math.log(v[j])
             _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks)
+            absorbed = True
         else:
             ktu[:] = ktu_new
         ii += 1
     if status == MAX_ITER:
         niter = max(0, ii - 1)
     for i in range(n):
-        alpha[i] = -np.inf if a[i] == 0.0 else alpha[i] + reg * (math.log(u[i]) + lu)
+        if a[i] == 0.0:
+            alpha[i] = -np.inf
+        elif not absorbed:
+            alpha[i] += reg * math.log(u[i])
     for j in range(m):
-        beta[j] = -np.inf if b[j] == 0.0 else beta[j] + reg * (math.log(v[j]) + lv)
+        if b[j] == 0.0:
+            beta[j] = -np.inf
+        elif not absorbed:
+            beta[j] += reg * math.log(v[j])
     plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=M.dtype)
     value = _log_plan_value(M, -1.0 / reg, alpha / reg, beta / reg, plan, want_plan, nblocks)
     return value, plan, status, niter, err, trace[:ntrace]
@@ -659,6 +674,8 @@ def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, 
         raise ValueError("check_every must be >= 1")
     if not 0.0 < omega < 2.0:
         raise ValueError("omega must be in (0, 2)")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"sinkhorn_log: M is empty (shape {M.shape})")
     t = M.dtype.type
     nb = _nblocks(*M.shape, num_threads)
     with _threads(nb):
