@@ -28,7 +28,7 @@ py::tuple value_range(const py::array& x_) {
     T lo = std::numeric_limits<T>::infinity(), hi = -lo, chk = 0;
     {
         py::gil_scoped_release release;
-        const int nt = otkit::plan_parts(double(n) * otkit::kNsPerKernelEntry, 0);
+        const int nt = otkit::once_threads(double(n) * otkit::kNsPerKernelEntry, 0);
 #pragma omp parallel num_threads(nt) reduction(min : lo) reduction(max : hi) reduction(+ : chk)
         {
             T l[L], h[L], c[L];

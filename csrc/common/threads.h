@@ -94,77 +94,129 @@ inline std::atomic<int>& tuner_override() {
     return forced;
 }
 
-inline std::atomic<double>* one_thread_s_per_work(TunerKind kind) {
-    static std::atomic<double> memo[TUNE_KINDS];  // 0: not measured yet
-    return &memo[kind];
+// What the tuner remembers for the process, per solver.
+struct TunerMemo {
+    std::atomic<double> one_s_per_work{0};  // one-thread seconds per unit of work (0: not measured yet)
+    std::atomic<double> busy_until{0};      // until then (now_s), start on one thread without probing
+    std::atomic<double> backoff{0};         // seconds to the next probe after one thread won
+};
+
+inline TunerMemo& tuner_memo(TunerKind kind) {
+    static TunerMemo memo[TUNE_KINDS];
+    return memo[kind];
+}
+
+// True while some solver found one thread faster than all (the machine is busy): one-shot parallel
+// regions (no tuner) then run on one thread as well.
+inline bool machine_busy() {
+    const double t = now_s();
+    for (int k = 0; k < TUNE_KINDS; ++k)
+        if (tuner_memo(static_cast<TunerKind>(k)).busy_until.load(std::memory_order_relaxed) > t) return true;
+    return false;
+}
+
+// Threads of a parallel region run once per call (no tuner): a barrier on a busy machine can cost a
+// time slice (milliseconds), so each thread's share must be larger (0.5 ms), and none while busy.
+// For regions whose result does not depend on the split (row-wise work, min/max).
+inline int once_threads(double ns, int num_threads) {
+    if (machine_busy()) return 1;
+    const int full = threads_allowed(num_threads);
+    const int by_work = static_cast<int>(ns / 500000.0);
+    return std::max(1, std::min(full, by_work));
 }
 
 // Per iteration, run on all threads (`full`, the parts of the call) or on one, whichever the
-// timings say is faster. Every `period` iterations, after one untimed iteration, the tuner times
-// two iterations on one thread and up to two on all threads (the second only if the first was not
-// clearly slower), and keeps the faster choice for the rest of the period. The one-thread time per
-// unit of work is remembered for the process, per solver: once known, a period times two
-// iterations on all threads first and probes one thread only if they were slower than the
-// remembered one-thread time, so that on an idle machine later calls run every iteration on all
-// threads. Kernels split their work in `full` fixed parts, so results do not depend on the choice.
+// timings say is faster. A probe runs one untimed iteration, then times two iterations on one thread
+// and up to two on all threads (the second only if the first was not clearly slower), and keeps
+// the faster choice. Once the one-thread speed of the solver is known (for the process), a probe
+// times two iterations on all threads first and tries one thread only if they were slower than it,
+// so that on an idle machine calls run every iteration on all threads.
+// The next probe comes after `period` iterations and, when one thread won, after a back-off in time
+// that doubles while one thread keeps winning (20 ms to 1 s, remembered for the process): on a busy
+// machine a probe's parallel iterations are the slow ones, and later calls start on one thread.
+// Kernels split their work in `full` fixed parts, so results do not depend on the choice.
 struct ThreadTuner {
     static constexpr int period = 100;
+    static constexpr double kBackoffMin = 0.02, kBackoffMax = 1.0;
     int full, chosen;
-    double work;                 // units of work of one iteration
-    std::atomic<double>* memo;   // one-thread seconds per unit of work
+    double work;  // units of work of one iteration
+    TunerMemo* memo;
+    bool probing = true, full_first = false;
+    int start = 0;                 // first (untimed) iteration of the current probe
+    int next_iter = 0;             // no probe before this iteration ...
+    double next_time = 0;          // ... nor before this time
     double t_one = 0, t_full = 0;
-    bool decided = false, full_first = false;
     ThreadTuner(int full_, TunerKind kind, double work_)
-        : full(std::max(1, full_)), chosen(std::max(1, full_)), work(std::max(1.0, work_)),
-          memo(one_thread_s_per_work(kind)) {}
+        : full(std::max(1, full_)), chosen(std::max(1, full_)), work(std::max(1.0, work_)), memo(&tuner_memo(kind)) {
+        full_first = memo->one_s_per_work.load(std::memory_order_relaxed) > 0;
+        const double busy = memo->busy_until.load(std::memory_order_relaxed);
+        if (full > 1 && busy > now_s()) {  // one thread won lately: start there
+            chosen = 1;
+            probing = false;
+            next_iter = period;
+            next_time = busy;
+        }
+    }
     int threads(int ii) const {
         if (full <= 1) return 1;
         if (const int forced = tuner_override().load(std::memory_order_relaxed)) return std::min(forced, full);
-        const int r = ii % period;
-        if (decided || r == 0 || r > 4) return chosen;
+        const int r = ii - start;
+        if (!probing || r <= 0 || r > 4) return chosen;
         const bool one = full_first ? r >= 3 : r <= 2;  // the iterations timed on one thread
         return one ? 1 : full;
     }
     void record(int ii, double secs) {
         if (full <= 1) return;
-        const int r = ii % period;
-        if (r == 0) {
-            t_one = t_full = 0;
-            decided = false;
-            full_first = memo->load(std::memory_order_relaxed) > 0;
+        if (!probing) {
+            if (ii + 1 >= next_iter && now_s() >= next_time) {
+                probing = true;
+                start = ii + 1;
+                t_one = t_full = 0;
+                full_first = memo->one_s_per_work.load(std::memory_order_relaxed) > 0;
+            }
             return;
         }
-        if (decided || r > 4) return;
+        const int r = ii - start;
+        if (r <= 0) return;  // the untimed iteration
         if (full_first) {
             if (r <= 2) {
                 t_full += secs;
-                if (r == 2 && t_full < 2.0 * work * memo->load(std::memory_order_relaxed)) {
-                    chosen = full;  // all threads beat the remembered one-thread time: no probe
-                    decided = true;
-                }
+                if (r == 2 && t_full < 2.0 * work * memo->one_s_per_work.load(std::memory_order_relaxed))
+                    finish(ii, full, false);  // all threads beat the remembered one-thread time: no probe
             } else {
                 t_one += secs;
-                if (r == 4) decide();
+                if (r == 4) finish(ii, t_full < t_one ? full : 1, true);
             }
         } else if (r <= 2) {
             t_one += secs;
         } else if (r == 3 && secs > 0.75 * t_one) {  // slower than one thread would be at 1.5x per iteration
-            chosen = 1;
-            decided = true;
-            memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
+            finish(ii, 1, true);
         } else {
             t_full += secs;
-            if (r == 4) decide();
+            if (r == 4) finish(ii, t_full < t_one ? full : 1, true);
         }
     }
-    void decide() {  // two iterations timed on each side
-        chosen = t_full < t_one ? full : 1;
-        decided = true;
-        memo->store(t_one / (2.0 * work), std::memory_order_relaxed);
+    void finish(int ii, int choice, bool measured_one) {
+        chosen = choice;
+        probing = false;
+        if (measured_one) memo->one_s_per_work.store(t_one / (2.0 * work), std::memory_order_relaxed);
+        const double t = now_s();
+        next_iter = ii + period;
+        if (choice == 1) {
+            const double b = memo->backoff.load(std::memory_order_relaxed);
+            const double nb = b <= 0 ? kBackoffMin : std::min(kBackoffMax, 2.0 * b);
+            memo->backoff.store(nb, std::memory_order_relaxed);
+            memo->busy_until.store(t + nb, std::memory_order_relaxed);
+            next_time = t + nb;
+        } else {
+            memo->backoff.store(0, std::memory_order_relaxed);
+            memo->busy_until.store(0, std::memory_order_relaxed);
+            next_time = t;
+        }
     }
 };
 
-// Times one iteration of a tuned loop: `ThreadTuner::Timed it(tuner, ii);` then it.threads.
+// Times one iteration of a tuned loop: `TunedIteration it(tuner, ii);`, then run it on it.threads.
 struct TunedIteration {
     ThreadTuner& tuner;
     int ii;

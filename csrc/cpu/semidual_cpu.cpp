@@ -400,7 +400,7 @@ int semidual_ctransform_cpu(const T* C, int64_t rows, int64_t m, const T* b, T r
     if (reg < T(0)) return BAD_INPUT;
     std::vector<T> logb(m);
     log_weights(b, m, logb.data());
-    const int nt = threads_for(rows * m, num_threads);
+    const int nt = once_threads(double(rows) * double(m) * kNsPerExp, num_threads);  // rows are independent
 #pragma omp parallel num_threads(nt)
     {
         std::vector<T> scratch(P ? 0 : m);
