@@ -125,6 +125,10 @@ inline int once_threads(double ns, int num_threads) {
     return std::max(1, std::min(full, by_work));
 }
 
+// Threads of a one-shot setup region of a tuned solver whose result does not depend on the split
+// (element-wise builds, independent columns): its parts' threads, or one while the machine is busy.
+inline int setup_threads(int parts) { return machine_busy() ? 1 : parts; }
+
 // Per iteration, run on all threads (`full`, the parts of the call) or on one, whichever the
 // timings say is faster. A probe runs one untimed iteration, then times two iterations on one thread
 // and up to two on all threads (the second only if the first was not clearly slower), and keeps

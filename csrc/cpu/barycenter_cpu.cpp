@@ -587,7 +587,7 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
     const int64_t dp = op.dp;
     // UKv0 = K (A / colsum(K)),  u0 = geomean_k(UKv0) / UKv0
     std::vector<double> colsum(dp, 0.0);
-    op.colsum(colsum.data(), nt);
+    op.colsum(colsum.data(), setup_threads(nt));  // one column per panel: any split
     std::vector<double> uT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), Y(d * N), lb(d);
     for (int64_t k = 0; k < N; ++k)
         for (int64_t j = 0; j < d; ++j) uT[k * dp + j] = A[j * N + k] / colsum[j];
@@ -646,15 +646,16 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
 void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                              const BaryOptions& opt, double* bar, BaryInfo* info) {
     const int nt = pick_threads(opt, d * d * N);
-    if (is_symmetric(M, d, nt)) {
+    const int st = setup_threads(nt);  // the symmetry check and K are element-wise
+    if (is_symmetric(M, d, st)) {
         PackedOp op;
         op.init(d, N);
-        op.build(KernelOf{M, d, -1.0 / reg}, nt);
+        op.build(KernelOf{M, d, -1.0 / reg}, st);
         kernel_form_iterations(op, nt, A, N, w, opt, bar, info);
     } else {
         DenseOp op;
         op.init(d, N, nt);
-        op.build(KernelOf{M, d, -1.0 / reg}, nt);
+        op.build(KernelOf{M, d, -1.0 / reg}, st);
         kernel_form_iterations(op, nt, A, N, w, opt, bar, info);
     }
 }
@@ -742,7 +743,7 @@ void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int6
     ThreadTuner tuner(nt, TUNE_BARY_STABILIZED, double(d) * double(d) * double(N));
     const int64_t dp = op.dp;
     std::vector<double> alpha(d, 0.0), beta(d, 0.0);
-    auto build_K = [&]() { op.build(StabilizedKernelOf{M, d, reg, alpha.data(), beta.data()}, nt); };
+    auto build_K = [&]() { op.build(StabilizedKernelOf{M, d, reg, alpha.data(), beta.data()}, setup_threads(nt)); };
     build_K();
     std::vector<double> vT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), U(d * N, 1.0 / double(d)),
         Uprev(d * N), q(d, 1.0 / double(d)), qprev(d), Xc(d * N);
