@@ -150,6 +150,8 @@ struct ThreadTuner {
     int next_iter = 0;             // no probe before this iteration ...
     double next_time = 0;          // ... nor before this time
     double t_one = 0, t_full = 0;
+    double watch_s = 0;  // time of the iterations on all threads since the last watchdog check
+    int watch_n = 0;
     ThreadTuner(int full_, TunerKind kind, double work_)
         : full(std::max(1, full_)), chosen(std::max(1, full_)), work(std::max(1.0, work_)), memo(&tuner_memo(kind)) {
         full_first = memo->one_s_per_work.load(std::memory_order_relaxed) > 0;
@@ -172,6 +174,17 @@ struct ThreadTuner {
     void record(int ii, double secs) {
         if (full <= 1) return;
         if (!probing) {
+            // watchdog: all threads chosen, but 8 iterations took more than 1.2x the one-thread time
+            // (the machine became busy, or the probe was lucky): one thread until the next probe
+            if (chosen == full && threads(ii) == full) {
+                watch_s += secs;
+                if (++watch_n == 8) {
+                    const double one = memo->one_s_per_work.load(std::memory_order_relaxed) * work;
+                    if (one > 0 && watch_s > 1.2 * 8.0 * one) finish(ii, 1, false);
+                    watch_s = 0;
+                    watch_n = 0;
+                }
+            }
             if (ii + 1 >= next_iter && now_s() >= next_time) {
                 probing = true;
                 start = ii + 1;
@@ -203,6 +216,8 @@ struct ThreadTuner {
     void finish(int ii, int choice, bool measured_one) {
         chosen = choice;
         probing = false;
+        watch_s = 0;
+        watch_n = 0;
         if (measured_one) memo->one_s_per_work.store(t_one / (2.0 * work), std::memory_order_relaxed);
         const double t = now_s();
         next_iter = ii + period;
