@@ -111,7 +111,7 @@ def test_semidual_sgd_bit_equal_whatever_the_threads(ext):
     if ext.processors() < 2:
         pytest.skip("one processor")
     rng = np.random.default_rng(1)
-    n, m = 600, 300
+    n, m = 600, 1500  # 512 x 1500 entries per step: 2 parts (0.5 ms per thread and step)
     M = rng.random((n, m))
     a, b = np.full(n, 1 / n), np.full(m, 1 / m)
     one, full = _runs(lambda: otkit.stochastic.solve_semi_dual_entropic(

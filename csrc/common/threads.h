@@ -60,9 +60,12 @@ inline int threads_allowed(int num_threads) {
 }
 
 // Parts of a kernel whose threads meet at a barrier after `ns_between_barriers` of one-thread work.
-inline int plan_parts(double ns_between_barriers, int num_threads) {
+// A loop that forks a team per iteration (a parallel region per step, not a barrier) passes a larger
+// share (kMinForkShareNs): a fork wakes sleeping threads, which a busy machine may not schedule soon.
+constexpr double kMinForkShareNs = 500000.0;
+inline int plan_parts(double ns_between_barriers, int num_threads, double min_share_ns = kMinShareNs) {
     const int full = threads_allowed(num_threads);
-    const double by_work = ns_between_barriers / kMinShareNs;
+    const double by_work = ns_between_barriers / min_share_ns;
     if (by_work < 2.0) return 1;
     return std::max(1, std::min(full, static_cast<int>(by_work)));
 }

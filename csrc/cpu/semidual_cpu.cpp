@@ -23,9 +23,10 @@ namespace otkit {
 
 namespace {
 
-// Parts of a pass over `entries` cost entries (one exp each), by the common policy (common/threads.h).
+// Parts of an SGD step over `entries` cost entries (one exp each), by the common policy
+// (common/threads.h); a step is one parallel region (a fork), hence the larger share.
 int threads_for(int64_t entries, int num_threads) {
-    return plan_parts(double(entries) * kNsPerExp, num_threads);
+    return plan_parts(double(entries) * kNsPerExp, num_threads, kMinForkShareNs);
 }
 
 template <typename T>
