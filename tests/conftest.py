@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,6 +13,20 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 def pytest_report_header(config):  # noqa: ARG001 - pytest passes its config
     return format_config(_otkit_config()).splitlines()
+
+
+# Child Python processes of the tests import the otkit this process imported (the installed one in CI,
+# where the source tree has no compiled modules), from a neutral folder: `python -c` and `-m` put
+# their current folder first on sys.path, and the repository root would shadow the installed package.
+OTKIT_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(otkit.__file__)))
+CHILD_CWD = tempfile.gettempdir()
+
+
+def child_env(**extra):
+    """os.environ plus `extra`, with the folder of the imported otkit first on PYTHONPATH."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = OTKIT_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 CPU_BACKENDS = ["cpp", "numba"]

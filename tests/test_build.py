@@ -12,7 +12,7 @@ import pytest
 import otkit
 from otkit import _backend
 
-from conftest import require_backend
+from conftest import CHILD_CWD, child_env, require_backend
 
 PKG = os.path.dirname(otkit.__file__)
 
@@ -32,8 +32,8 @@ print(json.dumps(out))
 
 
 def run_probe(env_extra):
-    env = dict(os.environ, **env_extra)
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", PROBE], env=child_env(**env_extra), capture_output=True, text=True,
+                         timeout=300, cwd=CHILD_CWD)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -58,8 +58,8 @@ def test_every_level_gives_the_same_answers():
 
 def test_unknown_cpu_target_is_an_error():
     require_backend("cpp")
-    env = dict(os.environ, OTKIT_CPU_TARGET="avx9000")
-    out = subprocess.run([sys.executable, "-c", "import otkit"], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", "import otkit"], env=child_env(OTKIT_CPU_TARGET="avx9000"),
+                         capture_output=True, text=True, timeout=120, cwd=CHILD_CWD)
     assert out.returncode != 0 and "OTKIT_CPU_TARGET" in out.stderr
 
 

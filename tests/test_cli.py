@@ -12,13 +12,13 @@ import pytest
 from otkit import cli as otkit_cli
 from otkit._cli_common import CLIError, check_out_dir
 
+from conftest import child_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return child_env()
 
 
 def _bad_out(kind, tmp_path):

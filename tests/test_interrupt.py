@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import require_backend
+from conftest import CHILD_CWD, child_env, require_backend
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,7 +26,8 @@ CHILD = textwrap.dedent(
     import sys, warnings
     import numpy as np
     import otkit
-    from otkit import _ext
+    from otkit._backend import ext
+    _ext = ext()  # the module loaded for this CPU
     warnings.simplefilter("ignore")
     kind, be = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)
@@ -90,17 +91,20 @@ def test_sigint_stops_long_cuda_call(kind):
 
 
 def _run_and_time(kind, backend, grace=2.0):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.Popen([sys.executable, "-c", CHILD, kind, backend], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+                         stderr=subprocess.PIPE, text=True, env=child_env(), cwd=CHILD_CWD)
     lines = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(x.strip()) for x in p.stdout], daemon=True)
     reader.start()
     try:
-        try:
-            first = lines.get(timeout=120)  # imports and set-up first
-        except queue.Empty:
-            first = None
+        first = None
+        deadline = time.monotonic() + 120  # imports and set-up first; a child that died is seen at once
+        while first is None and time.monotonic() < deadline:
+            try:
+                first = lines.get(timeout=0.5)
+            except queue.Empty:
+                if p.poll() is not None and lines.empty():
+                    break
         assert first == "START", (first, p.stderr.read() if p.poll() is not None else "")
         time.sleep(1.0)
         assert p.poll() is None, "the call ended before the signal"

@@ -194,4 +194,6 @@ def test_import_without_torch_side_effect():
     import sys
 
     code = "import sys, otkit, otkit.metric, otkit.cli; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    from conftest import CHILD_CWD, child_env
+
+    subprocess.run([sys.executable, "-c", code], check=True, env=child_env(), cwd=CHILD_CWD)

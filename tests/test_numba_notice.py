@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import CHILD_CWD, child_env
+
 pytest.importorskip("numba")
 
 from otkit._numba import _notice  # noqa: E402
@@ -29,10 +31,10 @@ print(repr(np.asarray(v).round(12).tolist()))
 
 
 def _run(cache_dir, **env_extra):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), **env_extra)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_env(NUMBA_CACHE_DIR=str(cache_dir), **env_extra)
     env.pop("OTKIT_BACKEND", None)
-    r = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, timeout=600,
+                       cwd=CHILD_CWD)
     assert r.returncode == 0, r.stderr
     return r
 

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import CHILD_CWD, child_env
+
 
 def test_import_without_torch():
     """`import otkit` works without torch; `import otkit.proximal` names the extra; the CLI says so too."""
@@ -29,7 +31,7 @@ def test_import_without_torch():
         "from otkit.cli import main\n"
         "assert main(['gan', '--data', 'ring8']) == 2\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), cwd=CHILD_CWD)
     assert r.returncode == 0, r.stderr
     assert 'otkit[gan]' in r.stderr
 

@@ -10,7 +10,7 @@ import pytest
 import otkit
 from otkit import _backend
 
-from conftest import require_backend
+from conftest import CHILD_CWD, child_env, require_backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -129,11 +129,13 @@ def test_threadpoolctl_limit_is_followed(ext):
 def test_spincount_set_before_openmp_loads():
     """otkit bounds the spinning of idle OpenMP threads unless the user chose a wait policy."""
     code = "import os, otkit, otkit._build as b; print(os.environ.get('GOMP_SPINCOUNT'), '|', b.openmp_setting)"
-    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in child_env().items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=CHILD_CWD)
     assert out.returncode == 0, out.stderr
     if _backend.is_available("cpp"):
         assert out.stdout.startswith(otkit._build.SPINCOUNT + " |"), out.stdout
     env["OMP_WAIT_POLICY"] = "passive"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=CHILD_CWD)
     assert out.stdout.startswith("None |") and "user's" in out.stdout, out.stdout
