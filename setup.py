@@ -135,12 +135,21 @@ class BuildExt(build_ext):
             old = None
         if old != cfg:
             if old is not None:
-                sys.stderr.write("otkit: the build configuration changed since the last build in "
+                sys.stderr.write("otkit: the build configuration changed since the last successful build in "
                                  f"{self.build_temp}; rebuilding everything\n")
             self.force = True
-        os.makedirs(self.build_temp, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(cfg, f)
+        # the stamp is written after a build without failures only (_write_stamp): a failed build leaves
+        # none, so the next build starts from scratch instead of trusting what the failed one left
+        self._stamp_path, self._stamp_cfg = path, cfg
+        if os.path.exists(path):
+            os.remove(path)
+
+    def _write_stamp(self):
+        if getattr(self, "_failed", None) or not getattr(self, "_stamp_path", None):
+            return
+        os.makedirs(os.path.dirname(self._stamp_path), exist_ok=True)
+        with open(self._stamp_path, "w") as f:
+            json.dump(self._stamp_cfg, f)
 
     def _write_build_info(self):
         """otkit/_build_info.json: which modules built with which flags, or why they failed."""
@@ -200,6 +209,7 @@ class BuildExt(build_ext):
                 ("OTKIT_TARGET", '"%s"' % (getattr(ext, "_march", None) or ("native" if native else "baseline"))),
             ]
         super().build_extensions()
+        self._write_stamp()
 
     def copy_extensions_to_source(self):  # --inplace: skip the extensions that failed to build
         failed = getattr(self, "_failed", set())
