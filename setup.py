@@ -290,10 +290,12 @@ def make_extensions():
     inc = [os.path.join("csrc")]
     sources = (["csrc/bind_ext.cpp"] + _rel(glob.glob(os.path.join(HERE, "csrc", "cpu", "*.cpp")))
                + _rel(glob.glob(os.path.join(HERE, "csrc", "bind", "*.cpp"))))
-    exts = [Pybind11Extension("otkit._ext", sources, include_dirs=inc, cxx_std=17)]
+    # the headers too: a change in csrc/common/*.h alone must rebuild the modules
+    headers = _rel(glob.glob(os.path.join(HERE, "csrc", "**", "*.h"), recursive=True))
+    exts = [Pybind11Extension("otkit._ext", sources, include_dirs=inc, cxx_std=17, depends=headers)]
     if _is_x86_64() and not _flag("OTKIT_NATIVE"):
         for suffix, march in _X86_TARGETS:
-            ext = Pybind11Extension(f"otkit._ext_{suffix}", sources, include_dirs=inc, cxx_std=17)
+            ext = Pybind11Extension(f"otkit._ext_{suffix}", sources, include_dirs=inc, cxx_std=17, depends=headers)
             ext._march = march
             exts.append(ext)
     cu = _rel(glob.glob(os.path.join(HERE, "csrc", "cuda", "*.cu")))
