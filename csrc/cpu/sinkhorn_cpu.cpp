@@ -30,9 +30,6 @@ namespace otkit {
 
 namespace {
 
-// Parts of the per-iteration passes (common/threads.h): `ns` is the one-thread work of one pass.
-int pick_parts(const SinkhornOptions& opt, double ns) { return plan_parts(ns, opt.num_threads); }
-
 // The fixed parts of a pass and the threads that run them this iteration (thread t takes parts
 // t, t + threads, ...); results depend on `parts` only.
 struct Team {
@@ -351,7 +348,7 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
     if (N <= 0) return;  // no histogram: nothing to do (the N = 1 code below would read U[0])
     // one pass: a streamed multiply-add per entry of K and per column (register-tiled when N > 1)
     const double pass_ns = double(n) * double(m) * (kNsPerKernelEntry + (N > 1 ? 2.0 * kNsPerTiledFma * double(N) : 0.0));
-    const int nthreads = pick_parts(opt, pass_ns);
+    const int nthreads = plan_parts(pass_ns, opt.num_threads);
     ThreadTuner tuner(nthreads, N == 1 ? TUNE_SINKHORN : TUNE_SINKHORN_BATCH, double(n) * double(m) * double(N));
     big_buffer<T> Kstore;  // uninitialized: build_kernel writes every entry
     T* K = plan;  // the plan buffer, when given, holds K until the final scaling
@@ -665,11 +662,12 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
 // when a column with g_j > -inf has S_j < 1e-200 (flushed terms < n * 1e-108 relative) or not finite.
 template <typename T>
 bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
-                    T* f, T* lse, std::vector<T>& buf, Team team, T omega, double* value) {
+                    T* f, T* lse, std::vector<T>& buf, std::vector<double>& part_total, Team team, T omega,
+                    double* value) {
     constexpr int R = 8;
     const int parts = team.parts;
     buf.resize(static_cast<size_t>(parts) * m + static_cast<size_t>(team.threads) * R * m);
-    std::vector<double> part_total(parts, 0.0);  // <P, M> per part, added in part order
+    part_total.resize(parts);  // <P, M> per part, added in part order (reused between passes)
     // flushed terms are < n * (smallest normal) relative to a column sum >= tiny: < n * 2e-108 (double),
     // < n * 1.2e-18 (float)
     const T tiny = std::is_same<T, double>::value ? T(1e-200) : T(1e-20);
@@ -824,11 +822,12 @@ template <typename T>
 void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
                       const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
                       SinkhornInfo* info, std::vector<double>* trace) {
-    const int nthreads = pick_parts(opt, double(n) * double(m) * kNsPerExp);  // one exp per entry and pass
+    const int nthreads = plan_parts(double(n) * double(m) * kNsPerExp, opt.num_threads);  // one exp per entry and pass
     ThreadTuner tuner(nthreads, TUNE_SINKHORN_LOG, double(n) * double(m));
     const Team all{nthreads, nthreads};
     const T scale = T(-1) / reg;
     std::vector<T> loga(n), logb(m), lse(m), buf, fprev(n), gprev(m);
+    std::vector<double> totals;  // per-part <P, M> of the one-exp pass
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
     // column LSE of the initial f
@@ -857,7 +856,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
         {
             TunedIteration it(tuner, ii);
             const Team team{nthreads, it.threads};
-            fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, team, omega,
+            fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, totals, team, omega,
                                               &pass_value);
             value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
             if (!fast) {
@@ -909,7 +908,7 @@ template <typename T>
 void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan,
                              SinkhornInfo* info, std::vector<double>* trace) {
-    const int nthreads = pick_parts(opt, double(n) * double(m) * kNsPerKernelEntry);
+    const int nthreads = plan_parts(double(n) * double(m) * kNsPerKernelEntry, opt.num_threads);
     ThreadTuner tuner(nthreads, TUNE_SINKHORN_STAB, double(n) * double(m));
     big_buffer<T> Kbuf = alloc_big<T>(static_cast<size_t>(n) * m), Mbuf = alloc_big<T>(static_cast<size_t>(n) * m);
     T* K = Kbuf.get();
