@@ -8,6 +8,7 @@ parametric Wasserstein metric, ``otkit.proximal`` (needs torch) for Wasserstein-
 __version__ = "0.1.0"
 
 from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
+from . import unbalanced  # noqa: E402  (POT's ot.unbalanced namespace)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._build import OtkitBuildWarning  # noqa: E402
 from ._config import show_config  # noqa: E402
@@ -23,6 +24,7 @@ from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .emd import emd, emd2  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_sinkhorn2  # noqa: E402
+from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 
@@ -37,6 +39,9 @@ __all__ = [
     "OtkitBuildWarning",
     "sinkhorn",
     "sinkhorn2",
+    "sinkhorn_unbalanced",
+    "sinkhorn_unbalanced2",
+    "unbalanced",
     "emd",
     "emd2",
     "wasserstein",

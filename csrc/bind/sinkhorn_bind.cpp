@@ -1,8 +1,12 @@
-// pybind11 bindings of the CPU Sinkhorn kernels (csrc/cpu/sinkhorn_cpu.*); the binding code itself is
-// shared with the CUDA module (bind/sinkhorn_bind_impl.h).
+// pybind11 bindings of the CPU Sinkhorn kernels (csrc/cpu/sinkhorn_cpu.*); the binding code of the balanced
+// solvers is shared with the CUDA module (bind/sinkhorn_bind_impl.h). The unbalanced solver takes its
+// options as named fields (SinkhornOptions, UnbalancedMethod), and the status codes are the Status enum.
+#include <cmath>
+#include <string>
 #include <utility>
 
 #include "bind/sinkhorn_bind_impl.h"
+#include "common/otkit_common.h"
 #include "cpu/sinkhorn_cpu.h"
 
 namespace otkit {
@@ -17,8 +21,111 @@ struct CpuSinkhorn {  // the Solver policy of bind/sinkhorn_bind_impl.h
     static void stabilized(A&&... a) { sinkhorn_stabilized_cpu<T>(std::forward<A>(a)...); }
 };
 
+// U (n x N), V (m x N): initial log-scalings in, final log-scalings out. Returns
+// dict(values, plan, status, niter, err, trace).
+template <typename T>
+py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, double reg, py::array U_, py::array V_,
+                    double reg_m1, double reg_m2, UnbalancedMethod method, const SinkhornOptions& opt, bool want_plan,
+                    bool want_value, bool want_trace) {
+    auto M = as_carray<T>(M_, "M", 2);
+    auto Mk = as_carray<T>(Mk_, "Mk", 2);
+    auto a = as_carray<T>(a_, "a", 1);
+    auto B = as_carray<T>(B_, "b", 2);
+    auto U = as_carray<T>(U_, "U", 2);
+    auto V = as_carray<T>(V_, "V", 2);
+    const int64_t n = M.shape(0), m = M.shape(1), N = B.shape(1);
+    if (Mk.shape(0) != n || Mk.shape(1) != m || a.shape(0) != n || B.shape(0) != m || U.shape(0) != n ||
+        U.shape(1) != N || V.shape(0) != m || V.shape(1) != N)
+        throw py::value_error("sinkhorn_unbalanced: inconsistent shapes");
+    if (n == 0 || m == 0 || N == 0) throw py::value_error("sinkhorn_unbalanced: empty problem");
+    if (!(reg > 0) || !std::isfinite(reg)) throw py::value_error("reg must be a finite number > 0");
+    if (!(reg_m1 > 0) || !(reg_m2 > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
+    if (opt.max_iter < 0) throw py::value_error("numItermax must be >= 0");
+    if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
+    UnbalancedOptions uo;
+    uo.reg_m1 = reg_m1;
+    uo.reg_m2 = reg_m2;
+    uo.method = method;
+    SinkhornOptions o = opt;
+    o.num_threads = check_num_threads(opt.num_threads);
+    py::array_t<T> values(N);
+    py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
+    std::vector<SinkhornInfo> info(1);
+    std::vector<double> trace;
+    {
+        T* Up = U.mutable_data();
+        T* Vp = V.mutable_data();
+        T* vals = want_value ? values.mutable_data() : nullptr;
+        T* P = want_plan ? plan.mutable_data() : nullptr;
+        const T *Mp = M.data(), *Mkp = Mk.data(), *ap = a.data(), *Bp = B.data();
+        run_without_gil([&] {
+            sinkhorn_unbalanced_cpu<T>(Mp, Mkp, n, m, ap, Bp, N, static_cast<T>(reg), uo, o, Up, Vp, vals, P,
+                                       info.data(), want_trace ? &trace : nullptr);
+        });
+    }
+    py::dict d = sinkhorn_bind::info_dict(info, trace);
+    d["values"] = values;
+    d["plan"] = want_plan ? py::object(plan) : py::none();
+    return d;
+}
+
+void bind_types(py::module_& m) {
+    using namespace pybind11::literals;
+    py::enum_<Status>(m, "Status", py::module_local(), "Status of a kernel call (csrc/common/otkit_common.h).")
+        .value("OK", OK)
+        .value("MAX_ITER", MAX_ITER)
+        .value("NUMERICAL_ERROR", NUMERICAL_ERROR)
+        .value("INFEASIBLE", INFEASIBLE)
+        .value("UNBOUNDED", UNBOUNDED)
+        .value("BAD_INPUT", BAD_INPUT);
+    py::enum_<UnbalancedMethod>(m, "UnbalancedMethod", py::module_local())
+        .value("KNOPP", UnbalancedMethod::KNOPP)
+        .value("TRANSLATION_INVARIANT", UnbalancedMethod::TRANSLATION_INVARIANT)
+        .value("STABILIZED", UnbalancedMethod::STABILIZED)
+        .value("LOG", UnbalancedMethod::LOG);
+    py::class_<SinkhornOptions>(m, "SinkhornOptions", py::module_local(),
+                                "Options of the Sinkhorn solvers (csrc/common/sinkhorn_types.h), by name.")
+        .def(py::init([](int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
+                         int num_threads, bool log_fast) {
+                 SinkhornOptions o;
+                 o.max_iter = max_iter;
+                 o.stop_thr = stop_thr;
+                 o.check_every = check_every;
+                 o.tau = tau;
+                 o.omega = omega;
+                 o.omega_start = omega_start;
+                 o.num_threads = num_threads;
+                 o.log_fast = log_fast;
+                 return o;
+             }),
+             py::kw_only(), "max_iter"_a = 1000, "stop_thr"_a = 1e-9, "check_every"_a = 10, "tau"_a = 1e3,
+             "omega"_a = 1.0, "omega_start"_a = 1e-2, "num_threads"_a = 0, "log_fast"_a = true)
+        .def_readwrite("max_iter", &SinkhornOptions::max_iter)
+        .def_readwrite("stop_thr", &SinkhornOptions::stop_thr)
+        .def_readwrite("check_every", &SinkhornOptions::check_every)
+        .def_readwrite("tau", &SinkhornOptions::tau)
+        .def_readwrite("omega", &SinkhornOptions::omega)
+        .def_readwrite("omega_start", &SinkhornOptions::omega_start)
+        .def_readwrite("num_threads", &SinkhornOptions::num_threads)
+        .def_readwrite("log_fast", &SinkhornOptions::log_fast);
+}
+
+template <typename T>
+void def_unbalanced(py::module_& m, const char* name) {
+    using namespace pybind11::literals;
+    m.def(name, &unbalanced<T>, "M"_a, "Mk"_a, "a"_a, "B"_a, "reg"_a, "U"_a, "V"_a, py::kw_only(), "reg_m1"_a,
+          "reg_m2"_a, "method"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false,
+          "Unbalanced Sinkhorn on N problems sharing the kernel exp(-Mk / reg) (B: m x N); U, V: log-scalings,\n"
+          "updated in place.");
+}
+
 }  // namespace
 
-void bind_sinkhorn(py::module_& m) { sinkhorn_bind::bind_all<CpuSinkhorn>(m); }
+void bind_sinkhorn(py::module_& m) {
+    sinkhorn_bind::bind_all<CpuSinkhorn>(m);
+    bind_types(m);
+    def_unbalanced<double>(m, "sinkhorn_unbalanced_f64");
+    def_unbalanced<float>(m, "sinkhorn_unbalanced_f32");
+}
 
 }  // namespace otkit

@@ -26,6 +26,20 @@ struct SinkhornOptions {
     bool log_fast = true;   // log-domain: one exp per entry where safe (else the exact two-exp pass)
 };
 
+// Unbalanced Sinkhorn (KL-relaxed marginals), in POT's three algorithms plus the log-domain.
+enum class UnbalancedMethod : int {
+    KNOPP = 0,                  // POT's sinkhorn_knopp_unbalanced (Chizat et al. 2018)
+    TRANSLATION_INVARIANT = 1,  // POT's sinkhorn_unbalanced_translation_invariant (Sejourne et al. 2022)
+    STABILIZED = 2,             // POT's sinkhorn_stabilized_unbalanced (absorption into alpha, beta)
+    LOG = 3,                    // log-domain iterates of KNOPP (same stopping rule)
+};
+
+struct UnbalancedOptions {
+    double reg_m1 = std::numeric_limits<double>::infinity();  // KL weight of the row marginal (inf: hard)
+    double reg_m2 = std::numeric_limits<double>::infinity();  // KL weight of the column marginal
+    UnbalancedMethod method = UnbalancedMethod::KNOPP;
+};
+
 // Safeguarded over-relaxation: plain Sinkhorn steps until the marginal error falls below
 // omega_start, then omega; back to plain steps for good if the relaxed iterates diverge (the error
 // exceeds 10x the best error seen since relaxing, or is not finite).

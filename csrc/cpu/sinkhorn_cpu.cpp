@@ -21,6 +21,7 @@
 
 #include "common/interrupt.h"
 #include "common/otkit_common.h"
+#include "common/sinkhorn_rules.h"
 
 #include "common/omp_compat.h"
 #include "common/threads.h"
@@ -158,31 +159,24 @@ void build_kernel(const T* M, int64_t n, int64_t m, T reg, T* K, const T* u0, in
     }
 }
 
-template <typename T>
-inline T relax(T old, T fresh, T omega) {
-    // over-relaxed scaling old^(1 - omega) * fresh^omega; zero stays zero (empty row/column)
-    return (fresh == T(0) || old == T(0)) ? fresh : old * std::pow(fresh / old, omega);
-}
-
 // One fused pass, N = 1: u_i = a_i / (K v)_i, ktu = K^T u.
 // Rows go in blocks of 4, software-pipelined: one sweep over j adds the 4 scaled rows of block b
 // (still in cache) to the K^T u accumulator *and* computes the 4 dot products (K v)_i of block b+1,
 // streamed from memory. K is read from memory once per iteration, with the memory stream never
 // idle, and v and the accumulator cross the cache once per 4 rows. Each thread takes a contiguous
 // range of blocks and has its own accumulator.
-template <typename T>
-inline void update_u4(const T* a, int64_t i0, const T* s, T* u, T omega, T* uu) {
+template <typename T, class Rule>
+inline void update_u4(const T* a, int64_t i0, const T* s, T* u, const Rule& rule, T* uu) {
     for (int r = 0; r < 4; ++r) {
-        T ui = a[i0 + r] == T(0) ? T(0) : a[i0 + r] / s[r];  // empty rows keep u_i = 0 (as POT)
-        if (omega != T(1)) ui = relax(u[i0 + r], ui, omega);
+        const T ui = rule(a[i0 + r], s[r], u[i0 + r], i0 + r);
         u[i0 + r] = ui;
         uu[r] = ui;
     }
 }
 
-template <typename T>
+template <typename T, class Rule>
 void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu,
-                       std::vector<T>& acc, Team team, T omega) {
+                       std::vector<T>& acc, Team team, const Rule& rule) {
     acc.resize(static_cast<size_t>(team.parts) * m);
     const int64_t nfull = n / 4;  // full blocks of 4 rows; the n % 4 last rows are done alone
 #pragma omp parallel num_threads(team.threads)
@@ -206,7 +200,7 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
             s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
         }
         for (int64_t blk = b0; blk < b1; ++blk) {
-            update_u4(a, blk * 4, s, u, omega, uu);
+            update_u4(a, blk * 4, s, u, rule, uu);
             const T* Kb = K + blk * 4 * m;
             const T u0 = uu[0], u1 = uu[1], u2 = uu[2], u3 = uu[3];
             if (blk + 1 < b1) {
@@ -234,8 +228,7 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
                 T si = 0;
 #pragma omp simd reduction(+ : si)
                 for (int64_t j = 0; j < m; ++j) si += Ki[j] * v[j];
-                T ui = a[i] == T(0) ? T(0) : a[i] / si;
-                if (omega != T(1)) ui = relax(u[i], ui, omega);
+                const T ui = rule(a[i], si, u[i], i);
                 u[i] = ui;
                 if (ui != T(0)) {
 #pragma omp simd
@@ -254,9 +247,9 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
 // in blocks of R = 8, columns in chunks of 16 (two AVX-512 vectors of doubles; a last chunk of 8),
 // so that each K entry loaded serves 16 multiply-adds. dot_tile keeps the 8 x 16 tile of (K V) in
 // registers over a row of K, acc_tile the 8 x 16 tile of U while the accumulator rows stream by.
-template <typename T>
+template <typename T, class Rule>
 void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, T* u, T* ktu, int64_t na,
-                      int64_t ld, std::vector<T>& acc, Team team, T omega) {
+                      int64_t ld, std::vector<T>& acc, Team team, const Rule& rule) {
     constexpr int R = 8;
     acc.resize(static_cast<size_t>(team.parts) * m * ld);
     const int64_t nb = n / R;  // full row blocks; the n % R last rows go one by one
@@ -267,12 +260,7 @@ void fused_pass_multi(const T* K, int64_t n, int64_t m, const T* a, const T* v, 
         std::fill(my, my + m * ld, T(0));
         auto set_u = [&](int64_t i, int64_t k, T sik) {  // u_ik from (K v)_ik, padding -> 0
             T* ui = u + i * ld + k;
-            if (k >= na || a[i] == T(0)) {
-                *ui = T(0);
-                return;
-            }
-            const T fresh = a[i] / sik;
-            *ui = omega != T(1) ? relax(*ui, fresh, omega) : fresh;
+            *ui = k >= na ? T(0) : rule(a[i], sik, *ui, i);
         };
         const int64_t b0 = nb * p / team.parts, b1 = nb * (p + 1) / team.parts;
         for (int64_t blk = b0; blk < b1; ++blk) {
@@ -383,7 +371,7 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
         std::copy(Vp.begin(), Vp.begin() + m * ld, Vprev.begin());
         std::fill(bad.begin(), bad.begin() + na, 0);
         // v = b / K^T u
-        const T omega = static_cast<T>(omega_eff);
+        const BalancedRule<T> rule{static_cast<T>(omega_eff)};
         for (int64_t j = 0; j < m; ++j) {
             for (int64_t k = 0; k < na; ++k) {
                 const int64_t e = j * ld + k;
@@ -392,8 +380,7 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                     Vp[e] = T(0);
                     continue;
                 }
-                T vj = Bp[e] / kt;
-                if (omega != T(1)) vj = relax(Vp[e], vj, omega);
+                const T vj = rule(Bp[e], kt, Vp[e], j);
                 Vp[e] = vj;
                 if (kt == T(0) || !is_finite(vj)) bad[k] = 1;
             }
@@ -403,9 +390,9 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
             TunedIteration it(tuner, ii);
             const Team team{nthreads, it.threads};
             if (na == 1)
-                fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, team, omega);
+                fused_pass_single(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), acc, team, rule);
             else
-                fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, ld, acc, team, omega);
+                fused_pass_multi(K, n, m, a, Vp.data(), Up.data(), KtuNew.data(), na, ld, acc, team, rule);
         }
         for (int64_t i = 0; i < n; ++i)
             for (int64_t k = 0; k < na; ++k)
@@ -598,9 +585,9 @@ struct ColLSE {
 // When update_rows is false, f is only read (used for the initial column LSE).
 // Every exp here has a non-positive argument (the maximum is taken out) and its sum has a term equal
 // to 1, so results below the smallest normal number are flushed to 0 (fast_exp_nonpos_ftz: cheaper).
-template <typename T>
+template <typename T, class Rule>
 void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, int64_t i0,
-              int64_t i1, bool update_rows, ColLSE<T>& col, std::vector<T>& tilemax, T omega) {
+              int64_t i1, bool update_rows, ColLSE<T>& col, std::vector<T>& tilemax, const Rule& rule) {
     constexpr int R = 8;
     tilemax.resize(m);
     for (int64_t t0 = i0; t0 < i1; t0 += R) {
@@ -608,10 +595,8 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
         if (update_rows) {
             for (int64_t i = t0; i < t1; ++i) {
                 const T lse = lse_affine(M + i * m, scale, g, m);
-                const T fresh = loga[i] - lse;  // log a_i = -inf (a_i = 0): f_i = -inf, row i is empty
-                f[i] = (omega != T(1) && fresh != neg_inf<T>() && f[i] != neg_inf<T>())
-                           ? (T(1) - omega) * f[i] + omega * fresh
-                           : fresh;
+                // log a_i = -inf (a_i = 0): f_i = -inf, row i is empty
+                f[i] = rule.log(loga[i], lse, f[i], i);
             }
         }
         // column maxima over the tile, then rescale the running sums
@@ -660,9 +645,9 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
 // Entries e_ij below the smallest normal number are flushed to 0, which is harmless unless S_j is
 // itself tiny: the pass reports failure (and the caller redoes the iteration with the exact pass)
 // when a column with g_j > -inf has S_j < 1e-200 (flushed terms < n * 1e-108 relative) or not finite.
-template <typename T>
+template <typename T, class Rule>
 bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
-                    T* f, T* lse, std::vector<T>& buf, std::vector<double>& part_total, Team team, T omega,
+                    T* f, T* lse, std::vector<T>& buf, std::vector<double>& part_total, Team team, const Rule& rule,
                     double* value) {
     constexpr int R = 8;
     const int parts = team.parts;
@@ -704,13 +689,11 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
                 } else {
                     std::fill(Er, Er + m, T(0));
                 }
-                const T fresh = loga[i] - lse_i;  // as the exact pass (an empty row gets f_i = -inf)
-                const bool relaxed = omega != T(1) && fresh != neg_inf<T>() && f[i] != neg_inf<T>();
-                f[i] = relaxed ? (T(1) - omega) * f[i] + omega * fresh : fresh;
+                f[i] = rule.log(loga[i], lse_i, f[i], i);  // as the exact pass (an empty row gets f_i = -inf)
                 if (f[i] == neg_inf<T>() || mx == neg_inf<T>())
                     A[r] = T(0);
                 else
-                    A[r] = relaxed ? std::exp(f[i] + mx) : a[i] / s;
+                    A[r] = rule.plain() ? a[i] / s : std::exp(f[i] + mx);
                 if (!is_finite(A[r]) || (!is_finite(f[i]) && f[i] != neg_inf<T>())) ok = false;
                 total += double(A[r]) * double(sm);
             }
@@ -755,9 +738,9 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
 }
 
 // One full log-domain pass over all rows; lse (m) receives LSE_i(-M_ij/reg + f_i).
-template <typename T>
+template <typename T, class Rule>
 void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
-              bool update_rows, T* lse, std::vector<T>& buf, Team team, T omega) {
+              bool update_rows, T* lse, std::vector<T>& buf, Team team, const Rule& rule) {
     const int nt = team.parts;
     buf.resize(static_cast<size_t>(nt) * 2 * m);
 #pragma omp parallel num_threads(team.threads)
@@ -768,7 +751,7 @@ void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T*
             col.reset();
             const int64_t chunk = (n + nt - 1) / nt;
             const int64_t i0 = std::min<int64_t>(n, p * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
-            log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax, omega);
+            log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax, rule);
         }
 #pragma omp barrier
 #pragma omp for schedule(static)
@@ -832,8 +815,8 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
     // column LSE of the initial f
     OmegaGuard guard(opt);
-    T omega = T(1);
-    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, omega);
+    BalancedRule<T> rule{T(1)};
+    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     const bool use_fast = opt.log_fast;
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
@@ -844,24 +827,19 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
         poll.check();
         std::copy(f, f + n, fprev.begin());
         std::copy(g, g + m, gprev.begin());
-        for (int64_t j = 0; j < m; ++j) {  // v = log b - LSE_i(Mr + u)
-            const T fresh = logb[j] - lse[j];
-            g[j] = (omega != T(1) && fresh != neg_inf<T>() && g[j] != neg_inf<T>())
-                       ? (T(1) - omega) * g[j] + omega * fresh
-                       : fresh;
-        }
+        for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);  // v = log b - LSE_i(Mr + u)
         // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
         // below the representable range, typically in the first iterations), the exact two-exp pass
         bool fast;
         {
             TunedIteration it(tuner, ii);
             const Team team{nthreads, it.threads};
-            fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, totals, team, omega,
+            fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, totals, team, rule,
                                               &pass_value);
             value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
             if (!fast) {
                 if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
-                log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, omega);
+                log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, rule);
             }
         }
         bool finite = true;
@@ -889,7 +867,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
                 info->niter = ii;
                 break;
             }
-            omega = static_cast<T>(guard.update(info->err));
+            rule.omega = static_cast<T>(guard.update(info->err));
         }
     }
     if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
@@ -944,7 +922,8 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
         for (int64_t j = 0; j < m; ++j) v[j] = b[j] == T(0) ? T(0) : b[j] / ktu[j];
         {
             TunedIteration it(tuner, ii);
-            fused_pass_single(K, n, m, a, v.data(), u.data(), ktuNew.data(), acc, Team{nthreads, it.threads}, T(1));
+            fused_pass_single(K, n, m, a, v.data(), u.data(), ktuNew.data(), acc, Team{nthreads, it.threads},
+                              BalancedRule<T>{});
         }
         bool finite = all_finite(u.data(), n) && all_finite(v.data(), m);
         if (!finite) {
@@ -997,6 +976,312 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Unbalanced (KL-relaxed marginals): the same operator passes with UnbalancedRule
+// ---------------------------------------------------------------------------------------
+namespace {
+
+// max|x - y| / max(max|x|, max|y|, 1) over entries (POT's relative change of a scaling)
+template <typename T>
+double rel_change(const std::vector<T>& x, const std::vector<T>& y) {
+    double num = 0, mx = 1.0;
+    for (size_t e = 0; e < x.size(); ++e) {
+        num = std::max(num, std::abs(double(x[e]) - double(y[e])));
+        mx = std::max(mx, std::max(std::abs(double(x[e])), std::abs(double(y[e]))));
+    }
+    return num / mx;
+}
+
+// the same, for u = exp(f) given log-scalings (scaled by exp(-F), F the largest exponent: no overflow)
+template <typename T>
+double rel_change_log(const T* f, const T* fp, int64_t n) {
+    double F = 0;
+    for (int64_t i = 0; i < n; ++i) F = std::max({F, double(f[i]), double(fp[i])});
+    double num = 0, mx = std::exp(-F);
+    for (int64_t i = 0; i < n; ++i) {
+        const double x = std::exp(double(f[i]) - F), y = std::exp(double(fp[i]) - F);
+        num = std::max(num, std::abs(x - y));
+        mx = std::max(mx, std::max(x, y));
+    }
+    return num / mx;
+}
+
+// <P_k, M> and (N = 1) the plan, P_ij = exp(F_ik + G_jk - Mk_ij / reg), from log-scalings F (n x N), G (m x N)
+template <typename T>
+void unbalanced_plan_value(const T* M, const T* Mk, int64_t n, int64_t m, int64_t N, T scale, const T* F, const T* G,
+                           T* values, T* plan, int nthreads) {
+    std::vector<T> gk(m);
+    for (int64_t k = 0; k < N; ++k) {
+        for (int64_t j = 0; j < m; ++j) gk[j] = G[j * N + k];
+        double total = 0;
+        T* P = (plan != nullptr && N == 1) ? plan : nullptr;
+#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : total)
+        for (int64_t i = 0; i < n; ++i) {
+            const T fi = F[i * N + k];
+            const T* Mi = M + i * m;
+            const T* Mki = Mk + i * m;
+            T s = 0;
+            if (fi == neg_inf<T>()) {
+                if (P != nullptr) std::fill(P + i * m, P + (i + 1) * m, T(0));
+                continue;
+            }
+            for (int64_t j = 0; j < m; ++j) {
+                const T p = fast_exp(Mki[j] * scale + fi + gk[j]);
+                if (P != nullptr) P[i * m + j] = p;
+                s += p * Mi[j];
+            }
+            total += s;
+        }
+        if (values != nullptr) values[k] = static_cast<T>(total);
+    }
+}
+
+// Log-domain unbalanced Sinkhorn on one problem: f = fi1 (log a - LSE_j(-Mk/reg + g)), then
+// g = fi2 (log b - LSE_i(-Mk/reg + f)), the fused exact log pass per iteration; POT's stopping rule on
+// u = exp(f), v = exp(g).
+template <typename T>
+void unbalanced_log_single(const T* Mk, int64_t n, int64_t m, const T* a, const T* b, T reg, double fi1, double fi2,
+                           const SinkhornOptions& opt, T* f, T* g, SinkhornInfo* info, std::vector<double>* trace,
+                           int nthreads, ThreadTuner& tuner) {
+    const T scale = T(-1) / reg;
+    std::vector<T> loga(n), logb(m), lse(m), buf, fprev(n), gprev(m);
+    for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
+    for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
+    const UnbalancedRule<T> rows{static_cast<T>(fi1)}, cols{static_cast<T>(fi2)};
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    InterruptPoll poll;
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
+        std::copy(f, f + n, fprev.begin());
+        std::copy(g, g + m, gprev.begin());
+        {
+            TunedIteration it(tuner, ii);
+            log_pass(Mk, n, m, scale, loga.data(), g, f, true, lse.data(), buf, Team{nthreads, it.threads}, rows);
+        }
+        for (int64_t j = 0; j < m; ++j) g[j] = cols.log(logb[j], lse[j], g[j], j);
+        bool finite = true;
+        for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j < m; ++j) finite &= !(g[j] != g[j]) && g[j] != std::numeric_limits<T>::infinity();
+        if (!finite) {
+            std::copy(fprev.begin(), fprev.end(), f);
+            std::copy(gprev.begin(), gprev.end(), g);
+            *info = SinkhornInfo{NUMERICAL_ERROR, ii, info->err};
+            return;
+        }
+        info->err = 0.5 * (rel_change_log(f, fprev.data(), n) + rel_change_log(g, gprev.data(), m));
+        if (trace) trace->push_back(info->err);
+        if (info->err < opt.stop_thr) {
+            info->status = OK;
+            info->niter = ii;
+            return;
+        }
+    }
+    info->niter = std::max(0, ii - 1);
+}
+
+}  // namespace
+
+template <typename T>
+void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, const T* a, const T* B, int64_t N,
+                             T reg, const UnbalancedOptions& uo, const SinkhornOptions& opt, T* U, T* V,
+                             T* values, T* plan, SinkhornInfo* info, std::vector<double>* trace) {
+    if (N <= 0) return;
+    const double r1 = uo.reg_m1, r2 = uo.reg_m2, R = double(reg), inf = std::numeric_limits<double>::infinity();
+    const double fi1 = unbalanced_exponent(r1, R), fi2 = unbalanced_exponent(r2, R);
+    const T scale = T(-1) / reg;
+    if (uo.method == UnbalancedMethod::LOG) {  // one log-domain solve per histogram
+        const int nthreads = plan_parts(double(n) * double(m) * kNsPerExp, opt.num_threads);
+        ThreadTuner tuner(nthreads, TUNE_SINKHORN_LOG, double(n) * double(m));
+        std::vector<T> f(n), g(m), b(m);
+        for (int64_t k = 0; k < N; ++k) {
+            for (int64_t i = 0; i < n; ++i) f[i] = U[i * N + k];
+            for (int64_t j = 0; j < m; ++j) g[j] = V[j * N + k], b[j] = B[j * N + k];
+            SinkhornInfo ik;
+            unbalanced_log_single(Mk, n, m, a, b.data(), reg, fi1, fi2, opt, f.data(), g.data(), &ik,
+                                  N == 1 ? trace : nullptr, nthreads, tuner);
+            if (k == 0 || ik.status > info->status) *info = SinkhornInfo{ik.status, std::max(info->niter, ik.niter), ik.err};
+            else info->niter = std::max(info->niter, ik.niter);
+            for (int64_t i = 0; i < n; ++i) U[i * N + k] = f[i];
+            for (int64_t j = 0; j < m; ++j) V[j * N + k] = g[j];
+        }
+        if (values != nullptr || plan != nullptr) unbalanced_plan_value(M, Mk, n, m, N, scale, U, V, values, plan, nthreads);
+        return;
+    }
+
+    // Kernel forms on packed scalings (row stride ld, padding columns 0)
+    const bool ti = uo.method == UnbalancedMethod::TRANSLATION_INVARIANT;
+    const bool stab = uo.method == UnbalancedMethod::STABILIZED;
+    const int64_t ld = packed_ld(N);
+    const double pass_ns = double(n) * double(m) * (kNsPerKernelEntry + (N > 1 ? 2.0 * kNsPerTiledFma * double(ld) : 0.0));
+    const int nthreads = plan_parts(pass_ns, opt.num_threads);
+    ThreadTuner tuner(nthreads, N == 1 ? TUNE_SINKHORN : TUNE_SINKHORN_BATCH, double(n) * double(m) * double(N));
+    std::vector<T> u(n * ld, T(0)), v(m * ld, T(0)), bp(m * ld, T(0)), ktu(m * ld), acc;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t k = 0; k < N; ++k) u[i * ld + k] = std::exp(U[i * N + k]);
+    for (int64_t j = 0; j < m; ++j)
+        for (int64_t k = 0; k < N; ++k) v[j * ld + k] = std::exp(V[j * N + k]), bp[j * ld + k] = B[j * N + k];
+    // TI: u, v above are the reported scalings; the products use the iterates u_, v_ (Sejourne et al.)
+    std::vector<T> uit = u, vit = v, uprev, vprev;
+    big_buffer<T> Kbuf = alloc_big<T>(static_cast<size_t>(n) * m), Sbuf;
+    T* K = Kbuf.get();
+    build_kernel(Mk, n, m, reg, K, u.data(), ld, ktu.data(), acc, nthreads);  // (ktu unused)
+    // stabilized: potentials alpha, beta (shared by the histograms), per-entry factors of the rule
+    std::vector<T> alpha(n, T(0)), beta(m, T(0)), phia(n, T(1)), phib(m, T(1));
+    const T eps = stab ? T(1e-16) : T(0);
+    UnbalancedRule<T> rows{static_cast<T>(fi1), eps, stab ? phia.data() : nullptr};
+    UnbalancedRule<T> cols{static_cast<T>(fi2), eps, stab ? phib.data() : nullptr};
+    // translation-invariant constants (Sejourne et al. 2022, as in POT)
+    const double rr1 = std::isinf(r1) ? 0 : R / r1, rr2 = std::isinf(r2) ? 0 : R / r2;
+    const double k1 = std::isinf(r1) ? 0 : R * r1 / ((R + r1) * (r1 + r2));
+    const double k2 = std::isinf(r2) ? 0 : R * r2 / ((R + r2) * (r1 + r2));
+    const double krho1 = std::isinf(r1) ? 0 : k1 * r1 / R, krho2 = std::isinf(r2) ? 0 : k2 * r2 / R;
+    double xi1, xi2, fi12;
+    if (std::isinf(r1) && std::isinf(r2)) xi1 = 0, xi2 = 0, fi12 = 1;
+    else if (std::isinf(r1)) xi1 = 0, xi2 = R / r2, fi12 = r2;
+    else if (std::isinf(r2)) xi1 = R / r1, xi2 = 0, fi12 = r1;
+    else xi1 = (r2 * R) / (r1 * (R + r1 + r2)), xi2 = (r1 * R) / (r2 * (R + r1 + r2)), fi12 = r1 * r2 / (r1 + r2);
+    const double xirho1 = std::isinf(r1) ? 0 : xi1 * r1 / R, xirho2 = std::isinf(r2) ? 0 : xi2 * r2 / R;
+    (void)inf;
+    // per-histogram sums sum_i w_i x_ik^p of the TI updates
+    auto colsum_pow = [&](const std::vector<T>& x, const T* w, int64_t rows_, bool w_packed, double p, int64_t k) {
+        double s = 0;
+        for (int64_t i = 0; i < rows_; ++i) {
+            const double wi = w_packed ? double(w[i * ld + k]) : double(w[i]);
+            s += wi * (p == 0.0 ? 1.0 : std::pow(double(x[i * ld + k]), p));
+        }
+        return s;
+    };
+
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    double err = 1.0;
+    bool absorbing = false;
+    int ii;
+    InterruptPoll poll;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
+        uprev = u;
+        vprev = v;
+        if (stab) {  // POT: f_alpha = exp(-alpha / (reg + reg_m1)) (1 for reg_m1 = inf)
+            for (int64_t i = 0; i < n; ++i) phia[i] = std::isinf(r1) ? T(1) : T(std::exp(-double(alpha[i]) / (R + r1)));
+            for (int64_t j = 0; j < m; ++j) phib[j] = std::isinf(r2) ? T(1) : T(std::exp(-double(beta[j]) / (R + r2)));
+        }
+        std::vector<double> cv(N, 1.0);  // TI: (sum_j b_j v_j^rr2)^krho2 per histogram, from the old v_
+        if (ti)
+            for (int64_t k = 0; k < N; ++k) cv[k] = std::pow(colsum_pow(vit, bp.data(), m, true, rr2, k), krho2);
+        // u = rule(a, K v) and ktu = K^T u: one read of K
+        {
+            TunedIteration it(tuner, ii);
+            const Team team{nthreads, it.threads};
+            if (ld == 1) fused_pass_single(K, n, m, a, vit.data(), uit.data(), ktu.data(), acc, team, rows);
+            else fused_pass_multi(K, n, m, a, vit.data(), uit.data(), ktu.data(), N, ld, acc, team, rows);
+        }
+        std::vector<double> su(N, 0.0);  // TI: sum_i a_i u__i^(-rr1) per histogram
+        if (ti) {
+            for (int64_t k = 0; k < N; ++k) {  // u_ = u_hat (sum a u_hat^-rr1)^-xirho1, u_hat = cv (a / K v)^fi1
+                double s = 0;
+                for (int64_t i = 0; i < n; ++i) s += double(a[i]) * (rr1 == 0.0 ? 1.0 : std::pow(cv[k] * double(uit[i * ld + k]), -rr1));
+                const double c = cv[k] * std::pow(s, -xirho1);
+                for (int64_t i = 0; i < n; ++i) uit[i * ld + k] = static_cast<T>(uit[i * ld + k] * c);
+                for (int64_t j = 0; j < m; ++j) ktu[j * ld + k] = static_cast<T>(ktu[j * ld + k] * c);
+                su[k] = colsum_pow(uit, a, n, false, -rr1, k);
+            }
+        }
+        // v = rule(b, K^T u)
+        for (int64_t j = 0; j < m; ++j)
+            for (int64_t k = 0; k < N; ++k) vit[j * ld + k] = cols(bp[j * ld + k], ktu[j * ld + k], vit[j * ld + k], j);
+        if (ti) {
+            for (int64_t k = 0; k < N; ++k) {  // v_ = v_hat (sum b v_hat^-rr2)^-xirho2, v_hat = (b / K^T u)^fi2 (sum a u_^-rr1)^krho1
+                const double c1 = std::pow(su[k], krho1);
+                double s = 0;
+                for (int64_t j = 0; j < m; ++j) s += double(bp[j * ld + k]) * (rr2 == 0.0 ? 1.0 : std::pow(c1 * double(vit[j * ld + k]), -rr2));
+                const double c = c1 * std::pow(s, -xirho2);
+                for (int64_t j = 0; j < m; ++j) vit[j * ld + k] = static_cast<T>(vit[j * ld + k] * c);
+            }
+        }
+        // numerical errors (POT: K^T u = 0 somewhere, or a scaling not finite): previous scalings, stop
+        bool bad = false;
+        for (int64_t j = 0; j < m; ++j)
+            for (int64_t k = 0; k < N; ++k) bad |= ktu[j * ld + k] == T(0);
+        absorbing = false;
+        if (stab) {  // absorb large scalings into alpha, beta (POT: the maximum scaling; per row with N > 1)
+            T umax = 0, vmax = 0;
+            for (int64_t e = 0; e < n * ld; ++e) umax = std::max(umax, uit[e]);
+            for (int64_t e = 0; e < m * ld; ++e) vmax = std::max(vmax, vit[e]);
+            if (umax > T(opt.tau) || vmax > T(opt.tau)) {
+                absorbing = true;
+                for (int64_t i = 0; i < n; ++i) {
+                    T mx = N == 1 ? umax : T(0);
+                    if (N > 1) for (int64_t k = 0; k < N; ++k) mx = std::max(mx, uit[i * ld + k]);
+                    alpha[i] += reg * std::log(mx);
+                }
+                for (int64_t j = 0; j < m; ++j) {
+                    T mx = N == 1 ? vmax : T(0);
+                    if (N > 1) for (int64_t k = 0; k < N; ++k) mx = std::max(mx, vit[j * ld + k]);
+                    beta[j] += reg * std::log(mx);
+                }
+                if (!Sbuf) Sbuf = alloc_big<T>(static_cast<size_t>(n) * m);
+                T* S = Sbuf.get();
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+                for (int64_t i = 0; i < n; ++i)
+                    for (int64_t j = 0; j < m; ++j) S[i * m + j] = Mk[i * m + j] - alpha[i] - beta[j];
+                build_kernel(S, n, m, reg, K, uit.data(), ld, ktu.data(), acc, nthreads);  // (ktu rewritten below)
+                for (int64_t j = 0; j < m; ++j)
+                    for (int64_t k = 0; k < N; ++k) vit[j * ld + k] = T(1);
+            }
+        }
+        for (int64_t e = 0; e < n * ld; ++e) bad |= !is_finite(uit[e]);
+        for (int64_t e = 0; e < m * ld; ++e) bad |= !is_finite(vit[e]);
+        if (bad) {
+            u = uprev;
+            v = vprev;
+            *info = SinkhornInfo{NUMERICAL_ERROR, ii, err};
+            break;
+        }
+        if (ti) {  // u = u_ t, v = v_ / t, t = (sum a u_^-rr1 / sum b v_^-rr2)^(fi12 / reg)
+            for (int64_t k = 0; k < N; ++k) {
+                const double t = std::pow(su[k] / colsum_pow(vit, bp.data(), m, true, -rr2, k), fi12 / R);
+                for (int64_t i = 0; i < n; ++i) u[i * ld + k] = static_cast<T>(uit[i * ld + k] * t);
+                for (int64_t j = 0; j < m; ++j) v[j * ld + k] = static_cast<T>(vit[j * ld + k] / t);
+            }
+        } else {
+            u = uit;
+            v = vit;
+        }
+        if (stab) {  // checked every 10 iterations, and not right after an absorption (POT)
+            if ((ii % 10 == 0 && !absorbing) || ii == 0) {
+                err = rel_change(u, uprev);
+                if (trace) trace->push_back(err);
+                if (err <= opt.stop_thr) {
+                    *info = SinkhornInfo{OK, ii, err};
+                    break;
+                }
+            }
+        } else {
+            err = 0.5 * (rel_change(u, uprev) + rel_change(v, vprev));
+            if (trace) trace->push_back(err);
+            if (err < opt.stop_thr) {
+                *info = SinkhornInfo{OK, ii, err};
+                break;
+            }
+        }
+    }
+    if (info->status == MAX_ITER) *info = SinkhornInfo{MAX_ITER, std::max(0, ii - 1), err};
+    // log-scalings: log u (alpha / reg + log u when stabilized; -inf where u = 0) for the plan and value,
+    // then out as POT's log(u + 1e-300) (log u when stabilized)
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t k = 0; k < N; ++k) U[i * N + k] = T((stab ? double(alpha[i]) / R : 0.0) + std::log(double(u[i * ld + k])));
+    for (int64_t j = 0; j < m; ++j)
+        for (int64_t k = 0; k < N; ++k) V[j * N + k] = T((stab ? double(beta[j]) / R : 0.0) + std::log(double(v[j * ld + k])));
+    if (values != nullptr || plan != nullptr) unbalanced_plan_value(M, Mk, n, m, N, scale, U, V, values, plan, nthreads);
+    if (!stab) {
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t k = 0; k < N; ++k) U[i * N + k] = T(std::log(double(u[i * ld + k]) + 1e-300));
+        for (int64_t j = 0; j < m; ++j)
+            for (int64_t k = 0; k < N; ++k) V[j * N + k] = T(std::log(double(v[j * ld + k]) + 1e-300));
+    }
+}
+
 #define OTKIT_INSTANTIATE(T)                                                                        \
     template void sinkhorn_knopp_cpu<T>(const T*, int64_t, int64_t, const T*, const T*, int64_t, T, \
                                         const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,      \
@@ -1006,7 +1291,10 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
                                       std::vector<double>*);                                       \
     template void sinkhorn_stabilized_cpu<T>(const T*, int64_t, int64_t, const T*, const T*, T,     \
                                              const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*, \
-                                             std::vector<double>*);
+                                             std::vector<double>*);                                     \
+    template void sinkhorn_unbalanced_cpu<T>(const T*, const T*, int64_t, int64_t, const T*, const T*, int64_t, T, \
+                                             const UnbalancedOptions&, const SinkhornOptions&, T*, T*, T*, T*,    \
+                                             SinkhornInfo*, std::vector<double>*);
 OTKIT_INSTANTIATE(double)
 OTKIT_INSTANTIATE(float)
 #undef OTKIT_INSTANTIATE

@@ -36,5 +36,18 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
                              const SinkhornOptions& opt, T* alpha, T* beta, T* value, T* plan,
                              SinkhornInfo* info, std::vector<double>* trace);
 
+// Unbalanced Sinkhorn (uo.method: POT's kernel-form, translation-invariant and stabilized algorithms, or
+// the log-domain), N problems sharing the kernel (B: m x N; POT's stopping rule over all of them).
+//   M       (n x m) cost of the value <P, M>
+//   Mk      (n x m) cost of the kernel K = exp(-Mk / reg): M - reg log c for a reference measure c
+//           (POT's reg_type="kl": c = a b^T), or M itself
+//   U, V    (n x N), (m x N): in: initial log-scalings (POT's warmstart, 0 by default);
+//           out: final log-scalings log u, log v (log(u + 1e-300) as POT; alpha / reg + log u when
+//           stabilized), so that P = exp(log u_i + log v_j - Mk_ij / reg)
+//   values  (N) <P_k, M>, or nullptr; plan (n x m, N == 1), or nullptr; info (1); trace: every error
+template <typename T>
+void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, const T* a, const T* B, int64_t N,
+                             T reg, const UnbalancedOptions& uo, const SinkhornOptions& opt, T* U, T* V,
+                             T* values, T* plan, SinkhornInfo* info, std::vector<double>* trace);
 
 }  // namespace otkit

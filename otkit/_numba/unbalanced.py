@@ -1,0 +1,303 @@
+"""Numba fallback of the unbalanced Sinkhorn kernel (same name, arguments and results as
+``otkit._ext.sinkhorn_unbalanced_*``; the algorithm of ``sinkhorn_unbalanced_cpu`` in
+csrc/cpu/sinkhorn_cpu.cpp, with the update rule of csrc/common/sinkhorn_rules.h).
+
+The products ``K v`` and ``K^T u`` go through NumPy's BLAS (``np.dot`` in nopython mode); the log-domain
+method through row/column log-sum-exps. U, V hold log-scalings in and out, as in the C++ kernel.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit
+
+OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
+
+
+class UnbalancedMethod(enum.IntEnum):
+    """Mirror of ``otkit::UnbalancedMethod`` (csrc/common/sinkhorn_types.h)."""
+    KNOPP = 0
+    TRANSLATION_INVARIANT = 1
+    STABILIZED = 2
+    LOG = 3
+
+
+@dataclass
+class SinkhornOptions:
+    """Mirror of ``otkit::SinkhornOptions`` (csrc/common/sinkhorn_types.h), by name."""
+    max_iter: int = 1000
+    stop_thr: float = 1e-9
+    check_every: int = 10
+    tau: float = 1e3
+    omega: float = 1.0
+    omega_start: float = 1e-2
+    num_threads: int = 0
+    log_fast: bool = True
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _rule(target, s, fi, eps, phi):
+    """UnbalancedRule: phi (target / (s + eps))^fi; 0 where target = 0."""
+    if target == 0.0:
+        return 0.0
+    r = target / (s + eps)
+    x = r if fi == 1.0 else r ** fi
+    return x * phi
+
+
+@njit(cache=True, error_model="numpy")
+def _rel_change(x, y):
+    num = np.max(np.abs(x - y))
+    return num / max(np.max(np.abs(x)), np.max(np.abs(y)), 1.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _rel_change_log(f, fp):
+    F = max(np.max(f), np.max(fp), 0.0)
+    x = np.exp(f - F)
+    y = np.exp(fp - F)
+    return np.max(np.abs(x - y)) / max(np.max(x), np.max(y), math.exp(-F))
+
+
+@njit(cache=True, error_model="numpy")
+def _lse_rows(A):
+    n, m = A.shape
+    out = np.empty(n)
+    for i in range(n):
+        mx = -np.inf
+        for j in range(m):
+            mx = max(mx, A[i, j])
+        if mx == -np.inf:
+            out[i] = -np.inf
+            continue
+        s = 0.0
+        for j in range(m):
+            s += math.exp(A[i, j] - mx)
+        out[i] = mx + math.log(s)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace):
+    scale = -1.0 / reg
+    Ms = Mk * scale
+    loga, logb = np.log(a), np.log(b)
+    status, niter, err = MAX_ITER, 0, 1.0
+    ii = 0
+    while ii < max_iter:
+        fprev, gprev = f.copy(), g.copy()
+        lse_r = _lse_rows(Ms + g[None, :])
+        for i in range(f.size):
+            f[i] = loga[i] if loga[i] == -np.inf else fi1 * (loga[i] - lse_r[i])
+        lse_c = _lse_rows((Ms + f[:, None]).T.copy())
+        for j in range(g.size):
+            g[j] = logb[j] if logb[j] == -np.inf else fi2 * (logb[j] - lse_c[j])
+        if np.any(np.isnan(f)) or np.any(f == np.inf) or np.any(np.isnan(g)) or np.any(g == np.inf):
+            f[:] = fprev
+            g[:] = gprev
+            return NUMERICAL_ERROR, ii, err
+        err = 0.5 * (_rel_change_log(f, fprev) + _rel_change_log(g, gprev))
+        trace.append(err)
+        if err < stop_thr:
+            return OK, ii, err
+        ii += 1
+    return status, max(0, ii - 1), err
+
+
+@njit(cache=True, error_model="numpy")
+def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V, trace):
+    """Kernel forms (KNOPP, TRANSLATION_INVARIANT, STABILIZED) on u (n x N), v (m x N)."""
+    n, m = Mk.shape
+    N = B.shape[1]
+    fi1 = 1.0 if r1 == np.inf else r1 / (r1 + reg)
+    fi2 = 1.0 if r2 == np.inf else r2 / (r2 + reg)
+    ti = method == 1
+    stab = method == 2
+    eps = 1e-16 if stab else 0.0
+    K = np.exp(Mk * (-1.0 / reg))
+    u = np.exp(U)
+    v = np.exp(V)
+    uit, vit = u.copy(), v.copy()
+    alpha, beta = np.zeros(n), np.zeros(m)
+    phia, phib = np.ones(n), np.ones(m)
+    # translation-invariant constants (Sejourne et al. 2022, as in POT)
+    rr1 = 0.0 if r1 == np.inf else reg / r1
+    rr2 = 0.0 if r2 == np.inf else reg / r2
+    k1 = 0.0 if r1 == np.inf else reg * r1 / ((reg + r1) * (r1 + r2))
+    k2 = 0.0 if r2 == np.inf else reg * r2 / ((reg + r2) * (r1 + r2))
+    krho1 = 0.0 if r1 == np.inf else k1 * r1 / reg
+    krho2 = 0.0 if r2 == np.inf else k2 * r2 / reg
+    if r1 == np.inf and r2 == np.inf:
+        xi1, xi2, fi12 = 0.0, 0.0, 1.0
+    elif r1 == np.inf:
+        xi1, xi2, fi12 = 0.0, reg / r2, r2
+    elif r2 == np.inf:
+        xi1, xi2, fi12 = reg / r1, 0.0, r1
+    else:
+        xi1 = (r2 * reg) / (r1 * (reg + r1 + r2))
+        xi2 = (r1 * reg) / (r2 * (reg + r1 + r2))
+        fi12 = r1 * r2 / (r1 + r2)
+    xirho1 = 0.0 if r1 == np.inf else xi1 * r1 / reg
+    xirho2 = 0.0 if r2 == np.inf else xi2 * r2 / reg
+    status, niter, err = MAX_ITER, 0, 1.0
+    su = np.zeros(N)
+    ii = 0
+    while ii < max_iter:
+        uprev, vprev = u.copy(), v.copy()
+        if stab:
+            for i in range(n):
+                phia[i] = 1.0 if r1 == np.inf else math.exp(-alpha[i] / (reg + r1))
+            for j in range(m):
+                phib[j] = 1.0 if r2 == np.inf else math.exp(-beta[j] / (reg + r2))
+        cv = np.ones(N)
+        if ti:
+            for k in range(N):
+                cv[k] = np.sum(B[:, k] * vit[:, k] ** rr2) ** krho2
+        Kv = np.dot(K, vit)
+        for i in range(n):
+            for k in range(N):
+                uit[i, k] = _rule(a[i], Kv[i, k], fi1, eps, phia[i])
+        if ti:
+            for k in range(N):
+                s = np.sum(a * (cv[k] * uit[:, k]) ** (-rr1))
+                uit[:, k] *= cv[k] * s ** (-xirho1)
+                su[k] = np.sum(a * uit[:, k] ** (-rr1))
+        ktu = np.dot(K.T, uit)
+        for j in range(m):
+            for k in range(N):
+                vit[j, k] = _rule(B[j, k], ktu[j, k], fi2, eps, phib[j])
+        if ti:
+            for k in range(N):
+                c1 = su[k] ** krho1
+                s = np.sum(B[:, k] * (c1 * vit[:, k]) ** (-rr2))
+                vit[:, k] *= c1 * s ** (-xirho2)
+        bad = np.any(ktu == 0.0)
+        absorbing = False
+        if stab and (np.max(uit) > tau or np.max(vit) > tau):
+            absorbing = True
+            for i in range(n):
+                alpha[i] += reg * math.log(np.max(uit) if N == 1 else np.max(uit[i]))
+            for j in range(m):
+                beta[j] += reg * math.log(np.max(vit) if N == 1 else np.max(vit[j]))
+            K = np.exp((alpha.reshape(n, 1) + beta.reshape(1, m) - Mk) / reg)
+            vit[:] = 1.0
+        bad = bad or not (np.all(np.isfinite(uit)) and np.all(np.isfinite(vit)))
+        if bad:
+            u, v = uprev, vprev
+            status, niter = NUMERICAL_ERROR, ii
+            break
+        if ti:
+            for k in range(N):
+                t = (su[k] / np.sum(B[:, k] * vit[:, k] ** (-rr2))) ** (fi12 / reg)
+                u[:, k] = uit[:, k] * t
+                v[:, k] = vit[:, k] / t
+        else:
+            u, v = uit.copy(), vit.copy()
+        if stab:
+            if (ii % 10 == 0 and not absorbing) or ii == 0:
+                err = _rel_change(u, uprev)
+                trace.append(err)
+                if err <= stop_thr:
+                    status, niter = OK, ii
+                    break
+        else:
+            err = 0.5 * (_rel_change(u, uprev) + _rel_change(v, vprev))
+            trace.append(err)
+            if err < stop_thr:
+                status, niter = OK, ii
+                break
+        ii += 1
+    if status == MAX_ITER:
+        niter = max(0, ii - 1)
+    for i in range(n):
+        for k in range(N):
+            U[i, k] = (alpha[i] / reg if stab else 0.0) + math.log(u[i, k])
+    for j in range(m):
+        for k in range(N):
+            V[j, k] = (beta[j] / reg if stab else 0.0) + math.log(v[j, k])
+    return status, niter, err
+
+
+@njit(cache=True, error_model="numpy")
+def _plan_values(M, Mk, reg, F, G, want_plan):
+    n, m = M.shape
+    N = F.shape[1]
+    values = np.zeros(N)
+    plan = np.zeros((n, m)) if want_plan else np.zeros((0, 0))
+    for k in range(N):
+        tot = 0.0
+        for i in range(n):
+            if F[i, k] == -np.inf:
+                continue
+            s = 0.0
+            for j in range(m):
+                p = math.exp(-Mk[i, j] / reg + F[i, k] + G[j, k])
+                if want_plan:
+                    plan[i, j] = p
+                s += p * M[i, j]
+            tot += s
+        values[k] = tot
+    return values, plan
+
+
+def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, want_value, want_trace, dt):
+    M64, Mk64 = M.astype(np.float64), Mk.astype(np.float64)
+    a64, B64 = a.astype(np.float64), B.astype(np.float64)
+    U64, V64 = U.astype(np.float64), V.astype(np.float64)
+    n, m = M.shape
+    N = B.shape[1]
+    if want_plan and N != 1:
+        raise ValueError("a plan is only returned for a single problem")
+    method = int(method)
+    from numba.typed import List
+    trace = List.empty_list(numba.float64)
+    r1, r2 = float(reg_m1), float(reg_m2)
+    if method == UnbalancedMethod.LOG:
+        status, niter, err = OK, 0, 0.0
+        for k in range(N):
+            f, g = U64[:, k].copy(), V64[:, k].copy()
+            tr = List.empty_list(numba.float64)
+            s, it, e = _log_single(Mk64, a64, B64[:, k].copy(), float(reg), 1.0 if r1 == np.inf else r1 / (r1 + reg),
+                                   1.0 if r2 == np.inf else r2 / (r2 + reg), int(options.max_iter),
+                                   float(options.stop_thr), f, g, tr)
+            if k == 0 or s > status:
+                status, err = s, e
+            niter = max(niter, it)
+            U64[:, k], V64[:, k] = f, g
+            if N == 1:
+                trace = tr
+        values, plan = _plan_values(M64, Mk64, float(reg), U64, V64, bool(want_plan))
+    else:
+        status, niter, err = _kernel_driver(Mk64, a64, B64, float(reg), r1, r2, method, int(options.max_iter),
+                                            float(options.stop_thr), float(options.tau), U64, V64, trace)
+        values, plan = _plan_values(M64, Mk64, float(reg), U64, V64, bool(want_plan))
+        if method != UnbalancedMethod.STABILIZED:  # out as POT's log(u + 1e-300)
+            with np.errstate(divide="ignore"):
+                U64[...] = np.log(np.exp(U64) + 1e-300)
+                V64[...] = np.log(np.exp(V64) + 1e-300)
+    U[...] = U64
+    V[...] = V64
+    return {
+        "values": values.astype(dt),
+        "plan": plan.astype(dt) if want_plan else None,
+        "status": np.array([status], dtype=np.int32),
+        "niter": np.array([niter], dtype=np.int32),
+        "err": np.array([err]),
+        "trace": list(trace) if want_trace else [],
+    }
+
+
+def sinkhorn_unbalanced_f64(M, Mk, a, B, reg, U, V, *, reg_m1, reg_m2, method, options, want_plan=False,
+                            want_value=True, want_trace=False):
+    return _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, want_value, want_trace,
+                np.float64)
+
+
+def sinkhorn_unbalanced_f32(M, Mk, a, B, reg, U, V, *, reg_m1, reg_m2, method, options, want_plan=False,
+                            want_value=True, want_trace=False):
+    return _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, want_value, want_trace,
+                np.float32)
