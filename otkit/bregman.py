@@ -18,9 +18,11 @@ from .utils import array_range, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
-METHODS = ("sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "auto")
-# POT checks the marginal error every 10 iterations (every 20 in sinkhorn_stabilized)
-_CHECK_EVERY = {"sinkhorn": 10, "sinkhorn_log": 10, "sinkhorn_stabilized": 20}
+METHODS = ("sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "sinkhorn_epsilon_scaling", "auto")
+# POT checks the marginal error every 10 iterations (every 20 in sinkhorn_stabilized, also in the inner
+# solves of sinkhorn_epsilon_scaling)
+_CHECK_EVERY = {"sinkhorn": 10, "sinkhorn_log": 10, "sinkhorn_stabilized": 20, "sinkhorn_epsilon_scaling": 20}
+SCHEDULES = ("pot", "geometric")
 
 
 def kernel_form_is_safe(M, reg, dtype=np.float64) -> bool:
@@ -120,8 +122,93 @@ def _warm(x, size, N, dt, name):
     return np.ascontiguousarray(np.broadcast_to(x.reshape(size, -1), (size, N)).T)
 
 
+def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmstart, dt, tau, num_threads, eps):
+    """Epsilon scaling: a sequence of warm-started solves at decreasing regularizations.
+
+    ``eps["schedule"] == "pot"``: POT's ``sinkhorn_epsilon_scaling`` -- outer iteration k solves the stabilized
+    problem at reg_k = (epsilon0 - reg) e^{-k} + reg for at most numInnerItermax iterations, warm-started at the
+    previous dual potentials (alpha, beta); every 10 outer iterations the error ||P^T 1 - b||^2 + ||P 1 - a||^2
+    is computed, and the loop stops when it is <= stopThr after at least 35 outer iterations.
+    ``"geometric"``: ours -- log-domain stages at reg_k = max(reg, epsilon0 * factor^k), numInnerItermax
+    iterations each on the warm-started potentials, then the log-domain solve at reg to stopThr (at most
+    numItermax iterations). Returns (values (N,), plan, log dict) for each column of B.
+    """
+    n, m = M.shape
+    N = B.shape[1]
+    values = np.empty(N, dtype=dt)
+    status = np.empty(N, dtype=np.int32)
+    niter = np.empty(N, dtype=np.int64)
+    errs, plan, alphas, betas, traces = [], None, [], [], []
+    inner = int(eps["numInnerItermax"])
+    eps0 = float(eps["epsilon0"])
+    for k in range(N):
+        bk = ops.contiguous(B[:, k])
+        if warmstart is None:
+            alpha, beta = ops.zeros(n), ops.zeros(m)
+        else:  # dual potentials (alpha, beta), as POT's
+            alpha = ops.asarray(_warm(warmstart[0], n, N, dt, "warmstart[0]")[k])
+            beta = ops.asarray(_warm(warmstart[1], m, N, dt, "warmstart[1]")[k])
+        trace = []
+        if eps["schedule"] == "pot":
+            outer = max(35, numItermax)  # POT: "ensure that last value is exact"
+            err, ii, st_k = 1.0, 0, st.MAX_ITER
+            for ii in range(outer):
+                reg_i = (eps0 - reg) * np.exp(-ii) + reg
+                check = ii % 10 == 0
+                # the plan where the error is computed, and where the loop ends (err changes at checks only)
+                last = check or ii == outer - 1 or (err <= stopThr and ii > 35)
+                r = kern.logdomain(1, M, a, bk, reg_i, alpha, beta, inner, float(stopThr), 20, float(tau), 1.0, 1e-2,
+                                   bool(last), True, False, int(num_threads))
+                G = r["plan"]
+                if check:
+                    err = (float(((G.sum(0) - bk) ** 2).sum()) + float(((G.sum(1) - a) ** 2).sum()))
+                    trace.append(err)
+                if err <= stopThr and ii > 35:
+                    st_k = st.OK
+                    break
+            values[k], status[k], niter[k] = r["values"][0], st_k, ii
+            errs.append(err)
+        else:
+            factor = float(eps["factor"])
+            if not (0.0 < factor < 1.0):
+                raise ValueError(f"epsilon scaling factor must be in (0, 1), got {factor}")
+            f, g = alpha / reg, beta / reg  # log-scalings at the current reg (alpha = reg f)
+            reg_i = max(reg, eps0) if eps0 > reg else reg
+            stages = 0
+            while reg_i > reg:
+                fi, gi = ops.asarray(alpha / reg_i), ops.asarray(beta / reg_i)
+                kern.logdomain(0, M, a, bk, reg_i, fi, gi, inner, 0.0, 10, float(tau), 1.0, 1e-2, False, False, False,
+                               int(num_threads))
+                alpha, beta = fi * reg_i, gi * reg_i
+                stages += 1
+                reg_i = max(reg, reg_i * factor)
+            f, g = ops.asarray(alpha / reg), ops.asarray(beta / reg)
+            r = kern.logdomain(0, M, a, bk, reg, f, g, numItermax, float(stopThr), 10, float(tau), 1.0, 1e-2,
+                               bool(N == 1), True, True, int(num_threads))
+            alpha, beta = f * reg, g * reg
+            values[k], status[k], niter[k] = r["values"][0], r["status"][0], r["niter"][0] + stages * inner
+            errs.append(float(r["err"][0]))
+            trace = list(r["trace"])
+            G = r["plan"]
+        if N == 1:
+            plan = G
+        alphas.append(alpha)
+        betas.append(beta)
+        traces.append(trace)
+    if warn and np.any(status == st.MAX_ITER):
+        warnings.warn("Sinkhorn did not converge. You might want to increase the number of iterations `numItermax` "
+                      "or the regularization parameter `reg`.", UserWarning, stacklevel=4)
+    lg = {"err": traces[0] if N == 1 else errs, "status": int(status[0]) if N == 1 else status,
+          "niter": int(niter[0]) if N == 1 else niter,
+          "converged": bool(status[0] == st.OK) if N == 1 else status == st.OK}
+    lg["alpha"] = alphas[0] if N == 1 else np.stack([ops.host(x) for x in alphas], 1)
+    lg["beta"] = betas[0] if N == 1 else np.stack([ops.host(x) for x in betas], 1)
+    lg["warmstart"] = (lg["alpha"], lg["beta"])
+    return values, plan, lg
+
+
 def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, backend, dtype,
-           want_plan, omega=1.0, tau=1e3, mass_rtol=1e-6, num_threads=0, omega_start=1e-2):
+           want_plan, omega=1.0, tau=1e3, mass_rtol=1e-6, num_threads=0, omega_start=1e-2, eps=None):
     """Run one method on validated input. Returns (values (N,), plan or None, log dict)."""
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
@@ -163,7 +250,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
             UserWarning,
             stacklevel=3,
         )
-    if chosen == "sinkhorn_stabilized" and omega != 1.0:
+    if chosen in ("sinkhorn_stabilized", "sinkhorn_epsilon_scaling") and omega != 1.0:
         raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn' and 'sinkhorn_log'")
     if chosen == "sinkhorn" and omega != 1.0 and batched:
         raise ValueError("over-relaxation (omega != 1) of the kernel form is for a single b; "
@@ -173,6 +260,13 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
 
     if warmstart is not None:  # host copies of warm starts given in GPU memory
         warmstart = tuple(ops.host(w) if _device.is_device_array(w) else w for w in warmstart)
+    if chosen == "sinkhorn_epsilon_scaling":
+        values, plan, le = _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmstart, dt, tau,
+                                            num_threads, eps)
+        if verbose and not batched:
+            _print_trace(le["err"], 10 if eps["schedule"] == "pot" else check_every)
+        lg.update(le)
+        return ops.result(values), plan, lg
     if chosen == "sinkhorn":
         if warmstart is None:
             U = ops.full((n, N), 1.0 / n)
@@ -245,7 +339,8 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
 
 def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False,
              warn=True, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
-             mass_rtol=1e-6, num_threads=0, **kwargs):
+             mass_rtol=1e-6, num_threads=0, epsilon0=1e4, numInnerItermax=100, epsilon_schedule="pot",
+             epsilon_factor=0.5, **kwargs):
     r"""Solve the entropic regularization optimal transport problem and return the OT plan.
 
     .. math::
@@ -268,11 +363,13 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
         Cost matrix.
     reg : float
         Entropic regularization (> 0).
-    method : {"sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "auto"}
+    method : {"sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "sinkhorn_epsilon_scaling", "auto"}
         ``"sinkhorn"``: kernel form (u, v scalings); ``"sinkhorn_log"``: log-domain, stable at any reg;
         ``"sinkhorn_stabilized"``: kernel form with absorption of large scalings into the dual
-        potentials [2]; ``"auto"``: the kernel form when no entry of ``exp(-M/reg)`` under- or
-        overflows, the log-domain otherwise (and whenever the kernel form hits a numerical error).
+        potentials [2]; ``"sinkhorn_epsilon_scaling"``: warm-started solves at decreasing
+        regularizations (see ``epsilon_schedule``); ``"auto"``: the kernel form when no entry of
+        ``exp(-M/reg)`` under- or overflows, the log-domain otherwise (and whenever the kernel form hits
+        a numerical error).
     numItermax : int
         Maximum number of iterations.
     stopThr : float
@@ -306,6 +403,17 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
         Absorption threshold of ``sinkhorn_stabilized``.
     mass_rtol : float
         Relative tolerance on the difference of total masses of ``a`` and ``b``.
+    epsilon0, numInnerItermax : float, int
+        ``"sinkhorn_epsilon_scaling"``: the first regularization and the iterations per stage (POT's).
+    epsilon_schedule : {"pot", "geometric"}
+        ``"pot"`` (default): POT's ``sinkhorn_epsilon_scaling`` -- outer iteration k runs at most
+        numInnerItermax stabilized iterations at reg_k = (epsilon0 - reg) e^{-k} + reg, warm-started, and
+        ``numItermax`` (at least 35) bounds the outer iterations; the error is
+        ``||P^T 1 - b||^2 + ||P 1 - a||^2``, checked every 10 outer iterations. ``"geometric"``: log-domain
+        stages at reg_k = epsilon0 epsilon_factor^k down to reg, numInnerItermax iterations each, then the
+        log-domain solve at reg to ``stopThr`` (the marginal error of the other methods).
+    epsilon_factor : float in (0, 1)
+        Ratio of two successive regularizations of the ``"geometric"`` schedule.
     num_threads : int
         Threads of the C++ kernels at most (0: the default, see :func:`otkit.set_num_threads`; more than
         the processors is capped). Small problems run on one thread, and on a busy machine the kernels
@@ -336,16 +444,18 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
        Regularized Optimal Transport, Algorithms 2021.
     """
     _reject_kwargs(kwargs)
+    eps = _eps_options(epsilon0, numInnerItermax, epsilon_schedule, epsilon_factor)
     values, plan, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart,
                               backend, dtype, want_plan=True, omega=omega, tau=tau, mass_rtol=mass_rtol,
-                              num_threads=num_threads, omega_start=omega_start)
+                              num_threads=num_threads, omega_start=omega_start, eps=eps)
     out = values if plan is None else plan
     return (out, lg) if log else out
 
 
 def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False,
               warn=False, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
-              mass_rtol=1e-6, num_threads=0, **kwargs):
+              mass_rtol=1e-6, num_threads=0, epsilon0=1e4, numInnerItermax=100, epsilon_schedule="pot",
+              epsilon_factor=0.5, **kwargs):
     r"""Solve the entropic regularization OT problem and return the loss :math:`\langle \gamma^*, M \rangle_F`.
 
     Same arguments, stopping rule and value as POT's ``ot.sinkhorn2`` (note POT's default
@@ -364,11 +474,24 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     0.268941...
     """
     _reject_kwargs(kwargs)
+    eps = _eps_options(epsilon0, numInnerItermax, epsilon_schedule, epsilon_factor)
     values, _, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, backend,
                            dtype, want_plan=False, omega=omega, tau=tau, mass_rtol=mass_rtol,
-                           num_threads=num_threads, omega_start=omega_start)
+                           num_threads=num_threads, omega_start=omega_start, eps=eps)
     out = values if np.ndim(lg["niter"]) == 1 else values[0]
     return (out, lg) if log else out
+
+
+def _eps_options(epsilon0, numInnerItermax, schedule, factor):
+    if not isinstance(schedule, str) or schedule.lower() not in SCHEDULES:
+        raise ValueError(f"epsilon_schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if not (np.isfinite(epsilon0) and epsilon0 > 0):
+        raise ValueError(f"epsilon0 must be a finite number > 0, got {epsilon0}")
+    inner = check_positive_int(numInnerItermax, "numInnerItermax")
+    if not (0.0 < float(factor) < 1.0):
+        raise ValueError(f"epsilon_factor must be in (0, 1), got {factor}")
+    return {"epsilon0": float(epsilon0), "numInnerItermax": inner, "schedule": schedule.lower(),
+            "factor": float(factor)}
 
 
 def _reject_kwargs(kwargs):
