@@ -86,6 +86,28 @@ def default_backend() -> str:
     return resolve_backend("auto")
 
 
+def env_backend() -> str:
+    """``OTKIT_BACKEND`` (lower case; "" when unset), the preference ``backend="auto"`` follows."""
+    return os.environ.get("OTKIT_BACKEND", "").strip().lower()
+
+
+# kernel family -> its module in otkit._numba (the families of otkit._ext share one module)
+FAMILIES = {"sinkhorn": "sinkhorn", "unbalanced": "unbalanced", "barycenter": "barycenter", "emd": "emd",
+            "semidual": "semidual"}
+
+
+def kernels(backend: str | None, family: str):
+    """The one dispatch helper of every solver family: ``(name, module)`` where ``module`` holds the family's
+    kernels with the same names and arguments on every backend (``otkit._ext``, ``otkit._cuda`` or
+    ``otkit._numba.<family>``)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}")
+    name = resolve_backend(backend, family=family)
+    if name == "cuda":
+        return name, cuda()
+    return name, (ext() if name == "cpp" else numba_module(FAMILIES[family]))
+
+
 def resolve_backend(backend: str | None = "auto", family: str | None = None) -> str:
     """Turn ``backend`` (``"auto"``, ``"cpp"``, ``"numba"``, ``"cuda"`` or None) into an available backend
     name for the kernel family ``family`` (``"cuda"`` only where the family has CUDA kernels)."""
@@ -95,7 +117,7 @@ def resolve_backend(backend: str | None = "auto", family: str | None = None) -> 
         raise TypeError(f"backend must be a string, one of {('auto',) + BACKENDS}, got {backend!r}")
     name = backend.lower()
     if name == "auto":
-        env = os.environ.get("OTKIT_BACKEND", "").strip().lower()
+        env = env_backend()
         if env and env != "auto":
             if env not in BACKENDS:
                 raise ValueError(f"OTKIT_BACKEND={env!r} is not a backend; choose one of {('auto',) + BACKENDS}")

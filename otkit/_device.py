@@ -143,49 +143,53 @@ class DeviceOps(HostOps):
 
 
 class DeviceKernels:
-    """otkit._cuda's device-pointer kernels behind the signatures of the host kernels (sinkhorn_knopp_*,
-    sinkhorn_log_*), so that otkit.bregman drives both the same way. The plan is allocated here."""
+    """otkit._cuda's device-pointer kernels behind the call of the host kernels (``solve``), so that
+    otkit.bregman drives both the same way. The plan is allocated here; the log-domain and stabilized methods
+    run one problem per kernel call (columns of X, Y copied in and out)."""
 
     def __init__(self, cuda_module, ops):
         self.m = cuda_module
         self.ops = ops
-        self.sfx = "f64" if ops.dtype == np.float64 else "f32"
+        self.fn = getattr(cuda_module, "sinkhorn_dev_" + ("f64" if ops.dtype == np.float64 else "f32"))
 
-    def knopp(self, M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega, omega_start, want_plan, want_value,
-              want_trace, num_threads=0):
+    def solve(self, method, M, a, B, reg, X, Y, options, want_plan=False, want_value=True, want_trace=False):
         o = self.ops
         n, m = M.shape
         N = B.shape[1]
+        meth = getattr(self.m.SinkhornMethod, method)
+        opts = self.m.SinkhornOptions(**options)
         plan = o.zeros((n, m)) if want_plan else None
         o.sync()  # the kernels run on the legacy default stream
-        res = getattr(self.m, "sinkhorn_knopp_dev_" + self.sfx)(
-            o.index, o.ptr(M), n, m, o.ptr(a), o.ptr(B), N, reg, o.ptr(U), o.ptr(V), max_iter, stop_thr,
-            check_every, omega, omega_start, o.ptr(plan), want_value, want_trace)
-        res["plan"] = plan
-        return res
-
-    def logdomain(self, kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start,
-                  want_plan, want_value, want_trace, num_threads=0):
-        o = self.ops
-        n, m = M.shape
-        plan = o.zeros((n, m)) if want_plan else None
-        o.sync()
-        res = getattr(self.m, "sinkhorn_log_dev_" + self.sfx)(
-            kind, o.index, o.ptr(M), n, m, o.ptr(a), o.ptr(b), reg, o.ptr(x), o.ptr(y), max_iter, stop_thr,
-            check_every, tau, omega, omega_start, o.ptr(plan), want_value, want_trace)
-        res["plan"] = plan
-        return res
+        if method == "KERNEL":
+            res = self.fn(o.index, o.ptr(M), n, m, o.ptr(a), o.ptr(B), N, reg, o.ptr(X), o.ptr(Y), method=meth,
+                          options=opts, plan=o.ptr(plan), want_value=want_value, want_trace=want_trace)
+            res["plan"] = plan
+            return res
+        out = None
+        values = np.empty(N, dtype=o.dtype)
+        status = np.empty(N, dtype=np.int32)
+        niter = np.empty(N, dtype=np.int32)
+        err = np.empty(N)
+        for k in range(N):
+            x, y, bk = o.contiguous(X[:, k]), o.contiguous(Y[:, k]), o.contiguous(B[:, k])
+            r = self.fn(o.index, o.ptr(M), n, m, o.ptr(a), o.ptr(bk), 1, reg, o.ptr(x), o.ptr(y), method=meth,
+                        options=opts, plan=o.ptr(plan), want_value=want_value, want_trace=want_trace and N == 1)
+            X[:, k], Y[:, k] = x, y
+            values[k], status[k], niter[k], err[k] = r["values"][0], r["status"][0], r["niter"][0], r["err"][0]
+            out = out or r
+        out.update(values=values, status=status, niter=niter, err=err, plan=plan)
+        return out
 
 
 class HostKernels:
-    """The host kernels (otkit._ext, otkit._numba.sinkhorn or otkit._cuda with host arrays)."""
+    """The host kernels (otkit._ext, otkit._numba.sinkhorn or otkit._cuda with host arrays): one entry point
+    ``sinkhorn_f64/_f32(M, a, B, reg, X, Y, *, method, options, ...)`` with the method and the options by name."""
 
     def __init__(self, impl, dtype):
         self.impl = impl
-        self.sfx = "f64" if np.dtype(dtype) == np.float64 else "f32"
+        self.fn = getattr(impl, "sinkhorn_" + ("f64" if np.dtype(dtype) == np.float64 else "f32"))
 
-    def knopp(self, *args, **kw):
-        return getattr(self.impl, "sinkhorn_knopp_" + self.sfx)(*args, **kw)
-
-    def logdomain(self, *args, **kw):
-        return getattr(self.impl, "sinkhorn_log_" + self.sfx)(*args, **kw)
+    def solve(self, method, M, a, B, reg, X, Y, options, want_plan=False, want_value=True, want_trace=False):
+        return self.fn(M, a, B, reg, X, Y, method=getattr(self.impl.SinkhornMethod, method),
+                       options=self.impl.SinkhornOptions(**options), want_plan=want_plan, want_value=want_value,
+                       want_trace=want_trace)

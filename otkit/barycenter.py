@@ -38,11 +38,6 @@ _SUM_RTOL = 1e-6  # tolerance on "sums to 1" (histograms, images, weights)
 # ---------------------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------------------
-def _impl(backend):
-    be = _backend.resolve_backend(backend, family="barycenter")
-    return _backend.ext() if be == "cpp" else _backend.numba_module("barycenter")
-
-
 def _check_sums_to_one(sums, name, what):
     sums = np.atleast_1d(np.asarray(sums, dtype=np.float64))
     bad = np.abs(sums - 1.0) > _SUM_RTOL
@@ -178,7 +173,7 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
     if not isinstance(method, str) or method.lower() not in _METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {_METHODS}")
     method = method.lower()
-    impl = _impl(backend)
+    impl = _backend.kernels(backend, "barycenter")[1]
     A = as_float_array(A, "A")
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D array (dim, n_hists), one histogram per column, got shape {A.shape}")
@@ -306,7 +301,7 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
     if not isinstance(method, str) or method.lower() not in ("sinkhorn", "sinkhorn_log"):
         raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
     method = method.lower()
-    impl = _impl(backend)
+    impl = _backend.kernels(backend, "barycenter")[1]
     A = _check_images(A)
     reg = check_reg(reg)
     w = _check_weights(weights, A.shape[0], what="images")

@@ -6,7 +6,6 @@ and the backend, and turns the kernel's status into a result, a warning or a ``l
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -23,6 +22,7 @@ METHODS = ("sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "sinkhorn_epsilon_
 # solves of sinkhorn_epsilon_scaling)
 _CHECK_EVERY = {"sinkhorn": 10, "sinkhorn_log": 10, "sinkhorn_stabilized": 20, "sinkhorn_epsilon_scaling": 20}
 SCHEDULES = ("pot", "geometric")
+_KERNEL_METHOD = {"sinkhorn": "KERNEL", "sinkhorn_log": "LOG", "sinkhorn_stabilized": "STABILIZED"}
 
 
 def kernel_form_is_safe(M, reg, dtype=np.float64) -> bool:
@@ -38,13 +38,6 @@ def _safe_range(mmin, mmax, reg, dtype):
     return -mmax / reg > np.log(fi.tiny) and -mmin / reg < np.log(fi.max)
 
 
-def _impl(backend):
-    be = _backend.resolve_backend(backend, family="sinkhorn")
-    if be == "cuda":
-        return be, _backend.cuda()
-    return be, (_backend.ext() if be == "cpp" else _backend.numba_module("sinkhorn"))
-
-
 def _on_device(M, backend):
     """True when M is an array in GPU memory that the CUDA kernels should take in place: backend "cuda",
     or "auto" when otkit's CUDA kernels can run (else the input is copied to the host, as before)."""
@@ -53,7 +46,7 @@ def _on_device(M, backend):
     name = (backend or "auto").lower()
     if name == "cuda":
         return True
-    env = os.environ.get("OTKIT_BACKEND", "").strip().lower()
+    env = _backend.env_backend()
     return name == "auto" and env not in ("cpp", "numba") and _backend.is_available("cuda")
 
 
@@ -142,7 +135,15 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
     inner = int(eps["numInnerItermax"])
     eps0 = float(eps["epsilon0"])
     for k in range(N):
-        bk = ops.contiguous(B[:, k])
+        bk = ops.contiguous(B[:, k:k + 1])
+
+        def solve1(method, reg_i, x, y, max_iter, thr, check_every, want_plan, want_trace):
+            """One problem; x, y (vectors) updated in place through their (size, 1) views."""
+            opts = dict(max_iter=int(max_iter), stop_thr=float(thr), check_every=check_every, tau=float(tau),
+                        num_threads=int(num_threads))
+            return kern.solve(method, M, a, bk, reg_i, x.reshape(n, 1), y.reshape(m, 1), opts,
+                              want_plan=bool(want_plan), want_value=True, want_trace=bool(want_trace))
+
         if warmstart is None:
             alpha, beta = ops.zeros(n), ops.zeros(m)
         else:  # dual potentials (alpha, beta), as POT's
@@ -157,11 +158,10 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
                 check = ii % 10 == 0
                 # the plan where the error is computed, and where the loop ends (err changes at checks only)
                 last = check or ii == outer - 1 or (err <= stopThr and ii > 35)
-                r = kern.logdomain(1, M, a, bk, reg_i, alpha, beta, inner, float(stopThr), 20, float(tau), 1.0, 1e-2,
-                                   bool(last), True, False, int(num_threads))
+                r = solve1("STABILIZED", reg_i, alpha, beta, inner, stopThr, 20, last, False)
                 G = r["plan"]
                 if check:
-                    err = (float(((G.sum(0) - bk) ** 2).sum()) + float(((G.sum(1) - a) ** 2).sum()))
+                    err = (float(((G.sum(0) - bk[:, 0]) ** 2).sum()) + float(((G.sum(1) - a) ** 2).sum()))
                     trace.append(err)
                 if err <= stopThr and ii > 35:
                     st_k = st.OK
@@ -177,14 +177,12 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
             stages = 0
             while reg_i > reg:
                 fi, gi = ops.asarray(alpha / reg_i), ops.asarray(beta / reg_i)
-                kern.logdomain(0, M, a, bk, reg_i, fi, gi, inner, 0.0, 10, float(tau), 1.0, 1e-2, False, False, False,
-                               int(num_threads))
+                solve1("LOG", reg_i, fi, gi, inner, 0.0, 10, False, False)
                 alpha, beta = fi * reg_i, gi * reg_i
                 stages += 1
                 reg_i = max(reg, reg_i * factor)
             f, g = ops.asarray(alpha / reg), ops.asarray(beta / reg)
-            r = kern.logdomain(0, M, a, bk, reg, f, g, numItermax, float(stopThr), 10, float(tau), 1.0, 1e-2,
-                               bool(N == 1), True, True, int(num_threads))
+            r = solve1("LOG", reg, f, g, numItermax, stopThr, 10, N == 1, True)
             alpha, beta = f * reg, g * reg
             values[k], status[k], niter[k] = r["values"][0], r["status"][0], r["niter"][0] + stages * inner
             errs.append(float(r["err"][0]))
@@ -230,7 +228,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
             raise TypeError("a or b is in GPU memory but M is not: pass M on the same GPU (backend 'cuda'), "
                             "or all three as host arrays")
         a, b, M, reg, dt, (mmin, mmax) = _prepare(a, b, M, reg, dtype, mass_rtol)
-        be, impl = _impl(backend)
+        be, impl = _backend.kernels(backend, "sinkhorn")
         ops = _device.HostOps(dt)
         kern = _device.HostKernels(impl, dt)
     n, m = M.shape
@@ -267,45 +265,31 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
             _print_trace(le["err"], 10 if eps["schedule"] == "pot" else check_every)
         lg.update(le)
         return ops.result(values), plan, lg
-    if chosen == "sinkhorn":
+    opts = dict(max_iter=numItermax, stop_thr=float(stopThr), check_every=check_every, tau=float(tau),
+                omega=float(omega), omega_start=float(omega_start), num_threads=int(num_threads))
+    if chosen == "sinkhorn":  # scalings u, v
         if warmstart is None:
-            U = ops.full((n, N), 1.0 / n)
-            V = ops.full((m, N), 1.0 / m)
+            X, Y = ops.full((n, N), 1.0 / n), ops.full((m, N), 1.0 / m)
         else:
-            U = ops.asarray(np.exp(_warm(warmstart[0], n, N, dt, "warmstart[0]")).T)
-            V = ops.asarray(np.exp(_warm(warmstart[1], m, N, dt, "warmstart[1]")).T)
-        res = kern.knopp(
-            M, a, ops.contiguous(B), reg, U, V, numItermax, float(stopThr), check_every, float(omega),
-            float(omega_start), bool(want_plan and not batched), True, bool(log or verbose), int(num_threads))
-        if method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
-            # the scalings over/underflowed although K did not: redo in the log-domain
-            return _solve(a, b, M, reg, "sinkhorn_log", numItermax, stopThr, verbose, log, warn, None,
-                          be, dt, want_plan, omega, tau, mass_rtol, num_threads, omega_start)
-        lg.update(u=U[:, 0] if not batched else U, v=V[:, 0] if not batched else V)
-        lg.update(log_u=ops.log(lg["u"]), log_v=ops.log(lg["v"]))
-        values, plan = res["values"], res["plan"]
-        status, niter, err, trace = res["status"], res["niter"], res["err"], res["trace"]
+            X = ops.asarray(np.exp(_warm(warmstart[0], n, N, dt, "warmstart[0]")).T)
+            Y = ops.asarray(np.exp(_warm(warmstart[1], m, N, dt, "warmstart[1]")).T)
+    else:  # log-scalings f, g or dual potentials alpha, beta
+        X = ops.zeros((n, N)) if warmstart is None else ops.asarray(_warm(warmstart[0], n, N, dt, "warmstart[0]").T)
+        Y = ops.zeros((m, N)) if warmstart is None else ops.asarray(_warm(warmstart[1], m, N, dt, "warmstart[1]").T)
+    res = kern.solve(_KERNEL_METHOD[chosen], M, a, ops.contiguous(B), reg, X, Y, opts,
+                     want_plan=bool(want_plan and not batched), want_value=True, want_trace=bool(log or verbose))
+    if chosen == "sinkhorn" and method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
+        # the scalings over/underflowed although K did not: redo in the log-domain
+        return _solve(a, b, M, reg, "sinkhorn_log", numItermax, stopThr, verbose, log, warn, None,
+                      be, dt, want_plan, omega, tau, mass_rtol, num_threads, omega_start)
+    values, plan = res["values"], res["plan"]
+    status, niter, err, trace = res["status"], res["niter"], res["err"], res["trace"]
+    Xo = X[:, 0] if not batched else X
+    Yo = Y[:, 0] if not batched else Y
+    if chosen == "sinkhorn":
+        lg.update(u=Xo, v=Yo, log_u=ops.log(Xo), log_v=ops.log(Yo))
     else:
-        kind = 0 if chosen == "sinkhorn_log" else 1
-        values = np.empty(N, dtype=dt)
-        status = np.empty(N, dtype=np.int32)
-        niter = np.empty(N, dtype=np.int64)
-        err = np.empty(N, dtype=np.float64)
-        X = ops.zeros((N, n)) if warmstart is None else ops.asarray(_warm(warmstart[0], n, N, dt, "warmstart[0]"))
-        Y = ops.zeros((N, m)) if warmstart is None else ops.asarray(_warm(warmstart[1], m, N, dt, "warmstart[1]"))
-        plan, trace = None, []
-        for k in range(N):
-            x, y = ops.asarray(X[k]), ops.asarray(Y[k])
-            r = kern.logdomain(kind, M, a, ops.contiguous(B[:, k]), reg, x, y, numItermax, float(stopThr),
-                               check_every, float(tau), float(omega), float(omega_start),
-                               bool(want_plan and not batched), True, bool(log or verbose), int(num_threads))
-            X[k], Y[k] = x, y
-            values[k], status[k], niter[k], err[k] = r["values"][0], r["status"][0], r["niter"][0], r["err"][0]
-            if not batched:
-                plan, trace = r["plan"], r["trace"]
-        Xo = X[0] if not batched else ops.contiguous(X.T)
-        Yo = Y[0] if not batched else ops.contiguous(Y.T)
-        if kind == 0:  # log-scalings f, g
+        if chosen == "sinkhorn_log":  # log-scalings f, g
             lg.update(log_u=Xo, log_v=Yo)
         else:  # dual potentials alpha, beta (POT's sinkhorn_stabilized log)
             lg.update(alpha=Xo, beta=Yo, log_u=Xo / reg, log_v=Yo / reg, logu=Xo / reg, logv=Yo / reg)

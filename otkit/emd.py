@@ -96,8 +96,7 @@ def _solve(a, b, M, numItermax, center_dual, backend, init=None, basis=None, kee
     not fit). keep_basis: put the final tree in log["basis"] and whether the given one was used
     in log["warm_basis"].
     """
-    be = _backend.resolve_backend(backend, family="emd")
-    impl = _backend.ext() if be == "cpp" else _backend.numba_module("emd")
+    be, impl = _backend.kernels(backend, "emd")
     a0, b0 = init if init is not None else (None, None)
     res = impl.emd_network_simplex(M, a, b, numItermax, a0, b0, basis, keep_basis)
     I, J, X, alpha, beta, cost, niter, status = res[:8]

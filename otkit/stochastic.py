@@ -56,11 +56,6 @@ _MAX_BLOCK = 1 << 22    # entries of a block of sampled costs (32 MiB in float64
 # helpers
 # ----------------------------------------------------------------------------------------------
 
-def _impl(backend):
-    be = _backend.resolve_backend(backend, family="semidual")
-    return be, (_backend.ext() if be == "cpp" else _backend.numba_module("semidual"))
-
-
 def _sfx(dt):
     return "f64" if np.dtype(dt) == np.float64 else "f32"
 
@@ -200,7 +195,7 @@ def semi_dual_value(a, b, M, reg, v, backend="auto", dtype=None):
     reg = _check_reg0(reg)
     a, b, M, dt = _prepare_discrete(a, b, M, dtype)
     v = _check_potential(v, M.shape[1], dt)
-    _, impl = _impl(backend)
+    _, impl = _backend.kernels(backend, "semidual")
     alpha, _, _ = _ctransform(impl, M, b, reg, v, dt)
     return float(np.dot(v.astype(np.float64), b) + np.dot(alpha.astype(np.float64), a))
 
@@ -258,7 +253,7 @@ def plan_from_dual(a, b, M, reg, v, backend="auto", dtype=None):
     reg = _check_reg0(reg)
     a, b, M, dt = _prepare_discrete(a, b, M, dtype)
     v = _check_potential(v, M.shape[1], dt)
-    _, impl = _impl(backend)
+    _, impl = _backend.kernels(backend, "semidual")
     _, P, _ = _ctransform(impl, M, b, reg, v, dt, want_plan=True)
     P *= a[:, None]
     return P
@@ -366,7 +361,7 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     check_every = check_positive_int(check_every, "check_every")
     if lr is None:
         lr = reg / float(np.max(a))
-    _, impl = _impl(backend)
+    _, impl = _backend.kernels(backend, "semidual")
     rng = _rng(seed)
     sfx = _sfx(dt)
 
@@ -630,7 +625,7 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
     m, k = Y.shape
     b = _probability(b, m, dt, "len(Y)")
     costf = _make_cost(cost, Y, dt)
-    _, impl = _impl(backend)
+    _, impl = _backend.kernels(backend, "semidual")
     sgd = getattr(impl, "semidual_sgd_" + _sfx(dt))
     rng = _rng(seed)
     averaged = method == "ASGD"

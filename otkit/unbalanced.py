@@ -27,11 +27,6 @@ METHODS = ("sinkhorn", "sinkhorn_stabilized", "sinkhorn_translation_invariant", 
            "sinkhorn_reg_scaling")
 
 
-def _impl(backend):
-    be = _backend.resolve_backend(backend, family="unbalanced")
-    return be, (_backend.ext() if be == "cpp" else _backend.numba_module("unbalanced"))
-
-
 def _reg_pair(reg_m):
     """POT's get_parameter_pair: a scalar, or (reg_m1, reg_m2)."""
     if np.ndim(reg_m) == 0:
@@ -112,7 +107,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
         fin = Mk[np.isfinite(Mk)]
         lo = np.log(np.finfo(dt).tiny)
         chosen = "sinkhorn" if fin.size and -fin.max() / reg > lo and -fin.min() / reg < -lo else "sinkhorn_log"
-    be, impl = _impl(backend)
+    be, impl = _backend.kernels(backend, "unbalanced")
     kinds = impl.UnbalancedMethod
     code = {"sinkhorn": kinds.KNOPP, "sinkhorn_translation_invariant": kinds.TRANSLATION_INVARIANT,
             "sinkhorn_stabilized": kinds.STABILIZED, "sinkhorn_log": kinds.LOG}[chosen]
@@ -126,7 +121,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     fn = getattr(impl, "sinkhorn_unbalanced_" + ("f64" if dt == np.float64 else "f32"))
     res = fn(M, Mk, a, B, reg, U, V, reg_m1=r1, reg_m2=r2, method=code, options=opts,
              want_plan=bool(want_plan and not batched), want_value=True, want_trace=True)
-    status, niter, err, trace = int(res["status"][0]), int(res["niter"][0]), float(res["err"][0]), res["trace"]
+    status, niter, trace = int(res["status"][0]), int(res["niter"][0]), res["trace"]
     if status == st.NUMERICAL_ERROR:
         warnings.warn(f"Numerical errors at iteration {niter}", UserWarning, stacklevel=3)
     elif status == st.MAX_ITER and chosen == "sinkhorn_stabilized":  # POT warns for this method only

@@ -11,6 +11,7 @@ from hypothesis import strategies as hst
 
 import otkit
 import otkit.bregman as sk_mod
+from otkit import _backend
 import otkit.utils as utils_mod
 
 from conftest import ALL_BACKENDS, require_backend
@@ -139,18 +140,27 @@ def test_log_vs_kernel_form_agree(backend):
         np.testing.assert_allclose(P3, P1, rtol=1e-7, atol=1e-14)
 
 
+def run_log(impl, M, a, b, reg, f, g, max_iter, stop_thr, omega=1.0, log_fast=True, want_plan=True, want_trace=True,
+            method="LOG"):
+    """One log-domain (or stabilized) problem through the raw entry point; f, g updated in place."""
+    fn = impl.sinkhorn_f64 if M.dtype == np.float64 else impl.sinkhorn_f32
+    opts = impl.SinkhornOptions(max_iter=max_iter, stop_thr=stop_thr, omega=omega, log_fast=log_fast)
+    return fn(M, a, b.reshape(-1, 1), reg, f.reshape(-1, 1), g.reshape(-1, 1), method=getattr(impl.SinkhornMethod, method),
+              options=opts, want_plan=want_plan, want_value=True, want_trace=want_trace)
+
+
 @pytest.mark.parametrize("reg,zeros,omega", [(1.0, False, 1.0), (0.05, True, 1.0), (1e-3, False, 1.0),
                                             (1e-4, True, 1.0), (1e-4, False, 1.0), (0.05, False, 1.6)])
 def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
     """The log-domain iteration takes one exp per entry (column sums from the row exponentials) and
     falls back to the exact two-exp log-sum-exp pass where a column sum is tiny (small reg, first
     iterations): both give the same iterates."""
-    impl = sk_mod._impl(backend)[1]
+    impl = _backend.kernels(backend, "sinkhorn")[1]
     a, b, M = problem(70, 50, seed=11, zeros=zeros)
     out = {}
     for fast in (False, True):
         f, g = np.zeros(70), np.zeros(50)
-        r = impl.sinkhorn_log_f64(0, M, a, b, reg, f, g, 500, 1e-12, 10, 1e3, omega, 1e-2, True, True, True, 0, fast)
+        r = run_log(impl, M, a, b, reg, f, g, 500, 1e-12, omega=omega, log_fast=fast)
         out[fast] = (f, g, r)
     (f0, g0, r0), (f1, g1, r1) = out[False], out[True]
     assert r1["status"][0] == r0["status"][0] and r1["niter"][0] == r0["niter"][0]
@@ -163,8 +173,8 @@ def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
     if zeros:  # empty rows and columns stay empty
         assert np.all(f1[a == 0] == -np.inf) and np.all(g1[b == 0] == -np.inf)
     # without the plan, the one-exp pass returns <P, M> accumulated during its last pass
-    r2 = impl.sinkhorn_log_f64(0, M, a, b, reg, np.zeros(70), np.zeros(50), 500, 1e-12, 10, 1e3, omega, 1e-2, False,
-                               True, False, 0, True)
+    r2 = run_log(impl, M, a, b, reg, np.zeros(70), np.zeros(50), 500, 1e-12, omega=omega, log_fast=True,
+                 want_plan=False, want_trace=False)
     np.testing.assert_allclose(r2["values"], r0["values"], rtol=1e-11)
     np.testing.assert_allclose(r2["values"][0], np.sum(r0["plan"] * M), rtol=1e-12)
     if reg == 1e-4 and not zeros:  # the kernel form underflows here: the iterates are still POT's
@@ -175,12 +185,13 @@ def test_log_domain_one_exp_pass_equals_exact_pass(backend, reg, zeros, omega):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_kernel_entry_point_rejects_empty_batch(backend, dtype):
-    """Issue 20: B of shape (m, 0) made sinkhorn_knopp_f64/_f32 read U[0] and write values[0] (the N = 1
+    """Issue 20: B of shape (m, 0) made the kernel-form entry point read U[0] and write values[0] (the N = 1
     path) out of bounds. The entry points raise ValueError naming B; an empty M is refused too."""
     if backend == "cuda":
         pytest.skip("the CUDA module takes the same binding code (csrc/bind/sinkhorn_bind_impl.h)")
-    impl = sk_mod._impl(backend)[1]
-    fn = impl.sinkhorn_knopp_f64 if dtype == np.float64 else impl.sinkhorn_knopp_f32
+    impl = _backend.kernels(backend, "sinkhorn")[1]
+    fn = impl.sinkhorn_f64 if dtype == np.float64 else impl.sinkhorn_f32
+    opts = impl.SinkhornOptions(max_iter=100, stop_thr=1e-9)
     n, m = 50, 40
     a, _, M = problem(n, m, seed=1)
     a, M = a.astype(dtype), M.astype(dtype)
@@ -188,16 +199,16 @@ def test_kernel_entry_point_rejects_empty_batch(backend, dtype):
         B = np.zeros((m, 0), dtype)
         U, V = np.ones((n, 0), dtype), np.ones((m, 0), dtype)
         with pytest.raises(ValueError, match=r"B has shape \(40, 0\): no histogram"):
-            fn(M, a, B, 1.0, U, V, 100, 1e-9, 10, 1.0, 1e-2, want_plan, True, True)
+            fn(M, a, B, 1.0, U, V, method=impl.SinkhornMethod.KERNEL, options=opts, want_plan=want_plan,
+               want_trace=True)
     B = np.full((m, 1), 1 / m, dtype)
     with pytest.raises(ValueError, match="M is empty"):
         fn(np.zeros((0, m), dtype), np.zeros(0, dtype), B, 1.0, np.ones((0, 1), dtype), np.ones((m, 1), dtype),
-           100, 1e-9, 10, 1.0, 1e-2, False, True, False)
-    log_fn = impl.sinkhorn_log_f64 if dtype == np.float64 else impl.sinkhorn_log_f32
-    for kind in (0, 1):
+           method=impl.SinkhornMethod.KERNEL, options=opts)
+    for method in (impl.SinkhornMethod.LOG, impl.SinkhornMethod.STABILIZED):
         with pytest.raises(ValueError, match="M is empty"):
-            log_fn(kind, np.zeros((n, 0), dtype), a, np.zeros(0, dtype), 1.0, np.zeros(n, dtype), np.zeros(0, dtype),
-                   100, 1e-9, 10, 1e3, 1.0, 1e-2, False, True, False)
+            fn(np.zeros((n, 0), dtype), a, np.zeros((0, 1), dtype), 1.0, np.zeros((n, 1), dtype),
+               np.zeros((0, 1), dtype), method=method, options=opts)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -211,14 +222,13 @@ def test_public_sinkhorn_rejects_empty_batch(backend, method):
 
 @pytest.mark.parametrize("reg", [0.5, 0.05, 2e-3])
 def test_log_domain_one_exp_pass_float32(backend, reg):
-    impl = sk_mod._impl(backend)[1]
+    impl = _backend.kernels(backend, "sinkhorn")[1]
     a, b, M = problem(90, 70, seed=5)
     a32, b32, M32 = a.astype(np.float32), b.astype(np.float32), M.astype(np.float32)
     out = []
     for fast in (False, True):
         f, g = np.zeros(90, np.float32), np.zeros(70, np.float32)
-        r = impl.sinkhorn_log_f32(0, M32, a32, b32, reg, f, g, 300, 1e-6, 10, 1e3, 1.0, 1e-2, True, True, False, 0,
-                                  fast)
+        r = run_log(impl, M32, a32, b32, reg, f, g, 300, 1e-6, log_fast=fast, want_trace=False)
         out.append(r)
     assert out[0]["niter"][0] == out[1]["niter"][0]
     np.testing.assert_allclose(out[1]["plan"], out[0]["plan"], rtol=2e-4, atol=1e-9)
@@ -229,13 +239,13 @@ def test_log_domain_one_exp_pass_float32(backend, reg):
 
 
 def test_log_domain_warm_start_with_minus_inf_recovers(backend):
-    impl = sk_mod._impl(backend)[1]
+    impl = _backend.kernels(backend, "sinkhorn")[1]
     a, b, M = problem(30, 20, seed=2)
     res = []
     for fast in (False, True):
         f, g = np.zeros(30), np.zeros(20)
         g[3] = -np.inf  # b_3 > 0: the one-exp pass cannot use this column, the exact pass recovers it
-        r = impl.sinkhorn_log_f64(0, M, a, b, 0.1, f, g, 1000, 1e-11, 10, 1e3, 1.0, 1e-2, True, True, False, 0, fast)
+        r = run_log(impl, M, a, b, 0.1, f, g, 1000, 1e-11, log_fast=fast, want_trace=False)
         assert r["status"][0] == 0 and np.isfinite(g).all()
         res.append(r["plan"])
     np.testing.assert_allclose(res[1], res[0], rtol=1e-9, atol=1e-15)

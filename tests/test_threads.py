@@ -63,9 +63,8 @@ def test_num_threads_argument_rejects(backend, bad, exc):
 def test_raw_entry_point_rejects_negative_threads(ext):
     a, b, M = problem(20)
     with pytest.raises(ValueError, match="num_threads"):
-        ext.sinkhorn_log_f64(kind=0, M=M, a=a, b=b, reg=0.1, x=np.zeros(20), y=np.zeros(20), max_iter=10,
-                             stop_thr=1e-9, check_every=1, tau=1e3, omega=1.0, omega_start=1e-2, want_plan=False,
-                             want_value=True, want_trace=False, num_threads=-3)
+        ext.sinkhorn_f64(M, a, b.reshape(-1, 1), 0.1, np.zeros((20, 1)), np.zeros((20, 1)), method=ext.SinkhornMethod.LOG,
+                         options=ext.SinkhornOptions(max_iter=10, check_every=1, num_threads=-3))
 
 
 def test_huge_num_threads_is_capped(ext):

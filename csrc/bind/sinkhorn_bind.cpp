@@ -69,47 +69,6 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     return d;
 }
 
-void bind_types(py::module_& m) {
-    using namespace pybind11::literals;
-    py::enum_<Status>(m, "Status", py::module_local(), "Status of a kernel call (csrc/common/otkit_common.h).")
-        .value("OK", OK)
-        .value("MAX_ITER", MAX_ITER)
-        .value("NUMERICAL_ERROR", NUMERICAL_ERROR)
-        .value("INFEASIBLE", INFEASIBLE)
-        .value("UNBOUNDED", UNBOUNDED)
-        .value("BAD_INPUT", BAD_INPUT);
-    py::enum_<UnbalancedMethod>(m, "UnbalancedMethod", py::module_local())
-        .value("KNOPP", UnbalancedMethod::KNOPP)
-        .value("TRANSLATION_INVARIANT", UnbalancedMethod::TRANSLATION_INVARIANT)
-        .value("STABILIZED", UnbalancedMethod::STABILIZED)
-        .value("LOG", UnbalancedMethod::LOG);
-    py::class_<SinkhornOptions>(m, "SinkhornOptions", py::module_local(),
-                                "Options of the Sinkhorn solvers (csrc/common/sinkhorn_types.h), by name.")
-        .def(py::init([](int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
-                         int num_threads, bool log_fast) {
-                 SinkhornOptions o;
-                 o.max_iter = max_iter;
-                 o.stop_thr = stop_thr;
-                 o.check_every = check_every;
-                 o.tau = tau;
-                 o.omega = omega;
-                 o.omega_start = omega_start;
-                 o.num_threads = num_threads;
-                 o.log_fast = log_fast;
-                 return o;
-             }),
-             py::kw_only(), "max_iter"_a = 1000, "stop_thr"_a = 1e-9, "check_every"_a = 10, "tau"_a = 1e3,
-             "omega"_a = 1.0, "omega_start"_a = 1e-2, "num_threads"_a = 0, "log_fast"_a = true)
-        .def_readwrite("max_iter", &SinkhornOptions::max_iter)
-        .def_readwrite("stop_thr", &SinkhornOptions::stop_thr)
-        .def_readwrite("check_every", &SinkhornOptions::check_every)
-        .def_readwrite("tau", &SinkhornOptions::tau)
-        .def_readwrite("omega", &SinkhornOptions::omega)
-        .def_readwrite("omega_start", &SinkhornOptions::omega_start)
-        .def_readwrite("num_threads", &SinkhornOptions::num_threads)
-        .def_readwrite("log_fast", &SinkhornOptions::log_fast);
-}
-
 template <typename T>
 void def_unbalanced(py::module_& m, const char* name) {
     using namespace pybind11::literals;
@@ -122,8 +81,7 @@ void def_unbalanced(py::module_& m, const char* name) {
 }  // namespace
 
 void bind_sinkhorn(py::module_& m) {
-    sinkhorn_bind::bind_all<CpuSinkhorn>(m);
-    bind_types(m);
+    sinkhorn_bind::bind_all<CpuSinkhorn>(m);  // (with the enums and SinkhornOptions)
     def_unbalanced<double>(m, "sinkhorn_unbalanced_f64");
     def_unbalanced<float>(m, "sinkhorn_unbalanced_f32");
 }

@@ -3,6 +3,9 @@
 // arguments, so that the Python layer calls either module the same way. `Solver` supplies
 //   template <typename T> static void knopp(...), log(...), stabilized(...)
 // with the signatures of sinkhorn_knopp_cpu, sinkhorn_log_cpu and sinkhorn_stabilized_cpu.
+//
+// One entry point per dtype, sinkhorn_f64 / sinkhorn_f32(M, a, B, reg, X, Y, *, method, options, ...):
+// the method is the SinkhornMethod enum and the options the SinkhornOptions struct, both by name.
 #pragma once
 
 #include <pybind11/stl.h>
@@ -11,25 +14,18 @@
 #include <vector>
 
 #include "bind/common_bind.h"
+#include "common/otkit_common.h"
 #include "common/sinkhorn_types.h"
 
 namespace otkit {
 namespace sinkhorn_bind {
 
-
-inline SinkhornOptions make_opts(int max_iter, double stop_thr, int check_every, double tau, double omega,
-                          double omega_start, int num_threads) {
-    if (max_iter < 0) throw py::value_error("numItermax must be >= 0");
-    if (check_every < 1) throw py::value_error("check_every must be >= 1");
-    SinkhornOptions o;
-    o.max_iter = max_iter;
-    o.stop_thr = stop_thr;
-    o.check_every = check_every;
-    o.tau = tau;
-    if (!(omega > 0.0 && omega < 2.0)) throw py::value_error("omega must be in (0, 2)");
-    o.omega = omega;
-    o.omega_start = omega_start;
-    o.num_threads = check_num_threads(num_threads);
+// The checks every entry point makes on the options (the Python layer has made them too).
+inline SinkhornOptions checked(SinkhornOptions o) {
+    if (o.max_iter < 0) throw py::value_error("numItermax must be >= 0");
+    if (o.check_every < 1) throw py::value_error("check_every must be >= 1");
+    if (!(o.omega > 0.0 && o.omega < 2.0)) throw py::value_error("omega must be in (0, 2)");
+    o.num_threads = check_num_threads(o.num_threads);
     return o;
 }
 
@@ -49,40 +45,62 @@ inline py::dict info_dict(const std::vector<SinkhornInfo>& info, const std::vect
     return d;
 }
 
-// U (n x N), V (m x N) are updated in place; returns dict(values, plan, status, niter, err, trace).
+// X (n x N), Y (m x N), updated in place: scalings u, v (KERNEL), log-scalings f, g (LOG) or dual
+// potentials alpha, beta (STABILIZED). Returns dict(values, plan, status, niter, err, trace). The log-domain
+// and stabilized methods solve the N problems one after the other in this one call.
 template <class Solver, typename T>
-py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U_, py::array V_, int max_iter,
-               double stop_thr, int check_every, double omega, double omega_start, bool want_plan, bool want_value,
-               bool want_trace, int threads) {
+py::dict solve(py::array M_, py::array a_, py::array B_, double reg, py::array X_, py::array Y_, SinkhornMethod method,
+               const SinkhornOptions& options, bool want_plan, bool want_value, bool want_trace) {
     auto M = as_carray<T>(M_, "M", 2);
     auto a = as_carray<T>(a_, "a", 1);
     auto B = as_carray<T>(B_, "b", 2);
-    auto U = as_carray<T>(U_, "u", 2);
-    auto V = as_carray<T>(V_, "v", 2);
+    auto X = as_carray<T>(X_, "X", 2);
+    auto Y = as_carray<T>(Y_, "Y", 2);
     const int64_t n = M.shape(0), m = M.shape(1), N = B.shape(1);
-    if (a.shape(0) != n || B.shape(0) != m || U.shape(0) != n || U.shape(1) != N || V.shape(0) != m ||
-        V.shape(1) != N)
-        throw py::value_error("sinkhorn_knopp: inconsistent shapes");
-    if (N == 0)  // (the kernels would read U[0] and write values[0])
-        throw py::value_error("sinkhorn_knopp: B has shape (" + std::to_string(m) + ", 0): no histogram");
+    if (a.shape(0) != n || B.shape(0) != m || X.shape(0) != n || X.shape(1) != N || Y.shape(0) != m ||
+        Y.shape(1) != N)
+        throw py::value_error("sinkhorn: inconsistent shapes");
+    if (N == 0)  // (the kernels would read X[0] and write values[0])
+        throw py::value_error("sinkhorn: B has shape (" + std::to_string(m) + ", 0): no histogram");
     if (n == 0 || m == 0)
-        throw py::value_error("sinkhorn_knopp: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
+        throw py::value_error("sinkhorn: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
     if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
-    if (omega != 1.0 && N != 1) throw py::value_error("over-relaxation (omega != 1) is for single problems");
-    auto opt = make_opts(max_iter, stop_thr, check_every, 0.0, omega, omega_start, threads);
+    const SinkhornOptions opt = checked(options);
+    if (method == SinkhornMethod::KERNEL && opt.omega != 1.0 && N != 1)
+        throw py::value_error("over-relaxation (omega != 1) of the kernel form is for single problems");
+    if (method == SinkhornMethod::STABILIZED && opt.omega != 1.0)
+        throw py::value_error("over-relaxation (omega != 1) is not available for the stabilized method");
     py::array_t<T> values(N);
     py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(N);
     std::vector<double> trace;
     {
-        T* Up = U.mutable_data();
-        T* Vp = V.mutable_data();
+        T* Xp = X.mutable_data();
+        T* Yp = Y.mutable_data();
         T* vals = want_value ? values.mutable_data() : nullptr;
         T* P = want_plan ? plan.mutable_data() : nullptr;
         const T *Mp = M.data(), *ap = a.data(), *Bp = B.data();
+        std::vector<double>* tr = want_trace ? &trace : nullptr;
         run_without_gil([&] {
-            Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Up, Vp, vals, P, info.data(),
-                                      want_trace ? &trace : nullptr);
+            if (method == SinkhornMethod::KERNEL) {
+                Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Xp, Yp, vals, P, info.data(), tr);
+                return;
+            }
+            std::vector<T> x(n), y(m), b(m);
+            for (int64_t k = 0; k < N; ++k) {  // column k of X, Y, B as contiguous vectors
+                for (int64_t i = 0; i < n; ++i) x[i] = Xp[i * N + k];
+                for (int64_t j = 0; j < m; ++j) y[j] = Yp[j * N + k], b[j] = Bp[j * N + k];
+                T* val = vals != nullptr ? vals + k : nullptr;
+                std::vector<double>* trk = N == 1 ? tr : nullptr;
+                if (method == SinkhornMethod::LOG)
+                    Solver::template log<T>(Mp, n, m, ap, b.data(), static_cast<T>(reg), opt, x.data(), y.data(), val, P,
+                                            &info[k], trk);
+                else
+                    Solver::template stabilized<T>(Mp, n, m, ap, b.data(), static_cast<T>(reg), opt, x.data(), y.data(),
+                                                   val, P, &info[k], trk);
+                for (int64_t i = 0; i < n; ++i) Xp[i * N + k] = x[i];
+                for (int64_t j = 0; j < m; ++j) Yp[j * N + k] = y[j];
+            }
         });
     }
     py::dict d = info_dict(info, trace);
@@ -91,68 +109,64 @@ py::dict knopp(py::array M_, py::array a_, py::array B_, double reg, py::array U
     return d;
 }
 
-// Log-domain (kind = 0) or stabilized (kind = 1) single problem; x (n), y (m) updated in place:
-// log-scalings f, g for kind 0, dual potentials alpha, beta for kind 1.
-template <class Solver, typename T>
-py::dict logdomain(int kind, py::array M_, py::array a_, py::array b_, double reg, py::array x_, py::array y_,
-                   int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
-                   bool want_plan, bool want_value, bool want_trace, int threads, bool log_fast) {
-    auto M = as_carray<T>(M_, "M", 2);
-    auto a = as_carray<T>(a_, "a", 1);
-    auto b = as_carray<T>(b_, "b", 1);
-    auto x = as_carray<T>(x_, "f", 1);
-    auto y = as_carray<T>(y_, "g", 1);
-    const int64_t n = M.shape(0), m = M.shape(1);
-    if (a.shape(0) != n || b.shape(0) != m || x.shape(0) != n || y.shape(0) != m)
-        throw py::value_error("sinkhorn_log: inconsistent shapes");
-    if (n == 0 || m == 0)
-        throw py::value_error("sinkhorn_log: M is empty (shape (" + std::to_string(n) + ", " + std::to_string(m) + "))");
-    auto opt = make_opts(max_iter, stop_thr, check_every, tau, omega, omega_start, threads);
-    opt.log_fast = log_fast;
-    py::array_t<T> value(1);
-    py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
-    std::vector<SinkhornInfo> info(1);
-    std::vector<double> trace;
-    {
-        T* xp = x.mutable_data();
-        T* yp = y.mutable_data();
-        T* val = want_value ? value.mutable_data() : nullptr;
-        T* P = want_plan ? plan.mutable_data() : nullptr;
-        const T *Mp = M.data(), *ap = a.data(), *bp = b.data();
-        std::vector<double>* tr = want_trace ? &trace : nullptr;
-        run_without_gil([&] {
-            if (kind == 0)
-                Solver::template log<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(), tr);
-            else
-                Solver::template stabilized<T>(Mp, n, m, ap, bp, static_cast<T>(reg), opt, xp, yp, val, P, info.data(),
-                                               tr);
-        });
-    }
-    py::dict d = info_dict(info, trace);
-    d["values"] = value;
-    d["plan"] = want_plan ? py::object(plan) : py::none();
-    return d;
-}
-
-template <class Solver, typename T>
-void def_all(py::module_& mod, const char* suffix) {
+// The Status and SinkhornMethod enums and the SinkhornOptions struct, in each module that binds kernels
+// (module_local: otkit._ext and otkit._cuda each hold their own copy of the same definitions).
+inline void bind_types(py::module_& m) {
     using namespace pybind11::literals;
-    mod.def((std::string("sinkhorn_knopp_") + suffix).c_str(), &knopp<Solver, T>, "M"_a, "a"_a, "B"_a, "reg"_a, "U"_a, "V"_a,
-            "max_iter"_a, "stop_thr"_a, "check_every"_a, "omega"_a, "omega_start"_a, "want_plan"_a, "want_value"_a, "want_trace"_a,
-            "num_threads"_a = 0,
-            "Kernel-form Sinkhorn on N problems sharing M (B: m x N); U, V updated in place.");
-    mod.def((std::string("sinkhorn_log_") + suffix).c_str(), &logdomain<Solver, T>, "kind"_a, "M"_a, "a"_a, "b"_a, "reg"_a,
-            "x"_a, "y"_a, "max_iter"_a, "stop_thr"_a, "check_every"_a, "tau"_a, "omega"_a, "omega_start"_a, "want_plan"_a, "want_value"_a,
-            "want_trace"_a, "num_threads"_a = 0, "log_fast"_a = true,
-            "Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place. log_fast=False: always\n"
-            "the exact two-exp log-sum-exp pass (default: one exp per entry where safe).");
+    py::enum_<Status>(m, "Status", py::module_local(), "Status of a kernel call (csrc/common/otkit_common.h).")
+        .value("OK", OK)
+        .value("MAX_ITER", MAX_ITER)
+        .value("NUMERICAL_ERROR", NUMERICAL_ERROR)
+        .value("INFEASIBLE", INFEASIBLE)
+        .value("UNBOUNDED", UNBOUNDED)
+        .value("BAD_INPUT", BAD_INPUT);
+    py::enum_<SinkhornMethod>(m, "SinkhornMethod", py::module_local())
+        .value("KERNEL", SinkhornMethod::KERNEL)
+        .value("LOG", SinkhornMethod::LOG)
+        .value("STABILIZED", SinkhornMethod::STABILIZED);
+    py::enum_<UnbalancedMethod>(m, "UnbalancedMethod", py::module_local())
+        .value("KNOPP", UnbalancedMethod::KNOPP)
+        .value("TRANSLATION_INVARIANT", UnbalancedMethod::TRANSLATION_INVARIANT)
+        .value("STABILIZED", UnbalancedMethod::STABILIZED)
+        .value("LOG", UnbalancedMethod::LOG);
+    py::class_<SinkhornOptions>(m, "SinkhornOptions", py::module_local(),
+                                "Options of the Sinkhorn solvers (csrc/common/sinkhorn_types.h), by name.")
+        .def(py::init([](int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
+                         int num_threads, bool log_fast) {
+                 SinkhornOptions o;
+                 o.max_iter = max_iter;
+                 o.stop_thr = stop_thr;
+                 o.check_every = check_every;
+                 o.tau = tau;
+                 o.omega = omega;
+                 o.omega_start = omega_start;
+                 o.num_threads = num_threads;
+                 o.log_fast = log_fast;
+                 return o;
+             }),
+             py::kw_only(), "max_iter"_a = 1000, "stop_thr"_a = 1e-9, "check_every"_a = 10, "tau"_a = 1e3,
+             "omega"_a = 1.0, "omega_start"_a = 1e-2, "num_threads"_a = 0, "log_fast"_a = true)
+        .def_readwrite("max_iter", &SinkhornOptions::max_iter)
+        .def_readwrite("stop_thr", &SinkhornOptions::stop_thr)
+        .def_readwrite("check_every", &SinkhornOptions::check_every)
+        .def_readwrite("tau", &SinkhornOptions::tau)
+        .def_readwrite("omega", &SinkhornOptions::omega)
+        .def_readwrite("omega_start", &SinkhornOptions::omega_start)
+        .def_readwrite("num_threads", &SinkhornOptions::num_threads)
+        .def_readwrite("log_fast", &SinkhornOptions::log_fast);
 }
-
 
 template <class Solver>
-void bind_all(py::module_& m) {
-    def_all<Solver, double>(m, "f64");
-    def_all<Solver, float>(m, "f32");
+void bind_all(py::module_& mod) {
+    using namespace pybind11::literals;
+    bind_types(mod);
+    const char* doc =
+        "Sinkhorn on N problems sharing M (B: m x N). X (n x N), Y (m x N) updated in place: scalings u, v\n"
+        "(method KERNEL), log-scalings f, g (LOG) or dual potentials alpha, beta (STABILIZED).";
+    mod.def("sinkhorn_f64", &solve<Solver, double>, "M"_a, "a"_a, "B"_a, "reg"_a, "X"_a, "Y"_a, py::kw_only(),
+            "method"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
+    mod.def("sinkhorn_f32", &solve<Solver, float>, "M"_a, "a"_a, "B"_a, "reg"_a, "X"_a, "Y"_a, py::kw_only(),
+            "method"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
 }
 
 }  // namespace sinkhorn_bind

@@ -26,6 +26,10 @@ struct SinkhornOptions {
     bool log_fast = true;   // log-domain: one exp per entry where safe (else the exact two-exp pass)
 };
 
+// The balanced solvers: kernel form (scalings u, v), log-domain (log-scalings f, g), stabilized (dual
+// potentials alpha, beta with absorption).
+enum class SinkhornMethod : int { KERNEL = 0, LOG = 1, STABILIZED = 2 };
+
 // Unbalanced Sinkhorn (KL-relaxed marginals), in POT's three algorithms plus the log-domain.
 enum class UnbalancedMethod : int {
     KNOPP = 0,                  // POT's sinkhorn_knopp_unbalanced (Chizat et al. 2018)

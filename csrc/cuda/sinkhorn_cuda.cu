@@ -26,6 +26,7 @@
 
 #include "common/interrupt.h"
 #include "common/otkit_common.h"
+#include "common/sinkhorn_rules.h"
 #include "cuda/sinkhorn_cuda.h"
 
 namespace otkit {
@@ -136,8 +137,6 @@ __device__ __forceinline__ double dexp(double x) { return exp(x); }
 __device__ __forceinline__ float dexp(float x) { return expf(x); }
 __device__ __forceinline__ double dlog(double x) { return log(x); }
 __device__ __forceinline__ float dlog(float x) { return logf(x); }
-__device__ __forceinline__ double dpow(double x, double y) { return pow(x, y); }
-__device__ __forceinline__ float dpow(float x, float y) { return powf(x, y); }
 template <typename T>
 __device__ __forceinline__ T ninf() {
     return -std::numeric_limits<T>::infinity();
@@ -145,15 +144,6 @@ __device__ __forceinline__ T ninf() {
 template <typename T>
 __device__ __forceinline__ bool nan_or_pinf(T x) {  // the log-domain test (-inf is a valid log-scaling)
     return x != x || x == std::numeric_limits<T>::infinity();
-}
-// over-relaxed scaling old^(1 - omega) * fresh^omega; zero stays zero (empty row/column)
-template <typename T>
-__device__ __forceinline__ T relax(T old, T fresh, T omega) {
-    return (fresh == T(0) || old == T(0)) ? fresh : old * dpow(fresh / old, omega);
-}
-template <typename T>
-__device__ __forceinline__ T relax_log(T old, T fresh, T omega) {
-    return (omega != T(1) && fresh != ninf<T>() && old != ninf<T>()) ? (T(1) - omega) * old + omega * fresh : fresh;
 }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024); the result is valid in thread 0.
@@ -382,9 +372,7 @@ __global__ void k_update_scaling(int64_t count, int64_t N, const T* __restrict__
         if (!ctl[k].active) continue;
         const T old = x[e];
         xprev[e] = old;
-        const T we = w[e / wdiv];
-        T xe = we == T(0) ? T(0) : we / denom[e];
-        if (omega != T(1)) xe = relax(old, xe, omega);
+        const T xe = BalancedRule<T>{omega}(w[e / wdiv], denom[e], old, e);  // common/sinkhorn_rules.h
         x[e] = xe;
         if (!isfinite(xe)) ctl[k].bad = 1;
     }
@@ -437,9 +425,7 @@ __global__ void __launch_bounds__(512) k_fused_row_pass(const T* __restrict__ K,
         T tot = T(0);
 #pragma unroll
         for (int q = 0; q < NW; ++q) tot += red[r & 1][q];
-        const T ai = a[i];
-        T ui = ai == T(0) ? T(0) : ai / tot;
-        if (omega != T(1)) ui = relax(old, ui, omega);
+        const T ui = BalancedRule<T>{omega}(a[i], tot, old, i);
         if (t == 0) {
             Uprev[i] = old;
             u[i] = ui;
@@ -611,7 +597,7 @@ __global__ void k_log_update_g(int64_t m, const T* __restrict__ logb, const T* _
     GRID_STRIDE(j, m) {
         const T old = g[j];
         gprev[j] = old;
-        const T x = relax_log(old, logb[j] - lse[j], omega);
+        const T x = BalancedRule<T>{omega}.log(logb[j], lse[j], old, j);
         g[j] = x;
         if (nan_or_pinf(x)) ctl->bad = 1;
     }
@@ -640,7 +626,7 @@ __global__ void k_log_update_f(const T* __restrict__ M, int64_t n, int64_t m, T 
         const T lse = mx == ninf<T>() ? mx : mx + dlog(sm);
         const T old = f[row];
         fprev[row] = old;
-        const T x = relax_log(old, loga[row] - lse, omega);
+        const T x = BalancedRule<T>{omega}.log(loga[row], lse, old, row);
         f[row] = x;
         if (nan_or_pinf(x)) ctl->bad = 1;
     }

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._types import SinkhornMethod, SinkhornOptions, UnbalancedMethod  # noqa: F401  (names of otkit._ext)
 from ._vexp import exp_inplace, exp_nonpos_inplace
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
@@ -308,34 +309,75 @@ def _as_dict(values, plan, status, niter, err, trace, want_plan):
     }
 
 
-def sinkhorn_knopp_f64(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega, omega_start, want_plan,
-                       want_value, want_trace, num_threads=0):
+def _knopp(M, a, B, reg, U, V, options, want_plan, want_value, want_trace):
     """Kernel-form Sinkhorn on N problems sharing M (B: m x N); U, V updated in place."""
-    if check_every < 1:
-        raise ValueError("check_every must be >= 1")
-    if not 0.0 < omega < 2.0:
-        raise ValueError("omega must be in (0, 2)")
-    if B.ndim != 2 or B.shape[1] == 0:
-        raise ValueError(f"sinkhorn_knopp: B has shape {B.shape}: no histogram")
-    if M.shape[0] == 0 or M.shape[1] == 0:
-        raise ValueError(f"sinkhorn_knopp: M is empty (shape {M.shape})")
-    if omega != 1.0 and B.shape[1] != 1:
-        raise ValueError("over-relaxation (omega != 1) is for single problems")
-    nb = _nblocks(*M.shape, num_threads)
+    o = options
+    if o.omega != 1.0 and B.shape[1] != 1:
+        raise ValueError("over-relaxation (omega != 1) of the kernel form is for single problems")
+    nb = _nblocks(*M.shape, o.num_threads)
     with _threads(nb):
-        out = _knopp_driver(M, a, B, M.dtype.type(reg), U, V, int(max_iter), float(stop_thr), int(check_every),
-                            float(omega), float(omega_start), bool(want_plan), bool(want_value), bool(want_trace),
+        out = _knopp_driver(M, a, B, M.dtype.type(reg), U, V, int(o.max_iter), float(o.stop_thr), int(o.check_every),
+                            float(o.omega), float(o.omega_start), bool(want_plan), bool(want_value), bool(want_trace),
                             nb)
     return _as_dict(*out, want_plan)
 
 
-def sinkhorn_knopp_f32(M, a, B, reg, U, V, *args, **kwargs):
+def sinkhorn_f64(M, a, B, reg, X, Y, *, method, options, want_plan=False, want_value=True, want_trace=False):
+    """Sinkhorn on N problems sharing M (B: m x N), as otkit._ext.sinkhorn_f64: X (n x N), Y (m x N) updated in
+    place (scalings u, v for KERNEL, log-scalings f, g for LOG, potentials alpha, beta for STABILIZED)."""
+    o = options
+    if o.max_iter < 0:
+        raise ValueError("numItermax must be >= 0")
+    if o.check_every < 1:
+        raise ValueError("check_every must be >= 1")
+    if not 0.0 < o.omega < 2.0:
+        raise ValueError("omega must be in (0, 2)")
+    if o.num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0: otkit's default), got {o.num_threads}")
+    if B.ndim != 2 or B.shape[1] == 0:
+        raise ValueError(f"sinkhorn: B has shape {B.shape}: no histogram")
+    if M.shape[0] == 0 or M.shape[1] == 0:
+        raise ValueError(f"sinkhorn: M is empty (shape {M.shape})")
+    n, m = M.shape
+    N = B.shape[1]
+    if a.shape != (n,) or B.shape[0] != m or X.shape != (n, N) or Y.shape != (m, N):
+        raise ValueError("sinkhorn: inconsistent shapes")
+    if want_plan and N != 1:
+        raise ValueError("a plan is only returned for a single problem")
+    method = SinkhornMethod(int(method))
+    if method == SinkhornMethod.KERNEL:
+        return _knopp(M, a, B, reg, X, Y, o, want_plan, want_value, want_trace)
+    if method == SinkhornMethod.STABILIZED and o.omega != 1.0:
+        raise ValueError("over-relaxation (omega != 1) is not available for the stabilized method")
+    kind = 0 if method == SinkhornMethod.LOG else 1
+    nb = _nblocks(n, m, o.num_threads)
+    out = None
+    values = np.empty(N, dtype=M.dtype)
+    status = np.empty(N, dtype=np.int32)
+    niter = np.empty(N, dtype=np.int32)
+    err = np.empty(N)
+    for k in range(N):  # the problems one after the other, as the C++ entry point
+        x, y = np.ascontiguousarray(X[:, k]), np.ascontiguousarray(Y[:, k])
+        with _threads(nb):
+            r = _log_or_stab(kind, M, a, np.ascontiguousarray(B[:, k]), M.dtype.type, reg, x, y, o.max_iter,
+                             o.stop_thr, o.check_every, o.tau, o.omega, o.omega_start, want_plan, want_trace, nb,
+                             o.log_fast)
+        X[:, k], Y[:, k] = x, y
+        values[k], status[k], niter[k], err[k] = r["values"][0], r["status"][0], r["niter"][0], r["err"][0]
+        if out is None:
+            out = r
+    out.update(values=values, status=status, niter=niter, err=err)
+    if N != 1:
+        out["trace"] = []
+    return out
+
+
+def sinkhorn_f32(M, a, B, reg, X, Y, **kwargs):
     """float32 entry point: computes in float64 (no second JIT compilation) and casts the results back."""
-    U64, V64 = U.astype(np.float64), V.astype(np.float64)
-    out = sinkhorn_knopp_f64(M.astype(np.float64), a.astype(np.float64), B.astype(np.float64), reg, U64, V64,
-                             *args, **kwargs)
-    U[...] = U64
-    V[...] = V64
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    out = sinkhorn_f64(M.astype(np.float64), a.astype(np.float64), B.astype(np.float64), reg, X64, Y64, **kwargs)
+    X[...] = X64
+    Y[...] = Y64
     return _cast32(out)
 
 
@@ -667,22 +709,6 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
     return value, plan, status, niter, err, trace[:ntrace]
 
 
-def sinkhorn_log_f64(kind, M, a, b, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
-                     want_value, want_trace, num_threads=0, log_fast=True):
-    """Log-domain (kind=0) or stabilized (kind=1) Sinkhorn; x, y updated in place."""
-    if check_every < 1:
-        raise ValueError("check_every must be >= 1")
-    if not 0.0 < omega < 2.0:
-        raise ValueError("omega must be in (0, 2)")
-    if M.shape[0] == 0 or M.shape[1] == 0:
-        raise ValueError(f"sinkhorn_log: M is empty (shape {M.shape})")
-    t = M.dtype.type
-    nb = _nblocks(*M.shape, num_threads)
-    with _threads(nb):
-        return _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start,
-                            want_plan, want_trace, nb, log_fast)
-
-
 def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
                  want_trace, nb, log_fast=True):
     if kind == 0:
@@ -695,13 +721,3 @@ def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, t
             bool(want_trace), nb)
     return _as_dict(np.array([value], dtype=M.dtype), plan, np.array([status], dtype=np.int32),
                     np.array([niter], dtype=np.int32), np.array([err]), trace, want_plan)
-
-
-def sinkhorn_log_f32(kind, M, a, b, reg, x, y, *args, **kwargs):
-    """float32 entry point: computes in float64 (no second JIT compilation) and casts the results back."""
-    x64, y64 = x.astype(np.float64), y.astype(np.float64)
-    out = sinkhorn_log_f64(kind, M.astype(np.float64), a.astype(np.float64), b.astype(np.float64), reg, x64, y64,
-                           *args, **kwargs)
-    x[...] = x64
-    y[...] = y64
-    return _cast32(out)

@@ -7,36 +7,15 @@ method through row/column log-sum-exps. U, V hold log-scalings in and out, as in
 """
 from __future__ import annotations
 
-import enum
 import math
-from dataclasses import dataclass
 
 import numba
 import numpy as np
 from numba import njit
 
+from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
+
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
-
-
-class UnbalancedMethod(enum.IntEnum):
-    """Mirror of ``otkit::UnbalancedMethod`` (csrc/common/sinkhorn_types.h)."""
-    KNOPP = 0
-    TRANSLATION_INVARIANT = 1
-    STABILIZED = 2
-    LOG = 3
-
-
-@dataclass
-class SinkhornOptions:
-    """Mirror of ``otkit::SinkhornOptions`` (csrc/common/sinkhorn_types.h), by name."""
-    max_iter: int = 1000
-    stop_thr: float = 1e-9
-    check_every: int = 10
-    tau: float = 1e3
-    omega: float = 1.0
-    omega_start: float = 1e-2
-    num_threads: int = 0
-    log_fast: bool = True
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -86,7 +65,7 @@ def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace):
     scale = -1.0 / reg
     Ms = Mk * scale
     loga, logb = np.log(a), np.log(b)
-    status, niter, err = MAX_ITER, 0, 1.0
+    err = 1.0
     ii = 0
     while ii < max_iter:
         fprev, gprev = f.copy(), g.copy()
@@ -105,7 +84,7 @@ def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace):
         if err < stop_thr:
             return OK, ii, err
         ii += 1
-    return status, max(0, ii - 1), err
+    return MAX_ITER, max(0, ii - 1), err
 
 
 @njit(cache=True, error_model="numpy")
