@@ -8,6 +8,7 @@ parametric Wasserstein metric, ``otkit.proximal`` (needs torch) for Wasserstein-
 __version__ = "0.1.0"
 
 from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
+from . import geometry  # noqa: E402  (DenseCost, PointCloud)
 from . import unbalanced  # noqa: E402  (POT's ot.unbalanced namespace)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._build import OtkitBuildWarning  # noqa: E402
@@ -42,6 +43,7 @@ __all__ = [
     "sinkhorn_unbalanced",
     "sinkhorn_unbalanced2",
     "unbalanced",
+    "geometry",
     "emd",
     "emd2",
     "wasserstein",

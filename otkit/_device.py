@@ -193,3 +193,20 @@ class HostKernels:
         return self.fn(M, a, B, reg, X, Y, method=getattr(self.impl.SinkhornMethod, method),
                        options=self.impl.SinkhornOptions(**options), want_plan=want_plan, want_value=want_value,
                        want_trace=want_trace)
+
+
+class CloudKernels:
+    """The point-cloud kernels (``sinkhorn_cloud_f64/_f32``: costs computed in each pass) behind ``solve``; the
+    log-domain method only (the kernel form would store the n x m kernel)."""
+
+    def __init__(self, impl, dtype, x, y, metric):
+        self.impl = impl
+        self.fn = getattr(impl, "sinkhorn_cloud_" + ("f64" if np.dtype(dtype) == np.float64 else "f32"))
+        self.x, self.y, self.metric = x, y, metric
+
+    def solve(self, method, M, a, B, reg, X, Y, options, want_plan=False, want_value=True, want_trace=False):
+        if method != "LOG":
+            raise ValueError("point clouds run in the log-domain: method='sinkhorn_log' or 'auto'")
+        return self.fn(self.x, self.y, a, B, reg, X, Y, metric=self.metric, options=self.impl.SinkhornOptions(**options),
+                       want_plan=want_plan, want_value=want_value, want_trace=want_trace)
+

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend, _device
+from . import _backend, _device, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, resolve_dtype
 from .utils import array_range, dtype_name
@@ -85,6 +85,30 @@ def _prepare(a, b, M, reg, dtype, mass_rtol):
     check_masses(a, b, rtol=mass_rtol)
     reg = check_reg(reg)
     return a, b, M, reg, dt, value_range
+
+
+def _prepare_cloud(a, b, geom, reg, dtype, mass_rtol, backend):
+    """Validate a PointCloud problem: returns (a, b, geometry (host arrays), reg, dtype, backend, kernels)."""
+    x, y = geom.x, geom.y
+    if _device.is_device_array(x) or _device.is_device_array(y):
+        raise TypeError("PointCloud: the point-cloud kernels run on the CPU; pass host arrays (x.cpu(), cupy.asnumpy)")
+    dt = resolve_dtype(dtype, x)
+    x = np.ascontiguousarray(as_float_array(x, "x", dt))
+    y = np.ascontiguousarray(as_float_array(y, "y", dt))
+    if x.shape[0] == 0 or y.shape[0] == 0:
+        raise ValueError(f"PointCloud: empty point cloud (x {x.shape}, y {y.shape})")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("PointCloud: x or y has non-finite entries (NaN or inf)")
+    n, m = x.shape[0], y.shape[0]
+    a = check_hist(a, "a", n, dt, other="x.shape[0]")
+    b = check_hist(b, "b", m, dt, allow_2d=True, other="y.shape[0]")
+    check_masses(a, b, rtol=mass_rtol)
+    reg = check_reg(reg)
+    be, impl = _backend.kernels(backend, "sinkhorn")
+    if be == "cuda":
+        raise ValueError("backend 'cuda' has no point-cloud kernels yet; use backend='cpp' or 'auto'")
+    g = geometry.PointCloud(x, y, geom.cost)
+    return a, b, g, reg, dt, be, _device.CloudKernels(impl, dt, x, y, geom.cost)
 
 
 def _warn_not_converged(err, stopThr, niter):
@@ -219,7 +243,23 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
     if not (0.0 < float(omega) < 2.0):
         raise ValueError(f"omega (over-relaxation) must be in (0, 2), got {omega}")
-    if _on_device(M, backend):
+    if isinstance(M, geometry.DenseCost):
+        M = M.M
+    cloud = isinstance(M, geometry.PointCloud)
+    if cloud:
+        a, b, M, reg, dt, be, kern = _prepare_cloud(a, b, M, reg, dtype, mass_rtol, backend)
+        ops = _device.HostOps(dt)
+        mmin = mmax = None
+        if method == "sinkhorn":  # the same iterates, evaluated in the log-domain (K would take n x m memory)
+            method = "sinkhorn_log"
+        if method == "sinkhorn_stabilized" or (
+                method == "sinkhorn_epsilon_scaling" and eps["schedule"] != "geometric"):
+            raise ValueError(f"method={method!r}: point clouds run in the log-domain (the stabilized kernel would "
+                             "store the n x m kernel); use method='sinkhorn_log' or 'auto', or "
+                             "'sinkhorn_epsilon_scaling' with epsilon_schedule='geometric'")
+    elif isinstance(M, geometry.Geometry):
+        raise TypeError(f"unsupported geometry {type(M).__name__}")
+    elif _on_device(M, backend):
         be = _backend.resolve_backend("cuda", family="sinkhorn")
         a, b, M, reg, dt, (mmin, mmax), ops = _prepare_device(a, b, M, reg, dtype, mass_rtol)
         kern = _device.DeviceKernels(_backend.cuda(), ops)
@@ -237,7 +277,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     N = B.shape[1]
 
     chosen = method
-    safe = _safe_range(mmin, mmax, reg, dt)
+    safe = (not cloud) and _safe_range(mmin, mmax, reg, dt)
     if method == "auto":
         chosen = "sinkhorn" if safe else "sinkhorn_log"
     elif method == "sinkhorn" and not safe:

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend
+from . import _backend, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg, resolve_dtype
 
@@ -71,6 +71,11 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     if not np.isfinite(stopThr) or stopThr < 0:
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
+    if isinstance(M, geometry.DenseCost):
+        M = M.M
+    elif isinstance(M, geometry.Geometry):
+        raise ValueError(f"sinkhorn_unbalanced takes a cost matrix (or a DenseCost), not a {type(M).__name__}: "
+                         "the point-cloud geometry runs the balanced log-domain solver only (for now)")
     dt = resolve_dtype(dtype, M)
     M = check_cost(as_float_array(M, "M", dt), dt)
     n, m = M.shape

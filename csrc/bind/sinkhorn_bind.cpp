@@ -69,6 +69,57 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     return d;
 }
 
+// Log-domain Sinkhorn between point clouds x (n x d), y (m x d), costs computed on the fly; X (n x N), Y (m x N):
+// log-scalings, updated in place; the N problems (columns of B) one after the other.
+template <typename T>
+py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double reg, py::array X_, py::array Y_,
+               const std::string& metric, const SinkhornOptions& options, bool want_plan, bool want_value,
+               bool want_trace) {
+    auto x = as_carray<T>(x_, "x", 2);
+    auto y = as_carray<T>(y_, "y", 2);
+    auto a = as_carray<T>(a_, "a", 1);
+    auto B = as_carray<T>(B_, "b", 2);
+    auto X = as_carray<T>(X_, "X", 2);
+    auto Y = as_carray<T>(Y_, "Y", 2);
+    const int64_t n = x.shape(0), m = y.shape(0), d = x.shape(1), N = B.shape(1);
+    if (y.shape(1) != d) throw py::value_error("x and y must have the same number of columns (dimension)");
+    if (a.shape(0) != n || B.shape(0) != m || X.shape(0) != n || X.shape(1) != N || Y.shape(0) != m || Y.shape(1) != N)
+        throw py::value_error("sinkhorn_cloud: inconsistent shapes");
+    if (n == 0 || m == 0 || N == 0) throw py::value_error("sinkhorn_cloud: empty problem");
+    if (metric != "sqeuclidean" && metric != "euclidean")
+        throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
+    if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
+    const SinkhornOptions opt = sinkhorn_bind::checked(options);
+    const bool euclid = metric == "euclidean";
+    py::array_t<T> values(N);
+    py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
+    std::vector<SinkhornInfo> info(N);
+    std::vector<double> trace;
+    {
+        T* Xp = X.mutable_data();
+        T* Yp = Y.mutable_data();
+        T* vals = want_value ? values.mutable_data() : nullptr;
+        T* P = want_plan ? plan.mutable_data() : nullptr;
+        const T *xp = x.data(), *yp = y.data(), *ap = a.data(), *Bp = B.data();
+        run_without_gil([&] {
+            std::vector<T> f(n), g(m), b(m);
+            for (int64_t k = 0; k < N; ++k) {
+                for (int64_t i = 0; i < n; ++i) f[i] = Xp[i * N + k];
+                for (int64_t j = 0; j < m; ++j) g[j] = Yp[j * N + k], b[j] = Bp[j * N + k];
+                sinkhorn_log_cloud_cpu<T>(xp, yp, n, m, d, euclid, ap, b.data(), static_cast<T>(reg), opt, f.data(),
+                                          g.data(), vals != nullptr ? vals + k : nullptr, P, &info[k],
+                                          (want_trace && N == 1) ? &trace : nullptr);
+                for (int64_t i = 0; i < n; ++i) Xp[i * N + k] = f[i];
+                for (int64_t j = 0; j < m; ++j) Yp[j * N + k] = g[j];
+            }
+        });
+    }
+    py::dict dd = sinkhorn_bind::info_dict(info, trace);
+    dd["values"] = values;
+    dd["plan"] = want_plan ? py::object(plan) : py::none();
+    return dd;
+}
+
 template <typename T>
 void def_unbalanced(py::module_& m, const char* name) {
     using namespace pybind11::literals;
@@ -84,6 +135,13 @@ void bind_sinkhorn(py::module_& m) {
     sinkhorn_bind::bind_all<CpuSinkhorn>(m);  // (with the enums and SinkhornOptions)
     def_unbalanced<double>(m, "sinkhorn_unbalanced_f64");
     def_unbalanced<float>(m, "sinkhorn_unbalanced_f32");
+    using namespace pybind11::literals;
+    const char* doc = "Log-domain Sinkhorn between point clouds x (n x d), y (m x d), the costs computed on the fly;\n"
+                      "X (n x N), Y (m x N): log-scalings, updated in place.";
+    m.def("sinkhorn_cloud_f64", &cloud<double>, "x"_a, "y"_a, "a"_a, "B"_a, "reg"_a, "X"_a, "Y"_a, py::kw_only(),
+          "metric"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
+    m.def("sinkhorn_cloud_f32", &cloud<float>, "x"_a, "y"_a, "a"_a, "B"_a, "reg"_a, "X"_a, "Y"_a, py::kw_only(),
+          "metric"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
 }
 
 }  // namespace otkit

@@ -579,6 +579,53 @@ struct ColLSE {
     }
 };
 
+// Cost geometries of the log-domain passes, as row providers: tile(t0, t1, scratch) returns the cost rows
+// t0 .. t1-1 (row stride m), at most kTileRows of them, written into `scratch` (scratch_size() entries per
+// thread) when they are computed on the fly. The passes below are templates on the provider: one pass per
+// algorithm, whatever the geometry.
+constexpr int kTileRows = 8;
+
+// A cost matrix in memory (n x m, row-major)
+template <typename T>
+struct DenseRows {
+    const T* M;
+    int64_t m;
+    static constexpr size_t scratch_size() { return 0; }
+    const T* tile(int64_t t0, int64_t, T*) const { return M + t0 * m; }
+};
+
+// Point clouds x (n x d), y (m x d): c_ij = ||x_i - y_j||^2, or ||x_i - y_j|| (euclidean), computed tile by
+// tile and never stored (memory O((n + m) d)). yT is y transposed (d x m): the j loops are contiguous.
+template <typename T>
+struct CloudRows {
+    const T* x;
+    const T* yT;
+    int64_t m, d;
+    bool euclidean;
+    size_t scratch_size() const { return size_t(kTileRows) * size_t(m); }
+    const T* tile(int64_t t0, int64_t t1, T* C) const {
+        for (int64_t i = t0; i < t1; ++i) {
+            T* Ci = C + (i - t0) * m;
+            const T* xi = x + i * d;
+            std::fill(Ci, Ci + m, T(0));
+            for (int64_t k = 0; k < d; ++k) {  // (x_ik - y_jk)^2 summed over k in order, as NumPy's sum(-1)
+                const T xk = xi[k];
+                const T* yk = yT + k * m;
+#pragma omp simd
+                for (int64_t j = 0; j < m; ++j) {
+                    const T t = xk - yk[j];
+                    Ci[j] += t * t;
+                }
+            }
+            if (euclidean) {
+#pragma omp simd
+                for (int64_t j = 0; j < m; ++j) Ci[j] = std::sqrt(Ci[j]);
+            }
+        }
+        return C;
+    }
+};
+
 // Fused log-domain pass: for rows [i0, i1):
 //   f_i = log a_i - LSE_j(-M_ij / reg + g_j)          (row update, POT's u)
 //   col.LSE_j accumulates (-M_ij / reg + f_i)          (for the next g update)
@@ -645,8 +692,8 @@ void log_rows(const T* M, int64_t m, T scale, const T* loga, const T* g, T* f, i
 // Entries e_ij below the smallest normal number are flushed to 0, which is harmless unless S_j is
 // itself tiny: the pass reports failure (and the caller redoes the iteration with the exact pass)
 // when a column with g_j > -inf has S_j < 1e-200 (flushed terms < n * 1e-108 relative) or not finite.
-template <typename T, class Rule>
-bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
+template <typename T, class Rows, class Rule>
+bool log_pass_onexp(const Rows& cost, int64_t n, int64_t m, T scale, const T* a, const T* b, const T* loga, const T* g,
                     T* f, T* lse, std::vector<T>& buf, std::vector<double>& part_total, Team team, const Rule& rule,
                     double* value) {
     constexpr int R = 8;
@@ -660,6 +707,7 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
 #pragma omp parallel num_threads(team.threads) reduction(&& : ok)
     {
       T* E = buf.data() + static_cast<size_t>(parts) * m + static_cast<size_t>(omp_get_thread_num()) * R * m;
+      std::vector<T> scratch(cost.scratch_size());  // cost rows computed on the fly (none for a dense M)
       for (int p = omp_get_thread_num(); p < parts; p += omp_get_num_threads()) {
         T* S = buf.data() + static_cast<size_t>(p) * m;
         std::fill(S, S + m, T(0));
@@ -669,9 +717,10 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
         T A[R];
         for (int64_t t0 = i0; t0 < i1; t0 += R) {
             const int64_t rows = std::min<int64_t>(R, i1 - t0);
+            const T* Mt = cost.tile(t0, t0 + rows, scratch.data());
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t i = t0 + r;
-                const T* Mi = M + i * m;
+                const T* Mi = Mt + r * m;
                 T* Er = E + r * m;
                 T mx = neg_inf<T>();
 #pragma omp simd reduction(max : mx)
@@ -738,20 +787,24 @@ bool log_pass_onexp(const T* M, int64_t n, int64_t m, T scale, const T* a, const
 }
 
 // One full log-domain pass over all rows; lse (m) receives LSE_i(-M_ij/reg + f_i).
-template <typename T, class Rule>
-void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
+template <typename T, class Rows, class Rule>
+void log_pass(const Rows& cost, int64_t n, int64_t m, T scale, const T* loga, const T* g, T* f,
               bool update_rows, T* lse, std::vector<T>& buf, Team team, const Rule& rule) {
     const int nt = team.parts;
     buf.resize(static_cast<size_t>(nt) * 2 * m);
 #pragma omp parallel num_threads(team.threads)
     {
-        std::vector<T> tilemax;
+        std::vector<T> tilemax, scratch(cost.scratch_size());
         for (int p = omp_get_thread_num(); p < nt; p += omp_get_num_threads()) {
             ColLSE<T> col{buf.data() + static_cast<size_t>(p) * 2 * m, buf.data() + static_cast<size_t>(p) * 2 * m + m, m};
             col.reset();
             const int64_t chunk = (n + nt - 1) / nt;
             const int64_t i0 = std::min<int64_t>(n, p * chunk), i1 = std::min<int64_t>(n, i0 + chunk);
-            log_rows(M, m, scale, loga, g, f, i0, i1, update_rows, col, tilemax, rule);
+            for (int64_t t0 = i0; t0 < i1; t0 += kTileRows) {  // log_rows' own tiles of 8 rows
+                const int64_t t1 = std::min<int64_t>(i1, t0 + kTileRows);
+                log_rows(cost.tile(t0, t1, scratch.data()), m, scale, loga + t0, g, f + t0, 0, t1 - t0, update_rows, col,
+                         tilemax, rule);
+            }
         }
 #pragma omp barrier
 #pragma omp for schedule(static)
@@ -773,13 +826,16 @@ void log_pass(const T* M, int64_t n, int64_t m, T scale, const T* loga, const T*
 }
 
 // value = sum_ij P_ij M_ij with P_ij = exp(-M_ij/reg + f_i + g_j); writes P when plan != nullptr.
-template <typename T>
-T log_plan_value(const T* M, int64_t n, int64_t m, T scale, const T* f, const T* g, T* plan,
+template <typename T, class Rows>
+T log_plan_value(const Rows& cost, int64_t n, int64_t m, T scale, const T* f, const T* g, T* plan,
                  int nthreads) {
     double total = 0;
-#pragma omp parallel for num_threads(nthreads) schedule(static) reduction(+ : total)
+#pragma omp parallel num_threads(nthreads)
+    {
+    std::vector<T> scratch(cost.scratch_size());
+#pragma omp for schedule(static) reduction(+ : total)
     for (int64_t i = 0; i < n; ++i) {
-        const T* Mi = M + i * m;
+        const T* Mi = cost.tile(i, i + 1, scratch.data());
         const T fi = f[i];
         T s = 0;
         if (plan != nullptr) {
@@ -796,16 +852,20 @@ T log_plan_value(const T* M, int64_t n, int64_t m, T scale, const T* f, const T*
         }
         total += s;
     }
+    }
     return static_cast<T>(total);
 }
 
 }  // namespace
 
-template <typename T>
-void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
-                      const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
-                      SinkhornInfo* info, std::vector<double>* trace) {
-    const int nthreads = plan_parts(double(n) * double(m) * kNsPerExp, opt.num_threads);  // one exp per entry and pass
+namespace {
+
+// The log-domain driver, on any cost geometry (Rows: DenseRows, CloudRows); ns_per_entry: the one-thread
+// time of a pass per entry (the threading policy's estimate).
+template <typename T, class Rows>
+void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, T reg, const SinkhornOptions& opt,
+                T* f, T* g, T* value, T* plan, SinkhornInfo* info, std::vector<double>* trace, double ns_per_entry) {
+    const int nthreads = plan_parts(double(n) * double(m) * ns_per_entry, opt.num_threads);
     ThreadTuner tuner(nthreads, TUNE_SINKHORN_LOG, double(n) * double(m));
     const Team all{nthreads, nthreads};
     const T scale = T(-1) / reg;
@@ -816,7 +876,7 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     // column LSE of the initial f
     OmegaGuard guard(opt);
     BalancedRule<T> rule{T(1)};
-    log_pass(M, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);
+    log_pass(cost, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     const bool use_fast = opt.log_fast;
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
@@ -834,12 +894,12 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
         {
             TunedIteration it(tuner, ii);
             const Team team{nthreads, it.threads};
-            fast = use_fast && log_pass_onexp(M, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, totals, team, rule,
+            fast = use_fast && log_pass_onexp(cost, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, totals, team, rule,
                                               &pass_value);
             value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
             if (!fast) {
                 if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
-                log_pass(M, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, rule);
+                log_pass(cost, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, rule);
             }
         }
         bool finite = true;
@@ -874,9 +934,30 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
     if (value_ready && plan == nullptr) {
         if (value != nullptr) *value = static_cast<T>(pass_value);
     } else if (value != nullptr || plan != nullptr) {
-        const T val = log_plan_value(M, n, m, scale, f, g, plan, nthreads);
+        const T val = log_plan_value(cost, n, m, scale, f, g, plan, nthreads);
         if (value != nullptr) *value = val;
     }
+}
+
+}  // namespace
+
+template <typename T>
+void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, T reg,
+                      const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
+                      SinkhornInfo* info, std::vector<double>* trace) {
+    log_driver(DenseRows<T>{M, m}, n, m, a, b, reg, opt, f, g, value, plan, info, trace, kNsPerExp);  // one exp per entry
+}
+
+template <typename T>
+void sinkhorn_log_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_t d, bool euclidean, const T* a,
+                            const T* b, T reg, const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
+                            SinkhornInfo* info, std::vector<double>* trace) {
+    std::vector<T> yT(static_cast<size_t>(d) * m);
+    for (int64_t j = 0; j < m; ++j)
+        for (int64_t k = 0; k < d; ++k) yT[k * m + j] = y[j * d + k];
+    // one exp and d subtract-multiply-adds per entry
+    log_driver(CloudRows<T>{x, yT.data(), m, d, euclidean}, n, m, a, b, reg, opt, f, g, value, plan, info, trace,
+               kNsPerExp + double(d) * kNsPerKernelEntry);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -971,7 +1052,7 @@ void sinkhorn_stabilized_cpu(const T* M, int64_t n, int64_t m, const T* a, const
         std::vector<T> f(n), g(m);
         for (int64_t i = 0; i < n; ++i) f[i] = alpha[i] / reg;
         for (int64_t j = 0; j < m; ++j) g[j] = beta[j] / reg;
-        const T val = log_plan_value(M, n, m, T(-1) / reg, f.data(), g.data(), plan, nthreads);
+        const T val = log_plan_value(DenseRows<T>{M, m}, n, m, T(-1) / reg, f.data(), g.data(), plan, nthreads);
         if (value != nullptr) *value = val;
     }
 }
@@ -1057,7 +1138,8 @@ void unbalanced_log_single(const T* Mk, int64_t n, int64_t m, const T* a, const 
         std::copy(g, g + m, gprev.begin());
         {
             TunedIteration it(tuner, ii);
-            log_pass(Mk, n, m, scale, loga.data(), g, f, true, lse.data(), buf, Team{nthreads, it.threads}, rows);
+            log_pass(DenseRows<T>{Mk, m}, n, m, scale, loga.data(), g, f, true, lse.data(), buf, Team{nthreads, it.threads},
+                     rows);
         }
         for (int64_t j = 0; j < m; ++j) g[j] = cols.log(logb[j], lse[j], g[j], j);
         bool finite = true;
@@ -1292,6 +1374,9 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
     template void sinkhorn_stabilized_cpu<T>(const T*, int64_t, int64_t, const T*, const T*, T,     \
                                              const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*, \
                                              std::vector<double>*);                                     \
+    template void sinkhorn_log_cloud_cpu<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, const T*, T,  \
+                                            const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,                    \
+                                            std::vector<double>*);                                                   \
     template void sinkhorn_unbalanced_cpu<T>(const T*, const T*, int64_t, int64_t, const T*, const T*, int64_t, T, \
                                              const UnbalancedOptions&, const SinkhornOptions&, T*, T*, T*, T*,    \
                                              SinkhornInfo*, std::vector<double>*);

@@ -28,6 +28,14 @@ void sinkhorn_log_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* b, 
                       const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
                       SinkhornInfo* info, std::vector<double>* trace);
 
+// Log-domain form on point clouds x (n x d), y (m x d), row-major: the cost c_ij = ||x_i - y_j||^2 (or
+// ||x_i - y_j|| when euclidean) is computed tile by tile inside each pass and never stored; same iterates
+// as sinkhorn_log_cpu on the cost matrix.
+template <typename T>
+void sinkhorn_log_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_t d, bool euclidean, const T* a,
+                            const T* b, T reg, const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
+                            SinkhornInfo* info, std::vector<double>* trace);
+
 // Stabilized kernel form (absorption of large scalings into the potentials alpha, beta,
 // Schmitzer 2016): K = exp((alpha_i + beta_j - M_ij) / reg), rebuilt after each absorption.
 //   alpha (n), beta (m): in: initial dual potentials; out: final (alpha + reg log u, ...)

@@ -11,12 +11,54 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from ._types import SinkhornMethod, SinkhornOptions, UnbalancedMethod  # noqa: F401  (names of otkit._ext)
 from ._vexp import exp_inplace, exp_nonpos_inplace
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
+
+
+# Cost geometries of the log-domain passes (CloudRows / DenseRows in csrc/cpu/sinkhorn_cpu.cpp): C is either the
+# cost matrix M (n x m) or a point-cloud tuple (x (n x d), yT (d x m), euclidean); the passes read the cost
+# rows t0 .. t1-1 through _cost_tile, which returns a view of M or computes them into `buf` (R x m).
+def _cost_tile(C, t0, t1, buf):  # pragma: no cover - replaced by the overloads below in nopython mode
+    raise NotImplementedError
+
+
+def _cost_shape(C):  # pragma: no cover
+    raise NotImplementedError
+
+
+@overload(_cost_tile, inline="always")
+def _cost_tile_ov(C, t0, t1, buf):
+    if isinstance(C, types.Array):
+        return lambda C, t0, t1, buf: C[t0:t1]
+
+    def impl(C, t0, t1, buf):
+        x, yT, euclidean = C
+        d, m = yT.shape
+        for i in range(t0, t1):
+            Ci = buf[i - t0]
+            Ci[:] = 0.0
+            for k in range(d):  # (x_ik - y_jk)^2 summed over k in order, as NumPy's sum(-1)
+                xk = x[i, k]
+                for j in range(m):
+                    t = xk - yT[k, j]
+                    Ci[j] += t * t
+            if euclidean:
+                for j in range(m):
+                    Ci[j] = math.sqrt(Ci[j])
+        return buf[:t1 - t0]
+    return impl
+
+
+@overload(_cost_shape, inline="always")
+def _cost_shape_ov(C):
+    if isinstance(C, types.Array):
+        return lambda C: (C.shape[0], C.shape[1])
+    return lambda C: (C[0].shape[0], C[1].shape[1])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -392,23 +434,25 @@ def _cast32(out):
 # Log-domain and stabilized
 # ------------------------------------------------------------------------------------------
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
+def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega):
     # f_i = log a_i - LSE_j(M_ij scale + g_j)  (if update_rows); lse_j = LSE_i(M_ij scale + f_i)
-    n, m = M.shape
+    n, m = _cost_shape(C)
     R = 8
-    colmax = np.full((nblocks, m), -np.inf, dtype=M.dtype)
-    colsum = np.zeros((nblocks, m), dtype=M.dtype)
+    colmax = np.full((nblocks, m), -np.inf, dtype=f.dtype)
+    colsum = np.zeros((nblocks, m), dtype=f.dtype)
     chunk = (n + nblocks - 1) // nblocks
     for t in prange(nblocks):
-        tilemax = np.empty(m, dtype=M.dtype)
+        tilemax = np.empty(m, dtype=f.dtype)
+        buf = np.empty((R, m), dtype=f.dtype)
         i0, i1 = t * chunk, min(n, (t + 1) * chunk)
         for t0 in range(i0, i1, R):
             t1 = min(i1, t0 + R)
+            M = _cost_tile(C, t0, t1, buf)  # rows t0 .. t1-1 (local index i - t0)
             if update_rows:
                 for i in range(t0, t1):
                     mx = -np.inf
                     for j in range(m):
-                        x = M[i, j] * scale + g[j]
+                        x = M[i - t0, j] * scale + g[j]
                         if x > mx:
                             mx = x
                     if mx == -np.inf:
@@ -416,7 +460,7 @@ def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
                     else:
                         s = 0.0
                         for j in range(m):
-                            s += math.exp(M[i, j] * scale + g[j] - mx)
+                            s += math.exp(M[i - t0, j] * scale + g[j] - mx)
                         lse_i = mx + math.log(s)
                     fresh = loga[i] - lse_i
                     if omega != 1.0 and fresh != -np.inf and f[i] != -np.inf:
@@ -429,7 +473,7 @@ def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
                 if fi == -np.inf:
                     continue
                 for j in range(m):
-                    x = M[i, j] * scale + fi
+                    x = M[i - t0, j] * scale + fi
                     if x > tilemax[j]:
                         tilemax[j] = x
             for j in range(m):
@@ -444,7 +488,7 @@ def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
                 for j in range(m):
                     cm = colmax[t, j]
                     safe = 0.0 if cm == -np.inf else cm
-                    colsum[t, j] += math.exp(M[i, j] * scale + fi - safe)
+                    colsum[t, j] += math.exp(M[i - t0, j] * scale + fi - safe)
     for j in range(m):
         gm = -np.inf
         for t in range(nblocks):
@@ -460,14 +504,14 @@ def _log_pass(M, scale, loga, g, f, update_rows, lse, nblocks, omega):
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
+def _log_pass_onexp(C, scale, a, b, loga, g, f, lse, nblocks, omega):
     # One exp per entry (csrc/cpu/sinkhorn_cpu.cpp, log_pass_onexp): e_ij = exp(M_ij scale + g_j - mx_i),
     # f_i from the row sums, S_j = sum_i e_ij A_i (A_i = exp(f_i + mx_i)) the column marginal and
     # lse_j = log S_j - g_j. Returns False when a column sum is below 1e-200 (or not finite): then the
     # caller redoes the pass with the exact two-exp _log_pass.
-    n, m = M.shape
+    n, m = _cost_shape(C)
     R = 8
-    S = np.zeros((nblocks, m), dtype=M.dtype)
+    S = np.zeros((nblocks, m), dtype=f.dtype)
     bad = np.zeros(nblocks, dtype=np.bool_)
     tot = np.zeros(nblocks)  # <P, M> of this pass's plan P_ij = e_ij A_i
     chunk = (n + nblocks - 1) // nblocks
@@ -475,15 +519,17 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
     for t in prange(nblocks):
         E = np.empty((R, m), dtype=np.float64)
         kbuf = np.empty(m, dtype=np.int64)
-        A = np.zeros(R, dtype=M.dtype)
+        A = np.zeros(R, dtype=f.dtype)
+        buf = np.empty((R, m), dtype=f.dtype)
         i0, i1 = t * chunk, min(n, (t + 1) * chunk)
         for t0 in range(i0, i1, R):
             rows = min(R, i1 - t0)
+            M = _cost_tile(C, t0, t0 + rows, buf)
             for r in range(rows):
                 i = t0 + r
                 mx = -np.inf
                 for j in range(m):
-                    x = M[i, j] * scale + g[j]
+                    x = M[r, j] * scale + g[j]
                     if x > mx:
                         mx = x
                 lse_i = -np.inf
@@ -492,11 +538,11 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
                 if mx != -np.inf:
                     Er = E[r]
                     for j in range(m):
-                        Er[j] = M[i, j] * scale + g[j] - mx
+                        Er[j] = M[r, j] * scale + g[j] - mx
                     exp_nonpos_inplace(Er, kbuf)
                     for j in range(m):
                         s += Er[j]
-                        sm += Er[j] * M[i, j]
+                        sm += Er[j] * M[r, j]
                     lse_i = mx + math.log(s)
                 else:
                     E[r, :] = 0.0
@@ -534,18 +580,20 @@ def _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _log_plan_value(M, scale, f, g, plan, want_plan, nblocks):
-    n, m = M.shape
+def _log_plan_value(C, scale, f, g, plan, want_plan, nblocks):
+    n, m = _cost_shape(C)
     acc = np.zeros(nblocks)
     chunk = (n + nblocks - 1) // nblocks
     for t in prange(nblocks):
+        buf = np.empty((1, m), dtype=f.dtype)
         for i in range(t * chunk, min(n, (t + 1) * chunk)):
+            Mi = _cost_tile(C, i, i + 1, buf)[0]
             s = 0.0
             for j in range(m):
-                p = math.exp(M[i, j] * scale + f[i] + g[j])
+                p = math.exp(Mi[j] * scale + f[i] + g[j])
                 if want_plan:
                     plan[i, j] = p
-                s += p * M[i, j]
+                s += p * Mi[j]
             acc[t] += s
     return acc.sum()
 
@@ -553,12 +601,13 @@ def _log_plan_value(M, scale, f, g, plan, want_plan, nblocks):
 @njit(cache=True, error_model="numpy")
 def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
                 want_trace, nblocks, log_fast):
-    n, m = M.shape
+    # M: the cost matrix, or a point-cloud tuple (x, yT, euclidean) (see _cost_tile)
+    n, m = _cost_shape(M)
     scale = -1.0 / reg
     loga = np.log(a)
     logb = np.log(b)
-    lse = np.empty(m, dtype=M.dtype)
-    omega, best, gstate = M.dtype.type(1.0), np.inf, 0
+    lse = np.empty(m, dtype=f.dtype)
+    omega, best, gstate = 1.0, np.inf, 0
     _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
     value_ready, pass_value = False, 0.0
     status, niter, err = MAX_ITER, 0, 1.0
@@ -611,11 +660,11 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
                 status, niter = OK, ii
                 break
             om, best, gstate = _guard(omega_target, omega_start, err, best, gstate)
-            omega = M.dtype.type(om)
+            omega = om
         ii += 1
     if status == MAX_ITER:
         niter = max(0, ii - 1)
-    plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=M.dtype)
+    plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=f.dtype)
     if value_ready and not want_plan:
         value = pass_value
     else:
@@ -721,3 +770,50 @@ def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, t
             bool(want_trace), nb)
     return _as_dict(np.array([value], dtype=M.dtype), plan, np.array([status], dtype=np.int32),
                     np.array([niter], dtype=np.int32), np.array([err]), trace, want_plan)
+
+
+def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=False, want_value=True, want_trace=False):
+    """Log-domain Sinkhorn between point clouds x (n x d), y (m x d), as otkit._ext.sinkhorn_cloud_f64: the costs
+    are computed tile by tile in each pass (never stored); X (n x N), Y (m x N) log-scalings updated in place."""
+    o = options
+    if metric not in ("sqeuclidean", "euclidean"):
+        raise ValueError(f"metric must be 'sqeuclidean' or 'euclidean', got {metric!r}")
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError("x and y must have the same number of columns (dimension)")
+    n, m, N = x.shape[0], y.shape[0], B.shape[1]
+    if n == 0 or m == 0 or N == 0:
+        raise ValueError("sinkhorn_cloud: empty problem")
+    if want_plan and N != 1:
+        raise ValueError("a plan is only returned for a single problem")
+    if o.check_every < 1 or not 0.0 < o.omega < 2.0 or o.num_threads < 0 or o.max_iter < 0:
+        raise ValueError("sinkhorn_cloud: invalid options (check_every >= 1, omega in (0, 2), num_threads >= 0)")
+    C = (np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y.T, dtype=np.float64),
+         metric == "euclidean")
+    nb = _nblocks(n, m, o.num_threads)
+    values = np.empty(N)
+    status = np.empty(N, dtype=np.int32)
+    niter = np.empty(N, dtype=np.int32)
+    err = np.empty(N)
+    plan, trace = None, []
+    for k in range(N):
+        f, g = X[:, k].astype(np.float64), Y[:, k].astype(np.float64)
+        with _threads(nb):
+            value, P, st, it, e, tr = _log_driver(C, a.astype(np.float64), B[:, k].astype(np.float64), float(reg), f,
+                                                  g, int(o.max_iter), float(o.stop_thr), int(o.check_every),
+                                                  float(o.omega), float(o.omega_start), bool(want_plan),
+                                                  bool(want_trace), nb, bool(o.log_fast))
+        X[:, k], Y[:, k] = f, g
+        values[k], status[k], niter[k], err[k] = value, st, it, e
+        if N == 1:
+            plan, trace = (P if want_plan else None), [float(t) for t in tr]
+    return {"values": values, "plan": plan, "status": status, "niter": niter, "err": err, "trace": trace}
+
+
+def sinkhorn_cloud_f32(x, y, a, B, reg, X, Y, **kwargs):
+    """float32 entry point: computes in float64 and casts the results back."""
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    out = sinkhorn_cloud_f64(x, y, a, B, reg, X64, Y64, **kwargs)
+    X[...] = X64
+    Y[...] = Y64
+    return _cast32(out)
+
