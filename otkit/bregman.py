@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend, _device, geometry
+from . import _autograd, _backend, _device, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, resolve_dtype
 from .utils import array_range, dtype_name
@@ -226,6 +226,7 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
     lg["alpha"] = alphas[0] if N == 1 else np.stack([ops.host(x) for x in alphas], 1)
     lg["beta"] = betas[0] if N == 1 else np.stack([ops.host(x) for x in betas], 1)
     lg["warmstart"] = (lg["alpha"], lg["beta"])
+    lg["log_u"], lg["log_v"] = lg["alpha"] / reg, lg["beta"] / reg
     return values, plan, lg
 
 
@@ -469,26 +470,41 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
     """
     _reject_kwargs(kwargs)
     eps = _eps_options(epsilon0, numInnerItermax, epsilon_schedule, epsilon_factor)
+    torch = _autograd.torch_module(a, b, M)
+    if torch is not None and not isinstance(M, geometry.Geometry):  # the plan as a tensor like M (no graph)
+        if any(isinstance(x, torch.Tensor) and x.requires_grad for x in (a, b, M)):
+            warnings.warn("otkit.sinkhorn returns the plan without an autograd graph; differentiate "
+                          "otkit.sinkhorn2 (the loss) instead", UserWarning, stacklevel=2)
+        ref = (a, b, M)
+        a, b, M = (_autograd.host_or_device(torch, x) for x in ref)
     values, plan, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart,
                               backend, dtype, want_plan=True, omega=omega, tau=tau, mass_rtol=mass_rtol,
                               num_threads=num_threads, omega_start=omega_start, eps=eps)
     out = values if plan is None else plan
+    if torch is not None and not isinstance(M, geometry.Geometry):
+        out = _autograd.as_tensor_like(torch, out, ref[2], ref[0], ref[1])
     return (out, lg) if log else out
 
 
 def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False,
               warn=False, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
               mass_rtol=1e-6, num_threads=0, epsilon0=1e4, numInnerItermax=100, epsilon_schedule="pot",
-              epsilon_factor=0.5, **kwargs):
+              epsilon_factor=0.5, grad="implicit", **kwargs):
     r"""Solve the entropic regularization OT problem and return the loss :math:`\langle \gamma^*, M \rangle_F`.
 
     Same arguments, stopping rule and value as POT's ``ot.sinkhorn2`` (note POT's default
     ``warn=False`` here); the plan is never materialized: the kernel accumulates
     :math:`\sum_{ij} u_i K_{ij} v_j M_{ij}` directly. See :func:`sinkhorn` for the parameters.
 
+    With torch tensors the result is a tensor of M's dtype and device, connected to the graph of ``a``,
+    ``b``, ``M`` (single ``b``): ``grad="implicit"`` (default) differentiates the returned <P, M> exactly
+    through the Sinkhorn fixed point (equal to POT's torch gradient at convergence), ``grad="envelope"``
+    gives the cheaper gradient of the regularized objective (dM = P, da, db = the dual potentials); see
+    otkit/_autograd.py. Double backward is not supported.
+
     Returns
     -------
-    W : float, or (N,) ndarray when ``b`` has N columns
+    W : float, or (N,) ndarray when ``b`` has N columns (a tensor for torch input)
     log : dict (only if ``log=True``)
 
     Examples
@@ -499,10 +515,33 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     """
     _reject_kwargs(kwargs)
     eps = _eps_options(epsilon0, numInnerItermax, epsilon_schedule, epsilon_factor)
-    values, _, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, backend,
-                           dtype, want_plan=False, omega=omega, tau=tau, mass_rtol=mass_rtol,
-                           num_threads=num_threads, omega_start=omega_start, eps=eps)
-    out = values if np.ndim(lg["niter"]) == 1 else values[0]
+
+    def solve(a, b, M, want_log=log):
+        values, _, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, want_log, warn, warmstart,
+                               backend, dtype, want_plan=False, omega=omega, tau=tau, mass_rtol=mass_rtol,
+                               num_threads=num_threads, omega_start=omega_start, eps=eps)
+        return (values if np.ndim(lg["niter"]) == 1 else values[0]), lg
+
+    torch = _autograd.torch_module(a, b, M)
+    if torch is not None and not isinstance(M, geometry.Geometry):
+        if np.ndim(b) == 2 and any(isinstance(x, torch.Tensor) and x.requires_grad for x in (a, b, M)):
+            raise NotImplementedError("sinkhorn2: gradients of batched problems (b of shape (m, N)) are not "
+                                      "supported yet; call it once per column of b")
+        if np.ndim(b) != 2:
+            holder = {}
+
+            def solve1(a, b, M):
+                out, lg = solve(a, b, M, want_log=True)
+                holder["lg"] = lg
+                return out, lg
+
+            out = _autograd.sinkhorn2_autograd(torch, a, b, M, reg, grad, solve1)
+            return (out, holder["lg"]) if log else out
+        out, lg = solve(_autograd.host_or_device(torch, a), _autograd.host_or_device(torch, b),
+                        _autograd.host_or_device(torch, M))
+        out = _autograd.as_tensor_like(torch, out, M, a, b)
+        return (out, lg) if log else out
+    out, lg = solve(a, b, M)
     return (out, lg) if log else out
 
 

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend, _status
+from . import _autograd, _backend, _status
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int
 
 __all__ = ["emd", "emd2"]
@@ -286,6 +286,26 @@ def emd2(a, b, M, processes=1, numItermax=100000, log=False, return_matrix=False
     ----------
     .. [1] Ahuja, R. K., Magnanti, T. L., Orlin, J. B. (1993). Network Flows, ch. 11.
     """
+    torch = _autograd.torch_module(a, b, M)
+    if torch is not None:  # a tensor of M's dtype and device, with POT's gradients (G, u, v centred)
+        if np.ndim(b) == 2:
+            raise NotImplementedError("emd2 on torch tensors takes one b (shape (nt,)); call it once per column")
+        holder = {}
+
+        def solve(a_, b_, M_):
+            cost, lg = emd2(a_, b_, M_, numItermax=numItermax, log=True, return_matrix=True, center_dual=True,
+                            check_marginals=check_marginals, potentials_init=potentials_init, normalize=normalize,
+                            backend=backend)
+            holder["lg"] = lg
+            return cost, lg
+
+        out = _autograd.emd2_autograd(torch, a, b, M, solve)
+        if log or return_matrix:
+            lg = holder["lg"]
+            if not return_matrix:
+                lg.pop("G", None)
+            return [out, lg]
+        return out
     numItermax = _max_iter(numItermax)
     a, b, M = _prepare(a, b, M, check_marginals, normalize, allow_2d=True)
     init = _check_potentials(potentials_init, *M.shape)

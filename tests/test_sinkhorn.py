@@ -535,7 +535,8 @@ def test_torch_cpu_tensors_are_accepted():
     torch = pytest.importorskip("torch")
     a, b, M = problem(20, 30, seed=31)
     v32 = otkit.sinkhorn2(torch.tensor(a), torch.tensor(b), torch.tensor(M, dtype=torch.float32), 0.5)
-    assert v32.dtype == np.float32  # dtype read from the tensor (float32 M, float64 histograms)
+    # a tensor like M (library and dtype: float32 M, float64 histograms), as POT
+    assert isinstance(v32, torch.Tensor) and v32.dtype == torch.float32
     v64 = otkit.sinkhorn2(torch.tensor(a), torch.tensor(b), torch.tensor(M), 0.5)
     np.testing.assert_allclose(v64, otkit.sinkhorn2(a, b, M, 0.5), rtol=1e-14)
     np.testing.assert_allclose(v32, v64, rtol=1e-5)

@@ -1,0 +1,199 @@
+r"""Torch autograd for otkit's losses: the value comes from the compiled kernels, the gradient from the
+optimality conditions (no unrolling of the iterations).
+
+* ``emd2``: the LP value W(a, b, M); dW/dM = the plan G, dW/da = u - mean(u), dW/db = v - mean(v) (the dual
+  potentials, POT's convention).
+* ``sinkhorn2``: the linear cost L = <P, M> of the entropic plan P = diag(e^{f/reg}) K diag(e^{g/reg}).
+  ``grad="implicit"`` (default): the exact derivative of L through the Sinkhorn fixed point (P 1 = a,
+  P^T 1 = b). With r = (M o P) 1, s = (M o P)^T 1 and the symmetric positive semi-definite
+
+      H = [[diag(P 1), P], [P^T, diag(P^T 1)]],   H (x, y) = (r, s)
+
+  (solved by conjugate gradients; H has the null vector (1, -1), and (r, s) is orthogonal to it),
+  dL/dM = P + P o (x_i + y_j - M_ij) / reg, dL/da = x, dL/db = y, with the constant of the null direction
+  chosen so that y.b = 0: at convergence this is the gradient POT's torch backend gets by differentiating
+  through its iterations (its last update u = a / K v keeps the row marginal exact).
+  ``grad="envelope"``: the gradient of the regularized objective <P, M> + reg sum P (log P - 1) instead:
+  dM = P, da = f, db = g (with g.b = 0) -- cheaper (no linear solve), but not the derivative of the value returned.
+  When the solver did not converge, both are the derivatives at the returned plan of the fixed-point
+  equations, not of the truncated iteration.
+
+Double backward is not supported (the backward is not itself differentiable).
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+GRADS = ("implicit", "envelope")
+
+
+def torch_module(*xs):
+    """torch when one of xs is a torch tensor (torch already imported by the caller), else None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    return torch if any(isinstance(x, torch.Tensor) for x in xs) else None
+
+
+def _to_solver(torch, x):
+    """A tensor as the solver takes it: NumPy for CPU tensors (no copy), the detached tensor on a GPU."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        return x.numpy() if x.device.type == "cpu" else x
+    return x
+
+
+def host_or_device(torch, x):
+    """A tensor as the solver takes it, without a graph (see _to_solver)."""
+    return _to_solver(torch, x)
+
+
+def as_tensor_like(torch, value, *xs):
+    """A result as a tensor of the dtype and device of the reference tensor among xs (M first)."""
+    ref = _ref(torch, *xs)
+    if torch.is_tensor(value):
+        return value.to(dtype=ref.dtype, device=ref.device)
+    return torch.as_tensor(np.asarray(value), dtype=ref.dtype, device=ref.device)
+
+
+def _ref(torch, *xs):
+    """The tensor whose dtype and device the result takes: M's, else the first tensor (POT's rule)."""
+    for x in xs:
+        if isinstance(x, torch.Tensor):
+            return x
+    raise TypeError("no tensor")
+
+
+def check_same_device(torch, names, *xs):
+    devs = {str(x.device) for x in xs if isinstance(x, torch.Tensor)}
+    if len(devs) > 1:
+        raise TypeError(f"{', '.join(names)} are tensors on different devices ({', '.join(sorted(devs))}); "
+                        "put them on one device")
+
+
+def _no_double_backward(torch, name):
+    """create_graph=True (a second derivative wanted): the backward is not differentiable, say so."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(f"otkit.{name}: double backward (create_graph=True) is not supported; the gradient is "
+                           "computed from the solver's optimality conditions and is not itself differentiable")
+
+
+def _center(x, y, b):
+    """x + c, y - c with (y - c).b = 0 (the convention of POT's unrolled sinkhorn2 gradient)."""
+    c = (y @ b) / b.sum()
+    return x + c, y - c
+
+
+def _cg(P, pa, pb, r, s, tol=1e-13, maxiter=None):
+    """Solve [[diag(pa), P], [P^T, diag(pb)]] (x, y) = (r, s) by conjugate gradients (float64 tensors),
+    removing the null direction (1, -1) from the residual at each step."""
+    n, m = P.shape
+    maxiter = maxiter or 10 * (n + m)
+
+    def H(x, y):
+        return pa * x + P @ y, P.T @ x + pb * y
+
+    def proj(x, y):
+        c = (x.sum() - y.sum()) / (n + m)
+        return x - c, y + c
+
+    x, y = r.new_zeros(n), s.new_zeros(m)
+    rx, ry = proj(r, s)
+    px, py = rx.clone(), ry.clone()
+    rr = float(rx @ rx + ry @ ry)
+    stop = (tol ** 2) * max(rr, 1e-300)
+    it = 0
+    for it in range(maxiter):
+        if rr <= stop:
+            break
+        hx, hy = H(px, py)
+        alpha = rr / float(px @ hx + py @ hy)
+        x, y = x + alpha * px, y + alpha * py
+        rx, ry = proj(rx - alpha * hx, ry - alpha * hy)
+        rr_new = float(rx @ rx + ry @ ry)
+        px, py = rx + (rr_new / rr) * px, ry + (rr_new / rr) * py
+        rr = rr_new
+    return x, y, it, (rr / max(stop / tol ** 2, 1e-300)) ** 0.5
+
+
+def sinkhorn2_autograd(torch, a, b, M, reg, grad, solve):
+    """sinkhorn2 on torch tensors: ``solve(a, b, M)`` (host or device arrays) -> (value, log with log_u,
+    log_v); returns a 0-d tensor of M's dtype and device, connected to the graph of a, b, M."""
+    if grad not in GRADS:
+        raise ValueError(f"grad must be one of {GRADS}, got {grad!r}")
+    ref = _ref(torch, M, a, b)
+    check_same_device(torch, ("a", "b", "M"), a, b, M)
+
+    class _Sinkhorn2(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, at, bt, Mt):
+            value, lg = solve(_to_solver(torch, at), _to_solver(torch, bt), _to_solver(torch, Mt))
+            logu = torch.as_tensor(np.asarray(lg["log_u"]) if not torch.is_tensor(lg["log_u"]) else lg["log_u"])
+            logv = torch.as_tensor(np.asarray(lg["log_v"]) if not torch.is_tensor(lg["log_v"]) else lg["log_v"])
+            ctx.save_for_backward(Mt.detach(), logu.to(Mt.device), logv.to(Mt.device))
+            ctx.lg = lg
+            return torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value,
+                                   dtype=Mt.dtype, device=Mt.device).reshape(())
+
+        @staticmethod
+        def backward(ctx, gout):
+            _no_double_backward(torch, "sinkhorn2")
+            Mt, logu, logv = ctx.saved_tensors
+            M64 = Mt.to(torch.float64)
+            P = torch.exp(logu.to(torch.float64)[:, None] + logv.to(torch.float64)[None, :] - M64 / reg)
+            pa, pb = P.sum(1), P.sum(0)
+            if grad == "envelope":
+                gM = P
+                ga, gb = _center(reg * logu.to(torch.float64), reg * logv.to(torch.float64), pb)
+            else:
+                MP = M64 * P
+                x, y, _, _ = _cg(P, pa, pb, MP.sum(1), MP.sum(0))
+                x, y = _center(x, y, pb)
+                gM = P + P * (x[:, None] + y[None, :] - M64) / reg
+                ga, gb = x, y
+            g = gout.to(torch.float64)
+            out = []
+            for t, gt in ((a_t, ga), (b_t, gb), (M_t, gM)):
+                out.append((g * gt).to(dtype=t.dtype, device=t.device)
+                           if isinstance(t, torch.Tensor) and t.requires_grad else None)
+            return tuple(out)
+
+    a_t, b_t, M_t = (x if isinstance(x, torch.Tensor) else None for x in (a, b, M))
+    at = a if isinstance(a, torch.Tensor) else a
+    bt = b if isinstance(b, torch.Tensor) else b
+    Mt = M if isinstance(M, torch.Tensor) else torch.as_tensor(np.asarray(M, dtype=np.float64), device=ref.device)
+    out = _Sinkhorn2.apply(at, bt, Mt)
+    return out
+
+
+def emd2_autograd(torch, a, b, M, solve):
+    """emd2 on torch tensors: ``solve(a, b, M)`` -> (cost, log with G, u, v) on NumPy arrays; returns a 0-d
+    tensor of M's dtype and device with POT's gradients (G, u, v centred)."""
+    ref = _ref(torch, M, a, b)
+    check_same_device(torch, ("a", "b", "M"), a, b, M)
+
+    class _Emd2(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, at, bt, Mt):
+            host = lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x  # noqa: E731
+            cost, lg = solve(host(at), host(bt), host(Mt))
+            u, v = np.asarray(lg["u"]), np.asarray(lg["v"])
+            ctx.grads = lg["G"], u - u.mean(), v - v.mean()
+            return torch.as_tensor(float(cost), dtype=ref.dtype, device=ref.device)
+
+        @staticmethod
+        def backward(ctx, gout):
+            _no_double_backward(torch, "emd2")
+            G, u, v = ctx.grads
+            out = []
+            for t, gt in ((a_t, u), (b_t, v), (M_t, G)):
+                if isinstance(t, torch.Tensor) and t.requires_grad:
+                    out.append(gout * torch.as_tensor(np.asarray(gt), dtype=t.dtype, device=t.device))
+                else:
+                    out.append(None)
+            return tuple(out)
+
+    a_t, b_t, M_t = (x if isinstance(x, torch.Tensor) else None for x in (a, b, M))
+    return _Emd2.apply(a, b, M)
