@@ -87,10 +87,14 @@ def _center(x, y, b):
 
 
 def _cg(P, pa, pb, r, s, tol=1e-13, maxiter=None):
-    """Solve [[diag(pa), P], [P^T, diag(pb)]] (x, y) = (r, s) by conjugate gradients (float64 tensors),
-    removing the null direction (1, -1) from the residual at each step."""
+    """Solve [[diag(pa), P], [P^T, diag(pb)]] (x, y) = (r, s) by conjugate gradients preconditioned by the
+    diagonal (float64 tensors). The preconditioned operator has eigenvalues 1 +- sigma_k (sigma_k: singular
+    values of diag(pa)^-1/2 P diag(pb)^-1/2, sigma_1 = 1 the null direction (1, -1), removed from the residual
+    at each step), so CG needs about sqrt((1 + sigma_2) / (1 - sigma_2)) times fewer steps than Sinkhorn's
+    own iterations. Returns (x, y, steps, relative residual)."""
     n, m = P.shape
     maxiter = maxiter or 10 * (n + m)
+    ia, ib = torch_where_pos(pa), torch_where_pos(pb)
 
     def H(x, y):
         return pa * x + P @ y, P.T @ x + pb * y
@@ -101,21 +105,30 @@ def _cg(P, pa, pb, r, s, tol=1e-13, maxiter=None):
 
     x, y = r.new_zeros(n), s.new_zeros(m)
     rx, ry = proj(r, s)
-    px, py = rx.clone(), ry.clone()
-    rr = float(rx @ rx + ry @ ry)
-    stop = (tol ** 2) * max(rr, 1e-300)
+    zx, zy = rx * ia, ry * ib
+    px, py = zx.clone(), zy.clone()
+    rz = float(rx @ zx + ry @ zy)
+    r0 = float(rx @ rx + ry @ ry) ** 0.5
+    res = r0
     it = 0
     for it in range(maxiter):
-        if rr <= stop:
+        if res <= tol * max(r0, 1e-300):
             break
         hx, hy = H(px, py)
-        alpha = rr / float(px @ hx + py @ hy)
+        alpha = rz / float(px @ hx + py @ hy)
         x, y = x + alpha * px, y + alpha * py
         rx, ry = proj(rx - alpha * hx, ry - alpha * hy)
-        rr_new = float(rx @ rx + ry @ ry)
-        px, py = rx + (rr_new / rr) * px, ry + (rr_new / rr) * py
-        rr = rr_new
-    return x, y, it, (rr / max(stop / tol ** 2, 1e-300)) ** 0.5
+        zx, zy = rx * ia, ry * ib
+        rz_new = float(rx @ zx + ry @ zy)
+        px, py = zx + (rz_new / rz) * px, zy + (rz_new / rz) * py
+        rz = rz_new
+        res = float(rx @ rx + ry @ ry) ** 0.5
+    return x, y, it, res / max(r0, 1e-300)
+
+
+def torch_where_pos(p):
+    """1 / p where p > 0, else 0 (empty rows or columns: their unknowns are decoupled)."""
+    return (p > 0) / p.clamp_min(1e-300)
 
 
 def sinkhorn2_autograd(torch, a, b, M, reg, grad, solve):
