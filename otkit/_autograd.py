@@ -86,7 +86,7 @@ def _center(x, y, b):
     return x + c, y - c
 
 
-def _cg(P, pa, pb, r, s, tol=1e-13, maxiter=None):
+def _cg(P, pa, pb, r, s, tol=1e-11, maxiter=None):
     """Solve [[diag(pa), P], [P^T, diag(pb)]] (x, y) = (r, s) by conjugate gradients preconditioned by the
     diagonal (float64 tensors). The preconditioned operator has eigenvalues 1 +- sigma_k (sigma_k: singular
     values of diag(pa)^-1/2 P diag(pb)^-1/2, sigma_1 = 1 the null direction (1, -1), removed from the residual
@@ -155,16 +155,19 @@ def sinkhorn2_autograd(torch, a, b, M, reg, grad, solve):
             _no_double_backward(torch, "sinkhorn2")
             Mt, logu, logv = ctx.saved_tensors
             M64 = Mt.to(torch.float64)
-            P = torch.exp(logu.to(torch.float64)[:, None] + logv.to(torch.float64)[None, :] - M64 / reg)
+            lu, lv = logu.to(torch.float64), logv.to(torch.float64)
+            P = (M64 / -reg).add_(lu[:, None]).add_(lv[None, :]).exp_()  # in place: one n x m temporary
             pa, pb = P.sum(1), P.sum(0)
             if grad == "envelope":
                 gM = P
-                ga, gb = _center(reg * logu.to(torch.float64), reg * logv.to(torch.float64), pb)
+                ga, gb = _center(reg * lu, reg * lv, pb)
             else:
                 MP = M64 * P
                 x, y, _, _ = _cg(P, pa, pb, MP.sum(1), MP.sum(0))
+                del MP
                 x, y = _center(x, y, pb)
-                gM = P + P * (x[:, None] + y[None, :] - M64) / reg
+                # dM = P (1 + (x_i + y_j - M_ij) / reg), in place
+                gM = (M64 / -reg).add_(x[:, None] / reg).add_(y[None, :] / reg).add_(1.0).mul_(P)
                 ga, gb = x, y
             g = gout.to(torch.float64)
             out = []
