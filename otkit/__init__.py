@@ -22,6 +22,7 @@ from .barycenter import (  # noqa: E402
     free_support_barycenter,
 )
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
+from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
 from .emd import emd, emd2  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_sinkhorn2  # noqa: E402
@@ -40,6 +41,8 @@ __all__ = [
     "OtkitBuildWarning",
     "sinkhorn",
     "sinkhorn2",
+    "sinkhorn_divergence",
+    "empirical_sinkhorn_divergence",
     "sinkhorn_unbalanced",
     "sinkhorn_unbalanced2",
     "unbalanced",

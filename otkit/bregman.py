@@ -560,3 +560,11 @@ def _eps_options(epsilon0, numInnerItermax, schedule, factor):
 def _reject_kwargs(kwargs):
     if kwargs:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+
+
+def __getattr__(name):  # POT's ot.bregman.empirical_sinkhorn_divergence (defined in otkit/divergence.py)
+    if name in ("empirical_sinkhorn_divergence", "sinkhorn_divergence"):
+        from . import divergence
+        return getattr(divergence, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
