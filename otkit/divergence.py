@@ -70,14 +70,8 @@ def sinkhorn_divergence(a, b, M_ab, M_aa, M_bb, reg, clip=True, **kwargs):
 
 
 def _dist(X, Y, metric, torch):
-    """The cost matrix, with torch ops on tensors (the graph flows back to the points), else otkit.dist."""
-    if torch is None or not isinstance(X, torch.Tensor):
-        return dist(X, Y, metric=metric)
-    if metric not in ("sqeuclidean", "euclidean"):
-        raise ValueError(f"metric {metric!r}: on torch tensors 'sqeuclidean' and 'euclidean' are supported")
-    D = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2.0 * X @ Y.T  # POT's formula
-    D = torch.clamp(D, min=0.0)
-    return torch.sqrt(D) if metric == "euclidean" else D
+    """The cost matrix: otkit.dist (torch ops on tensors, so the graph flows back to the points)."""
+    return dist(X, Y, metric=metric)
 
 
 def empirical_sinkhorn_divergence(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=10000,

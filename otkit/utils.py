@@ -24,8 +24,26 @@ __all__ = [
 ]
 
 
-def unif(n: int, dtype=np.float64) -> np.ndarray:
-    """Uniform histogram of length ``n``."""
+def unif(n: int, dtype=np.float64, type_as=None):
+    """Uniform histogram of length ``n`` (POT's ``ot.unif``): NumPy, or like ``type_as`` (its library, dtype
+    and device: a torch tensor gives a tensor).
+
+    Examples
+    --------
+    >>> import otkit
+    >>> otkit.unif(4)
+    array([0.25, 0.25, 0.25, 0.25])
+    """
+    n = check_positive_int(n, "n")
+    if type_as is not None:
+        mod = type(type_as).__module__.split(".")[0]
+        if mod == "torch":
+            import torch
+            return torch.full((n,), 1.0 / n, dtype=type_as.dtype, device=type_as.device)
+        if mod == "cupy":
+            import cupy
+            return cupy.full(n, 1.0 / n, dtype=type_as.dtype)
+        dtype = getattr(type_as, "dtype", dtype)
     return np.full(n, 1.0 / n, dtype=dtype)
 
 
@@ -174,7 +192,8 @@ def check_positive_int(x, name: str, minimum: int = 1) -> int:
     return int(x)
 
 
-def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None) -> np.ndarray:
+def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backend="auto", nx=None,
+         use_tensor=False):
     r"""Pairwise cost matrix between the rows of ``x1`` (n, k) and ``x2`` (m, k) (POT's ``ot.dist``).
 
     Parameters
@@ -183,6 +202,10 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None) -> np
     x2 : (m, k) array_like, optional (defaults to ``x1``)
     metric : {"sqeuclidean", "euclidean", "cityblock", "minkowski"} or any ``scipy.spatial.distance.cdist`` metric
     p : float, the exponent of ``"minkowski"``
+    w : array_like, optional, weights of the scipy metrics that take them
+    backend, nx, use_tensor
+        Accepted for POT compatibility: the result follows the inputs (torch tensors give a differentiable
+        tensor with torch ops: "sqeuclidean", "euclidean", "cityblock"; otherwise NumPy via scipy).
 
     Returns
     -------
@@ -197,6 +220,8 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None) -> np
     """
     from scipy.spatial.distance import cdist
 
+    if type(x1).__module__.split(".")[0] == "torch":  # torch ops: the graph reaches the points
+        return _dist_torch(x1, x2, metric)
     x1 = as_float_array(x1, "x1")
     x2 = x1 if x2 is None else as_float_array(x2, "x2")
     if x1.ndim == 1:
@@ -219,3 +244,29 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None) -> np
         return cdist(x1, x2, metric=metric) if w is None else cdist(x1, x2, metric=metric, w=w)
     except ValueError as exc:
         raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
+
+
+def _dist_torch(x1, x2, metric):
+    """dist on torch tensors (same library, dtype, device; differentiable): "sqeuclidean" by POT's formula
+    ||x||^2 + ||y||^2 - 2 <x, y> clipped at 0 (exact 0 diagonal when x2 is x1 or None), "euclidean" its
+    square root; other metrics through torch.cdist's p-norms ("cityblock": p = 1)."""
+    import torch
+    same = x2 is None or x2 is x1
+    x2 = x1 if x2 is None else x2
+    if not isinstance(x2, torch.Tensor):
+        raise TypeError("dist: x1 is a torch tensor but x2 is not; pass both as tensors")
+    if x1.ndim == 1:
+        x1 = x1[:, None]
+    if x2.ndim == 1:
+        x2 = x2[:, None]
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must be (n, k) and (m, k) arrays, got shapes {tuple(x1.shape)} and {tuple(x2.shape)}")
+    if metric in ("sqeuclidean", "euclidean"):
+        D = torch.clamp((x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * x1 @ x2.T, min=0.0)
+        if same:
+            D = D * (1.0 - torch.eye(D.shape[0], dtype=D.dtype, device=D.device))
+        return torch.sqrt(D) if metric == "euclidean" else D
+    if metric == "cityblock":
+        return torch.cdist(x1, x2, p=1.0)
+    raise ValueError(f"metric {metric!r} on torch tensors: 'sqeuclidean', 'euclidean' or 'cityblock'")
+

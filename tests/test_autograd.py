@@ -144,3 +144,21 @@ def test_sinkhorn_plan_is_a_tensor():
     P2 = otkit.sinkhorn(a.detach().numpy(), b.detach().numpy(), M.detach().numpy(), 0.5, stopThr=1e-6)
     np.testing.assert_allclose(P.numpy(), P2, rtol=1e-6)
 
+
+
+def test_unif_and_dist_follow_the_tensors():
+    x = torch.randn(6, 3, dtype=torch.float32, requires_grad=True)
+    u = otkit.unif(6, type_as=x)
+    assert isinstance(u, torch.Tensor) and u.dtype == torch.float32 and float(u.sum()) == pytest.approx(1.0)
+    assert otkit.unif(4, type_as=np.zeros(1, np.float32)).dtype == np.float32
+    for metric in ("sqeuclidean", "euclidean", "cityblock"):
+        D = otkit.dist(x, metric=metric)
+        assert isinstance(D, torch.Tensor) and D.dtype == torch.float32 and D.requires_grad
+        np.testing.assert_allclose(D.detach().numpy(), otkit.dist(x.detach().numpy(), metric=metric),
+                                   rtol=1e-4, atol=1e-5)
+        assert float(D.diagonal().abs().max()) == 0.0  # exact 0 diagonal for dist(x) (as POT)
+    y = torch.randn(4, 3, dtype=torch.float64)
+    D = otkit.dist(x.detach().double(), y, backend="auto", use_tensor=True)
+    np.testing.assert_allclose(D.numpy(), ot.dist(x.detach().double().numpy(), y.numpy()), rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="x2"):
+        otkit.dist(x, y.numpy())
