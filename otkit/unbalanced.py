@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _backend, geometry
 from . import _status as st
+from .bregman import _warm
 from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg, resolve_dtype
 
 __all__ = ["sinkhorn_unbalanced", "sinkhorn_unbalanced2"]
@@ -119,8 +120,8 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     if warmstart is None:
         U, V = np.zeros((n, N), dtype=dt), np.zeros((m, N), dtype=dt)
     else:
-        U = _warm(warmstart[0], n, N, dt, "warmstart[0]")
-        V = _warm(warmstart[1], m, N, dt, "warmstart[1]")
+        U = np.array(_warm(warmstart[0], n, N, dt, "warmstart[0]").T, order="C")  # writable copies
+        V = np.array(_warm(warmstart[1], m, N, dt, "warmstart[1]").T, order="C")
     opts = impl.SinkhornOptions(max_iter=int(numItermax), stop_thr=float(stopThr), tau=float(tau),
                                 num_threads=int(num_threads))
     fn = getattr(impl, "sinkhorn_unbalanced_" + ("f64" if dt == np.float64 else "f32"))
@@ -153,15 +154,6 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
             total += r2 * _kl(plan.sum(0), b)
         lg["total_cost"] = dt.type(total)
     return values, plan, lg
-
-
-def _warm(x, size, N, dt, name):
-    x = np.array(x, dtype=dt)
-    if x.shape not in ((size,), (size, N)):
-        raise ValueError(f"{name} must have shape ({size},) or ({size}, {N}), got {x.shape}")
-    if np.isnan(x).any():
-        raise ValueError(f"{name} has NaN entries")
-    return np.array(np.broadcast_to(x.reshape(size, -1), (size, N)), order="C")  # a writable copy
 
 
 def sinkhorn_unbalanced(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c=None, warmstart=None,

@@ -48,25 +48,16 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     uo.method = method;
     SinkhornOptions o = opt;
     o.num_threads = check_num_threads(opt.num_threads);
-    py::array_t<T> values(N);
-    py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
-    std::vector<SinkhornInfo> info(1);
-    std::vector<double> trace;
-    {
-        T* Up = U.mutable_data();
-        T* Vp = V.mutable_data();
-        T* vals = want_value ? values.mutable_data() : nullptr;
-        T* P = want_plan ? plan.mutable_data() : nullptr;
-        const T *Mp = M.data(), *Mkp = Mk.data(), *ap = a.data(), *Bp = B.data();
-        run_without_gil([&] {
-            sinkhorn_unbalanced_cpu<T>(Mp, Mkp, n, m, ap, Bp, N, static_cast<T>(reg), uo, o, Up, Vp, vals, P,
-                                       info.data(), want_trace ? &trace : nullptr);
-        });
-    }
-    py::dict d = sinkhorn_bind::info_dict(info, trace);
-    d["values"] = values;
-    d["plan"] = want_plan ? py::object(plan) : py::none();
-    return d;
+    sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
+    out.info.resize(1);  // one status for the N problems (POT's stopping rule runs over all of them)
+    T* Up = U.mutable_data();
+    T* Vp = V.mutable_data();
+    const T *Mp = M.data(), *Mkp = Mk.data(), *ap = a.data(), *Bp = B.data();
+    run_without_gil([&] {
+        sinkhorn_unbalanced_cpu<T>(Mp, Mkp, n, m, ap, Bp, N, static_cast<T>(reg), uo, o, Up, Vp, out.vals, out.P,
+                                   out.info.data(), out.tr);
+    });
+    return out.dict();
 }
 
 // Log-domain Sinkhorn between point clouds x (n x d), y (m x d), costs computed on the fly; X (n x N), Y (m x N):
@@ -91,33 +82,18 @@ py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double re
     if (want_plan && N != 1) throw py::value_error("a plan is only returned for a single problem");
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
     const bool euclid = metric == "euclidean";
-    py::array_t<T> values(N);
-    py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
-    std::vector<SinkhornInfo> info(N);
-    std::vector<double> trace;
-    {
-        T* Xp = X.mutable_data();
-        T* Yp = Y.mutable_data();
-        T* vals = want_value ? values.mutable_data() : nullptr;
-        T* P = want_plan ? plan.mutable_data() : nullptr;
-        const T *xp = x.data(), *yp = y.data(), *ap = a.data(), *Bp = B.data();
-        run_without_gil([&] {
-            std::vector<T> f(n), g(m), b(m);
-            for (int64_t k = 0; k < N; ++k) {
-                for (int64_t i = 0; i < n; ++i) f[i] = Xp[i * N + k];
-                for (int64_t j = 0; j < m; ++j) g[j] = Yp[j * N + k], b[j] = Bp[j * N + k];
-                sinkhorn_log_cloud_cpu<T>(xp, yp, n, m, d, euclid, ap, b.data(), static_cast<T>(reg), opt, f.data(),
-                                          g.data(), vals != nullptr ? vals + k : nullptr, P, &info[k],
-                                          (want_trace && N == 1) ? &trace : nullptr);
-                for (int64_t i = 0; i < n; ++i) Xp[i * N + k] = f[i];
-                for (int64_t j = 0; j < m; ++j) Yp[j * N + k] = g[j];
-            }
+    sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
+    T* Xp = X.mutable_data();
+    T* Yp = Y.mutable_data();
+    const T *xp = x.data(), *yp = y.data(), *ap = a.data(), *Bp = B.data();
+    run_without_gil([&] {
+        sinkhorn_bind::for_each_column(Xp, Yp, Bp, n, m, N, [&](int64_t k, T* f, T* g, const T* b) {
+            sinkhorn_log_cloud_cpu<T>(xp, yp, n, m, d, euclid, ap, b, static_cast<T>(reg), opt, f, g,
+                                      out.vals != nullptr ? out.vals + k : nullptr, out.P, &out.info[k],
+                                      N == 1 ? out.tr : nullptr);
         });
-    }
-    py::dict dd = sinkhorn_bind::info_dict(info, trace);
-    dd["values"] = values;
-    dd["plan"] = want_plan ? py::object(plan) : py::none();
-    return dd;
+    });
+    return out.dict();
 }
 
 template <typename T>

@@ -45,6 +45,45 @@ inline py::dict info_dict(const std::vector<SinkhornInfo>& info, const std::vect
     return d;
 }
 
+// What every Sinkhorn entry point returns: values (N), the plan (n x m) when asked, per-problem info and the
+// trace. Built with the GIL; the pointers are taken before the kernel runs without it.
+template <typename T>
+struct Outputs {
+    py::array_t<T> values;
+    py::array_t<T> plan;
+    std::vector<SinkhornInfo> info;
+    std::vector<double> trace;
+    T* vals;
+    T* P;
+    std::vector<double>* tr;
+    Outputs(int64_t N, int64_t n, int64_t m, bool want_plan, bool want_value, bool want_trace)
+        : values(N), plan(want_plan ? py::array_t<T>({n, m}) : py::array_t<T>()), info(N) {
+        vals = want_value ? values.mutable_data() : nullptr;
+        P = want_plan ? plan.mutable_data() : nullptr;
+        tr = want_trace ? &trace : nullptr;
+    }
+    py::dict dict() const {
+        py::dict d = info_dict(info, trace);
+        d["values"] = values;
+        d["plan"] = P != nullptr ? py::object(plan) : py::none();
+        return d;
+    }
+};
+
+// solve_one(k, x, y, b) on column k of X (n x N), Y (m x N) and B (m x N), copied into contiguous vectors and
+// back: the methods that take one problem at a time, N problems in one call.
+template <typename T, class F>
+void for_each_column(T* X, T* Y, const T* B, int64_t n, int64_t m, int64_t N, F&& solve_one) {
+    std::vector<T> x(n), y(m), b(m);
+    for (int64_t k = 0; k < N; ++k) {
+        for (int64_t i = 0; i < n; ++i) x[i] = X[i * N + k];
+        for (int64_t j = 0; j < m; ++j) y[j] = Y[j * N + k], b[j] = B[j * N + k];
+        solve_one(k, x.data(), y.data(), b.data());
+        for (int64_t i = 0; i < n; ++i) X[i * N + k] = x[i];
+        for (int64_t j = 0; j < m; ++j) Y[j * N + k] = y[j];
+    }
+}
+
 // X (n x N), Y (m x N), updated in place: scalings u, v (KERNEL), log-scalings f, g (LOG) or dual
 // potentials alpha, beta (STABILIZED). Returns dict(values, plan, status, niter, err, trace). The log-domain
 // and stabilized methods solve the N problems one after the other in this one call.
@@ -70,43 +109,26 @@ py::dict solve(py::array M_, py::array a_, py::array B_, double reg, py::array X
         throw py::value_error("over-relaxation (omega != 1) of the kernel form is for single problems");
     if (method == SinkhornMethod::STABILIZED && opt.omega != 1.0)
         throw py::value_error("over-relaxation (omega != 1) is not available for the stabilized method");
-    py::array_t<T> values(N);
-    py::array_t<T> plan = want_plan ? py::array_t<T>({n, m}) : py::array_t<T>();
-    std::vector<SinkhornInfo> info(N);
-    std::vector<double> trace;
-    {
-        T* Xp = X.mutable_data();
-        T* Yp = Y.mutable_data();
-        T* vals = want_value ? values.mutable_data() : nullptr;
-        T* P = want_plan ? plan.mutable_data() : nullptr;
-        const T *Mp = M.data(), *ap = a.data(), *Bp = B.data();
-        std::vector<double>* tr = want_trace ? &trace : nullptr;
-        run_without_gil([&] {
-            if (method == SinkhornMethod::KERNEL) {
-                Solver::template knopp<T>(Mp, n, m, ap, Bp, N, static_cast<T>(reg), opt, Xp, Yp, vals, P, info.data(), tr);
-                return;
-            }
-            std::vector<T> x(n), y(m), b(m);
-            for (int64_t k = 0; k < N; ++k) {  // column k of X, Y, B as contiguous vectors
-                for (int64_t i = 0; i < n; ++i) x[i] = Xp[i * N + k];
-                for (int64_t j = 0; j < m; ++j) y[j] = Yp[j * N + k], b[j] = Bp[j * N + k];
-                T* val = vals != nullptr ? vals + k : nullptr;
-                std::vector<double>* trk = N == 1 ? tr : nullptr;
-                if (method == SinkhornMethod::LOG)
-                    Solver::template log<T>(Mp, n, m, ap, b.data(), static_cast<T>(reg), opt, x.data(), y.data(), val, P,
-                                            &info[k], trk);
-                else
-                    Solver::template stabilized<T>(Mp, n, m, ap, b.data(), static_cast<T>(reg), opt, x.data(), y.data(),
-                                                   val, P, &info[k], trk);
-                for (int64_t i = 0; i < n; ++i) Xp[i * N + k] = x[i];
-                for (int64_t j = 0; j < m; ++j) Yp[j * N + k] = y[j];
-            }
+    Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
+    T* Xp = X.mutable_data();
+    T* Yp = Y.mutable_data();
+    const T *Mp = M.data(), *ap = a.data(), *Bp = B.data();
+    const T r = static_cast<T>(reg);
+    run_without_gil([&] {
+        if (method == SinkhornMethod::KERNEL) {
+            Solver::template knopp<T>(Mp, n, m, ap, Bp, N, r, opt, Xp, Yp, out.vals, out.P, out.info.data(), out.tr);
+            return;
+        }
+        for_each_column(Xp, Yp, Bp, n, m, N, [&](int64_t k, T* x, T* y, const T* b) {
+            T* val = out.vals != nullptr ? out.vals + k : nullptr;
+            std::vector<double>* trk = N == 1 ? out.tr : nullptr;
+            if (method == SinkhornMethod::LOG)
+                Solver::template log<T>(Mp, n, m, ap, b, r, opt, x, y, val, out.P, &out.info[k], trk);
+            else
+                Solver::template stabilized<T>(Mp, n, m, ap, b, r, opt, x, y, val, out.P, &out.info[k], trk);
         });
-    }
-    py::dict d = info_dict(info, trace);
-    d["values"] = values;
-    d["plan"] = want_plan ? py::object(plan) : py::none();
-    return d;
+    });
+    return out.dict();
 }
 
 // The Status and SinkhornMethod enums and the SinkhornOptions struct, in each module that binds kernels

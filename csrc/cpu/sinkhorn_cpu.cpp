@@ -565,6 +565,14 @@ inline T neg_inf() {
     return -std::numeric_limits<T>::infinity();
 }
 
+// Log-scalings are valid when none is NaN or +inf (-inf is an empty row or column).
+template <typename T>
+bool log_scalings_ok(const T* x, int64_t n) {
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) ok &= !(x[i] != x[i]) && x[i] != std::numeric_limits<T>::infinity();
+    return ok;
+}
+
 // Per-thread running column log-sum-exp: colmax (m), colsum (m) with sum_i exp(x_ij - colmax_j).
 // Rows are processed in tiles: one rescale of the running sum per tile and column, then one exp
 // per entry.
@@ -902,10 +910,7 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
                 log_pass(cost, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, rule);
             }
         }
-        bool finite = true;
-        for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < m; ++j) finite &= !(g[j] != g[j]) && g[j] != std::numeric_limits<T>::infinity();
-        if (!finite) {
+        if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
             std::copy(fprev.begin(), fprev.end(), f);
             std::copy(gprev.begin(), gprev.end(), g);
             info->status = NUMERICAL_ERROR;
@@ -1142,10 +1147,7 @@ void unbalanced_log_single(const T* Mk, int64_t n, int64_t m, const T* a, const 
                      rows);
         }
         for (int64_t j = 0; j < m; ++j) g[j] = cols.log(logb[j], lse[j], g[j], j);
-        bool finite = true;
-        for (int64_t i = 0; i < n; ++i) finite &= !(f[i] != f[i]) && f[i] != std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < m; ++j) finite &= !(g[j] != g[j]) && g[j] != std::numeric_limits<T>::infinity();
-        if (!finite) {
+        if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
             std::copy(fprev.begin(), fprev.end(), f);
             std::copy(gprev.begin(), gprev.end(), g);
             *info = SinkhornInfo{NUMERICAL_ERROR, ii, info->err};

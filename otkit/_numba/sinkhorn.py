@@ -23,12 +23,18 @@ OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 # Cost geometries of the log-domain passes (CloudRows / DenseRows in csrc/cpu/sinkhorn_cpu.cpp): C is either the
 # cost matrix M (n x m) or a point-cloud tuple (x (n x d), yT (d x m), euclidean); the passes read the cost
 # rows t0 .. t1-1 through _cost_tile, which returns a view of M or computes them into `buf` (R x m).
-def _cost_tile(C, t0, t1, buf):  # pragma: no cover - replaced by the overloads below in nopython mode
-    raise NotImplementedError
+def _cost_tile(C, t0, t1, buf):
+    """Python version (NUMBA_DISABLE_JIT=1); nopython code uses the overload below."""
+    if isinstance(C, np.ndarray):
+        return C[t0:t1]
+    x, yT, euclidean = C
+    D = ((x[t0:t1, :, None] - yT[None, :, :]) ** 2).sum(1)
+    buf[:t1 - t0] = np.sqrt(D) if euclidean else D
+    return buf[:t1 - t0]
 
 
-def _cost_shape(C):  # pragma: no cover
-    raise NotImplementedError
+def _cost_shape(C):
+    return C.shape if isinstance(C, np.ndarray) else (C[0].shape[0], C[1].shape[1])
 
 
 @overload(_cost_tile, inline="always")
@@ -434,8 +440,9 @@ def _cast32(out):
 # Log-domain and stabilized
 # ------------------------------------------------------------------------------------------
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
-def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega):
+def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega, expo=1.0):
     # f_i = log a_i - LSE_j(M_ij scale + g_j)  (if update_rows); lse_j = LSE_i(M_ij scale + f_i)
+    # expo != 1: the unbalanced rule f_i = expo (log a_i - LSE_j(...)) (UnbalancedRule, csrc/common/sinkhorn_rules.h)
     n, m = _cost_shape(C)
     R = 8
     colmax = np.full((nblocks, m), -np.inf, dtype=f.dtype)
@@ -462,6 +469,9 @@ def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega):
                         for j in range(m):
                             s += math.exp(M[i - t0, j] * scale + g[j] - mx)
                         lse_i = mx + math.log(s)
+                    if expo != 1.0:
+                        f[i] = loga[i] if loga[i] == -np.inf else expo * (loga[i] - lse_i)
+                        continue
                     fresh = loga[i] - lse_i
                     if omega != 1.0 and fresh != -np.inf and f[i] != -np.inf:
                         f[i] = (1.0 - omega) * f[i] + omega * fresh

@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit
 
 from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
+from .sinkhorn import _log_pass, _nblocks
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 
@@ -43,38 +44,18 @@ def _rel_change_log(f, fp):
 
 
 @njit(cache=True, error_model="numpy")
-def _lse_rows(A):
-    n, m = A.shape
-    out = np.empty(n)
-    for i in range(n):
-        mx = -np.inf
-        for j in range(m):
-            mx = max(mx, A[i, j])
-        if mx == -np.inf:
-            out[i] = -np.inf
-            continue
-        s = 0.0
-        for j in range(m):
-            s += math.exp(A[i, j] - mx)
-        out[i] = mx + math.log(s)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace):
+def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblocks):
+    """The log-domain passes of the balanced solver (_log_pass) with the unbalanced rule."""
     scale = -1.0 / reg
-    Ms = Mk * scale
     loga, logb = np.log(a), np.log(b)
+    lse = np.empty(g.size)
     err = 1.0
     ii = 0
     while ii < max_iter:
         fprev, gprev = f.copy(), g.copy()
-        lse_r = _lse_rows(Ms + g[None, :])
-        for i in range(f.size):
-            f[i] = loga[i] if loga[i] == -np.inf else fi1 * (loga[i] - lse_r[i])
-        lse_c = _lse_rows((Ms + f[:, None]).T.copy())
+        _log_pass(Mk, scale, loga, g, f, True, lse, nblocks, 1.0, fi1)  # f, and the column LSE of the new f
         for j in range(g.size):
-            g[j] = logb[j] if logb[j] == -np.inf else fi2 * (logb[j] - lse_c[j])
+            g[j] = logb[j] if logb[j] == -np.inf else fi2 * (logb[j] - lse[j])
         if np.any(np.isnan(f)) or np.any(f == np.inf) or np.any(np.isnan(g)) or np.any(g == np.inf):
             f[:] = fprev
             g[:] = gprev
@@ -242,7 +223,7 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
             tr = List.empty_list(numba.float64)
             s, it, e = _log_single(Mk64, a64, B64[:, k].copy(), float(reg), 1.0 if r1 == np.inf else r1 / (r1 + reg),
                                    1.0 if r2 == np.inf else r2 / (r2 + reg), int(options.max_iter),
-                                   float(options.stop_thr), f, g, tr)
+                                   float(options.stop_thr), f, g, tr, _nblocks(*Mk64.shape, options.num_threads))
             if k == 0 or s > status:
                 status, err = s, e
             niter = max(niter, it)
