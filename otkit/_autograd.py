@@ -213,3 +213,55 @@ def emd2_autograd(torch, a, b, M, solve):
 
     a_t, b_t, M_t = (x if isinstance(x, torch.Tensor) else None for x in (a, b, M))
     return _Emd2.apply(a, b, M)
+
+
+def _like(torch, x, ref):
+    """Results as tensors like ref: floating arrays and scalars take ref's dtype and device, integer arrays
+    its device; tuples and lists element by element; anything else (log dicts, None) unchanged."""
+    if isinstance(x, (tuple, list)):
+        return type(x)(_like(torch, e, ref) for e in x)
+    if isinstance(x, np.ndarray) or isinstance(x, (np.floating, float)) and not isinstance(x, bool):
+        arr = np.asarray(x)
+        if arr.dtype.kind == "f":
+            return torch.as_tensor(arr, dtype=ref.dtype, device=ref.device)
+        if arr.dtype.kind in "iu":
+            return torch.as_tensor(arr, device=ref.device)
+    return x
+
+
+def tensors_in_out(name, ref_args):
+    """Decorator for the functions that have no torch gradient yet: torch CPU tensors among the arguments are
+    read as NumPy (no copy), and array results come back as tensors like the first tensor of `ref_args`
+    (POT's rule: M's type, else the inputs'). A tensor that requires grad gives a warning (the result has
+    no graph; never silently); tensors in GPU memory raise (no GPU kernel: copy them with .cpu())."""
+    import functools
+    import inspect
+    import warnings
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            torch = sys.modules.get("torch")
+            if torch is None:
+                return fn(*args, **kwargs)
+            bound = sig.bind(*args, **kwargs)
+            tensors = {k: v for k, v in bound.arguments.items() if isinstance(v, torch.Tensor)}
+            if not tensors:
+                return fn(*args, **kwargs)
+            gpu = [k for k, v in tensors.items() if v.device.type != "cpu"]
+            if gpu:
+                raise TypeError(f"otkit.{name}: {', '.join(gpu)} in GPU memory, but {name} has no GPU kernel yet; "
+                                "copy the inputs to the host explicitly (x.cpu())")
+            if any(v.requires_grad for v in tensors.values()):
+                warnings.warn(f"otkit.{name} returns results without an autograd graph (no gradient yet; "
+                              "differentiable: sinkhorn2, emd2, sinkhorn_divergence)", UserWarning, stacklevel=2)
+            ref = next((tensors[k] for k in ref_args if k in tensors), next(iter(tensors.values())))
+            for k, v in tensors.items():
+                bound.arguments[k] = v.detach().numpy()
+            return _like(torch, fn(*bound.args, **bound.kwargs), ref)
+
+        return wrapper
+
+    return deco

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend, _status
+from . import _autograd, _backend, _status
 from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg, dist, unif
 
 __all__ = [
@@ -102,6 +102,7 @@ def _finish(res, what, stopThr, numItermax, verbose, log, warn, hint):
 # ---------------------------------------------------------------------------------------
 # fixed support
 # ---------------------------------------------------------------------------------------
+@_autograd.tensors_in_out("barycenter", ('A', 'M'))
 def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False,
                log=False, warn=True, tau=1e10, backend="auto"):
     r"""Entropic regularized Wasserstein barycenter of the histograms in the columns of ``A``.
@@ -195,6 +196,7 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
     return _finish(res, "Barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint)
 
 
+@_autograd.tensors_in_out("barycenter_sinkhorn", ('A', 'M'))
 def barycenter_sinkhorn(A, M, reg, weights=None, numItermax=1000, stopThr=1e-4, verbose=False, log=False,
                         warn=True, backend="auto"):
     """Kernel-form barycenter, :func:`barycenter` with ``method="sinkhorn"`` (POT's
@@ -203,6 +205,7 @@ def barycenter_sinkhorn(A, M, reg, weights=None, numItermax=1000, stopThr=1e-4, 
                       verbose=verbose, log=log, warn=warn, backend=backend)
 
 
+@_autograd.tensors_in_out("barycenter_stabilized", ('A', 'M'))
 def barycenter_stabilized(A, M, reg, tau=1e10, weights=None, numItermax=1000, stopThr=1e-4, verbose=False,
                           log=False, warn=True, backend="auto"):
     """Stabilized barycenter, :func:`barycenter` with ``method="sinkhorn_stabilized"`` (POT's
@@ -242,6 +245,7 @@ def _check_images(A):
     return np.ascontiguousarray(A)
 
 
+@_autograd.tensors_in_out("convolutional_barycenter2d", ('A',))
 def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4,
                                verbose=False, log=False, warn=True, stabThr=1e-30, backend="auto"):
     r"""Entropic regularized Wasserstein barycenter of 2-D images (convolutional Wasserstein
@@ -318,6 +322,7 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
 # ---------------------------------------------------------------------------------------
 # free support
 # ---------------------------------------------------------------------------------------
+@_autograd.tensors_in_out("free_support_barycenter", ('X_init', 'measures_locations'))
 def free_support_barycenter(measures_locations, measures_weights, X_init, b=None, weights=None, numItermax=100,
                             stopThr=1e-7, verbose=False, log=None, numThreads=1, backend="auto"):
     r"""Free-support Wasserstein barycenter (the weights ``b`` are fixed, the locations move).

@@ -156,6 +156,7 @@ def _check_potentials(potentials_init, n, m):
     return tuple(out)
 
 
+@_autograd.tensors_in_out("emd", ('M', 'a', 'b'))
 def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, check_marginals=True,
         potentials_init=None, sparse=False, normalize=False, backend="auto"):
     r"""Solve the exact optimal transport (Earth Mover's) problem and return the OT plan.

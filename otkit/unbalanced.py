@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from . import _backend, geometry
+from . import _autograd, _backend, geometry
 from . import _status as st
 from .bregman import _warm
 from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg, resolve_dtype
@@ -156,6 +156,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     return values, plan, lg
 
 
+@_autograd.tensors_in_out("sinkhorn_unbalanced", ('M', 'a', 'b'))
 def sinkhorn_unbalanced(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c=None, warmstart=None,
                         numItermax=1000, stopThr=1e-6, verbose=False, log=False, backend="auto", dtype=None,
                         tau=1e5, num_threads=0, **kwargs):
@@ -237,6 +238,7 @@ def sinkhorn_unbalanced(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c
     return (out, lg) if log else out
 
 
+@_autograd.tensors_in_out("sinkhorn_unbalanced2", ('M', 'a', 'b'))
 def sinkhorn_unbalanced2(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c=None, warmstart=None,
                          returnCost="linear", numItermax=1000, stopThr=1e-6, verbose=False, log=False,
                          backend="auto", dtype=None, tau=1e5, num_threads=0, **kwargs):

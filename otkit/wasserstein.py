@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend
+from . import _autograd, _backend
 from .emd import emd2
 from .utils import as_float_array, check_hist, check_masses, check_reg, dist
 
@@ -24,6 +24,7 @@ def _points(x, name):
     return x
 
 
+@_autograd.tensors_in_out("wasserstein", ('x_a', 'x_b', 'a', 'b'))
 def wasserstein(x_a, x_b, a=None, b=None, p=2, metric="euclidean", numItermax=100000, check_marginals=True,
                 backend="auto"):
     r"""p-Wasserstein distance between two weighted point clouds.
@@ -106,6 +107,7 @@ def _monotone_coupling(wu, wv):
     return iu[keep], iv[keep], mass[keep]
 
 
+@_autograd.tensors_in_out("wasserstein_1d", ('u_values', 'v_values', 'u_weights', 'v_weights'))
 def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, p=1, require_sort=True, backend="auto"):
     r"""p-Wasserstein distance between two 1-D measures, **raised to the power p** (as POT's
     ``ot.wasserstein_1d``).
@@ -159,6 +161,7 @@ def _pair_cost(x, y, metric, p):
                      f"'minkowski' for 1-D measures, got {metric!r}")
 
 
+@_autograd.tensors_in_out("emd_1d", ('x_a', 'x_b', 'a', 'b'))
 def emd_1d(x_a, x_b, a=None, b=None, metric="sqeuclidean", p=1.0, dense=True, log=False, check_marginals=True,
            backend="auto"):
     r"""Exact optimal transport plan between two 1-D measures (POT's ``ot.emd_1d``).

@@ -162,3 +162,26 @@ def test_unif_and_dist_follow_the_tensors():
     np.testing.assert_allclose(D.numpy(), ot.dist(x.detach().double().numpy(), y.numpy()), rtol=1e-12, atol=1e-12)
     with pytest.raises(TypeError, match="x2"):
         otkit.dist(x, y.numpy())
+
+
+def test_functions_without_gradient_return_tensors():
+    """Tensors in, tensors out (M's dtype) for the functions with no gradient yet; a warning, never a silently
+    dropped graph, when an input requires grad."""
+    rng = np.random.default_rng(8)
+    a = torch.tensor(rng.dirichlet(np.ones(6)), dtype=torch.float32)
+    b = torch.tensor(rng.dirichlet(np.ones(5)), dtype=torch.float32)
+    M = torch.tensor(rng.random((6, 5)), dtype=torch.float32)
+    G = otkit.emd(a, b, M)
+    assert isinstance(G, torch.Tensor) and G.dtype == torch.float32 and G.shape == (6, 5)
+    np.testing.assert_allclose(G.numpy(), otkit.emd(a.numpy(), b.numpy(), M.numpy()), rtol=1e-6)
+    P = otkit.sinkhorn_unbalanced(a, b, M, 0.5, 1.0)
+    assert isinstance(P, torch.Tensor) and P.dtype == torch.float32
+    w = otkit.wasserstein_1d(torch.tensor([0.0, 1.0, 3.0]), torch.tensor([1.0, 2.0]), p=2)
+    assert isinstance(w, torch.Tensor) and w.dtype == torch.float32
+    np.testing.assert_allclose(float(w), otkit.wasserstein_1d([0.0, 1.0, 3.0], [1.0, 2.0], p=2), rtol=1e-6)
+    A = torch.tensor(rng.dirichlet(np.ones(6), size=3).T.copy())
+    C = torch.tensor(rng.random((6, 6)))
+    bar = otkit.barycenter(A, C, 0.1)
+    assert isinstance(bar, torch.Tensor) and bar.dtype == torch.float64
+    with pytest.warns(UserWarning, match="without an autograd graph"):
+        otkit.emd(a, b, M.clone().requires_grad_(True))
