@@ -241,15 +241,28 @@ def tensors_in_out(name, ref_args):
     def deco(fn):
         sig = inspect.signature(fn)
 
+        def call(*a, **kw):
+            # the warnings fn raises for its caller (stacklevel=2) would name this wrapper: they are re-issued
+            # for the caller of the wrapper
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out = fn(*a, **kw)
+            for w in caught:
+                if w.filename == __file__:
+                    warnings.warn(w.message, w.category, stacklevel=3)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return out
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             torch = sys.modules.get("torch")
             if torch is None:
-                return fn(*args, **kwargs)
+                return call(*args, **kwargs)
             bound = sig.bind(*args, **kwargs)
             tensors = {k: v for k, v in bound.arguments.items() if isinstance(v, torch.Tensor)}
             if not tensors:
-                return fn(*args, **kwargs)
+                return call(*args, **kwargs)
             gpu = [k for k, v in tensors.items() if v.device.type != "cpu"]
             if gpu:
                 raise TypeError(f"otkit.{name}: {', '.join(gpu)} in GPU memory, but {name} has no GPU kernel yet; "
@@ -260,7 +273,7 @@ def tensors_in_out(name, ref_args):
             ref = next((tensors[k] for k in ref_args if k in tensors), next(iter(tensors.values())))
             for k, v in tensors.items():
                 bound.arguments[k] = v.detach().numpy()
-            return _like(torch, fn(*bound.args, **bound.kwargs), ref)
+            return _like(torch, call(*bound.args, **bound.kwargs), ref)
 
         return wrapper
 
