@@ -99,6 +99,13 @@ def _prepare_cloud(a, b, geom, reg, dtype, mass_rtol, backend):
         raise ValueError(f"PointCloud: empty point cloud (x {x.shape}, y {y.shape})")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("PointCloud: x or y has non-finite entries (NaN or inf)")
+    if x.shape[1] > 0:  # the largest cost (the bounding box's squared diagonal) must be finite in dtype
+        span = np.maximum(x.max(0), y.max(0)).astype(np.float64) - np.minimum(x.min(0), y.min(0))
+        with np.errstate(over="ignore"):
+            diam2 = float(np.sum(span ** 2))
+        if not np.isfinite(diam2) or diam2 > np.finfo(dt).max:
+            raise ValueError(f"PointCloud: the costs overflow {np.dtype(dt).name} (the clouds span "
+                             f"{np.max(span):.3g} in one coordinate); rescale x and y")
     n, m = x.shape[0], y.shape[0]
     a = check_hist(a, "a", n, dt, other="x.shape[0]")
     b = check_hist(b, "b", m, dt, allow_2d=True, other="y.shape[0]")
@@ -185,11 +192,14 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
                 r = solve1("STABILIZED", reg_i, alpha, beta, inner, stopThr, 20, last, False)
                 G = r["plan"]
                 if check:
-                    err = (float(((G.sum(0) - bk[:, 0]) ** 2).sum()) + float(((G.sum(1) - a) ** 2).sum()))
+                    with np.errstate(over="ignore"):
+                        err = (float(((G.sum(0) - bk[:, 0]) ** 2).sum()) + float(((G.sum(1) - a) ** 2).sum()))
                     trace.append(err)
                 if err <= stopThr and ii > 35:
                     st_k = st.OK
                     break
+            if not np.isfinite(float(r["values"][0])):  # overflow (huge masses against the warm starts)
+                st_k = st.NUMERICAL_ERROR
             values[k], status[k], niter[k] = r["values"][0], st_k, ii
             errs.append(err)
         else:
@@ -217,7 +227,10 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
         alphas.append(alpha)
         betas.append(beta)
         traces.append(trace)
-    if warn and np.any(status == st.MAX_ITER):
+    if np.any(status == st.NUMERICAL_ERROR):
+        warnings.warn("Warning: numerical errors in sinkhorn_epsilon_scaling (the value overflowed); the result "
+                      "is not finite", UserWarning, stacklevel=4)
+    elif warn and np.any(status == st.MAX_ITER):
         warnings.warn("Sinkhorn did not converge. You might want to increase the number of iterations `numItermax` "
                       "or the regularization parameter `reg`.", UserWarning, stacklevel=4)
     lg = {"err": traces[0] if N == 1 else errs, "status": int(status[0]) if N == 1 else status,

@@ -1328,6 +1328,16 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
                 for (int64_t i = 0; i < n; ++i) u[i * ld + k] = static_cast<T>(uit[i * ld + k] * t);
                 for (int64_t j = 0; j < m; ++j) v[j * ld + k] = static_cast<T>(vit[j * ld + k] / t);
             }
+            // t = ratio^(fi12 / reg) overflows at small reg (POT's iterate then turns NaN silently): stop
+            bool finite = true;
+            for (int64_t e = 0; e < n * ld; ++e) finite &= (is_finite(u[e]) && u[e] != T(0)) || uit[e] == T(0);
+            for (int64_t e = 0; e < m * ld; ++e) finite &= (is_finite(v[e]) && v[e] != T(0)) || vit[e] == T(0);
+            if (!finite) {
+                u = uprev;
+                v = vprev;
+                *info = SinkhornInfo{NUMERICAL_ERROR, ii, err};
+                break;
+            }
         } else {
             u = uit;
             v = vit;

@@ -155,6 +155,18 @@ def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V,
                 t = (su[k] / np.sum(B[:, k] * vit[:, k] ** (-rr2))) ** (fi12 / reg)
                 u[:, k] = uit[:, k] * t
                 v[:, k] = vit[:, k] / t
+            # t overflows at small reg: stop on a numerical error (as the C++ kernel)
+            okf = True
+            for e in range(u.size):
+                x, xi = u.flat[e], uit.flat[e]
+                okf = okf and ((np.isfinite(x) and x != 0.0) or xi == 0.0)
+            for e in range(v.size):
+                x, xi = v.flat[e], vit.flat[e]
+                okf = okf and ((np.isfinite(x) and x != 0.0) or xi == 0.0)
+            if not okf:
+                u, v = uprev, vprev
+                status, niter = NUMERICAL_ERROR, ii
+                break
         else:
             u, v = uit.copy(), vit.copy()
         if stab:
