@@ -167,3 +167,24 @@ def test_bench_warms_up_before_the_bar(monkeypatch, tmp_path):
         knn.run_knn(n=20, lambdas=[1.0], train_sizes=[10], folds=1, stream=io.StringIO())
         assert events[:2] == ["call", "bar"]
     np.testing.assert_equal(events.count("bar"), 1)
+
+
+def test_cache_is_dropped_when_any_source_changes(tmp_path, monkeypatch):
+    """A cached kernel embeds the code of the functions it calls from other modules; a change of any
+    module of otkit._numba drops the package's cache (a stale one crashed the process)."""
+    from otkit._numba import _cache
+    pkg = tmp_path / "pkg"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    stale = pkg / "__pycache__" / "a.f-1.py311.nbi"
+    stale.write_text("")
+    monkeypatch.setattr(_cache, "_HERE", str(pkg))
+    monkeypatch.setattr(_cache, "_STAMP", str(pkg / "__pycache__" / "otkit_numba_sources.sha256"))
+    _cache.ensure_consistent()
+    assert not stale.exists()  # no stamp yet: dropped
+    stale.write_text("")
+    _cache.ensure_consistent()
+    assert stale.exists()  # same sources: kept
+    (pkg / "a.py").write_text("x = 2\n")
+    _cache.ensure_consistent()
+    assert not stale.exists()  # a source changed: dropped
