@@ -29,14 +29,10 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
                     bool want_value, bool want_trace) {
     auto M = as_carray<T>(M_, "M", 2);
     auto Mk = as_carray<T>(Mk_, "Mk", 2);
-    auto a = as_carray<T>(a_, "a", 1);
-    auto B = as_carray<T>(B_, "b", 2);
-    auto U = as_carray<T>(U_, "U", 2);
-    auto V = as_carray<T>(V_, "V", 2);
-    const int64_t n = M.shape(0), m = M.shape(1), N = B.shape(1);
-    if (Mk.shape(0) != n || Mk.shape(1) != m || a.shape(0) != n || B.shape(0) != m || U.shape(0) != n ||
-        U.shape(1) != N || V.shape(0) != m || V.shape(1) != N)
-        throw py::value_error("sinkhorn_unbalanced: inconsistent shapes");
+    const int64_t n = M.shape(0), m = M.shape(1);
+    sinkhorn_bind::ProblemArrays<T> p(a_, B_, U_, V_, n, m, "sinkhorn_unbalanced");
+    const int64_t N = p.N;
+    if (Mk.shape(0) != n || Mk.shape(1) != m) throw py::value_error("sinkhorn_unbalanced: Mk must have the shape of M");
     if (n == 0 || m == 0 || N == 0) throw py::value_error("sinkhorn_unbalanced: empty problem");
     if (!(reg > 0) || !std::isfinite(reg)) throw py::value_error("reg must be a finite number > 0");
     if (!(reg_m1 > 0) || !(reg_m2 > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
@@ -50,9 +46,9 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     o.num_threads = check_num_threads(opt.num_threads);
     sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
     out.info.resize(1);  // one status for the N problems (POT's stopping rule runs over all of them)
-    T* Up = U.mutable_data();
-    T* Vp = V.mutable_data();
-    const T *Mp = M.data(), *Mkp = Mk.data(), *ap = a.data(), *Bp = B.data();
+    T* Up = p.X.mutable_data();
+    T* Vp = p.Y.mutable_data();
+    const T *Mp = M.data(), *Mkp = Mk.data(), *ap = p.a.data(), *Bp = p.B.data();
     run_without_gil([&] {
         sinkhorn_unbalanced_cpu<T>(Mp, Mkp, n, m, ap, Bp, N, static_cast<T>(reg), uo, o, Up, Vp, out.vals, out.P,
                                    out.info.data(), out.tr);
@@ -68,14 +64,10 @@ py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double re
                bool want_trace) {
     auto x = as_carray<T>(x_, "x", 2);
     auto y = as_carray<T>(y_, "y", 2);
-    auto a = as_carray<T>(a_, "a", 1);
-    auto B = as_carray<T>(B_, "b", 2);
-    auto X = as_carray<T>(X_, "X", 2);
-    auto Y = as_carray<T>(Y_, "Y", 2);
-    const int64_t n = x.shape(0), m = y.shape(0), d = x.shape(1), N = B.shape(1);
+    const int64_t n = x.shape(0), m = y.shape(0), d = x.shape(1);
     if (y.shape(1) != d) throw py::value_error("x and y must have the same number of columns (dimension)");
-    if (a.shape(0) != n || B.shape(0) != m || X.shape(0) != n || X.shape(1) != N || Y.shape(0) != m || Y.shape(1) != N)
-        throw py::value_error("sinkhorn_cloud: inconsistent shapes");
+    sinkhorn_bind::ProblemArrays<T> p(a_, B_, X_, Y_, n, m, "sinkhorn_cloud");
+    const int64_t N = p.N;
     if (n == 0 || m == 0 || N == 0) throw py::value_error("sinkhorn_cloud: empty problem");
     if (metric != "sqeuclidean" && metric != "euclidean")
         throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
@@ -83,9 +75,9 @@ py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double re
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
     const bool euclid = metric == "euclidean";
     sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
-    T* Xp = X.mutable_data();
-    T* Yp = Y.mutable_data();
-    const T *xp = x.data(), *yp = y.data(), *ap = a.data(), *Bp = B.data();
+    T* Xp = p.X.mutable_data();
+    T* Yp = p.Y.mutable_data();
+    const T *xp = x.data(), *yp = y.data(), *ap = p.a.data(), *Bp = p.B.data();
     run_without_gil([&] {
         sinkhorn_bind::for_each_column(Xp, Yp, Bp, n, m, N, [&](int64_t k, T* f, T* g, const T* b) {
             sinkhorn_log_cloud_cpu<T>(xp, yp, n, m, d, euclid, ap, b, static_cast<T>(reg), opt, f, g,

@@ -45,6 +45,22 @@ inline py::dict info_dict(const std::vector<SinkhornInfo>& info, const std::vect
     return d;
 }
 
+// The arrays every Sinkhorn entry point shares, converted and checked against the problem size n x m:
+// a (n), B (m x N), and the scalings or potentials X (n x N), Y (m x N), updated in place.
+template <typename T>
+struct ProblemArrays {
+    py::array_t<T, py::array::c_style> a, B, X, Y;
+    int64_t N;
+    ProblemArrays(const py::array& a_, const py::array& B_, const py::array& X_, const py::array& Y_, int64_t n,
+                  int64_t m, const char* who)
+        : a(as_carray<T>(a_, "a", 1)), B(as_carray<T>(B_, "b", 2)), X(as_carray<T>(X_, "X", 2)),
+          Y(as_carray<T>(Y_, "Y", 2)), N(B.shape(1)) {
+        if (a.shape(0) != n || B.shape(0) != m || X.shape(0) != n || X.shape(1) != N || Y.shape(0) != m ||
+            Y.shape(1) != N)
+            throw py::value_error(std::string(who) + ": inconsistent shapes");
+    }
+};
+
 // What every Sinkhorn entry point returns: values (N), the plan (n x m) when asked, per-problem info and the
 // trace. Built with the GIL; the pointers are taken before the kernel runs without it.
 template <typename T>
@@ -91,14 +107,9 @@ template <class Solver, typename T>
 py::dict solve(py::array M_, py::array a_, py::array B_, double reg, py::array X_, py::array Y_, SinkhornMethod method,
                const SinkhornOptions& options, bool want_plan, bool want_value, bool want_trace) {
     auto M = as_carray<T>(M_, "M", 2);
-    auto a = as_carray<T>(a_, "a", 1);
-    auto B = as_carray<T>(B_, "b", 2);
-    auto X = as_carray<T>(X_, "X", 2);
-    auto Y = as_carray<T>(Y_, "Y", 2);
-    const int64_t n = M.shape(0), m = M.shape(1), N = B.shape(1);
-    if (a.shape(0) != n || B.shape(0) != m || X.shape(0) != n || X.shape(1) != N || Y.shape(0) != m ||
-        Y.shape(1) != N)
-        throw py::value_error("sinkhorn: inconsistent shapes");
+    const int64_t n = M.shape(0), m = M.shape(1);
+    ProblemArrays<T> p(a_, B_, X_, Y_, n, m, "sinkhorn");
+    const int64_t N = p.N;
     if (N == 0)  // (the kernels would read X[0] and write values[0])
         throw py::value_error("sinkhorn: B has shape (" + std::to_string(m) + ", 0): no histogram");
     if (n == 0 || m == 0)
@@ -110,9 +121,9 @@ py::dict solve(py::array M_, py::array a_, py::array B_, double reg, py::array X
     if (method == SinkhornMethod::STABILIZED && opt.omega != 1.0)
         throw py::value_error("over-relaxation (omega != 1) is not available for the stabilized method");
     Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
-    T* Xp = X.mutable_data();
-    T* Yp = Y.mutable_data();
-    const T *Mp = M.data(), *ap = a.data(), *Bp = B.data();
+    T* Xp = p.X.mutable_data();
+    T* Yp = p.Y.mutable_data();
+    const T *Mp = M.data(), *ap = p.a.data(), *Bp = p.B.data();
     const T r = static_cast<T>(reg);
     run_without_gil([&] {
         if (method == SinkhornMethod::KERNEL) {
