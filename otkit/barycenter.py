@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg, dist, unif
+from .utils import as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist, unif
 
 __all__ = [
     "barycenter",
@@ -65,7 +65,7 @@ def _check_weights(weights, n, name="weights", what="histograms"):
 
 
 def _check_stop(numItermax, stopThr):
-    numItermax = check_positive_int(numItermax, "numItermax", minimum=1)
+    numItermax = check_max_iter(numItermax)
     if isinstance(stopThr, (bool, np.bool_)) or not isinstance(stopThr, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"stopThr must be a real number, got {type(stopThr).__name__}")
     stopThr = float(stopThr)

@@ -13,7 +13,7 @@ import numpy as np
 from . import _autograd, _backend, _device, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, resolve_dtype
-from .utils import array_range, dtype_name
+from .utils import array_range, check_max_iter, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
@@ -249,9 +249,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     method = method.lower()
-    if int(numItermax) != numItermax or numItermax < 1:
-        raise ValueError(f"numItermax must be a positive integer, got {numItermax}")
-    numItermax = int(numItermax)
+    numItermax = check_max_iter(numItermax)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     if not np.isfinite(stopThr) or stopThr < 0:
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")

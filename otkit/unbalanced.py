@@ -20,7 +20,7 @@ import numpy as np
 from . import _autograd, _backend, geometry
 from . import _status as st
 from .bregman import _warm
-from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg, resolve_dtype
+from .utils import as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, resolve_dtype
 
 __all__ = ["sinkhorn_unbalanced", "sinkhorn_unbalanced2"]
 
@@ -67,8 +67,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     if not isinstance(reg_type, str) or reg_type.lower() not in ("kl", "entropy"):
         raise ValueError(f"reg_type must be 'kl' or 'entropy', got {reg_type!r}")
     reg_type = reg_type.lower()
-    if int(numItermax) != numItermax or numItermax < 1:
-        raise ValueError(f"numItermax must be a positive integer, got {numItermax}")
+    numItermax = check_max_iter(numItermax)
     if not np.isfinite(stopThr) or stopThr < 0:
         raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)

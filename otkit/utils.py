@@ -192,6 +192,18 @@ def check_positive_int(x, name: str, minimum: int = 1) -> int:
     return int(x)
 
 
+MAX_ITER_CAP = 2**31 - 1  # the kernels count iterations in a C int: more cannot be told apart in practice
+
+
+def check_max_iter(numItermax, name: str = "numItermax") -> int:
+    """A positive iteration count, capped at 2**31 - 1 (a larger valid value must not fail in the bindings)."""
+    if isinstance(numItermax, (bool, np.bool_)) or not isinstance(numItermax, (numbers.Real, np.number)):
+        raise TypeError(f"{name} must be a positive integer, got {type(numItermax).__name__}")
+    if not np.isfinite(numItermax) or int(numItermax) != numItermax or numItermax < 1:
+        raise ValueError(f"{name} must be a positive integer, got {numItermax}")
+    return min(int(numItermax), MAX_ITER_CAP)
+
+
 def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backend="auto", nx=None,
          use_tensor=False):
     r"""Pairwise cost matrix between the rows of ``x1`` (n, k) and ``x2`` (m, k) (POT's ``ot.dist``).

@@ -71,3 +71,26 @@ def test_point_clouds(n, m, d, special, cost, seed):
     if x.size and seed % 2:
         x.flat[seed % x.size] = special
     _ok_or_clean_error(lambda: otkit.sinkhorn2(None, None, PointCloud(x, y, cost), 0.1, numItermax=50))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+def test_huge_numItermax_is_accepted(backend):
+    """Issue 20: numItermax >= 2**31 was refused by the bindings, and Numba preallocated a trace of
+    numItermax / 10 entries (MemoryError at 1e12). Any count is accepted now; the trace grows as needed."""
+    from otkit import _backend
+    if not _backend.is_available(backend):
+        pytest.skip(f"{backend} not available")
+    rng = np.random.default_rng(0)
+    a, b, M = np.ones(3) / 3, np.ones(2) / 2, rng.random((3, 2))
+    for method in ("sinkhorn", "sinkhorn_log", "sinkhorn_stabilized"):
+        w, lg = otkit.sinkhorn2(a, b, M, 1.0, method=method, numItermax=10**12, stopThr=1e-12, log=True,
+                                backend=backend)
+        assert np.isfinite(w) and lg["converged"]
+    w = otkit.sinkhorn_unbalanced2(a, b, M, 1.0, 1.0, numItermax=2**40, backend=backend)
+    assert np.isfinite(w)
+    bar = otkit.barycenter(np.ones((3, 2)) / 3, rng.random((3, 3)), 1.0, numItermax=2**33, backend=backend)
+    assert np.isfinite(bar).all()
+    with pytest.raises(ValueError, match="numItermax"):
+        otkit.sinkhorn2(a, b, M, 1.0, numItermax=float("nan"))
+    with pytest.raises(TypeError, match="numItermax"):
+        otkit.sinkhorn2(a, b, M, 1.0, numItermax=None)

@@ -67,6 +67,17 @@ def _cost_shape_ov(C):
     return lambda C: (C[0].shape[0], C[1].shape[1])
 
 
+@njit(cache=True, error_model="numpy")
+def _push(trace, ntrace, x):
+    """Append x to the trace (grown by doubling: sized by the iterations run, not by numItermax)."""
+    if ntrace == trace.size:
+        bigger = np.empty(2 * trace.size + 16)
+        bigger[:ntrace] = trace[:ntrace]
+        trace = bigger
+    trace[ntrace] = x
+    return trace, ntrace + 1
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _relax(old, fresh, omega):
     if fresh == 0.0 or old == 0.0:
@@ -192,7 +203,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     status = np.full(N, MAX_ITER, dtype=np.int32)
     niter = np.zeros(N, dtype=np.int32)
     err = np.ones(N, dtype=np.float64)
-    trace = np.empty(max_iter // check_every + 2, dtype=np.float64)
+    trace = np.empty(64, dtype=np.float64)
     ntrace = 0
     cols = np.arange(N)
     Up = U.copy()
@@ -259,8 +270,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
                 e = math.sqrt(e2)
                 err[col] = e
                 if want_trace and N == 1:
-                    trace[ntrace] = e
-                    ntrace += 1
+                    trace, ntrace = _push(trace, ntrace, e)
                 if N == 1:
                     om, best, gstate = _guard(omega_target, omega_start, e, best, gstate)
                     omega = M.dtype.type(om)
@@ -621,7 +631,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
     value_ready, pass_value = False, 0.0
     status, niter, err = MAX_ITER, 0, 1.0
-    trace = np.empty(max_iter // check_every + 2)
+    trace = np.empty(64)
     ntrace = 0
     ii = 0
     fprev = np.empty_like(f)
@@ -664,8 +674,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
                 e2 += d * d
             err = math.sqrt(e2)
             if want_trace:
-                trace[ntrace] = err
-                ntrace += 1
+                trace, ntrace = _push(trace, ntrace, err)
             if err < stop_thr:
                 status, niter = OK, ii
                 break
@@ -708,7 +717,7 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
     ktu_new = np.empty(m, dtype=M.dtype)
     _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks)
     status, niter, err = MAX_ITER, 0, 1.0
-    trace = np.empty(max_iter // check_every + 2)
+    trace = np.empty(64)
     ntrace = 0
     ii = 0
     uprev = np.empty_like(u)
@@ -736,8 +745,7 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
                 e2 += d * d
             err = math.sqrt(e2)
             if want_trace:
-                trace[ntrace] = err
-                ntrace += 1
+                trace, ntrace = _push(trace, ntrace, err)
             if err < stop_thr:
                 status, niter = OK, ii
                 break
