@@ -188,3 +188,46 @@ def test_cache_is_dropped_when_any_source_changes(tmp_path, monkeypatch):
     (pkg / "a.py").write_text("x = 2\n")
     _cache.ensure_consistent()
     assert not stale.exists()  # a source changed: dropped
+
+
+@pytest.mark.parametrize("call", ["barycenter", "semidual", "sinkhorn"])
+def test_numba_kernels_release_the_gil(call):
+    """Issue 20: the Numba barycenter and semi-dual kernels held the GIL; while one runs in a thread, the main
+    thread must keep running Python code."""
+    import threading
+    import time
+
+    import otkit
+    from otkit import _backend
+    if not _backend.numba_available():
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(0)
+    d = 300
+    M = rng.random((d, d))
+    A = rng.dirichlet(np.ones(d), size=4).T.copy()
+    a, b = np.ones(d) / d, np.ones(d) / d
+    if call == "barycenter":
+        run = lambda k: otkit.barycenter(A, M, 0.05, numItermax=k, stopThr=0, backend="numba", warn=False)  # noqa: E731
+    elif call == "semidual":
+        run = lambda k: otkit.stochastic.solve_semi_dual_entropic(a, b, M, 0.1, "ASGD", numItermax=k * 20,  # noqa: E731
+                                                                   backend="numba")
+    else:
+        run = lambda k: otkit.sinkhorn2(a, b, M, 0.05, numItermax=k, stopThr=0, backend="numba")  # noqa: E731
+    run(2)  # compile outside the measurement
+    k = 2
+    while True:  # a call of about 0.3 s
+        t = time.perf_counter()
+        run(k)
+        if time.perf_counter() - t > 0.3 or k > 10**6:
+            break
+        k *= 4
+    ticks = []
+    th = threading.Thread(target=run, args=(k,))
+    t0 = time.perf_counter()
+    th.start()
+    while th.is_alive():
+        ticks.append(time.perf_counter() - t0)
+        time.sleep(0.005)
+    th.join()
+    # the main thread ran while the kernel did: many ticks, spread over the call
+    assert len(ticks) >= 10, len(ticks)

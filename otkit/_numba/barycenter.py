@@ -21,7 +21,7 @@ def _result(bar, status, niter, err, errs, nerr):
             "errs": [float(e) for e in errs[:nerr]]}
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _mm(A, B):
     # A @ B by loops (i, k, j order: the inner loop runs along rows of B and of the result);
     # compiles much faster than np.dot, and these fallbacks are single-threaded anyway
@@ -37,7 +37,7 @@ def _mm(A, B):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _sum_std_rows(X):
     # sum_i std_k X[i, k] (population std, two-pass)
     d, N = X.shape
@@ -55,7 +55,7 @@ def _sum_std_rows(X):
     return tot
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _check(err, stop_thr, errs, nerr):
     # -> (stop, status)
     errs[nerr] = err
@@ -66,7 +66,7 @@ def _check(err, stop_thr, errs, nerr):
     return False, _MAX_ITER
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
     d, N = A.shape
     K = np.empty((d, d))
@@ -127,7 +127,7 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
     return bar, status, niter, err, errs, nerr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _lse_rows_plus(Ms, g, logA, k, F):
     # F[i, k] = logA[i, k] - LSE_j(Ms[i, j] + g[j])
     d = Ms.shape[0]
@@ -144,7 +144,7 @@ def _lse_rows_plus(Ms, g, logA, k, F):
         F[i, k] = logA[i, k] - (mx + np.log(s))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _log_core(M, A, w, reg, max_iter, stop_thr):
     d, N = A.shape
     Ms = -M / reg
@@ -199,7 +199,7 @@ def _log_core(M, A, w, reg, max_iter, stop_thr):
     return bar, status, niter, err, errs, nerr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
     # explicit loops (array expressions make Numba's compile time much longer)
     d, N = A.shape
@@ -297,7 +297,7 @@ def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_th
 # ---------------------------------------------------------------------------------------
 # Convolutional (2-D images, separable Gaussian kernel)
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _gauss1d(n, reg, log_domain):
     t = np.linspace(0.0, 1.0, n)
     K = np.empty((n, n))
@@ -308,7 +308,7 @@ def _gauss1d(n, reg, log_domain):
     return K
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _conv(K1, K2, X, T, out):
     # out_k = K1 X_k K2: N products K1 X_k into T (N R x C), then one (N R x C) x (C x C) product
     N, R, C = X.shape
@@ -317,7 +317,7 @@ def _conv(K1, K2, X, T, out):
     out[:, :, :] = _mm(T, K2).reshape(N, R, C)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _sum_std_images(X):
     N, R, C = X.shape
     tot = 0.0
@@ -335,7 +335,7 @@ def _sum_std_images(X):
     return tot
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     N, R, C = A.shape
     K1 = _gauss1d(R, reg, False)
@@ -389,7 +389,7 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     return bar, status, niter, err, errs, nerr
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _lse_product(A, B):
     # out[i, l] = LSE_j(A[i, j] + B[j, l]): the log-domain matrix product (max-shifted)
     n, k = A.shape
@@ -410,13 +410,13 @@ def _lse_product(A, B):
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _lconv(M1, M2, X):
     # Y[i, l] = LSE_j(M1[i, j] + X[j, l]);  out[i, l] = LSE_j(Y[i, j] + M2[l, j])
     return _lse_product(_lse_product(M1, X), M2.T)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
     N, R, C = A.shape
     M1 = _gauss1d(R, reg, True)

@@ -17,7 +17,7 @@ NUMERICAL_ERROR = _status.NUMERICAL_ERROR
 BAD_INPUT = _status.BAD_INPUT
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _log_weights(b):
     m = b.shape[0]
     logb = np.empty(m, dtype=np.float64)
@@ -26,7 +26,7 @@ def _log_weights(b):
     return logb
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _row_softmax(C, r, v, logb, reg, p):
     """v^{c,reg} of cost row C[r]; p <- pi (softmax of (v - c)/reg + log b); returns (alpha, argmax)."""
     m = v.shape[0]
@@ -62,7 +62,7 @@ def _row_softmax(C, r, v, logb, reg, p):
     return -reg * (mx + math.log(s)), jb
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _all_finite(x):
     for i in range(x.shape[0]):
         if not np.isfinite(x[i]):
@@ -70,7 +70,7 @@ def _all_finite(x):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def semidual_sag(M, a, b, reg, lr, idx, v, G, d):
     """SAG (Alg. 1) over the index stream ``idx``: g = a_i (b - pi(x_i)), d += g - G_i, G_i = g, v += lr/n d."""
     n, m = M.shape
@@ -93,7 +93,7 @@ def semidual_sag(M, a, b, reg, lr, idx, v, G, d):
     return OK if _all_finite(v) else NUMERICAL_ERROR
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def semidual_sgd(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads=0):
     """(Averaged) mini-batch SGD (Alg. 2): v += lr/sqrt(k) (b - mean_batch pi), vbar += (v - vbar)/k."""
     rows, m = C.shape
@@ -132,7 +132,7 @@ def semidual_sgd(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads=0
     return OK
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def semidual_ctransform(C, b, reg, v, alpha, want_plan, P, want_arg, arg, num_threads=0):
     """alpha_r = v^{c,reg}(x_r) for every cost row; P[r] = pi(x_r) and arg[r] = argmax pi when asked."""
     rows, m = C.shape

@@ -67,7 +67,7 @@ def _cost_shape_ov(C):
     return lambda C: (C[0].shape[0], C[1].shape[1])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _push(trace, ntrace, x):
     """Append x to the trace (grown by doubling: sized by the iterations run, not by numItermax)."""
     if ntrace == trace.size:
@@ -78,14 +78,14 @@ def _push(trace, ntrace, x):
     return trace, ntrace + 1
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", nogil=True)
 def _relax(old, fresh, omega):
     if fresh == 0.0 or old == 0.0:
         return fresh
     return old * (fresh / old) ** omega
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _guard(omega, start, err, best, state):
     """Safeguarded over-relaxation, as OmegaGuard in sinkhorn_cpu.cpp.
 
@@ -101,7 +101,7 @@ def _guard(omega, start, err, best, state):
     return (omega if state == 1 else 1.0), best, state
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy", nogil=True)
 def _build_kernel(M, reg, K, U0, ktu, nblocks):
     # K = exp(-M / reg) and ktu = K^T U0 (U0: n x N)
     n, m = M.shape
@@ -131,7 +131,7 @@ def _build_kernel(M, reg, K, U0, ktu, nblocks):
     ktu[:, :] = acc.sum(axis=0)
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
 def _pass_single(K, a, v, u, ktu, nblocks, omega):
     # u_i = a_i / (K v)_i ; ktu = K^T u  (v, u, ktu: 1-D)
     n, m = K.shape
@@ -156,7 +156,7 @@ def _pass_single(K, a, v, u, ktu, nblocks, omega):
         ktu[j] = s
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _pass_multi_blas(K, a, V, U, KTU, omega):
     # The batched pass as two matrix products per panel of rows (NumPy's BLAS, multithreaded):
     # S = K_p V, U_p = a_p / S, KTU += K_p^T U_p, with the panel (<= 1 MiB) still in cache for the
@@ -192,7 +192,7 @@ def _pass_multi_blas(K, a, V, U, KTU, omega):
     KTU[:, :] = acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
                   want_value, want_trace, nblocks):
     n, m = M.shape
@@ -302,7 +302,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     return values, plan, status, niter, err, trace[:ntrace]
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
 def _finish_knopp(M, K, U, V, values, plan, want_plan, nblocks):
     n, m = M.shape
     N = U.shape[1]
@@ -449,7 +449,7 @@ def _cast32(out):
 # ------------------------------------------------------------------------------------------
 # Log-domain and stabilized
 # ------------------------------------------------------------------------------------------
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
 def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega, expo=1.0):
     # f_i = log a_i - LSE_j(M_ij scale + g_j)  (if update_rows); lse_j = LSE_i(M_ij scale + f_i)
     # expo != 1: the unbalanced rule f_i = expo (log a_i - LSE_j(...)) (UnbalancedRule, csrc/common/sinkhorn_rules.h)
@@ -523,7 +523,7 @@ def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega, expo=1.0):
         lse[j] = gm + math.log(s)
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
 def _log_pass_onexp(C, scale, a, b, loga, g, f, lse, nblocks, omega):
     # One exp per entry (csrc/cpu/sinkhorn_cpu.cpp, log_pass_onexp): e_ij = exp(M_ij scale + g_j - mx_i),
     # f_i from the row sums, S_j = sum_i e_ij A_i (A_i = exp(f_i + mx_i)) the column marginal and
@@ -599,7 +599,7 @@ def _log_pass_onexp(C, scale, a, b, loga, g, f, lse, nblocks, omega):
     return ok, tot.sum()
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy", nogil=True)
 def _log_plan_value(C, scale, f, g, plan, want_plan, nblocks):
     n, m = _cost_shape(C)
     acc = np.zeros(nblocks)
@@ -618,7 +618,7 @@ def _log_plan_value(C, scale, f, g, plan, want_plan, nblocks):
     return acc.sum()
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
                 want_trace, nblocks, log_fast):
     # M: the cost matrix, or a point-cloud tuple (x, yT, euclidean) (see _cost_tile)
@@ -691,7 +691,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     return value, plan, status, niter, err, trace[:ntrace]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks):
     # POT's iterates (csrc/cpu/sinkhorn_cpu.cpp): K_ij = exp((alpha_i + beta_j - M_ij) / reg), u, v from 1/n, 1/m
     n, m = M.shape
@@ -706,7 +706,7 @@ def _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks):
     ktu[:] = k2[:, 0]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau, want_plan, want_trace,
                  nblocks):
     n, m = M.shape

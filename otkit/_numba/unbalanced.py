@@ -19,7 +19,7 @@ from .sinkhorn import _log_pass, _nblocks
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", nogil=True)
 def _rule(target, s, fi, eps, phi):
     """UnbalancedRule: phi (target / (s + eps))^fi; 0 where target = 0."""
     if target == 0.0:
@@ -29,13 +29,13 @@ def _rule(target, s, fi, eps, phi):
     return x * phi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _rel_change(x, y):
     num = np.max(np.abs(x - y))
     return num / max(np.max(np.abs(x)), np.max(np.abs(y)), 1.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _rel_change_log(f, fp):
     F = max(np.max(f), np.max(fp), 0.0)
     x = np.exp(f - F)
@@ -43,7 +43,7 @@ def _rel_change_log(f, fp):
     return np.max(np.abs(x - y)) / max(np.max(x), np.max(y), math.exp(-F))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblocks):
     """The log-domain passes of the balanced solver (_log_pass) with the unbalanced rule."""
     scale = -1.0 / reg
@@ -68,7 +68,7 @@ def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblock
     return MAX_ITER, max(0, ii - 1), err
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V, trace):
     """Kernel forms (KNOPP, TRANSLATION_INVARIANT, STABILIZED) on u (n x N), v (m x N)."""
     n, m = Mk.shape
@@ -194,7 +194,7 @@ def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V,
     return status, niter, err
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _plan_values(M, Mk, reg, F, G, want_plan):
     n, m = M.shape
     N = F.shape[1]
