@@ -235,13 +235,7 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backe
     if type(x1).__module__.split(".")[0] == "torch":  # torch ops: the graph reaches the points
         return _dist_torch(x1, x2, metric)
     x1 = as_float_array(x1, "x1")
-    x2 = x1 if x2 is None else as_float_array(x2, "x2")
-    if x1.ndim == 1:
-        x1 = x1[:, None]
-    if x2.ndim == 1:
-        x2 = x2[:, None]
-    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must be (n, k) and (m, k) arrays, got shapes {x1.shape} and {x2.shape}")
+    x1, x2 = _point_pair(x1, x1 if x2 is None else as_float_array(x2, "x2"))
     if not (np.isfinite(x1).all() and np.isfinite(x2).all()):
         raise ValueError("x1 and x2 must be finite")
     if metric == "sqeuclidean":
@@ -258,6 +252,16 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backe
         raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
 
 
+def _point_pair(x1, x2):
+    """Two point sets as (n, k) and (m, k) arrays (1-D: one coordinate), NumPy or torch."""
+    x1 = x1[:, None] if x1.ndim == 1 else x1
+    x2 = x2[:, None] if x2.ndim == 1 else x2
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must be (n, k) and (m, k) arrays, got shapes {tuple(x1.shape)} and "
+                         f"{tuple(x2.shape)}")
+    return x1, x2
+
+
 def _dist_torch(x1, x2, metric):
     """dist on torch tensors (same library, dtype, device; differentiable): "sqeuclidean" by POT's formula
     ||x||^2 + ||y||^2 - 2 <x, y> clipped at 0 (exact 0 diagonal when x2 is x1 or None), "euclidean" its
@@ -267,12 +271,7 @@ def _dist_torch(x1, x2, metric):
     x2 = x1 if x2 is None else x2
     if not isinstance(x2, torch.Tensor):
         raise TypeError("dist: x1 is a torch tensor but x2 is not; pass both as tensors")
-    if x1.ndim == 1:
-        x1 = x1[:, None]
-    if x2.ndim == 1:
-        x2 = x2[:, None]
-    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must be (n, k) and (m, k) arrays, got shapes {tuple(x1.shape)} and {tuple(x2.shape)}")
+    x1, x2 = _point_pair(x1, x2)
     if metric in ("sqeuclidean", "euclidean"):
         D = torch.clamp((x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * x1 @ x2.T, min=0.0)
         if same:

@@ -1240,6 +1240,7 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     double err = 1.0;
     bool absorbing = false;
+    std::vector<double> cv(N), su(N);  // per-histogram factors of the translation-invariant updates
     int ii;
     InterruptPoll poll;
     for (ii = 0; ii < opt.max_iter; ++ii) {
@@ -1250,7 +1251,7 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
             for (int64_t i = 0; i < n; ++i) phia[i] = std::isinf(r1) ? T(1) : T(std::exp(-double(alpha[i]) / (R + r1)));
             for (int64_t j = 0; j < m; ++j) phib[j] = std::isinf(r2) ? T(1) : T(std::exp(-double(beta[j]) / (R + r2)));
         }
-        std::vector<double> cv(N, 1.0);  // TI: (sum_j b_j v_j^rr2)^krho2 per histogram, from the old v_
+        std::fill(cv.begin(), cv.end(), 1.0);  // TI: (sum_j b_j v_j^rr2)^krho2 per histogram, from the old v_
         if (ti)
             for (int64_t k = 0; k < N; ++k) cv[k] = std::pow(colsum_pow(vit, bp.data(), m, true, rr2, k), krho2);
         // u = rule(a, K v) and ktu = K^T u: one read of K
@@ -1260,8 +1261,7 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
             if (ld == 1) fused_pass_single(K, n, m, a, vit.data(), uit.data(), ktu.data(), acc, team, rows);
             else fused_pass_multi(K, n, m, a, vit.data(), uit.data(), ktu.data(), N, ld, acc, team, rows);
         }
-        std::vector<double> su(N, 0.0);  // TI: sum_i a_i u__i^(-rr1) per histogram
-        if (ti) {
+        if (ti) {  // su: sum_i a_i u__i^(-rr1) per histogram
             for (int64_t k = 0; k < N; ++k) {  // u_ = u_hat (sum a u_hat^-rr1)^-xirho1, u_hat = cv (a / K v)^fi1
                 double s = 0;
                 for (int64_t i = 0; i < n; ++i) s += double(a[i]) * (rr1 == 0.0 ? 1.0 : std::pow(cv[k] * double(uit[i * ld + k]), -rr1));

@@ -105,6 +105,7 @@ def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V,
     xirho2 = 0.0 if r2 == np.inf else xi2 * r2 / reg
     status, niter, err = MAX_ITER, 0, 1.0
     su = np.zeros(N)
+    cv = np.ones(N)  # per-histogram factors of the translation-invariant updates (reused every iteration)
     ii = 0
     while ii < max_iter:
         uprev, vprev = u.copy(), v.copy()
@@ -113,7 +114,7 @@ def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V,
                 phia[i] = 1.0 if r1 == np.inf else math.exp(-alpha[i] / (reg + r1))
             for j in range(m):
                 phib[j] = 1.0 if r2 == np.inf else math.exp(-beta[j] / (reg + r2))
-        cv = np.ones(N)
+        cv[:] = 1.0
         if ti:
             for k in range(N):
                 cv[k] = np.sum(B[:, k] * vit[:, k] ** rr2) ** krho2
