@@ -43,11 +43,11 @@ def _emd(a, b, M, backend="auto"):
     return np.asarray(emd(a, b, M, numItermax=10_000_000, backend=backend))
 
 
-def _sinkhorn(a, b, M, reg, backend="auto"):
+def _sinkhorn(a, b, M, reg, backend="auto", stop_thr=1e-7):
     """Entropic plan (n, m): the kernel form where exp(-M/reg) is safe, the log-domain otherwise."""
     from .bregman import sinkhorn
 
-    return np.asarray(sinkhorn(a, b, M, reg, method="auto", numItermax=5000, stopThr=1e-7, backend=backend))
+    return np.asarray(sinkhorn(a, b, M, reg, method="auto", numItermax=5000, stopThr=stop_thr, backend=backend))
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ def _default_reg(C_np):
     return 0.05 * med if med > 0 else 1e-3
 
 
-def _entropic_value(x, y, reg, backend="auto"):
+def _entropic_value(x, y, reg, backend="auto", stop_thr=1e-7):
     r"""Primal entropic OT :math:`\langle P, C\rangle + \varepsilon\,\mathrm{KL}(P\,|\,a\otimes b)` at
     the Sinkhorn plan, with the plan held fixed: by the envelope theorem (optimality of the dual
     potentials) its gradient in the points is the true gradient of the entropic cost."""
@@ -91,7 +91,7 @@ def _entropic_value(x, y, reg, backend="auto"):
     C_np = C.detach().cpu().numpy().astype(np.float64) if _is_torch(C) else C
     n, m = C_np.shape
     a, b = unif(n), unif(m)
-    P = _sinkhorn(a, b, C_np, reg, backend)
+    P = _sinkhorn(a, b, C_np, reg, backend, stop_thr)
     ab = a[:, None] * b[None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = np.where(P > 0, P * np.log(P / ab), 0.0).sum() - P.sum() + 1.0
@@ -103,7 +103,7 @@ def _entropic_value(x, y, reg, backend="auto"):
     return float((P * C).sum() + reg * kl)
 
 
-def w2_samples(x, y, kind="exact", reg=None, backend="auto"):
+def w2_samples(x, y, kind="exact", reg=None, backend="auto", stop_thr=1e-7):
     r"""Squared 2-Wasserstein distance between two uniform point clouds.
 
     .. math::
@@ -122,6 +122,8 @@ def w2_samples(x, y, kind="exact", reg=None, backend="auto"):
         Entropic regularization for ``"sinkhorn"``; default 5% of the median cost between x and y.
     backend : {"auto", "cpp", "numba"}
         Backend of the exact (``otkit.emd``) or entropic (``otkit.sinkhorn``) solver.
+    stop_thr : float
+        ``"sinkhorn"``: the marginal error at which the Sinkhorn solves stop (at most 5000 iterations).
 
     Returns
     -------
@@ -166,8 +168,8 @@ def w2_samples(x, y, kind="exact", reg=None, backend="auto"):
         return float((P * C).sum())
     # debiased Sinkhorn divergence, one reg for the three terms
     reg = _default_reg(C_np) if reg is None else check_reg(reg)
-    return (_entropic_value(x, y, reg, backend) - 0.5 * _entropic_value(x, x, reg, backend)
-            - 0.5 * _entropic_value(y, y, reg, backend))
+    return (_entropic_value(x, y, reg, backend, stop_thr) - 0.5 * _entropic_value(x, x, reg, backend, stop_thr)
+            - 0.5 * _entropic_value(y, y, reg, backend, stop_thr))
 
 
 def _module_as_function(module):

@@ -2,9 +2,12 @@
 
 * :class:`WassersteinProximal` -- the (relaxed) Wasserstein proximal / JKO step on generator
   parameters, usable with any torch generator, loss and optimizer.
-* :func:`make_dataset` (ring8, grid25, digits), :func:`get_loss` (ns, wgan-gp),
-  :func:`evaluate` (exact W2 to held-out data, modes, high-quality share, digit classes),
-  :func:`train` / :class:`TrainConfig` -- the trainer behind ``otkit gan``.
+* :func:`train` -- a trainer for your own generator, discriminator and data (tensor or DataLoader)
+  or the built-in ones (MLP, DCGAN; ring8, grid25, digits), with callbacks, checkpoint/resume, CSV and
+  TensorBoard logging, EMA of the generator weights; :class:`TrainConfig` -- the options of ``otkit gan``.
+* :func:`make_dataset`, :func:`get_loss` (ns, wgan-gp), :func:`evaluate` (exact W2 to held-out data
+  beside its true-vs-true floor :func:`w2_floor`, modes, high-quality share, :func:`mode_kl`; on digits
+  classes covered and :func:`feature_frechet_distance`).
 """
 try:
     import torch  # noqa: F401
@@ -17,8 +20,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .core import NonFiniteGeneratorError, WassersteinProximal
 from .datasets import DATASETS, Dataset, make_dataset
 from .losses import LOSSES, get_loss
-from .metrics import digit_classes_covered, evaluate, mode_stats, w2_exact
-from .models import make_discriminator, make_generator
+from .metrics import (digit_classes_covered, evaluate, feature_frechet_distance, mode_kl, mode_masses, mode_stats,
+                      w2_exact, w2_floor)
+from .models import MODELS, DCGANDiscriminator, DCGANGenerator, make_discriminator, make_generator
 from .trainer import PROX_CHOICES, ResumeError, TrainConfig, TrainResult, train
 
 __all__ = [
@@ -33,6 +37,13 @@ __all__ = [
     "mode_stats",
     "w2_exact",
     "digit_classes_covered",
+    "feature_frechet_distance",
+    "mode_kl",
+    "mode_masses",
+    "w2_floor",
+    "MODELS",
+    "DCGANGenerator",
+    "DCGANDiscriminator",
     "make_generator",
     "make_discriminator",
     "PROX_CHOICES",

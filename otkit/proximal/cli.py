@@ -8,6 +8,7 @@ import sys
 from .._cli_common import CLIError, HelpFormatter, check_out_dir, float_arg, int_arg
 from .datasets import DATASETS
 from .losses import LOSSES
+from .models import MODELS
 from .trainer import PROX_CHOICES, ResumeError, TrainConfig, train
 
 DEFAULT_OUT = os.path.join("runs", "gan")
@@ -16,7 +17,8 @@ DEFAULT_OUT = os.path.join("runs", "gan")
 FLAGS = {"inner_steps": "--inner", "inner": "--inner", "d_lr": "--d-lr", "eval_n": "--eval-n",
          "n_critic": "--n-critic", "eval_every": "--eval-every", "ckpt_every": "--ckpt-every",
          "time_budget": "--time-budget", "lr": "--lr", "steps": "--steps", "batch": "--batch", "h": "--h",
-         "reg": "--reg", "threads": "--threads", "data": "--data", "loss": "--loss", "prox": "--prox"}
+         "reg": "--reg", "threads": "--threads", "data": "--data", "loss": "--loss", "prox": "--prox",
+         "model": "--model", "ema": "--ema", "device": "--device"}
 
 
 def flag_message(msg: str) -> str:
@@ -34,12 +36,19 @@ def add_parser(subparsers):
                     f"curves.png to --out (default ./{DEFAULT_OUT}, under the current folder); --resume continues "
                     "from the checkpoint there. See docs/gan.md.")
     p.add_argument("--data", choices=DATASETS, default="ring8")
+    p.add_argument("--model", choices=MODELS, default="mlp",
+                   help="mlp: fully connected networks; dcgan: convolutional generator (BatchNorm) and critic, digits only")
     p.add_argument("--loss", choices=tuple(LOSSES), default="ns", help="ns: non-saturating GAN; wgan-gp: WGAN with gradient penalty")
     p.add_argument("--prox", choices=PROX_CHOICES, default="relaxed",
                    help="metric of the proximal term; none = plain generator steps")
     p.add_argument("--h", type=float_arg(allow_inf=True), default=0.1,
                    help="proximal step size (> 0; 'inf' = no proximal term)")
     p.add_argument("--inner", type=int_arg(1), default=10, help="generator optimizer steps per proximal step")
+    p.add_argument("--fixed-latent", action="store_true",
+                   help="reuse one latent batch for all inner steps (default: a fresh batch per inner step, the paper's form)")
+    p.add_argument("--ema", type=float_arg(), default=None,
+                   help="keep an exponential moving average of the generator weights with this decay (e.g. 0.999); "
+                        "evaluations use it")
     p.add_argument("--lr", type=float_arg(), default=1e-3, help="Adam learning rate (generator and discriminator)")
     p.add_argument("--d-lr", type=float_arg(), default=None, help="discriminator learning rate (default: --lr)")
     p.add_argument("--steps", type=int_arg(1), default=5000)
@@ -60,6 +69,8 @@ def add_parser(subparsers):
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint.pt in --out (an error when there is none)")
     p.add_argument("--threads", type=int_arg(1), default=None, help="torch threads")
+    p.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard events to --out/tb (needs tensorboard)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=run, _parser=p)
@@ -68,6 +79,19 @@ def add_parser(subparsers):
 
 def _check(args):
     """Checks that need more than one flag, or the file system; raises CLIError."""
+    if args.model == "dcgan" and args.data != "digits":
+        raise CLIError(f"--model dcgan needs image data (--data digits), this run has --data {args.data}")
+    if args.ema is not None and not 0.0 < args.ema < 1.0:
+        raise CLIError(f"--ema must be a decay in (0, 1), e.g. 0.999, got {args.ema}")
+    if args.device is not None:
+        import torch
+
+        try:
+            dev = torch.device(args.device)
+        except RuntimeError as exc:
+            raise CLIError(f"--device: {exc}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise CLIError(f"--device {args.device}: no CUDA device is available to torch here")
     if args.reg is not None and args.prox != "sinkhorn":
         raise CLIError(f"--reg applies to --prox sinkhorn only (this run has --prox {args.prox})")
     if args.resume:
@@ -84,7 +108,8 @@ def run(args):
                       n_critic=args.n_critic, eval_every=args.eval_every, eval_n=args.eval_n,
                       ckpt_every=args.ckpt_every, time_budget=args.time_budget, reg=args.reg,
                       resume=args.resume, threads=args.threads, progress=not args.no_progress,
-                      plots=not args.no_plots)
+                      plots=not args.no_plots, model=args.model, resample_latent=not args.fixed_latent,
+                      ema=args.ema, device=args.device, tensorboard=args.tensorboard)
     try:
         cfg.validate()  # the argument types above check the same; this is a backstop
     except (ValueError, TypeError) as exc:
@@ -94,13 +119,15 @@ def run(args):
         res = train(cfg)
     except ResumeError as exc:
         raise CLIError(f"--resume: {exc}") from None
-    res = train(cfg)
+    except ImportError as exc:  # --tensorboard without the package
+        raise CLIError(str(exc)) from None
     if res.status == "nonfinite":
         print(f"error: {res.message}", file=sys.stderr)
         return 1
     f = res.final
+    extra = f", feature Frechet distance {f['fd']:.2f}" if "fd" in f else ""
     print(f"{res.message}; final exact W2 to held-out data {f['w2']:.4f}, modes {f['modes']}, "
-          f"high-quality share {f['hq']:.3f}")
+          f"high-quality share {f['hq']:.3f}{extra}")
     for path in res.files:
         print(f"wrote {path}")
     return 0
