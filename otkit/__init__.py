@@ -28,7 +28,7 @@ from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_sinkhorn2  # noqa: E402
 from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
-from .wasserstein import emd_1d, wasserstein, wasserstein_1d  # noqa: E402
+from .wasserstein import emd2_1d, emd_1d, wasserstein, wasserstein_1d  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -52,6 +52,7 @@ __all__ = [
     "wasserstein",
     "wasserstein_1d",
     "emd_1d",
+    "emd2_1d",
     "barycenter",
     "barycenter_sinkhorn",
     "barycenter_stabilized",

@@ -19,7 +19,8 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist, unif
+from .utils import (as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist,
+                    result_dtype, unif)
 
 __all__ = [
     "barycenter",
@@ -74,8 +75,9 @@ def _check_stop(numItermax, stopThr):
     return numItermax, stopThr
 
 
-def _finish(res, what, stopThr, numItermax, verbose, log, warn, hint):
-    """Turn a kernel result dict into (bar[, log]) and warnings (POT's conventions)."""
+def _finish(res, what, stopThr, numItermax, verbose, log, warn, hint, dtype=np.float64):
+    """Turn a kernel result dict into (bar[, log]) and warnings (POT's conventions); bar in ``dtype``
+    (the input's: float32 stays float32)."""
     status = int(res["status"])
     errs = list(res["errs"])
     if verbose:
@@ -92,7 +94,7 @@ def _finish(res, what, stopThr, numItermax, verbose, log, warn, hint):
             f"{what} did not converge in numItermax={numItermax} iterations: reached error "
             f"{res['err']:.6g} > stopThr={stopThr:g}. You might want to increase the number of "
             f"iterations `numItermax` or the regularization parameter `reg`.", UserWarning, stacklevel=3)
-    bar = res["bar"]
+    bar = np.asarray(res["bar"]).astype(dtype, copy=False)
     if log:
         return bar, {"err": errs, "niter": int(res["niter"]), "converged": converged,
                      "status": _status.NAMES.get(status, str(status))}
@@ -175,6 +177,7 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
         raise ValueError(f"Unknown method {method!r}; choose one of {_METHODS}")
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
+    dtype = result_dtype(A)
     A = as_float_array(A, "A")
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D array (dim, n_hists), one histogram per column, got shape {A.shape}")
@@ -193,7 +196,7 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
     else:
         res = getattr(impl, _FN[method])(M, A, w, reg, numItermax, stopThr)
     hint = "use method='sinkhorn_log' (or a larger reg)." if method != "sinkhorn_log" else "try a larger reg."
-    return _finish(res, "Barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint)
+    return _finish(res, "Barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint, dtype)
 
 
 @_autograd.tensors_in_out("barycenter_sinkhorn", ('A', 'M'))
@@ -306,6 +309,7 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
         raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
+    dtype = result_dtype(A) if not isinstance(A, (list, tuple)) else result_dtype(np.asarray(A[0]) if len(A) else None)
     A = _check_images(A)
     reg = check_reg(reg)
     w = _check_weights(weights, A.shape[0], what="images")
@@ -316,7 +320,8 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
     fn = impl.bary_conv2d_log if method == "sinkhorn_log" else impl.bary_conv2d
     res = fn(A, w, reg, numItermax, stopThr, stabThr)
     hint = "use method='sinkhorn_log' (or a larger reg)." if method == "sinkhorn" else "try a larger reg."
-    return _finish(res, "Convolutional barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint)
+    return _finish(res, "Convolutional barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint,
+                   dtype)
 
 
 # ---------------------------------------------------------------------------------------

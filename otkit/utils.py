@@ -281,3 +281,7 @@ def _dist_torch(x1, x2, metric):
         return torch.cdist(x1, x2, p=1.0)
     raise ValueError(f"metric {metric!r} on torch tensors: 'sqeuclidean', 'euclidean' or 'cityblock'")
 
+
+def result_dtype(x):
+    """The dtype a result takes for input ``x`` (POT's rule: float32 stays float32, everything else float64)."""
+    return np.float32 if getattr(x, "dtype", None) == np.float32 else np.float64
