@@ -8,6 +8,7 @@ to arrays they allocated.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -215,9 +216,14 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backe
     metric : {"sqeuclidean", "euclidean", "cityblock", "minkowski"} or any ``scipy.spatial.distance.cdist`` metric
     p : float, the exponent of ``"minkowski"``
     w : array_like, optional, weights of the scipy metrics that take them
-    backend, nx, use_tensor
-        Accepted for POT compatibility: the result follows the inputs (torch tensors give a differentiable
-        tensor with torch ops: "sqeuclidean", "euclidean", "cityblock"; otherwise NumPy via scipy).
+    backend : {"auto", "scipy"}
+        ``"scipy"``: torch tensors go through ``scipy.spatial.distance.cdist`` (no graph, as POT).
+    nx, use_tensor
+        Accepted for POT compatibility: the result follows the inputs. Torch tensors (CPU or GPU) give a
+        tensor of their dtype and device, differentiable in the points for "sqeuclidean", "euclidean",
+        "cityblock", "minkowski", "chebyshev", "cosine", "correlation", "canberra", "braycurtis" and
+        "seuclidean" (POT differentiates the first six); the other scipy metrics are computed by scipy on
+        host copies (a warning when a point set requires grad).
 
     Returns
     -------
@@ -233,7 +239,7 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backe
     from scipy.spatial.distance import cdist
 
     if type(x1).__module__.split(".")[0] == "torch":  # torch ops: the graph reaches the points
-        return _dist_torch(x1, x2, metric)
+        return _dist_torch(x1, x2, metric, p=p, w=w, backend=backend)
     x1 = as_float_array(x1, "x1")
     x1, x2 = _point_pair(x1, x1 if x2 is None else as_float_array(x2, "x2"))
     if not (np.isfinite(x1).all() and np.isfinite(x2).all()):
@@ -245,7 +251,7 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backe
     if metric == "minkowski":
         if p <= 0:
             raise ValueError(f"p must be > 0 for the minkowski metric, got {p}")
-        return cdist(x1, x2, metric="minkowski", p=p)
+        return cdist(x1, x2, metric="minkowski", p=p) if w is None else cdist(x1, x2, metric="minkowski", p=p, w=w)
     try:
         return cdist(x1, x2, metric=metric) if w is None else cdist(x1, x2, metric=metric, w=w)
     except ValueError as exc:
@@ -262,24 +268,73 @@ def _point_pair(x1, x2):
     return x1, x2
 
 
-def _dist_torch(x1, x2, metric):
-    """dist on torch tensors (same library, dtype, device; differentiable): "sqeuclidean" by POT's formula
-    ||x||^2 + ||y||^2 - 2 <x, y> clipped at 0 (exact 0 diagonal when x2 is x1 or None), "euclidean" its
-    square root; other metrics through torch.cdist's p-norms ("cityblock": p = 1)."""
+def _dist_torch(x1, x2, metric, p=2.0, w=None, backend="auto"):
+    """dist on torch tensors (same library, dtype, device; differentiable in the points).
+
+    "sqeuclidean" by POT's formula ||x||^2 + ||y||^2 - 2 <x, y> clipped at 0 (exact 0 diagonal when x2 is
+    x1 or None), "euclidean" its square root; "cityblock", "minkowski" (p, optional weights w),
+    "chebyshev", "cosine", "correlation", "canberra", "braycurtis" and "seuclidean" by torch ops with
+    scipy's definitions. Any other scipy metric (or ``backend="scipy"``) goes through
+    ``scipy.spatial.distance.cdist`` on host copies: the result is a tensor without a graph, and a warning
+    says so when a point set requires grad.
+    """
     import torch
+
     same = x2 is None or x2 is x1
     x2 = x1 if x2 is None else x2
     if not isinstance(x2, torch.Tensor):
         raise TypeError("dist: x1 is a torch tensor but x2 is not; pass both as tensors")
+    if x1.device != x2.device:
+        raise TypeError(f"dist: x1 is on {x1.device} and x2 on {x2.device}; put them on one device")
     x1, x2 = _point_pair(x1, x2)
-    if metric in ("sqeuclidean", "euclidean"):
+    if backend != "scipy" and metric in ("sqeuclidean", "euclidean"):
         D = torch.clamp((x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * x1 @ x2.T, min=0.0)
         if same:
             D = D * (1.0 - torch.eye(D.shape[0], dtype=D.dtype, device=D.device))
         return torch.sqrt(D) if metric == "euclidean" else D
-    if metric == "cityblock":
-        return torch.cdist(x1, x2, p=1.0)
-    raise ValueError(f"metric {metric!r} on torch tensors: 'sqeuclidean', 'euclidean' or 'cityblock'")
+    diff = None if metric in ("cosine", "correlation") else (lambda: x1[:, None, :] - x2[None, :, :])
+    if backend != "scipy":
+        if metric == "cityblock":
+            return diff().abs().sum(2)
+        if metric == "minkowski":
+            if not p > 0:
+                raise ValueError(f"p must be > 0 for the minkowski metric, got {p}")
+            a = diff().abs() ** p
+            if w is not None:
+                a = a * torch.as_tensor(np.asarray(w), dtype=x1.dtype, device=x1.device)
+            return a.sum(2) ** (1.0 / p)
+        if metric == "chebyshev":
+            return diff().abs().amax(2)
+        if metric in ("cosine", "correlation"):
+            if metric == "correlation":
+                x1 = x1 - x1.mean(1, keepdim=True)
+                x2 = x2 - x2.mean(1, keepdim=True)
+            n1, n2 = x1.norm(dim=1), x2.norm(dim=1)
+            return 1.0 - (x1 @ x2.T) / n1[:, None] / n2[None, :]
+        if metric == "canberra":  # sum |x - y| / (|x| + |y|), terms 0/0 = 0
+            den = x1.abs()[:, None, :] + x2.abs()[None, :, :]
+            num = diff().abs()
+            return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den)).sum(2)
+        if metric == "braycurtis":  # sum |x - y| / sum |x + y|
+            return diff().abs().sum(2) / (x1[:, None, :] + x2[None, :, :]).abs().sum(2)
+        if metric == "seuclidean":  # variances of the stacked points (ddof 1), as scipy's default V
+            V = torch.cat([x1, x2]).var(0, unbiased=True) if w is None else torch.as_tensor(
+                np.asarray(w), dtype=x1.dtype, device=x1.device)
+            return torch.sqrt((diff() ** 2 / V).sum(2))
+    from scipy.spatial.distance import cdist
+
+    if x1.requires_grad or x2.requires_grad:
+        warnings.warn(f"dist: metric {metric!r} on torch tensors goes through scipy's cdist; the result has no "
+                      "autograd graph", UserWarning, stacklevel=3)
+    h1, h2 = x1.detach().cpu().numpy(), x2.detach().cpu().numpy()
+    try:
+        if isinstance(metric, str) and metric.endswith("minkowski"):
+            D = cdist(h1, h2, metric=metric, p=p, w=w)
+        else:
+            D = cdist(h1, h2, metric=metric) if w is None else cdist(h1, h2, metric=metric, w=w)
+    except ValueError as exc:
+        raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
+    return torch.as_tensor(D, dtype=x1.dtype if x1.is_floating_point() else torch.float64, device=x1.device)
 
 
 def result_dtype(x):
