@@ -86,20 +86,24 @@ def _center(x, y, b):
     return x + c, y - c
 
 
-def _cg(P, pa, pb, r, s, tol=1e-11, maxiter=None):
-    """Solve [[diag(pa), P], [P^T, diag(pb)]] (x, y) = (r, s) by conjugate gradients preconditioned by the
-    diagonal (float64 tensors). The preconditioned operator has eigenvalues 1 +- sigma_k (sigma_k: singular
-    values of diag(pa)^-1/2 P diag(pb)^-1/2, sigma_1 = 1 the null direction (1, -1), removed from the residual
-    at each step), so CG needs about sqrt((1 + sigma_2) / (1 - sigma_2)) times fewer steps than Sinkhorn's
-    own iterations. Returns (x, y, steps, relative residual)."""
+def _cg(P, pa, pb, r, s, tol=1e-11, maxiter=None, l1=1.0, l2=1.0):
+    """Solve [[l1 diag(pa), l1 l2 P], [l1 l2 P^T, l2 diag(pb)]] (x, y) = (r, s) by conjugate gradients
+    preconditioned by the diagonal (float64 tensors). Balanced (l1 = l2 = 1): the preconditioned operator has
+    eigenvalues 1 +- sigma_k (sigma_k: singular values of diag(pa)^-1/2 P diag(pb)^-1/2, sigma_1 = 1 the null
+    direction (1, -1), removed from the residual at each step), so CG needs about
+    sqrt((1 + sigma_2) / (1 - sigma_2)) times fewer steps than Sinkhorn's own iterations. Unbalanced
+    (l1 l2 < 1): 1 +- sqrt(l1 l2) sigma_k, positive definite. Returns (x, y, steps, relative residual)."""
     n, m = P.shape
     maxiter = maxiter or 10 * (n + m)
-    ia, ib = torch_where_pos(pa), torch_where_pos(pb)
+    ia, ib = torch_where_pos(l1 * pa), torch_where_pos(l2 * pb)
+    l12 = l1 * l2
 
     def H(x, y):
-        return pa * x + P @ y, P.T @ x + pb * y
+        return l1 * pa * x + l12 * (P @ y), l12 * (P.T @ x) + l2 * pb * y
 
     def proj(x, y):
+        if l12 < 1.0:  # no null direction
+            return x, y
         c = (x.sum() - y.sum()) / (n + m)
         return x - c, y + c
 
@@ -278,3 +282,80 @@ def tensors_in_out(name, ref_args):
         return wrapper
 
     return deco
+
+
+def unbalanced2_autograd(torch, a, b, M, reg, reg_m1, reg_m2, reg_type, total, solve):
+    r"""sinkhorn_unbalanced2 on torch tensors (one b): ``solve(a, b, M)`` (host arrays) -> (value, plan);
+    returns a 0-d tensor of M's dtype and device connected to the graph of a, b, M.
+
+    The plan solves the fixed point f = l1 (log a - log K e^g), g = l2 (log b - log K^T e^f) with
+    l = reg_m / (reg_m + reg) (l = 1 for an infinite reg_m) and K = c o exp(-M / reg), c = a b^T for
+    reg_type "kl", 1 for "entropy". The value is T(P, a, b, M): <P, M> (``returnCost="linear"``) or POT's
+    total <P, M> + reg sum P log(P / c) + reg_m1 sum r log(r / a) + reg_m2 sum s log(s / b) (r = P 1,
+    s = P^T 1). Its derivative through the fixed point, with Q = dT/dP and (x, y) solving
+
+        [[l1 diag(r), l1 l2 P], [l1 l2 P^T, l2 diag(s)]] (x, y) = (l1 (Q o P) 1, l2 (Q o P)^T 1),
+
+    is dT/dM = (dT/dM at fixed P) + P o (l1 x_i + l2 y_j - Q_ij) / reg, dT/da = (dT/da at fixed P) + r o x / a
+    ("kl") or l1 r o x / a ("entropy"), dT/db likewise.
+    """
+    check_same_device(torch, ("a", "b", "M"), a, b, M)
+    l1 = 1.0 if np.isinf(reg_m1) else reg_m1 / (reg_m1 + reg)
+    l2 = 1.0 if np.isinf(reg_m2) else reg_m2 / (reg_m2 + reg)
+    kl = reg_type == "kl"
+
+    class _Unbalanced2(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, at, bt, Mt):
+            host = lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x  # noqa: E731
+            ha, hb, hM = host(at), host(bt), host(Mt)
+            value, plan = solve(ha, hb, hM)
+            ctx.plan, ctx.hM = np.asarray(plan, dtype=np.float64), np.asarray(hM, dtype=np.float64)
+            ctx.ha = None if ha is None else np.asarray(ha, dtype=np.float64)
+            ctx.hb = None if hb is None else np.asarray(hb, dtype=np.float64)
+            ref = Mt if isinstance(Mt, torch.Tensor) else next(x for x in (at, bt) if isinstance(x, torch.Tensor))
+            return torch.as_tensor(float(value), dtype=ref.dtype, device=ref.device)
+
+        @staticmethod
+        def backward(ctx, gout):
+            _no_double_backward(torch, "sinkhorn_unbalanced2")
+            P, Mh = torch.as_tensor(ctx.plan), torch.as_tensor(ctx.hM)
+            n, m = P.shape
+            r, s = P.sum(1), P.sum(0)
+
+            def weights(h, k):
+                return torch.as_tensor(h) if h is not None and h.size else torch.full((k,), 1.0 / k, dtype=P.dtype)
+
+            ha, hb = weights(ctx.ha, n), weights(ctx.hb, m)
+            ia, ib = torch_where_pos(ha), torch_where_pos(hb)
+            pos = P > 0
+            # Q = dT/dP and the derivatives of T at fixed P
+            Q, gM, ga, gb = Mh.clone(), P.clone(), torch.zeros_like(r), torch.zeros_like(s)
+            if total:
+                c = ha[:, None] * hb[None, :] if kl else torch.ones_like(P)
+                Q += reg * (torch.where(pos, torch.log(torch.where(pos, P, 1.0) / c), 0.0) + 1.0)
+                if kl:
+                    ga -= reg * r * ia
+                    gb -= reg * s * ib
+                if np.isfinite(reg_m1):
+                    Q += reg_m1 * (torch.log(torch.where(r > 0, r, 1.0) * ia.clamp_min(1e-300)) + 1.0)[:, None]
+                    ga -= reg_m1 * r * ia
+                if np.isfinite(reg_m2):
+                    Q += reg_m2 * (torch.log(torch.where(s > 0, s, 1.0) * ib.clamp_min(1e-300)) + 1.0)[None, :]
+                    gb -= reg_m2 * s * ib
+            QP = Q * P
+            x, y, _, _ = _cg(P, r, s, l1 * QP.sum(1), l2 * QP.sum(0), l1=l1, l2=l2)
+            if l1 * l2 >= 1.0:
+                x, y = _center(x, y, s)
+            gM += P * (l1 * x[:, None] + l2 * y[None, :] - Q) / reg
+            ga += r * x * ia * (1.0 if kl else l1)
+            gb += s * y * ib * (1.0 if kl else l2)
+            g = gout.detach().to(torch.float64).cpu()
+            out = []
+            for t, gt in ((a_t, ga), (b_t, gb), (M_t, gM)):
+                out.append((g * gt).to(dtype=t.dtype, device=t.device)
+                           if isinstance(t, torch.Tensor) and t.requires_grad else None)
+            return tuple(out)
+
+    a_t, b_t, M_t = (x if isinstance(x, torch.Tensor) else None for x in (a, b, M))
+    return _Unbalanced2.apply(a, b, M)

@@ -237,7 +237,6 @@ def sinkhorn_unbalanced(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c
     return (out, lg) if log else out
 
 
-@_autograd.tensors_in_out("sinkhorn_unbalanced2", ('M', 'a', 'b'))
 def sinkhorn_unbalanced2(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c=None, warmstart=None,
                          returnCost="linear", numItermax=1000, stopThr=1e-6, verbose=False, log=False,
                          backend="auto", dtype=None, tau=1e5, num_threads=0, **kwargs):
@@ -246,6 +245,11 @@ def sinkhorn_unbalanced2(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", 
     ``returnCost="linear"``: :math:`\langle \gamma^*, M \rangle`; ``"total"``: the whole objective (one b),
     as POT. Same arguments as :func:`sinkhorn_unbalanced`.
 
+    Torch tensors give a tensor of M's dtype and device. With one b, no ``c`` and no ``log``, it is
+    connected to the graph of a, b and M by the implicit derivative through the optimality conditions of
+    the unbalanced problem (``otkit._autograd.unbalanced2_autograd``): the gradients POT's torch backend
+    gets by differentiating through its iterations, once they have converged.
+
     Examples
     --------
     >>> import otkit
@@ -253,6 +257,32 @@ def sinkhorn_unbalanced2(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", 
     >>> round(float(otkit.sinkhorn_unbalanced2(a, b, M, 1.0, 1.0)), 6)
     0.236954
     """
+    torch = _autograd.torch_module(a, b, M)
+    if (torch is not None and any(isinstance(x, torch.Tensor) and x.requires_grad for x in (a, b, M))
+            and c is None and not log and np.ndim(_autograd.host_or_device(torch, b)) == 1):
+        if returnCost not in ("linear", "total"):
+            raise ValueError("Unknown returnCost = {}".format(returnCost))
+        r1, r2 = _reg_pair(reg_m)
+        rt = reg_type.lower() if isinstance(reg_type, str) else reg_type
+
+        def solve(ha, hb, hM):
+            values, plan, lg = _solve(ha, hb, hM, reg, reg_m, method, reg_type, None, warmstart, numItermax,
+                                      stopThr, verbose, False, backend, dtype, True, num_threads, tau)
+            return (lg["total_cost"] if returnCost == "total" else values[0]), plan
+
+        return _autograd.unbalanced2_autograd(torch, a, b, M, check_reg(reg), r1, r2, rt, returnCost == "total",
+                                              solve)
+    return _sinkhorn_unbalanced2_arrays(a, b, M, reg, reg_m, method=method, reg_type=reg_type, c=c,
+                                        warmstart=warmstart, returnCost=returnCost, numItermax=numItermax,
+                                        stopThr=stopThr, verbose=verbose, log=log, backend=backend, dtype=dtype,
+                                        tau=tau, num_threads=num_threads, **kwargs)
+
+
+@_autograd.tensors_in_out("sinkhorn_unbalanced2", ('M', 'a', 'b'))
+def _sinkhorn_unbalanced2_arrays(a, b, M, reg, reg_m, method="sinkhorn", reg_type="kl", c=None, warmstart=None,
+                         returnCost="linear", numItermax=1000, stopThr=1e-6, verbose=False, log=False,
+                         backend="auto", dtype=None, tau=1e5, num_threads=0, **kwargs):
+    """sinkhorn_unbalanced2 on arrays (torch CPU tensors read as NumPy, no graph)."""
     tau = kwargs.pop("tau", tau)
     _reject_kwargs(kwargs)
     if returnCost not in ("linear", "total"):
