@@ -97,9 +97,10 @@ def _cg(P, pa, pb, r, s, tol=1e-11, maxiter=None, l1=1.0, l2=1.0):
     maxiter = maxiter or 10 * (n + m)
     ia, ib = torch_where_pos(l1 * pa), torch_where_pos(l2 * pb)
     l12 = l1 * l2
+    mv, rmv = (P.mv, P.rmv) if isinstance(P, _CloudPlan) else ((lambda v: P @ v), (lambda u: P.T @ u))
 
     def H(x, y):
-        return l1 * pa * x + l12 * (P @ y), l12 * (P.T @ x) + l2 * pb * y
+        return l1 * pa * x + l12 * mv(y), l12 * rmv(x) + l2 * pb * y
 
     def proj(x, y):
         if l12 < 1.0:  # no null direction
@@ -359,3 +360,108 @@ def unbalanced2_autograd(torch, a, b, M, reg, reg_m1, reg_m2, reg_type, total, s
 
     a_t, b_t, M_t = (x if isinstance(x, torch.Tensor) else None for x in (a, b, M))
     return _Unbalanced2.apply(a, b, M)
+
+
+class _CloudPlan:
+    """The plan P_ij = exp(f_i + g_j - c(x_i, y_j) / reg) of two point clouds, never stored: products with
+    P and P^T, its marginals and its rows come from blocks of about 2^22 entries computed on the fly."""
+
+    BLOCK = 1 << 22  # entries per block (32 MiB in float64)
+
+    def __init__(self, torch, x, y, f, g, reg, cost):
+        self.torch, self.x, self.y, self.f, self.g, self.reg, self.cost = torch, x, y, f, g, reg, cost
+        self.n, self.m = x.shape[0], y.shape[0]
+        self.shape = (self.n, self.m)
+        self.step = max(1, self.BLOCK // max(self.m, 1))
+
+    def blocks(self):
+        for i0 in range(0, self.n, self.step):
+            yield i0, min(self.n, i0 + self.step)
+
+    def cost_block(self, x_rows, y):
+        C = (x_rows * x_rows).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x_rows @ y.T)
+        C = C.clamp_min(0.0)
+        return C.sqrt() if self.cost == "euclidean" else C
+
+    def rows(self, i0, i1):
+        """(P[i0:i1], C[i0:i1])"""
+        C = self.cost_block(self.x[i0:i1], self.y)
+        return (self.f[i0:i1, None] + self.g[None, :] - C / self.reg).exp(), C
+
+    def mv(self, v):
+        return self.torch.cat([self.rows(i0, i1)[0] @ v for i0, i1 in self.blocks()])
+
+    def rmv(self, u):
+        out = u.new_zeros(self.m)
+        for i0, i1 in self.blocks():
+            out += self.rows(i0, i1)[0].T @ u[i0:i1]
+        return out
+
+
+def cloud_sinkhorn2_autograd(torch, a, b, x, y, cost, reg, grad, solve):
+    """sinkhorn2 on a PointCloud of torch tensors: ``solve(a, b, x, y)`` (host arrays) -> (value, log with
+    log_u, log_v); returns a 0-d tensor of x's dtype connected to the graph of a, b, x and y.
+
+    The gradient of <P, C> in C is the one of the dense case (``grad="implicit"``: through the fixed point,
+    one CG solve whose products with P are computed block by block; ``"envelope"``: dC = P, one pass); it
+    reaches the points through the cost, block by block (dx_i = sum_j dC_ij dc(x_i, y_j)/dx_i by torch's
+    autograd on each block of c), so no n x m array is ever stored.
+    """
+    if grad not in GRADS:
+        raise ValueError(f"grad must be one of {GRADS}, got {grad!r}")
+    check_same_device(torch, ("a", "b", "x", "y"), a, b, x, y)
+
+    class _Cloud2(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, at, bt, xt, yt):
+            host = lambda t: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t  # noqa: E731
+            value, lg = solve(host(at), host(bt), host(xt), host(yt))
+            ctx.lu = torch.as_tensor(np.asarray(lg["log_u"], dtype=np.float64))
+            ctx.lv = torch.as_tensor(np.asarray(lg["log_v"], dtype=np.float64))
+            ctx.x64 = torch.as_tensor(np.asarray(host(xt), dtype=np.float64))
+            ctx.y64 = torch.as_tensor(np.asarray(host(yt), dtype=np.float64))
+            return torch.as_tensor(float(value), dtype=xt.dtype, device=xt.device)
+
+        @staticmethod
+        def backward(ctx, gout):
+            _no_double_backward(torch, "sinkhorn2")
+            P = _CloudPlan(torch, ctx.x64, ctx.y64, ctx.lu, ctx.lv, reg, cost)
+            ones = torch.ones(P.m, dtype=torch.float64)
+            pa, pb = P.mv(ones), P.rmv(torch.ones(P.n, dtype=torch.float64))
+            if grad == "envelope":
+                xs, ys = None, None
+                ga, gb = _center(reg * ctx.lu, reg * ctx.lv, pb)
+            else:
+                r, s = torch.zeros(P.n, dtype=torch.float64), torch.zeros(P.m, dtype=torch.float64)
+                for i0, i1 in P.blocks():
+                    Pb, Cb = P.rows(i0, i1)
+                    MP = Pb * Cb
+                    r[i0:i1] = MP.sum(1)
+                    s += MP.sum(0)
+                xs, ys, _, _ = _cg(P, pa, pb, r, s)
+                xs, ys = _center(xs, ys, pb)
+                ga, gb = xs, ys
+            g = gout.detach().to(torch.float64).cpu()
+            need_x = isinstance(x_t, torch.Tensor) and x_t.requires_grad
+            need_y = isinstance(y_t, torch.Tensor) and y_t.requires_grad
+            gx, gy = torch.zeros_like(ctx.x64), torch.zeros_like(ctx.y64)
+            if need_x or need_y:
+                yl = ctx.y64.clone().requires_grad_(True)
+                for i0, i1 in P.blocks():
+                    xl = ctx.x64[i0:i1].clone().requires_grad_(True)
+                    with torch.enable_grad():
+                        C = P.cost_block(xl, yl)
+                    with torch.no_grad():
+                        Pb = (P.f[i0:i1, None] + P.g[None, :] - C / reg).exp()
+                        gC = Pb if grad == "envelope" else Pb * (1.0 + (xs[i0:i1, None] + ys[None, :] - C) / reg)
+                    dx, dy = torch.autograd.grad(C, (xl, yl), gC)
+                    gx[i0:i1] = dx
+                    gy += dy
+            out = []
+            for t, gt in ((a_t, ga), (b_t, gb), (x_t, gx), (y_t, gy)):
+                out.append((g * gt).to(dtype=t.dtype, device=t.device)
+                           if isinstance(t, torch.Tensor) and t.requires_grad else None)
+            return tuple(out)
+
+    a_t, b_t, x_t, y_t = (t if isinstance(t, torch.Tensor) else None for t in (a, b, x, y))
+    return _Cloud2.apply(a, b, x, y)

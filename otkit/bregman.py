@@ -533,6 +533,8 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
                                num_threads=num_threads, omega_start=omega_start, eps=eps)
         return (values if np.ndim(lg["niter"]) == 1 else values[0]), lg
 
+    if isinstance(M, geometry.PointCloud) and _autograd.torch_module(a, b, M.x, M.y) is not None:
+        return _cloud_sinkhorn2_torch(a, b, M, reg, grad, solve, log)
     torch = _autograd.torch_module(a, b, M)
     if torch is not None and not isinstance(M, geometry.Geometry):
         if np.ndim(b) == 2 and any(isinstance(x, torch.Tensor) and x.requires_grad for x in (a, b, M)):
@@ -554,6 +556,31 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
         return (out, lg) if log else out
     out, lg = solve(a, b, M)
     return (out, lg) if log else out
+
+
+def _cloud_sinkhorn2_torch(a, b, geom, reg, grad, solve, log):
+    """sinkhorn2 on a PointCloud of torch tensors: a tensor of x's dtype, with gradients in a, b, x, y."""
+    torch = _autograd.torch_module(a, b, geom.x, geom.y)
+    host = lambda t: _autograd.host_or_device(torch, t)  # noqa: E731
+    if np.ndim(host(b)) == 2:
+        if any(isinstance(t, torch.Tensor) and t.requires_grad for t in (a, b, geom.x, geom.y)):
+            raise NotImplementedError("sinkhorn2: gradients of batched problems (b of shape (m, N)) are not "
+                                      "supported yet; call it once per column of b")
+        out, lg = solve(host(a), host(b), geometry.PointCloud(host(geom.x), host(geom.y), geom.cost))
+        ref = next(t for t in (geom.x, geom.y, a, b) if isinstance(t, torch.Tensor))
+        out = _autograd.as_tensor_like(torch, out, ref)
+        return (out, lg) if log else out
+    holder = {}
+
+    def solve1(ha, hb, hx, hy):
+        out, lg = solve(ha, hb, geometry.PointCloud(hx, hy, geom.cost), want_log=True)
+        holder["lg"] = lg
+        return out, lg
+
+    x = geom.x if isinstance(geom.x, torch.Tensor) else torch.as_tensor(np.asarray(geom.x))
+    y = geom.y if isinstance(geom.y, torch.Tensor) else torch.as_tensor(np.asarray(geom.y), dtype=x.dtype)
+    out = _autograd.cloud_sinkhorn2_autograd(torch, a, b, x, y, geom.cost, check_reg(reg), grad, solve1)
+    return (out, holder["lg"]) if log else out
 
 
 def _eps_options(epsilon0, numInnerItermax, schedule, factor):
