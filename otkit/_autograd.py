@@ -152,32 +152,43 @@ def sinkhorn2_autograd(torch, a, b, M, reg, grad, solve):
             logv = torch.as_tensor(np.asarray(lg["log_v"]) if not torch.is_tensor(lg["log_v"]) else lg["log_v"])
             ctx.save_for_backward(Mt.detach(), logu.to(Mt.device), logv.to(Mt.device))
             ctx.lg = lg
-            return torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value,
-                                   dtype=Mt.dtype, device=Mt.device).reshape(())
+            value = torch.as_tensor(np.asarray(value) if not torch.is_tensor(value) else value,
+                                    dtype=Mt.dtype, device=Mt.device)
+            return value.reshape(()) if logu.ndim == 1 else value.reshape(-1)
 
         @staticmethod
         def backward(ctx, gout):
             _no_double_backward(torch, "sinkhorn2")
             Mt, logu, logv = ctx.saved_tensors
             M64 = Mt.to(torch.float64)
-            lu, lv = logu.to(torch.float64), logv.to(torch.float64)
-            P = (M64 / -reg).add_(lu[:, None]).add_(lv[None, :]).exp_()  # in place: one n x m temporary
-            pa, pb = P.sum(1), P.sum(0)
-            if grad == "envelope":
-                gM = P
-                ga, gb = _center(reg * lu, reg * lv, pb)
-            else:
-                MP = M64 * P
-                x, y, _, _ = _cg(P, pa, pb, MP.sum(1), MP.sum(0))
-                del MP
-                x, y = _center(x, y, pb)
-                # dM = P (1 + (x_i + y_j - M_ij) / reg), in place
-                gM = (M64 / -reg).add_(x[:, None] / reg).add_(y[None, :] / reg).add_(1.0).mul_(P)
-                ga, gb = x, y
-            g = gout.to(torch.float64)
+            batched = logu.ndim == 2
+            lus = logu.to(torch.float64).reshape(logu.shape[0], -1)
+            lvs = logv.to(torch.float64).reshape(logv.shape[0], -1)
+            gouts = gout.to(torch.float64).reshape(-1)
+            gM = torch.zeros_like(M64) if M_t is not None and M_t.requires_grad else None
+            ga = torch.zeros(lus.shape[0], dtype=torch.float64, device=M64.device)
+            gbs = []
+            for k in range(lus.shape[1]):  # one problem per column of b (the batched forward was one call)
+                lu, lv, g = lus[:, k], lvs[:, k], gouts[k]
+                P = (M64 / -reg).add_(lu[:, None]).add_(lv[None, :]).exp_()  # in place: one n x m temporary
+                pa, pb = P.sum(1), P.sum(0)
+                if grad == "envelope":
+                    x, y = _center(reg * lu, reg * lv, pb)
+                    if gM is not None:
+                        gM += g * P
+                else:
+                    MP = M64 * P
+                    x, y, _, _ = _cg(P, pa, pb, MP.sum(1), MP.sum(0))
+                    del MP
+                    x, y = _center(x, y, pb)
+                    if gM is not None:  # dM = P (1 + (x_i + y_j - M_ij) / reg), in place
+                        gM += (M64 / -reg).add_(x[:, None] / reg).add_(y[None, :] / reg).add_(1.0).mul_(P).mul_(g)
+                ga += g * x
+                gbs.append(g * y)
+            gb = torch.stack(gbs, 1) if batched else gbs[0]
             out = []
             for t, gt in ((a_t, ga), (b_t, gb), (M_t, gM)):
-                out.append((g * gt).to(dtype=t.dtype, device=t.device)
+                out.append(gt.to(dtype=t.dtype, device=t.device)
                            if isinstance(t, torch.Tensor) and t.requires_grad else None)
             return tuple(out)
 

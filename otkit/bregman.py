@@ -508,7 +508,8 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     :math:`\sum_{ij} u_i K_{ij} v_j M_{ij}` directly. See :func:`sinkhorn` for the parameters.
 
     With torch tensors the result is a tensor of M's dtype and device, connected to the graph of ``a``,
-    ``b``, ``M`` (single ``b``): ``grad="implicit"`` (default) differentiates the returned <P, M> exactly
+    ``b``, ``M`` (one ``b``, or N columns: an (N,) tensor, solved in one batched call, each column
+    differentiated on its own): ``grad="implicit"`` (default) differentiates the returned <P, M> exactly
     through the Sinkhorn fixed point (equal to POT's torch gradient at convergence), ``grad="envelope"``
     gives the cheaper gradient of the regularized objective (dM = P, da, db = the dual potentials); see
     otkit/_autograd.py. Double backward is not supported.
@@ -537,10 +538,7 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
         return _cloud_sinkhorn2_torch(a, b, M, reg, grad, solve, log)
     torch = _autograd.torch_module(a, b, M)
     if torch is not None and not isinstance(M, geometry.Geometry):
-        if np.ndim(b) == 2 and any(isinstance(x, torch.Tensor) and x.requires_grad for x in (a, b, M)):
-            raise NotImplementedError("sinkhorn2: gradients of batched problems (b of shape (m, N)) are not "
-                                      "supported yet; call it once per column of b")
-        if np.ndim(b) != 2:
+        if np.ndim(b) != 2 or any(isinstance(x, torch.Tensor) and x.requires_grad for x in (a, b, M)):
             holder = {}
 
             def solve1(a, b, M):

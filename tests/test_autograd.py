@@ -104,12 +104,11 @@ def test_types_come_back():
     # numpy in, numpy out
     wn = otkit.sinkhorn2(a.detach().numpy(), b.detach().numpy(), M.detach().numpy(), 0.5)
     assert not isinstance(wn, torch.Tensor)
-    # batched: values as a tensor without gradient; with a gradient asked for: a clear error
+    # batched: an (N,) tensor, without a graph when none is asked for, with one otherwise
     B = torch.stack([b.detach(), b.detach().flip(0)], 1)
     wb = otkit.sinkhorn2(a.detach(), B, M.detach(), 0.5)
-    assert isinstance(wb, torch.Tensor) and wb.shape == (2,)
-    with pytest.raises(NotImplementedError, match="batched"):
-        otkit.sinkhorn2(a, B, M, 0.5)
+    assert isinstance(wb, torch.Tensor) and wb.shape == (2,) and not wb.requires_grad
+    assert otkit.sinkhorn2(a, B, M, 0.5).requires_grad
 
 
 def test_double_backward_raises():

@@ -63,3 +63,34 @@ def test_no_graph_paths_warn():
     with pytest.warns(UserWarning, match="without an autograd graph"):
         v, lg = otkit.sinkhorn_unbalanced2(a, b, Mt, 0.3, 0.7, log=True)
     assert isinstance(v, torch.Tensor) and not v.requires_grad
+
+
+@pytest.mark.parametrize("grad", ["implicit", "envelope"])
+def test_batched_sinkhorn2_gradients(grad):
+    """b of shape (m, N): one batched solve, an (N,) tensor; its gradients are those of the N single problems."""
+    rng = np.random.default_rng(7)
+    M = rng.random((6, 5))
+    a = np.full(6, 1 / 6)
+    B = rng.random((5, 3))
+    B /= B.sum(0)
+    w = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
+    Mt, at, Bt = (torch.tensor(x, requires_grad=True) for x in (M, a, B))
+    v = otkit.sinkhorn2(at, Bt, Mt, 0.2, stopThr=1e-13, numItermax=10000, grad=grad)
+    assert v.shape == (3,)
+    (v * w).sum().backward()
+    gM, ga, gB = np.zeros_like(M), np.zeros_like(a), np.zeros_like(B)
+    for k in range(3):
+        Mk, ak, bk = (torch.tensor(x, requires_grad=True) for x in (M, a, B[:, k]))
+        vk = otkit.sinkhorn2(ak, bk, Mk, 0.2, stopThr=1e-13, numItermax=10000, grad=grad)
+        (w[k] * vk).backward()
+        np.testing.assert_allclose(v[k].item(), vk.item(), rtol=1e-13)
+        gM += Mk.grad.numpy()
+        ga += ak.grad.numpy()
+        gB[:, k] = bk.grad.numpy()
+    np.testing.assert_allclose(Mt.grad.numpy(), gM, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(at.grad.numpy(), ga, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(Bt.grad.numpy(), gB, rtol=1e-10, atol=1e-13)
+    if grad == "implicit":  # and POT's torch backend, which differentiates its batched iterations
+        Mp = torch.tensor(M, requires_grad=True)
+        (ot.sinkhorn2(torch.tensor(a), torch.tensor(B), Mp, 0.2, stopThr=1e-13, numItermax=10000) * w).sum().backward()
+        np.testing.assert_allclose(Mt.grad.numpy(), Mp.grad.numpy(), rtol=1e-8, atol=1e-11)
