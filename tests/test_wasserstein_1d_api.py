@@ -132,3 +132,22 @@ def test_float32_inputs_give_float32_results():
     imgs = np.ones((2, 8, 8), np.float32) / 64
     assert otkit.convolutional_barycenter2d(imgs, 0.01).dtype == np.float32
     assert otkit.convolutional_barycenter2d(imgs.astype(np.float64), 0.01).dtype == np.float64
+
+
+def test_wasserstein_point_clouds_on_torch():
+    """otkit.wasserstein on tensors: W_p with the gradient of POT's emd2 on ot.dist(...)**p, then ^(1/p)."""
+    rng = np.random.default_rng(8)
+    x, y, a = rng.normal(size=(7, 2)), rng.normal(size=(5, 2)), rng.random(7) + 0.1
+    a /= a.sum()
+    for p, metric in ((2, "euclidean"), (1, "cityblock")):
+        xt, at = torch.tensor(x, requires_grad=True), torch.tensor(a, requires_grad=True)
+        w = otkit.wasserstein(xt, torch.tensor(y), at, None, p=p, metric=metric)
+        w.backward()
+        xp, ap = torch.tensor(x, requires_grad=True), torch.tensor(a, requires_grad=True)
+        ref = ot.emd2(ap, torch.full((5,), 0.2, dtype=torch.float64),
+                      ot.dist(xp, torch.tensor(y), metric=metric) ** p) ** (1 / p)
+        ref.backward()
+        np.testing.assert_allclose(w.item(), otkit.wasserstein(x, y, a, None, p=p, metric=metric), rtol=1e-12)
+        np.testing.assert_allclose(w.item(), ref.item(), rtol=1e-12)
+        np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(at.grad.numpy(), ap.grad.numpy(), rtol=1e-9, atol=1e-12)
