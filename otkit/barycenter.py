@@ -104,10 +104,14 @@ def _finish(res, what, stopThr, numItermax, verbose, log, warn, hint, dtype=np.f
 # ---------------------------------------------------------------------------------------
 # fixed support
 # ---------------------------------------------------------------------------------------
-@_autograd.tensors_in_out("barycenter", ('A', 'M'))
 def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False,
                log=False, warn=True, tau=1e10, backend="auto"):
     r"""Entropic regularized Wasserstein barycenter of the histograms in the columns of ``A``.
+
+    Torch tensors give a tensor of A's dtype and device. When ``A``, ``M`` or ``weights`` requires grad
+    (methods ``"sinkhorn"`` and ``"sinkhorn_log"``), the barycenter is differentiable: the compiled kernel
+    finds the number of iterations, then the same iterations run in torch and autograd differentiates
+    through them (*unrolled*, as POT's torch backend; memory grows with the iterations).
 
     Solves
 
@@ -173,6 +177,60 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
        Bregman projections for regularized transportation problems. SIAM Journal on Scientific
        Computing, 37(2), A1111-A1138.
     """
+    torch = _autograd.torch_module(A, M, weights)
+    if (torch is not None and isinstance(method, str) and method.lower() in ("sinkhorn", "sinkhorn_log")
+            and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (A, M, weights))):
+        return _barycenter_unrolled(torch, A, M, reg, weights, method.lower(), numItermax, stopThr, verbose, log,
+                                    warn, backend)
+    return _barycenter_arrays(A, M, reg, weights=weights, method=method, numItermax=numItermax, stopThr=stopThr,
+                              verbose=verbose, log=log, warn=warn, tau=tau, backend=backend)
+
+
+def _barycenter_unrolled(torch, A, M, reg, weights, method, numItermax, stopThr, verbose, log, warn, backend):
+    """The differentiable barycenter: the kernel's iteration count, then the same Bregman iterations in torch
+    (Benamou et al. 2015, eq. (21); log-domain: the same in log-sum-exp form)."""
+    _autograd.check_same_device(torch, ("A", "M", "weights"), A, M, weights)
+    host = lambda t: _autograd.host_or_device(torch, t)  # noqa: E731
+    hA, hM = host(A), host(M)
+    hA = hA.cpu().numpy() if torch.is_tensor(hA) else hA
+    hM = hM.cpu().numpy() if torch.is_tensor(hM) else hM
+    hw = host(weights)
+    hw = hw.cpu().numpy() if torch.is_tensor(hw) else hw
+    _, lg = _barycenter_arrays(hA, hM, reg, weights=hw, method=method, numItermax=numItermax, stopThr=stopThr,
+                               verbose=verbose, log=True, warn=warn, backend=backend)
+    ref = next(t for t in (A, M, weights) if isinstance(t, torch.Tensor))
+    dt = ref.dtype if ref.is_floating_point() else torch.float64
+    as_t = lambda t: t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t), device=ref.device)  # noqa: E731
+    At, Mt = as_t(A).to(dt), as_t(M).to(dt)
+    d, N = At.shape
+    w = as_t(weights).to(dt) if weights is not None else torch.full((N,), 1.0 / N, dtype=dt, device=ref.device)
+    iters = lg["niter"] + 1  # the kernel returns the barycenter of iteration niter (0-based)
+    if method == "sinkhorn":
+        K = torch.exp(-Mt / reg)
+        UKv = K @ (At / K.sum(0)[:, None])
+        u = torch.exp(torch.log(UKv).mean(1))[:, None] / UKv
+        for _ in range(iters):
+            UKv = u * (K.T @ (At / (K @ u)))
+            bar = torch.exp(torch.log(UKv) @ w)
+            u = u * bar[:, None] / UKv
+    else:
+        Ms = -Mt / reg
+        logA = torch.log(At + 1e-16)
+        G = torch.zeros_like(At)
+        for it in range(iters):
+            F = logA - torch.logsumexp(Ms[:, :, None] + G[None, :, :], dim=1)  # F_ik = log A_ik - LSE_j(Ms_ij + G_jk)
+            LKU = torch.logsumexp(Ms[:, :, None] + F[:, None, :], dim=0)  # LKU_jk = LSE_i(Ms_ij + F_ik)
+            logbar = LKU @ w
+            if it < iters - 1:
+                G = logbar[:, None] - LKU
+        bar = torch.exp(logbar)
+    return (bar, lg) if log else bar
+
+
+@_autograd.tensors_in_out("barycenter", ('A', 'M'))
+def _barycenter_arrays(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False,
+                       log=False, warn=True, tau=1e10, backend="auto"):
+    """barycenter on arrays (torch CPU tensors read as NumPy, no graph)."""
     if not isinstance(method, str) or method.lower() not in _METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {_METHODS}")
     method = method.lower()
@@ -199,7 +257,6 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
     return _finish(res, "Barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint, dtype)
 
 
-@_autograd.tensors_in_out("barycenter_sinkhorn", ('A', 'M'))
 def barycenter_sinkhorn(A, M, reg, weights=None, numItermax=1000, stopThr=1e-4, verbose=False, log=False,
                         warn=True, backend="auto"):
     """Kernel-form barycenter, :func:`barycenter` with ``method="sinkhorn"`` (POT's
