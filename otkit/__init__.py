@@ -1,9 +1,10 @@
 """otkit: numerical optimal transport with compiled kernels.
 
 POT-compatible calls (``import otkit as ot``): ``sinkhorn``, ``sinkhorn2``, ``emd``, ``emd2``,
-``barycenter``, ``convolutional_barycenter2d``, ``free_support_barycenter``, ``dist``, ``unif``,
-``wasserstein_1d``, ... ; ``otkit.stochastic`` for the semi-dual solvers, ``otkit.metric`` for the
-parametric Wasserstein metric, ``otkit.proximal`` (needs torch) for Wasserstein-proximal GANs.
+``barycenter``, ``barycenter_debiased``, ``convolutional_barycenter2d``, ``free_support_barycenter``,
+``dist``, ``unif``, ``wasserstein_1d``, ... ; ``otkit.stochastic`` for the semi-dual solvers,
+``otkit.metric`` for the parametric Wasserstein metric, ``otkit.proximal`` (needs torch) for
+Wasserstein-proximal GANs.
 """
 __version__ = "0.1.0"
 
@@ -16,9 +17,11 @@ from ._config import show_config  # noqa: E402
 from ._threads import get_num_threads, num_threads, set_num_threads  # noqa: E402
 from .barycenter import (  # noqa: E402
     barycenter,
+    barycenter_debiased,
     barycenter_sinkhorn,
     barycenter_stabilized,
     convolutional_barycenter2d,
+    convolutional_barycenter2d_debiased,
     free_support_barycenter,
 )
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
@@ -56,7 +59,9 @@ __all__ = [
     "barycenter",
     "barycenter_sinkhorn",
     "barycenter_stabilized",
+    "barycenter_debiased",
     "convolutional_barycenter2d",
+    "convolutional_barycenter2d_debiased",
     "free_support_barycenter",
     "param_w2",
     "pairwise_sinkhorn2",

@@ -1,6 +1,7 @@
 // pybind11 bindings of the barycenter kernels (csrc/cpu/barycenter_cpu.*). Float64 only.
-// Every function returns dict(bar, status, niter, err, errs); otkit/_numba/barycenter.py
-// defines the same functions with the same arguments and results.
+// Every function returns dict(bar, status, niter, err, errs) (bary_conv2d_debiased: also U, V,
+// POT's log["U"], log["V"]); otkit/_numba/barycenter.py defines the same functions with the same
+// arguments and results.
 #include <pybind11/stl.h>
 
 #include <string>
@@ -33,7 +34,7 @@ py::dict result(py::array_t<double> bar, const BaryInfo& info) {
     return d;
 }
 
-// kind: 0 kernel form, 1 log domain, 2 stabilized
+// kind: 0 kernel form, 1 log domain, 2 stabilized, 3 debiased kernel form, 4 debiased log domain
 py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, double tau, int max_iter,
                double stop_thr, int num_threads) {
     auto M = as_carray<double>(M_, "M", 2);
@@ -54,14 +55,19 @@ py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, d
                 barycenter_sinkhorn_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
             else if (kind == 1)
                 barycenter_log_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
-            else
+            else if (kind == 2)
                 barycenter_stabilized_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+            else if (kind == 3)
+                barycenter_debiased_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
+            else
+                barycenter_debiased_log_cpu(Mp, d, Ap, N, wp, reg, opt, bp, &info);
         });
     }
     return result(bar, info);
 }
 
-py::dict conv(bool logdomain, py::array A_, py::array w_, double reg, int max_iter, double stop_thr, double stab_thr,
+// kind: 0 kernel form, 1 log domain, 2 debiased kernel form (+ U, V), 3 debiased log domain
+py::dict conv(int kind, py::array A_, py::array w_, double reg, int max_iter, double stop_thr, double stab_thr,
               int num_threads) {
     auto A = as_carray<double>(A_, "A", 3);
     auto w = as_carray<double>(w_, "weights", 1);
@@ -70,18 +76,33 @@ py::dict conv(bool logdomain, py::array A_, py::array w_, double reg, int max_it
     if (!(reg > 0)) throw py::value_error("reg must be > 0");
     auto opt = make_opts(max_iter, stop_thr, 0.0, stab_thr, num_threads);
     py::array_t<double> bar({R, C});
+    py::array_t<double> U, V;
+    if (kind == 2) {
+        U = py::array_t<double>({N, R, C});
+        V = py::array_t<double>({N, R, C});
+    }
     BaryInfo info;
     {
         const double *Ap = A.data(), *wp = w.data();
         double* bp = bar.mutable_data();
+        double *Up = kind == 2 ? U.mutable_data() : nullptr, *Vp = kind == 2 ? V.mutable_data() : nullptr;
         run_without_gil([&] {
-            if (logdomain)
-                conv_barycenter2d_log_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
-            else
+            if (kind == 0)
                 conv_barycenter2d_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+            else if (kind == 1)
+                conv_barycenter2d_log_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
+            else if (kind == 2)
+                conv_barycenter2d_debiased_cpu(Ap, N, R, C, wp, reg, opt, bp, &info, Up, Vp);
+            else
+                conv_barycenter2d_debiased_log_cpu(Ap, N, R, C, wp, reg, opt, bp, &info);
         });
     }
-    return result(bar, info);
+    py::dict out = result(bar, info);
+    if (kind == 2) {
+        out["U"] = U;
+        out["V"] = V;
+    }
+    return out;
 }
 
 }  // namespace
@@ -111,17 +132,47 @@ void bind_barycenter(py::module_& m) {
     m.def(
         "bary_conv2d",
         [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {
-            return conv(false, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
+            return conv(0, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
         },
         "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "stab_thr"_a, "num_threads"_a = 0,
         "Convolutional barycenter of N images (N, h, w), separable Gaussian kernel.");
     m.def(
         "bary_conv2d_log",
         [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {
-            return conv(true, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
+            return conv(1, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
         },
         "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "stab_thr"_a, "num_threads"_a = 0,
         "Convolutional barycenter of N images, log domain.");
+    m.def(
+        "bary_debiased",
+        [](py::array M, py::array A, py::array w, double reg, int max_iter, double stop_thr, int num_threads) {
+            return fixed(3, M, A, w, reg, 0.0, max_iter, stop_thr, num_threads);
+        },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Fixed-support debiased barycenter, kernel form (POT's _barycenter_debiased iterates).");
+    m.def(
+        "bary_debiased_log",
+        [](py::array M, py::array A, py::array w, double reg, int max_iter, double stop_thr, int num_threads) {
+            return fixed(4, M, A, w, reg, 0.0, max_iter, stop_thr, num_threads);
+        },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Fixed-support debiased barycenter, log domain (POT's _barycenter_debiased_log iterates).");
+    m.def(
+        "bary_conv2d_debiased",
+        [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {
+            return conv(2, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
+        },
+        "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "stab_thr"_a, "num_threads"_a = 0,
+        "Debiased convolutional barycenter of N images (POT's _convolutional_barycenter2d_debiased); "
+        "also returns the scalings U, V.");
+    m.def(
+        "bary_conv2d_debiased_log",
+        [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {
+            return conv(3, A, w, reg, max_iter, stop_thr, stab_thr, num_threads);
+        },
+        "A"_a, "weights"_a, "reg"_a, "max_iter"_a, "stop_thr"_a, "stab_thr"_a, "num_threads"_a = 0,
+        "Debiased convolutional barycenter of N images, log domain (POT's "
+        "_convolutional_barycenter2d_debiased_log).");
 }
 
 }  // namespace otkit

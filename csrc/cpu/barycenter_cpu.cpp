@@ -20,6 +20,10 @@
 // Log domain (POT's _barycenter_sinkhorn_log): row and column log-sum-exps with a max pass
 // and a sum pass, vectorized along contiguous rows, all histograms per row load.
 //
+// Debiased barycenters (Janati et al. 2020, POT's _barycenter_debiased and its log and convolutional
+// forms): the same operators and passes, with the debiasing potential c carried as one more
+// histogram (fixed support, kernel form) or one more image (convolutional).
+//
 // Convolutional (Solomon et al. 2015, POT's _convolutional_barycenter2d): the Gaussian kernel
 // on a (R x C) grid is K1 (R x R) along the rows and K2 (C x C) along the columns; one
 // convolution of N images is T_k = K1 X_k (N small GEMMs) then T K2 (one GEMM with N R rows).
@@ -33,6 +37,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "common/interrupt.h"
@@ -240,6 +245,14 @@ struct DenseOp {
         const int64_t npan = (d + panel - 1) / panel;
         // at least 8 slots whatever the thread count (results identical for 1 to 8 threads)
         nslots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(std::max(8, nt), npan)));
+    }
+
+    // The number of histograms of the next passes (at most the N of init for the sizes of
+    // the buffers given to pass): the debiased solver alternates N + 1 and N.
+    void set_hists(int64_t n) {
+        if (n == N) return;
+        N = n;
+        chunks = hist_chunks(N, NBMAX);
     }
 
     // K from kij.row(i, c0, cn, out) = K(i, c0 .. c0 + cn)
@@ -527,8 +540,10 @@ double sum_std_kmajor(const double* X, int64_t N, int64_t ld, int64_t d) {
     return tot;
 }
 
-// Record an error and decide: returns true when the loop must stop.
-bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii) {
+// Record an error and decide: returns true when the loop must stop. may_stop: false while a small
+// error must not stop the loop yet (POT's debiased solvers stop only when ii > 20); a non-finite
+// error stops it always.
+bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii, bool may_stop = true) {
     info->err = err;
     info->errs.push_back(err);
     if (!std::isfinite(err)) {
@@ -536,7 +551,7 @@ bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii) {
         info->niter = ii;
         return true;
     }
-    if (err < opt.stop_thr) {
+    if (may_stop && err < opt.stop_thr) {
         info->status = OK;
         info->niter = ii;
         return true;
@@ -547,17 +562,21 @@ bool check_err(double err, const BaryOptions& opt, BaryInfo* info, int ii) {
 }  // namespace
 
 // Log-domain barycenter step shared by the fixed-support and convolutional solvers (k-major
-// arrays, N x S): logbar = sum_k w_k L_k; on check iterations err = sum_j std_k exp(G_k + L_k)
-// (POT's criterion); then G_k = logbar - L_k. Returns true when the loop must stop.
+// arrays, N x S): logbar = sum_k w_k L_k (+ shift, the log of the debiasing potential c of the
+// debiased solvers, when not null); on check iterations err = sum_j std_k exp(G_k + L_k) (POT's
+// criterion, check_err's may_stop); then G_k = logbar - L_k. Returns true when the loop must stop.
 bool log_bary_update(const double* w, int64_t N, int64_t S, const double* L, double* G, std::vector<double>& logbar,
-                     bool check, const BaryOptions& opt, BaryInfo* info, int ii) {
+                     bool check, const BaryOptions& opt, BaryInfo* info, int ii, const double* shift = nullptr,
+                     bool may_stop = true) {
     std::fill(logbar.begin(), logbar.end(), 0.0);
     for (int64_t k = 0; k < N; ++k)
         for (int64_t j = 0; j < S; ++j) logbar[j] += w[k] * L[k * S + j];
+    if (shift)
+        for (int64_t j = 0; j < S; ++j) logbar[j] += shift[j];
     if (check) {
         std::vector<double> E(N * S);
         for (int64_t e = 0; e < N * S; ++e) E[e] = std::exp(G[e] + L[e]);
-        if (check_err(sum_std_kmajor(E.data(), N, S, S), opt, info, ii)) return true;
+        if (check_err(sum_std_kmajor(E.data(), N, S, S), opt, info, ii, may_stop)) return true;
     }
     for (int64_t k = 0; k < N; ++k)
         for (int64_t j = 0; j < S; ++j) G[k * S + j] = logbar[j] - L[k * S + j];
@@ -578,6 +597,25 @@ void log_bary_finish(const std::vector<double>& logbar, const BaryOptions& opt, 
 // ---------------------------------------------------------------------------------------
 namespace {
 
+// POT's initial scalings of the kernel-form solvers: UKv0 = K (A / colsum(K)), u0 = geomean_k(UKv0) / UKv0,
+// into rows 0 .. N-1 of uT (op.N x dp, k-major; rows N .. op.N-1, extra columns of the operator, are the
+// caller's: applied to K here too, their products unused). X: d x op.N.
+template <class Op>
+void initial_scalings(Op& op, int nt, int threads, const double* A, int64_t N, double* uT, double* X) {
+    const int64_t d = op.d, dp = op.dp, no = op.N;
+    std::vector<double> colsum(dp, 0.0);
+    op.colsum(colsum.data(), setup_threads(nt));  // one column per panel: any split
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t j = 0; j < d; ++j) uT[k * dp + j] = A[j * N + k] / colsum[j];
+    op.pass(uT, X, nullptr, nullptr, nullptr, threads);
+    for (int64_t i = 0; i < d; ++i) {
+        double s = 0;
+        for (int64_t k = 0; k < N; ++k) s += std::log(X[i * no + k]);
+        const double gm = std::exp(s / double(N));
+        for (int64_t k = 0; k < N; ++k) uT[k * dp + i] = gm / X[i * no + k];
+    }
+}
+
 // The kernel-form iterations on an operator (PackedOp or DenseOp) that holds K.
 template <class Op>
 void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const double* w, const BaryOptions& opt,
@@ -585,19 +623,8 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
     const int64_t d = op.d;
     ThreadTuner tuner(nt, Op::tuner_kind, double(d) * double(d) * double(N));
     const int64_t dp = op.dp;
-    // UKv0 = K (A / colsum(K)),  u0 = geomean_k(UKv0) / UKv0
-    std::vector<double> colsum(dp, 0.0);
-    op.colsum(colsum.data(), setup_threads(nt));  // one column per panel: any split
     std::vector<double> uT(N * dp, 0.0), ZT(N * dp, 0.0), X(d * N), Y(d * N), lb(d);
-    for (int64_t k = 0; k < N; ++k)
-        for (int64_t j = 0; j < d; ++j) uT[k * dp + j] = A[j * N + k] / colsum[j];
-    op.pass(uT.data(), X.data(), nullptr, nullptr, nullptr, tuner.chosen);
-    for (int64_t i = 0; i < d; ++i) {
-        double s = 0;
-        for (int64_t k = 0; k < N; ++k) s += std::log(X[i * N + k]);
-        const double gm = std::exp(s / double(N));
-        for (int64_t k = 0; k < N; ++k) uT[k * dp + i] = gm / X[i * N + k];
-    }
+    initial_scalings(op, nt, tuner.chosen, A, N, uT.data(), X.data());
     *info = BaryInfo{};
     info->status = MAX_ITER;
     int ii;
@@ -661,72 +688,230 @@ void barycenter_sinkhorn_cpu(const double* M, int64_t d, const double* A, int64_
 }
 
 // ---------------------------------------------------------------------------------------
-// Fixed support, log domain
+// Fixed support, debiased kernel form (Janati et al. 2020, POT's _barycenter_debiased)
 // ---------------------------------------------------------------------------------------
-void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
-                        const BaryOptions& opt, double* bar, BaryInfo* info) {
-    const int nt = pick_threads(opt, d * d * N);
-    const double scale = -1.0 / reg;
-    std::vector<double> Ms(d * d);
-    for (int64_t e = 0; e < d * d; ++e) Ms[e] = M[e] * scale;
-    std::vector<double> logA(d * N), GT(N * d, 0.0), F(d * N), LT(N * d, 0.0), logbar(d, 0.0);
-    for (int64_t e = 0; e < d * N; ++e) logA[e] = std::log(A[e] + 1e-16);
-    constexpr int64_t JB = 64;
-    const int64_t nJ = (d + JB - 1) / JB;
+// POT's iteration, with scalings u (d x N) and the debiasing potential c (d), both updated once:
+//     UKv = K (A / (K u)),  bar = c * exp(log(UKv) w),  u = bar / UKv,  c = sqrt(c * bar / (K c))
+// (K twice, not K^T; K c with the c of the previous iteration). Every 10th iteration (ii % 10 == 9)
+// err = max |bar - bar_prev| / max(max(bar), 1), which stops the loop only when ii > 20 (debiased
+// Sinkhorn does not converge monotonically). c rides along as an extra histogram (column N) of the
+// operator, so that K c comes out of the product K u:
+// - M symmetric (PackedOp): one pass, X = K [u c], Y = A / X, Z = K^T Y = K Y (column N of A is 0:
+//   its Y and Z are unused);
+// - otherwise (DenseOp): two plain passes, X = K [u c] (N + 1 histograms), then Z = K (A / K u) (N).
+namespace {
+
+template <class Op>
+void debiased_iterations(Op& op, int nt, const double* A, int64_t N, const double* w, const BaryOptions& opt,
+                         double* bar, BaryInfo* info) {
+    constexpr bool sym = std::is_same<Op, PackedOp>::value;
+    const int64_t d = op.d, dp = op.dp, N1 = N + 1;
+    ThreadTuner tuner(nt, Op::tuner_kind, double(d) * double(d) * double(N1));
+    // VT: rows 0 .. N-1 the scalings u, row N the potential c (k-major); UKv_k in row k of ZT
+    std::vector<double> VT(N1 * dp, 0.0), X(d * N1), ZT(N1 * dp, 0.0), bold(d), lb(d), Kc(d);
+    std::vector<double> Ae, Y, YT, X2;
+    if (sym) {
+        Ae.assign(d * N1, 0.0);
+        Y.resize(d * N1);
+        for (int64_t i = 0; i < d; ++i)
+            for (int64_t k = 0; k < N; ++k) Ae[i * N1 + k] = A[i * N + k];
+    } else {
+        YT.assign(N * dp, 0.0);
+        X2.resize(d * N);
+    }
+    initial_scalings(op, nt, tuner.chosen, A, N, VT.data(), X.data());  // u; c (row N) still 0 there
+    double* c = VT.data() + N * dp;
+    for (int64_t j = 0; j < d; ++j) c[j] = bar[j] = 1.0;
     *info = BaryInfo{};
     info->status = MAX_ITER;
-    ThreadTuner tuner(nt, TUNE_BARY_LOG, double(d) * double(d) * double(N));
     int ii;
     InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
         poll.check();
         const double t0 = now_s();
-#pragma omp parallel num_threads(tuner.threads(ii))
-        {
-            // f_ik = log A_ik - LSE_j(-M_ij / reg + G_jk)   (rows)
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < d; ++i) {
-                const double* Mi = Ms.data() + i * d;
-                for (int64_t k = 0; k < N; ++k)
-                    F[i * N + k] = logA[i * N + k] - lse_affine(Mi, 1.0, GT.data() + k * d, d);
-            }
-            // log_KU_jk = LSE_i(-M_ij / reg + f_ik)   (columns, by blocks of JB columns)
-            std::vector<double> mx(N * JB), sm(N * JB);
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t b = 0; b < nJ; ++b) {
-                const int64_t j0 = b * JB, nj = std::min(JB, d - j0);
-                std::fill(mx.begin(), mx.end(), neg_inf());
-                std::fill(sm.begin(), sm.end(), 0.0);
-                for (int64_t i = 0; i < d; ++i) {
-                    const double* Mi = Ms.data() + i * d + j0;
-                    for (int64_t k = 0; k < N; ++k) {
-                        const double fi = F[i * N + k];
-                        double* m = mx.data() + k * JB;
-#pragma omp simd
-                        for (int64_t jj = 0; jj < nj; ++jj) m[jj] = std::max(m[jj], Mi[jj] + fi);
-                    }
-                }
-                for (int64_t i = 0; i < d; ++i) {
-                    const double* Mi = Ms.data() + i * d + j0;
-                    for (int64_t k = 0; k < N; ++k) {
-                        const double fi = F[i * N + k];
-                        const double* m = mx.data() + k * JB;
-                        double* s = sm.data() + k * JB;
-#pragma omp simd
-                        for (int64_t jj = 0; jj < nj; ++jj) s[jj] += fast_exp(Mi[jj] + fi - m[jj]);
-                    }
-                }
-                for (int64_t k = 0; k < N; ++k)
-                    for (int64_t jj = 0; jj < nj; ++jj) {
-                        const double m = mx[k * JB + jj];
-                        LT[k * d + j0 + jj] = m == neg_inf() ? neg_inf() : m + std::log(sm[k * JB + jj]);
-                    }
-            }
+        const int cur = tuner.threads(ii);
+        if constexpr (sym) {
+            op.pass(VT.data(), X.data(), Ae.data(), Y.data(), ZT.data(), cur);  // X = K [u c], ZT = K (A / K u)
+        } else {
+            op.set_hists(N1);
+            op.pass(VT.data(), X.data(), nullptr, nullptr, nullptr, cur);  // X = K [u c]
+            for (int64_t k = 0; k < N; ++k)
+                for (int64_t i = 0; i < d; ++i) YT[k * dp + i] = A[i * N + k] / X[i * N1 + k];
+            op.set_hists(N);
+            op.pass(YT.data(), X2.data(), nullptr, nullptr, nullptr, cur);  // X2 = K (A / K u)
+            for (int64_t k = 0; k < N; ++k)
+                for (int64_t i = 0; i < d; ++i) ZT[k * dp + i] = X2[i * N + k];
         }
         tuner.record(ii, now_s() - t0);
-        if (log_bary_update(w, N, d, LT.data(), GT.data(), logbar, ii % 10 == 1, opt, info, ii)) break;
+        for (int64_t i = 0; i < d; ++i) Kc[i] = X[i * N1 + N];
+        std::copy(bar, bar + d, bold.begin());
+        std::fill(lb.begin(), lb.end(), 0.0);
+        for (int64_t k = 0; k < N; ++k) {
+            const double* z = ZT.data() + k * dp;
+            const double wk = w[k];
+            double* l = lb.data();
+#pragma omp simd
+            for (int64_t j = 0; j < d; ++j) l[j] += wk * fast_log(z[j]);
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j) bar[j] = c[j] * fast_exp(lb[j]);
+        for (int64_t k = 0; k < N; ++k) {
+            const double* z = ZT.data() + k * dp;
+            double* u = VT.data() + k * dp;
+#pragma omp simd
+            for (int64_t j = 0; j < d; ++j) u[j] = bar[j] / z[j];
+        }
+        for (int64_t j = 0; j < d; ++j) c[j] = std::sqrt(c[j] * bar[j] / Kc[j]);
+        if (ii % 10 == 9) {
+            double diff = 0, top = 0;
+            bool finite = true;
+            for (int64_t j = 0; j < d; ++j) {
+                finite = finite && std::isfinite(bar[j]) && std::isfinite(bold[j]);
+                diff = std::max(diff, std::abs(bar[j] - bold[j]));
+                top = std::max(top, bar[j]);
+            }
+            const double err = finite ? diff / std::max(top, 1.0) : std::numeric_limits<double>::quiet_NaN();
+            if (check_err(err, opt, info, ii, ii > 20)) break;
+        }
+    }
+    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
+    for (int64_t j = 0; j < d; ++j)
+        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+}
+
+}  // namespace
+
+void barycenter_debiased_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                             const BaryOptions& opt, double* bar, BaryInfo* info) {
+    const int nt = pick_threads(opt, d * d * (N + 1));
+    const int st = setup_threads(nt);
+    if (is_symmetric(M, d, st)) {
+        PackedOp op;
+        op.init(d, N + 1);
+        op.build(KernelOf{M, d, -1.0 / reg}, st);
+        debiased_iterations(op, nt, A, N, w, opt, bar, info);
+    } else {
+        DenseOp op;
+        op.init(d, N + 1, nt);
+        op.build(KernelOf{M, d, -1.0 / reg}, st);
+        debiased_iterations(op, nt, A, N, w, opt, bar, info);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed support, log domain (POT's _barycenter_sinkhorn_log and _barycenter_debiased_log)
+// ---------------------------------------------------------------------------------------
+namespace {
+
+constexpr int64_t LOG_JB = 64;  // columns per block of the column log-sum-exps
+
+// f_ik = log A_ik - LSE_j(Ms_ij + G_jk) for row i (Ms = -M / reg; GT: N x d, F: d x N)
+inline void log_row(const double* Ms, int64_t d, const double* logA, const double* GT, int64_t N, int64_t i,
+                    double* F) {
+    const double* Mi = Ms + i * d;
+    for (int64_t k = 0; k < N; ++k) F[i * N + k] = logA[i * N + k] - lse_affine(Mi, 1.0, GT + k * d, d);
+}
+
+// LT[k, j] = LSE_i(Ms_ij + F_ik) for the columns of block b (F: d x N, LT: N x d; buffers mx, sm: N x LOG_JB)
+void log_col_block(const double* Ms, int64_t d, const double* F, int64_t N, int64_t b, double* mx, double* sm,
+                   double* LT) {
+    constexpr int64_t JB = LOG_JB;
+    const int64_t j0 = b * JB, nj = std::min(JB, d - j0);
+    std::fill(mx, mx + N * JB, neg_inf());
+    std::fill(sm, sm + N * JB, 0.0);
+    for (int64_t i = 0; i < d; ++i) {
+        const double* Mi = Ms + i * d + j0;
+        for (int64_t k = 0; k < N; ++k) {
+            const double fi = F[i * N + k];
+            double* m = mx + k * JB;
+#pragma omp simd
+            for (int64_t jj = 0; jj < nj; ++jj) m[jj] = std::max(m[jj], Mi[jj] + fi);
+        }
+    }
+    for (int64_t i = 0; i < d; ++i) {
+        const double* Mi = Ms + i * d + j0;
+        for (int64_t k = 0; k < N; ++k) {
+            const double fi = F[i * N + k];
+            const double* m = mx + k * JB;
+            double* s = sm + k * JB;
+#pragma omp simd
+            for (int64_t jj = 0; jj < nj; ++jj) s[jj] += fast_exp(Mi[jj] + fi - m[jj]);
+        }
+    }
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t jj = 0; jj < nj; ++jj) {
+            const double m = mx[k * JB + jj];
+            LT[k * d + j0 + jj] = m == neg_inf() ? neg_inf() : m + std::log(sm[k * JB + jj]);
+        }
+}
+
+// LT = LSE_cols(Ms + F) (by blocks of LOG_JB columns); with logA: first F = log A - LSE_rows(Ms + G).
+void log_fixed_pass(const double* Ms, int64_t d, const double* logA, const double* GT, int64_t N, double* F,
+                    double* LT, int nthreads) {
+    const int64_t nJ = (d + LOG_JB - 1) / LOG_JB;
+#pragma omp parallel num_threads(nthreads)
+    {
+        if (logA) {
+            // f_ik = log A_ik - LSE_j(-M_ij / reg + G_jk)   (rows)
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < d; ++i) log_row(Ms, d, logA, GT, N, i, F);
+        }
+        // log_KU_jk = LSE_i(-M_ij / reg + f_ik)   (columns, by blocks of LOG_JB columns)
+        std::vector<double> mx(N * LOG_JB), sm(N * LOG_JB);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < nJ; ++b) log_col_block(Ms, d, F, N, b, mx.data(), sm.data(), LT);
+    }
+}
+
+void fixed_log_form(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                    const BaryOptions& opt, double* bar, BaryInfo* info, bool debiased) {
+    // debiased: 10 column log-sum-exps of c per iteration, as many exps as 5 histograms
+    const int64_t Nw = debiased ? N + 5 : N;
+    const int nt = pick_threads(opt, d * d * Nw);
+    const double scale = -1.0 / reg;
+    std::vector<double> Ms(d * d);
+    for (int64_t e = 0; e < d * d; ++e) Ms[e] = M[e] * scale;
+    std::vector<double> logA(d * N), GT(N * d, 0.0), F(d * N), LT(N * d, 0.0), logbar(d, 0.0);
+    std::vector<double> c(debiased ? d : 0, 0.0), LC(debiased ? d : 0);
+    for (int64_t e = 0; e < d * N; ++e) logA[e] = std::log(A[e] + 1e-16);
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    ThreadTuner tuner(nt, TUNE_BARY_LOG, double(d) * double(d) * double(Nw));
+    int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
+        double t0 = now_s();
+        const int cur = tuner.threads(ii);
+        log_fixed_pass(Ms.data(), d, logA.data(), GT.data(), N, F.data(), LT.data(), cur);
+        double secs = now_s() - t0;
+        if (!debiased) tuner.record(ii, secs);
+        // debiased: logbar = sum_k w_k log_KU_k + c, stops only when ii > 20
+        if (log_bary_update(w, N, d, LT.data(), GT.data(), logbar, ii % 10 == 1, opt, info, ii,
+                            debiased ? c.data() : nullptr, !debiased || ii > 20))
+            break;
+        if (debiased) {  // 10 times c = (c + logbar - LSE_i(-M_ij / reg + c_i)) / 2
+            t0 = now_s();
+            for (int t = 0; t < 10; ++t) {
+                log_fixed_pass(Ms.data(), d, nullptr, nullptr, 1, c.data(), LC.data(), cur);
+                for (int64_t j = 0; j < d; ++j) c[j] = 0.5 * (c[j] + logbar[j] - LC[j]);
+            }
+            tuner.record(ii, secs + now_s() - t0);
+        }
     }
     log_bary_finish(logbar, opt, info, ii, bar);
+}
+
+}  // namespace
+
+void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                        const BaryOptions& opt, double* bar, BaryInfo* info) {
+    fixed_log_form(M, d, A, N, w, reg, opt, bar, info, false);
+}
+
+void barycenter_debiased_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                                 const BaryOptions& opt, double* bar, BaryInfo* info) {
+    fixed_log_form(M, d, A, N, w, reg, opt, bar, info, true);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -901,16 +1086,17 @@ struct ConvOp {
             }
     }
 
-    // out_k = K1 X_k K2 (X, out: N x R x Cp)
-    void apply(const double* X, double* out, int nthreads) {
+    // out_k = K1 X_k K2 (X, out: n x R x Cp) for the first n images (n < 0: all N)
+    void apply(const double* X, double* out, int nthreads, int64_t n = -1) {
+        if (n < 0) n = N;
         const int64_t RBK = 24;
         const int64_t nrb = (R + RBK - 1) / RBK;
-        const int64_t NRr = N * R;
+        const int64_t NRr = n * R;
         const int64_t nrb2 = (NRr + RBK - 1) / RBK;
 #pragma omp parallel num_threads(nthreads)
         {
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < N * nrb; ++t) {  // T_k = K1 X_k
+            for (int64_t t = 0; t < n * nrb; ++t) {  // T_k = K1 X_k
                 const int64_t k = t / nrb, b = t % nrb;
                 const int64_t i0 = b * RBK, i1 = std::min(R, i0 + RBK);
                 gemm_rows(K1.data(), R, X + k * R * Cp, Cp, T.data() + k * R * Cp, Cp, i0, i1, Cp, R);
@@ -933,20 +1119,33 @@ double sum_std_images(const double* X, int64_t N, int64_t R, int64_t C, int64_t 
 
 }  // namespace
 
-void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
-                           const BaryOptions& opt, double* bar, BaryInfo* info) {
-    const int nt = pick_threads(opt, N * R * C * (R + C));
+namespace {
+
+// POT's _convolutional_barycenter2d (debiased: _convolutional_barycenter2d_debiased, Janati et al.
+// 2020): per iteration V = bar / KU, U = A / K V, bar = exp(sum_k w_k log(K U_k + stab)), with
+// debiased bar = c * exp(...) and then 10 times c = sqrt(c * bar / K c) (one image through the
+// same operator); every 10th iteration (ii % 10 == 9) err = sum over pixels of std_k V_k * K U_k,
+// which stops the debiased loop only when ii > 20. Uout, Vout (N x R x C): the last U, V (or null).
+void conv_kernel_form(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                      const BaryOptions& opt, double* bar, BaryInfo* info, bool debiased, double* Uout,
+                      double* Vout) {
+    const int64_t Nw = debiased ? N + 5 : N;  // debiased: 10 one-image convolutions per iteration, 2 per image
+    const int nt = pick_threads(opt, Nw * R * C * (R + C));
     ConvOp op(N, R, C, reg);
-    ThreadTuner tuner(nt, TUNE_BARY_CONV, double(N) * double(R) * double(C) * double(R + C));
+    ThreadTuner tuner(nt, TUNE_BARY_CONV, double(Nw) * double(R) * double(C) * double(R + C));
     const int64_t Cp = op.Cp, S = R * Cp;
     std::vector<double> Ap(N * S, 0.0), U(N * S, 0.0), V(N * S, 0.0), KU(N * S, 0.0), KV(N * S, 0.0),
         E(N * S, 0.0), B(R * C, 1.0 / double(R * C)), L(R * C);
+    std::vector<double> cP(debiased ? S : 0, 0.0), KC(debiased ? S : 0, 0.0);  // c (R x Cp) and K c
     for (int64_t k = 0; k < N; ++k)
         for (int64_t r = 0; r < R; ++r)
             for (int64_t c = 0; c < C; ++c) {
                 Ap[k * S + r * Cp + c] = A[(k * R + r) * C + c];
                 U[k * S + r * Cp + c] = 1.0;
             }
+    if (debiased)
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t c = 0; c < C; ++c) cP[r * Cp + c] = 1.0;
     op.apply(U.data(), KU.data(), tuner.chosen);
     *info = BaryInfo{};
     info->status = MAX_ITER;
@@ -955,7 +1154,7 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
     InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
         poll.check();
-        const double t0 = now_s();
+        double t0 = now_s();
         const int cur = tuner.threads(ii);
 #pragma omp parallel for num_threads(cur) schedule(static) collapse(2)
         for (int64_t k = 0; k < N; ++k)
@@ -972,7 +1171,8 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
                 for (int64_t c = 0; c < C; ++c) U[o + c] = Ap[o + c] / KV[o + c];
             }
         op.apply(U.data(), KU.data(), cur);
-        tuner.record(ii, now_s() - t0);
+        const double secs = now_s() - t0;
+        if (!debiased) tuner.record(ii, secs);
         std::fill(L.begin(), L.end(), 0.0);
         for (int64_t k = 0; k < N; ++k)
             for (int64_t r = 0; r < R; ++r) {
@@ -981,10 +1181,25 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
                 const double wk = w8[k];
                 for (int64_t c = 0; c < C; ++c) l[c] += wk * std::log(ku[c] + stab);
             }
-        for (int64_t p = 0; p < R * C; ++p) B[p] = std::exp(L[p]);
+        if (debiased) {
+            for (int64_t r = 0; r < R; ++r)
+                for (int64_t c = 0; c < C; ++c) B[r * C + c] = cP[r * Cp + c] * std::exp(L[r * C + c]);
+            t0 = now_s();
+            for (int t = 0; t < 10; ++t) {
+                op.apply(cP.data(), KC.data(), cur, 1);
+                for (int64_t r = 0; r < R; ++r)
+                    for (int64_t c = 0; c < C; ++c) {
+                        double& cc = cP[r * Cp + c];
+                        cc = std::sqrt(cc * B[r * C + c] / KC[r * Cp + c]);
+                    }
+            }
+            tuner.record(ii, secs + now_s() - t0);
+        } else {
+            for (int64_t p = 0; p < R * C; ++p) B[p] = std::exp(L[p]);
+        }
         if (ii % 10 == 9) {
             for (int64_t e = 0; e < N * S; ++e) E[e] = V[e] * KU[e];
-            if (check_err(sum_std_images(E.data(), N, R, C, Cp), opt, info, ii)) break;
+            if (check_err(sum_std_images(E.data(), N, R, C, Cp), opt, info, ii, !debiased || ii > 20)) break;
         }
     }
     if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
@@ -992,6 +1207,24 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, con
         bar[p] = B[p];
         if (!std::isfinite(B[p])) info->status = NUMERICAL_ERROR;
     }
+    for (int64_t k = 0; k < N; ++k)
+        for (int64_t r = 0; r < R; ++r)
+            for (int64_t c = 0; c < C; ++c) {
+                if (Uout) Uout[(k * R + r) * C + c] = U[k * S + r * Cp + c];
+                if (Vout) Vout[(k * R + r) * C + c] = V[k * S + r * Cp + c];
+            }
+}
+
+}  // namespace
+
+void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                           const BaryOptions& opt, double* bar, BaryInfo* info) {
+    conv_kernel_form(A, N, R, C, w8, reg, opt, bar, info, false, nullptr, nullptr);
+}
+
+void conv_barycenter2d_debiased_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                                    const BaryOptions& opt, double* bar, BaryInfo* info, double* U, double* V) {
+    conv_kernel_form(A, N, R, C, w8, reg, opt, bar, info, true, U, V);
 }
 
 namespace {
@@ -1039,28 +1272,31 @@ struct LogConv {
     }
 };
 
-}  // namespace
-
-void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
-                               const BaryOptions& opt, double* bar, BaryInfo* info) {
-    const int nt = pick_threads(opt, N * R * C * (R + C));
+// POT's _convolutional_barycenter2d_log (debiased: _convolutional_barycenter2d_debiased_log): per
+// iteration f_k = log A_k - lconv(G_k), log KU_k = lconv(f_k), logbar = sum_k w_k log KU_k (+ c, then
+// 10 times c = (c + logbar - lconv(c)) / 2), checked every 10th iteration (ii % 10 == 9).
+void conv_log_form(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                   const BaryOptions& opt, double* bar, BaryInfo* info, bool debiased) {
+    const int64_t Nw = debiased ? N + 5 : N;  // debiased: 10 one-image convolutions per iteration
+    const int nt = pick_threads(opt, Nw * R * C * (R + C));
     LogConv lc(R, C, reg);
     const int64_t S = R * C;
     std::vector<double> logA(N * S), G(N * S, 0.0), LKU(N * S, 0.0), F(N * S), Y(N * S), LB(S, 0.0);
+    std::vector<double> c(debiased ? S : 0, 0.0), LC(debiased ? S : 0);
     for (int64_t e = 0; e < N * S; ++e) logA[e] = std::log(A[e] + opt.stab_thr);
     *info = BaryInfo{};
     info->status = MAX_ITER;
-    // Z_k = lconv(X_k) for all k, through Y
-    ThreadTuner tuner(nt, TUNE_BARY_CONV_LOG, double(N) * double(R) * double(C) * double(R + C));
-    auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA, int cur) {
+    // Z_k = lconv(X_k) for the first n images, through Y
+    ThreadTuner tuner(nt, TUNE_BARY_CONV_LOG, double(Nw) * double(R) * double(C) * double(R + C));
+    auto lconv_all = [&](const double* X, double* Z, bool sub_from_logA, int cur, int64_t n) {
 #pragma omp parallel num_threads(cur)
         {
             std::vector<double> mx(C), s(C);
 #pragma omp for schedule(static) collapse(2)
-            for (int64_t k = 0; k < N; ++k)
+            for (int64_t k = 0; k < n; ++k)
                 for (int64_t i = 0; i < R; ++i) lc.axis0_row(X + k * S, i, Y.data() + k * S + i * C, mx.data(), s.data());
 #pragma omp for schedule(static) collapse(2)
-            for (int64_t k = 0; k < N; ++k)
+            for (int64_t k = 0; k < n; ++k)
                 for (int64_t i = 0; i < R; ++i) {
                     double* z = Z + k * S + i * C;
                     lc.axis1_row(Y.data() + k * S + i * C, z);
@@ -1075,14 +1311,37 @@ void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C,
     InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
     for (ii = 0; ii < opt.max_iter; ++ii) {
         poll.check();
-        const double t0 = now_s();
+        double t0 = now_s();
         const int cur = tuner.threads(ii);
-        lconv_all(G.data(), F.data(), true, cur);    // f = log A - lconv(G)
-        lconv_all(F.data(), LKU.data(), false, cur);  // log KU = lconv(f)
-        tuner.record(ii, now_s() - t0);
-        if (log_bary_update(w8, N, S, LKU.data(), G.data(), LB, ii % 10 == 9, opt, info, ii)) break;
+        lconv_all(G.data(), F.data(), true, cur, N);    // f = log A - lconv(G)
+        lconv_all(F.data(), LKU.data(), false, cur, N);  // log KU = lconv(f)
+        const double secs = now_s() - t0;
+        if (!debiased) tuner.record(ii, secs);
+        if (log_bary_update(w8, N, S, LKU.data(), G.data(), LB, ii % 10 == 9, opt, info, ii,
+                            debiased ? c.data() : nullptr, !debiased || ii > 20))
+            break;
+        if (debiased) {  // (POT updates c before its check, which does not read c)
+            t0 = now_s();
+            for (int t = 0; t < 10; ++t) {
+                lconv_all(c.data(), LC.data(), false, cur, 1);
+                for (int64_t p = 0; p < S; ++p) c[p] = 0.5 * (c[p] + LB[p] - LC[p]);
+            }
+            tuner.record(ii, secs + now_s() - t0);
+        }
     }
     log_bary_finish(LB, opt, info, ii, bar);
+}
+
+}  // namespace
+
+void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8, double reg,
+                               const BaryOptions& opt, double* bar, BaryInfo* info) {
+    conv_log_form(A, N, R, C, w8, reg, opt, bar, info, false);
+}
+
+void conv_barycenter2d_debiased_log_cpu(const double* A, int64_t N, int64_t R, int64_t C, const double* w8,
+                                        double reg, const BaryOptions& opt, double* bar, BaryInfo* info) {
+    conv_log_form(A, N, R, C, w8, reg, opt, bar, info, true);
 }
 
 }  // namespace otkit

@@ -5,7 +5,9 @@
 //
 // Every solver reproduces the iterates, the stopping rule and the returned values of the
 // corresponding POT function (ot.bregman.barycenter_sinkhorn, _barycenter_sinkhorn_log,
-// barycenter_stabilized, _convolutional_barycenter2d, _convolutional_barycenter2d_log).
+// barycenter_stabilized, _convolutional_barycenter2d, _convolutional_barycenter2d_log, and the
+// debiased barycenters of Janati et al. 2020: _barycenter_debiased, _barycenter_debiased_log,
+// _convolutional_barycenter2d_debiased, _convolutional_barycenter2d_debiased_log).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,11 @@ void barycenter_log_cpu(const double* M, int64_t d, const double* A, int64_t N, 
                         const BaryOptions& opt, double* bar, BaryInfo* info);
 void barycenter_stabilized_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                                const BaryOptions& opt, double* bar, BaryInfo* info);
+// Debiased (Sinkhorn divergence) barycenters: the loop stops only when ii > 20, as POT's.
+void barycenter_debiased_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                             const BaryOptions& opt, double* bar, BaryInfo* info);
+void barycenter_debiased_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                                 const BaryOptions& opt, double* bar, BaryInfo* info);
 
 // A (N x h x w) images (row-major), w8 (N) weights. Writes bar (h x w). The Gaussian kernel
 // exp(-(t_i - t_j)^2 / reg) on t = linspace(0, 1, .) is applied along each axis separately.
@@ -42,5 +49,11 @@ void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t h, int64_t w, con
                            const BaryOptions& opt, double* bar, BaryInfo* info);
 void conv_barycenter2d_log_cpu(const double* A, int64_t N, int64_t h, int64_t w, const double* w8, double reg,
                                const BaryOptions& opt, double* bar, BaryInfo* info);
+// Debiased. U, V (N x h x w, or null): the last scalings (POT's log["U"], log["V"]).
+void conv_barycenter2d_debiased_cpu(const double* A, int64_t N, int64_t h, int64_t w, const double* w8, double reg,
+                                    const BaryOptions& opt, double* bar, BaryInfo* info, double* U = nullptr,
+                                    double* V = nullptr);
+void conv_barycenter2d_debiased_log_cpu(const double* A, int64_t N, int64_t h, int64_t w, const double* w8,
+                                        double reg, const BaryOptions& opt, double* bar, BaryInfo* info);
 
 }  // namespace otkit

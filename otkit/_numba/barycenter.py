@@ -16,9 +16,11 @@ from .. import _status
 _OK, _MAX_ITER, _NUM = _status.OK, _status.MAX_ITER, _status.NUMERICAL_ERROR
 
 
-def _result(bar, status, niter, err, errs, nerr):
-    return {"bar": bar, "status": int(status), "niter": int(niter), "err": float(err),
-            "errs": [float(e) for e in errs[:nerr]]}
+def _result(bar, status, niter, err, errs, nerr, **extra):
+    out = {"bar": bar, "status": int(status), "niter": int(niter), "err": float(err),
+           "errs": [float(e) for e in errs[:nerr]]}
+    out.update(extra)
+    return out
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -67,12 +69,19 @@ def _check(err, stop_thr, errs, nerr):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
-    d, N = A.shape
+def _kernel(M, reg):
+    d = M.shape[0]
     K = np.empty((d, d))
     for i in range(d):
         for j in range(d):
             K[i, j] = np.exp(-M[i, j] / reg)
+    return K
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _initial_scalings(K, A):
+    # POT's start of the kernel-form solvers: UKv = K (A / colsum(K)), u = geomean_k(UKv) / UKv
+    d, N = A.shape
     colsum = np.zeros(d)
     for i in range(d):
         for j in range(d):
@@ -90,6 +99,14 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
         gm = np.exp(s / N)
         for k in range(N):
             u[i, k] = gm / UKv[i, k]
+    return u
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
+    d, N = A.shape
+    K = _kernel(M, reg)
+    u = _initial_scalings(K, A)
     KT = np.ascontiguousarray(K.T)
     bar = np.zeros(d)
     errs = np.zeros(max_iter // 10 + 2)
@@ -128,6 +145,61 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
+def _debiased_core(M, A, w, reg, max_iter, stop_thr):
+    # POT's _barycenter_debiased: UKv = K (A / K u), bar = c * exp(log(UKv) w), u = bar / UKv,
+    # c = sqrt(c * bar / K c) (the c of the previous iteration in K c); err = max|bar - bar_prev| /
+    # max(max(bar), 1) when ii % 10 == 9, which stops the loop only when ii > 20
+    d, N = A.shape
+    K = _kernel(M, reg)
+    u = _initial_scalings(K, A)
+    c = np.ones(d)
+    bar = np.ones(d)
+    bold = np.empty(d)
+    Y = np.empty((d, N))
+    errs = np.zeros(max_iter // 10 + 2)
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        bold[:] = bar
+        X = np.dot(K, u)
+        Kc = np.dot(K, c)
+        for i in range(d):
+            for k in range(N):
+                Y[i, k] = A[i, k] / X[i, k]
+        UKv = np.dot(K, Y)
+        for j in range(d):
+            s = 0.0
+            for k in range(N):
+                s += w[k] * np.log(UKv[j, k])
+            bar[j] = c[j] * np.exp(s)
+            for k in range(N):
+                u[j, k] = bar[j] / UKv[j, k]
+            c[j] = np.sqrt(c[j] * bar[j] / Kc[j])
+        if ii % 10 == 9:
+            diff = 0.0
+            top = 0.0
+            finite = True
+            for j in range(d):
+                if not (np.isfinite(bar[j]) and np.isfinite(bold[j])):
+                    finite = False
+                diff = max(diff, abs(bar[j] - bold[j]))
+                top = max(top, bar[j])
+            err = diff / max(top, 1.0) if finite else np.nan
+            # a stopThr of -inf: no stop (but on a non-finite error) before ii > 20
+            stop, status = _check(err, stop_thr if ii > 20 else -np.inf, errs, nerr)
+            nerr += 1
+            if stop:
+                niter = ii
+                break
+    for j in range(d):
+        if not np.isfinite(bar[j]):
+            status = _NUM
+    return bar, status, niter, err, errs, nerr
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
 def _lse_rows_plus(Ms, g, logA, k, F):
     # F[i, k] = logA[i, k] - LSE_j(Ms[i, j] + g[j])
     d = Ms.shape[0]
@@ -145,8 +217,11 @@ def _lse_rows_plus(Ms, g, logA, k, F):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _log_core(M, A, w, reg, max_iter, stop_thr):
+def _log_core(M, A, w, reg, max_iter, stop_thr, debiased):
+    # debiased: POT's _barycenter_debiased_log, logbar = sum_k w_k log KU_k + c, then 10 times
+    # c = (c + logbar - LSE_i(-M_ij / reg + c_i)) / 2; stops only when ii > 20
     d, N = A.shape
+    c = np.zeros(d)
     Ms = -M / reg
     logA = np.log(A + 1e-16)
     G = np.zeros((d, N))
@@ -182,9 +257,11 @@ def _log_core(M, A, w, reg, max_iter, stop_thr):
         for j in range(d):
             for k in range(N):
                 logbar[j] += w[k] * LKU[j, k]
+            if debiased:
+                logbar[j] += c[j]
         if ii % 10 == 1:
             err = _sum_std_rows(np.exp(G + LKU))
-            stop, status = _check(err, stop_thr, errs, nerr)
+            stop, status = _check(err, stop_thr if ii > 20 or not debiased else -np.inf, errs, nerr)
             nerr += 1
             if stop:
                 niter = ii
@@ -192,6 +269,21 @@ def _log_core(M, A, w, reg, max_iter, stop_thr):
         for j in range(d):
             for k in range(N):
                 G[j, k] = logbar[j] - LKU[j, k]
+        if debiased:
+            for _ in range(10):
+                # sm = LSE_i(Ms[i, :] + c_i), then c = (c + logbar - sm) / 2
+                mx[:] = -np.inf
+                for i in range(d):
+                    for j in range(d):
+                        t = Ms[i, j] + c[i]
+                        if t > mx[j]:
+                            mx[j] = t
+                sm[:] = 0.0
+                for i in range(d):
+                    for j in range(d):
+                        sm[j] += np.exp(Ms[i, j] + c[i] - mx[j])
+                for j in range(d):
+                    c[j] = 0.5 * (c[j] + logbar[j] - (mx[j] + np.log(sm[j])))
     bar = np.exp(logbar)
     for j in range(d):
         if not np.isfinite(bar[j]):
@@ -286,12 +378,22 @@ def bary_sinkhorn(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
 
 def bary_sinkhorn_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, log domain (POT's ``barycenter(..., method="sinkhorn_log")``)."""
-    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr), False))
 
 
 def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, stabilized kernel form (POT's ``barycenter_stabilized``)."""
     return _result(*_stabilized_core(M, A, weights, float(reg), float(tau), int(max_iter), float(stop_thr)))
+
+
+def bary_debiased(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
+    """Fixed-support debiased barycenter, kernel form (POT's ``_barycenter_debiased``)."""
+    return _result(*_debiased_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+
+
+def bary_debiased_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
+    """Fixed-support debiased barycenter, log domain (POT's ``_barycenter_debiased_log``)."""
+    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr), True))
 
 
 # ---------------------------------------------------------------------------------------
@@ -336,8 +438,13 @@ def _sum_std_images(X):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
+def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
+    # debiased: POT's _convolutional_barycenter2d_debiased, bar = c * exp(...), then 10 times
+    # c = sqrt(c * bar / K c); stops only when ii > 20. Also returns the last U and V.
     N, R, C = A.shape
+    c = np.ones((1, R, C))
+    KC = np.empty((1, R, C))
+    T1 = np.empty((R, C))
     K1 = _gauss1d(R, reg, False)
     K2 = _gauss1d(C, reg, False)
     bar = np.empty((R, C))
@@ -357,36 +464,42 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr):
     for ii in range(max_iter):
         for k in range(N):
             for r in range(R):
-                for c in range(C):
-                    V[k, r, c] = bar[r, c] / KU[k, r, c]
+                for q in range(C):
+                    V[k, r, q] = bar[r, q] / KU[k, r, q]
         _conv(K1, K2, V, T, KV)
         for k in range(N):
             for r in range(R):
-                for c in range(C):
-                    U[k, r, c] = A[k, r, c] / KV[k, r, c]
+                for q in range(C):
+                    U[k, r, q] = A[k, r, q] / KV[k, r, q]
         _conv(K1, K2, U, T, KU)
         for r in range(R):
-            for c in range(C):
+            for q in range(C):
                 s = 0.0
                 for k in range(N):
-                    s += w[k] * np.log(KU[k, r, c] + stab_thr)
-                bar[r, c] = np.exp(s)
+                    s += w[k] * np.log(KU[k, r, q] + stab_thr)
+                bar[r, q] = c[0, r, q] * np.exp(s) if debiased else np.exp(s)
+        if debiased:
+            for _ in range(10):
+                _conv(K1, K2, c, T1, KC)
+                for r in range(R):
+                    for q in range(C):
+                        c[0, r, q] = np.sqrt(c[0, r, q] * bar[r, q] / KC[0, r, q])
         if ii % 10 == 9:
             for k in range(N):
                 for r in range(R):
-                    for c in range(C):
-                        E[k, r, c] = V[k, r, c] * KU[k, r, c]
+                    for q in range(C):
+                        E[k, r, q] = V[k, r, q] * KU[k, r, q]
             err = _sum_std_images(E)
-            stop, status = _check(err, stop_thr, errs, nerr)
+            stop, status = _check(err, stop_thr if ii > 20 or not debiased else -np.inf, errs, nerr)
             nerr += 1
             if stop:
                 niter = ii
                 break
     for r in range(R):
-        for c in range(C):
-            if not np.isfinite(bar[r, c]):
+        for q in range(C):
+            if not np.isfinite(bar[r, q]):
                 status = _NUM
-    return bar, status, niter, err, errs, nerr
+    return bar, status, niter, err, errs, nerr, U, V
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -417,8 +530,11 @@ def _lconv(M1, M2, X):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
+def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
+    # debiased: POT's _convolutional_barycenter2d_debiased_log, logbar += c, then 10 times
+    # c = (c + logbar - lconv(c)) / 2; stops only when ii > 20
     N, R, C = A.shape
+    cpot = np.zeros((R, C))
     M1 = _gauss1d(R, reg, True)
     M2 = _gauss1d(C, reg, True)
     logA = np.empty((N, R, C))
@@ -448,13 +564,22 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
                 for c in range(C):
                     LKU[k, r, c] = cf[r, c]
                     logbar[r, c] += w[k] * cf[r, c]
+        if debiased:
+            for r in range(R):
+                for c in range(C):
+                    logbar[r, c] += cpot[r, c]
+            for _ in range(10):  # (POT updates c before its check, which does not read c)
+                cc = _lconv(M1, M2, cpot)
+                for r in range(R):
+                    for c in range(C):
+                        cpot[r, c] = 0.5 * (cpot[r, c] + logbar[r, c] - cc[r, c])
         if ii % 10 == 9:
             for k in range(N):
                 for r in range(R):
                     for c in range(C):
                         E[k, r, c] = np.exp(G[k, r, c] + LKU[k, r, c])
             err = _sum_std_images(E)
-            stop, status = _check(err, stop_thr, errs, nerr)
+            stop, status = _check(err, stop_thr if ii > 20 or not debiased else -np.inf, errs, nerr)
             nerr += 1
             if stop:
                 niter = ii
@@ -474,9 +599,22 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr):
 
 def bary_conv2d(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Convolutional barycenter (POT's ``_convolutional_barycenter2d``)."""
-    return _result(*_conv_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr)))
+    return _result(*_conv_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), False)[:6])
 
 
 def bary_conv2d_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_log``)."""
-    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr)))
+    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), False))
+
+
+def bary_conv2d_debiased(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
+    """Debiased convolutional barycenter (POT's ``_convolutional_barycenter2d_debiased``); also returns the
+    last scalings ``U`` and ``V``."""
+    bar, status, niter, err, errs, nerr, U, V = _conv_core(A, weights, float(reg), int(max_iter), float(stop_thr),
+                                                           float(stab_thr), True)
+    return _result(bar, status, niter, err, errs, nerr, U=U, V=V)
+
+
+def bary_conv2d_debiased_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
+    """Debiased convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_debiased_log``)."""
+    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), True))
