@@ -7,7 +7,8 @@ TREE_A / TREE_B are folders that hold an importable otkit with its compiled modu
 built in place, or a ``pip install --target`` folder). Each round runs every case once per tree, each
 tree in a fresh interpreter (in alternating order), and the table keeps the min over rounds of each
 case; ratio = B / A (below 1: B is faster). Cases: Sinkhorn kernel form (d = 256, 1024, 4096),
-log-domain (1024), stabilized (1024), batched (N = 100, d = 1024), barycenter (N = 10, d = 1024) and
+log-domain (1024), stabilized (1024), batched (N = 100, d = 1024), barycenters (N = 10, d = 1024: kernel
+form and log-domain; convolutional 4 x 256 x 256 and log-domain 4 x 64 x 64) and
 exact EMD (d = 1024), each with a fixed iteration count and one repetition of 3 calls (min).
 """
 from __future__ import annotations
@@ -30,6 +31,8 @@ P = {d: prob(d) for d in (256, 1024, 4096)}
 a1, b1, M1 = P[1024]
 B = rng.dirichlet(np.ones(1024), size=100).T.copy()
 A = rng.dirichlet(np.ones(1024), size=10).T.copy()
+IM256 = rng.random((4, 256, 256)); IM256 /= IM256.sum((1, 2), keepdims=True)
+IM64 = rng.random((4, 64, 64)); IM64 /= IM64.sum((1, 2), keepdims=True)
 cases = {
  "sinkhorn d=256 (1000 it)": lambda: otkit.sinkhorn2(*P[256], 0.1, numItermax=1000, stopThr=0),
  "sinkhorn d=1024 (200 it)": lambda: otkit.sinkhorn2(a1, b1, M1, 0.1, numItermax=200, stopThr=0),
@@ -38,6 +41,12 @@ cases = {
  "sinkhorn_stabilized d=1024 (100 it)": lambda: otkit.sinkhorn2(a1, b1, M1, 0.1, method="sinkhorn_stabilized", numItermax=100, stopThr=0),
  "batched N=100 d=1024 (50 it)": lambda: otkit.sinkhorn2(a1, B, M1, 0.1, numItermax=50, stopThr=0),
  "barycenter N=10 d=1024 (81 it)": lambda: otkit.barycenter(A, M1, 0.01, numItermax=81, stopThr=0),
+ "barycenter log N=10 d=1024 (20 it)": lambda: otkit.barycenter(A, M1, 0.01, method="sinkhorn_log", numItermax=20,
+                                                                stopThr=0, warn=False),
+ "conv barycenter 4x256x256 (30 it)": lambda: otkit.convolutional_barycenter2d(IM256, 4e-3, numItermax=30, stopThr=0,
+                                                                               warn=False),
+ "conv barycenter log 4x64x64 (20 it)": lambda: otkit.convolutional_barycenter2d(IM64, 4e-3, method="sinkhorn_log",
+                                                                                 numItermax=20, stopThr=0, warn=False),
  "emd2 d=1024": lambda: otkit.emd2(a1, b1, M1),
 }
 import warnings; warnings.simplefilter("ignore")
