@@ -192,12 +192,14 @@ def test_w2_floor(ring, digits):
 def test_evaluate_adds_fd_and_kl(ring, digits):
     x = digits.train_x[:500]
     r = M.evaluate(digits, x)
-    assert set(r) == {"w2", "modes", "hq", "fd"}
+    assert set(r) == {"w2", "w2_floor", "modes", "hq", "fd"}
+    np.testing.assert_allclose(r["w2_floor"], M.w2_floor(digits, 500), rtol=1e-12)
     np.testing.assert_allclose(r["fd"], M.feature_frechet_distance(x), rtol=1e-12)
     best = min(_timed(M.evaluate, digits, digits.train_x[i:i + 500]) for i in range(3))
     assert best < 0.5, best  # ~15 ms on one core: nothing is retrained or refitted per call
     r = M.evaluate(ring, ring._mixture(400, np.random.default_rng(3)), n=400)
-    assert set(r) == {"w2", "modes", "hq", "kl"} and r["kl"] < 0.05 and r["modes"] == 8
+    assert set(r) == {"w2", "w2_floor", "modes", "hq", "kl"} and r["kl"] < 0.05 and r["modes"] == 8
+    assert r["w2"] < 2 * r["w2_floor"]  # a true sample scores near the floor
 
 
 def _timed(f, *args):

@@ -126,7 +126,8 @@ def run(args):
         return 1
     f = res.final
     extra = f", feature Frechet distance {f['fd']:.2f}" if "fd" in f else ""
-    print(f"{res.message}; final exact W2 to held-out data {f['w2']:.4f}, modes {f['modes']}, "
+    floor = f" (true-vs-true floor {f['w2_floor']:.4f})" if "w2_floor" in f else ""
+    print(f"{res.message}; final exact W2 to held-out data {f['w2']:.4f}{floor}, modes {f['modes']}, "
           f"high-quality share {f['hq']:.3f}{extra}")
     for path in res.files:
         print(f"wrote {path}")

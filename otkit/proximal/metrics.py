@@ -563,13 +563,19 @@ def w2_floor(dataset, n, seed=0):
     return w2_exact(held[perm[:m]], held[perm[m:2 * m]])
 
 
+@functools.lru_cache(maxsize=16)
+def _w2_floor_cached(name, n):
+    return w2_floor(name, n)
+
+
 def evaluate(dataset, samples, n=2000):
     """All metrics of generated ``samples`` against ``dataset``'s held-out data.
 
     ``w2`` uses at most ``n`` samples on each side (the digits hold out 540 images, so 540 there).
     Returns a dict with ``w2``, ``modes`` (modes captured, or digit classes covered) and ``hq``
-    (the high-quality share, or the share of confidently classified digits), plus ``kl``
-    (:func:`mode_kl`, 2-D mixtures) or ``fd`` (:func:`feature_frechet_distance` of all the
+    (the high-quality share, or the share of confidently classified digits), ``w2_floor`` (the W2
+    between two true samples of the same size, :func:`w2_floor`: W2 cannot resolve quality below it),
+    plus ``kl`` (:func:`mode_kl`, 2-D mixtures) or ``fd`` (:func:`feature_frechet_distance` of all the
     samples to the held-out digits).
 
     Examples
@@ -579,11 +585,11 @@ def evaluate(dataset, samples, n=2000):
     >>> from otkit.proximal.metrics import evaluate
     >>> ring = make_dataset("ring8")
     >>> sorted(evaluate(ring, ring._mixture(300, np.random.default_rng(0))))
-    ['hq', 'kl', 'modes', 'w2']
+    ['hq', 'kl', 'modes', 'w2', 'w2_floor']
     """
     held = dataset.heldout(n)
     m = min(len(held), len(samples))
-    out = {"w2": w2_exact(samples[:m], held[:m])}
+    out = {"w2": w2_exact(samples[:m], held[:m]), "w2_floor": _w2_floor_cached(dataset.name, m)}
     if dataset.kind == "points":
         out["modes"], out["hq"] = mode_stats(samples, dataset.modes, dataset.std)
         out["kl"] = mode_kl(samples, dataset.modes, dataset.std)
