@@ -524,6 +524,19 @@ struct StabilizedKernelOf {
 
 
 // sum_j std_k X[k, j] (population std over the N histograms, two-pass), X: N x ld (k-major).
+// lb_j = sum_k w_k log Z_kj (Z k-major, N x ld): the log of the weighted geometric mean of the kernel-form
+// solvers, N x d logs per iteration, vectorized (libm's scalar log took ~15% of an iteration at d = 1024,
+// N = 10, outside the parallel pass).
+void weighted_log_sum(const double* Z, int64_t N, int64_t ld, int64_t d, const double* w, double* lb) {
+    std::fill(lb, lb + d, 0.0);
+    for (int64_t k = 0; k < N; ++k) {
+        const double* z = Z + k * ld;
+        const double wk = w[k];
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j) lb[j] += wk * fast_log(z[j]);
+    }
+}
+
 double sum_std_kmajor(const double* X, int64_t N, int64_t ld, int64_t d) {
     double tot = 0;
     for (int64_t j = 0; j < d; ++j) {
@@ -641,16 +654,7 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
 #pragma omp simd
             for (int64_t j = 0; j < d; ++j) z[j] *= u[j];
         }
-        // geometric mean: N x d logs per iteration, vectorized (libm's scalar log took ~15% of an
-        // iteration at d = 1024, N = 10, outside the parallel pass)
-        std::fill(lb.begin(), lb.end(), 0.0);
-        for (int64_t k = 0; k < N; ++k) {
-            const double* z = ZT.data() + k * dp;
-            const double wk = w[k];
-            double* l = lb.data();
-#pragma omp simd
-            for (int64_t j = 0; j < d; ++j) l[j] += wk * fast_log(z[j]);
-        }
+        weighted_log_sum(ZT.data(), N, dp, d, w, lb.data());
 #pragma omp simd
         for (int64_t j = 0; j < d; ++j) bar[j] = fast_exp(lb[j]);
         for (int64_t k = 0; k < N; ++k) {
@@ -745,14 +749,7 @@ void debiased_iterations(Op& op, int nt, const double* A, int64_t N, const doubl
         tuner.record(ii, now_s() - t0);
         for (int64_t i = 0; i < d; ++i) Kc[i] = X[i * N1 + N];
         std::copy(bar, bar + d, bold.begin());
-        std::fill(lb.begin(), lb.end(), 0.0);
-        for (int64_t k = 0; k < N; ++k) {
-            const double* z = ZT.data() + k * dp;
-            const double wk = w[k];
-            double* l = lb.data();
-#pragma omp simd
-            for (int64_t j = 0; j < d; ++j) l[j] += wk * fast_log(z[j]);
-        }
+        weighted_log_sum(ZT.data(), N, dp, d, w, lb.data());
 #pragma omp simd
         for (int64_t j = 0; j < d; ++j) bar[j] = c[j] * fast_exp(lb[j]);
         for (int64_t k = 0; k < N; ++k) {
