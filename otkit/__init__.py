@@ -23,6 +23,7 @@ from .barycenter import (  # noqa: E402
     convolutional_barycenter2d,
     convolutional_barycenter2d_debiased,
     free_support_barycenter,
+    free_support_sinkhorn_barycenter,
 )
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
@@ -63,6 +64,7 @@ __all__ = [
     "convolutional_barycenter2d",
     "convolutional_barycenter2d_debiased",
     "free_support_barycenter",
+    "free_support_sinkhorn_barycenter",
     "param_w2",
     "pairwise_sinkhorn2",
     "dist",

@@ -32,6 +32,7 @@ __all__ = [
     "barycenter_debiased",
     "convolutional_barycenter2d",
     "convolutional_barycenter2d_debiased",
+    "free_support_sinkhorn_barycenter",
     "free_support_barycenter",
 ]
 
@@ -571,6 +572,47 @@ def convolutional_barycenter2d_debiased(A, reg, weights=None, method="sinkhorn",
 # ---------------------------------------------------------------------------------------
 # free support
 # ---------------------------------------------------------------------------------------
+def _check_free_support(measures_locations, measures_weights, X_init, b, weights, numItermax, stopThr):
+    """The validated inputs of the free-support barycenters: (X, locations, weights, b, w, numItermax, stopThr)."""
+    if isinstance(measures_locations, np.ndarray) and measures_locations.ndim == 3:
+        measures_locations = list(measures_locations)
+    if isinstance(measures_weights, np.ndarray) and measures_weights.ndim == 2:
+        measures_weights = list(measures_weights)
+    if not isinstance(measures_locations, (list, tuple)) or not isinstance(measures_weights, (list, tuple)):
+        raise TypeError("measures_locations and measures_weights must be lists of arrays (one per measure)")
+    N = len(measures_locations)
+    if N == 0:
+        raise ValueError("measures_locations is empty: give at least one measure")
+    if len(measures_weights) != N:
+        raise ValueError(f"measures_weights has {len(measures_weights)} entries but measures_locations has {N}")
+    X = as_float_array(X_init, "X_init")
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"X_init must be a non-empty 2-D array (k, d), got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X_init has non-finite entries (NaN or inf)")
+    k, dim = X.shape
+    locs, wts = [], []
+    for i, (Xi, ai) in enumerate(zip(measures_locations, measures_weights)):
+        Xi = as_float_array(Xi, f"measures_locations[{i}]")
+        if Xi.ndim != 2 or Xi.shape[1] != dim or Xi.shape[0] == 0:
+            raise ValueError(f"measures_locations[{i}] must be a (k_i, {dim}) array (d = X_init.shape[1]), "
+                             f"got shape {Xi.shape}")
+        if not np.isfinite(Xi).all():
+            raise ValueError(f"measures_locations[{i}] has non-finite entries (NaN or inf)")
+        ai = check_hist(ai, f"measures_weights[{i}]", Xi.shape[0], other=f"measures_locations[{i}].shape[0]")
+        _check_sums_to_one(ai.sum(), f"measures_weights[{i}]", "")
+        locs.append(Xi)
+        wts.append(ai)
+    b = check_hist(b, "b", k, other="X_init.shape[0]")
+    if (b <= 0).any():
+        raise ValueError("b must be > 0 everywhere (the update divides by b)")
+    _check_sums_to_one(b.sum(), "b", "")
+    w = _check_weights(weights, N, what="measures")
+    numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
+    _, stopThr = _check_stop(1, stopThr)
+    return X, locs, wts, b, w, numItermax, stopThr
+
+
 @_autograd.tensors_in_out("free_support_barycenter", ('X_init', 'measures_locations'))
 def free_support_barycenter(measures_locations, measures_weights, X_init, b=None, weights=None, numItermax=100,
                             stopThr=1e-7, verbose=False, log=None, numThreads=1, backend="auto"):
@@ -632,42 +674,10 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
        International Conference on Machine Learning.
     """
     _backend.resolve_backend(backend, family="barycenter")
-    if isinstance(measures_locations, np.ndarray) and measures_locations.ndim == 3:
-        measures_locations = list(measures_locations)
-    if isinstance(measures_weights, np.ndarray) and measures_weights.ndim == 2:
-        measures_weights = list(measures_weights)
-    if not isinstance(measures_locations, (list, tuple)) or not isinstance(measures_weights, (list, tuple)):
-        raise TypeError("measures_locations and measures_weights must be lists of arrays (one per measure)")
-    N = len(measures_locations)
-    if N == 0:
-        raise ValueError("measures_locations is empty: give at least one measure")
-    if len(measures_weights) != N:
-        raise ValueError(f"measures_weights has {len(measures_weights)} entries but measures_locations has {N}")
-    X = as_float_array(X_init, "X_init")
-    if X.ndim != 2 or 0 in X.shape:
-        raise ValueError(f"X_init must be a non-empty 2-D array (k, d), got shape {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X_init has non-finite entries (NaN or inf)")
+    X, locs, wts, b, w, numItermax, stopThr = _check_free_support(measures_locations, measures_weights, X_init, b,
+                                                                   weights, numItermax, stopThr)
     k, dim = X.shape
-    locs, wts = [], []
-    for i, (Xi, ai) in enumerate(zip(measures_locations, measures_weights)):
-        Xi = as_float_array(Xi, f"measures_locations[{i}]")
-        if Xi.ndim != 2 or Xi.shape[1] != dim or Xi.shape[0] == 0:
-            raise ValueError(f"measures_locations[{i}] must be a (k_i, {dim}) array (d = X_init.shape[1]), "
-                             f"got shape {Xi.shape}")
-        if not np.isfinite(Xi).all():
-            raise ValueError(f"measures_locations[{i}] has non-finite entries (NaN or inf)")
-        ai = check_hist(ai, f"measures_weights[{i}]", Xi.shape[0], other=f"measures_locations[{i}].shape[0]")
-        _check_sums_to_one(ai.sum(), f"measures_weights[{i}]", "")
-        locs.append(Xi)
-        wts.append(ai)
-    b = check_hist(b, "b", k, other="X_init.shape[0]")
-    if (b <= 0).any():
-        raise ValueError("b must be > 0 everywhere (the update divides by b)")
-    _check_sums_to_one(b.sum(), "b", "")
-    w = _check_weights(weights, N, what="measures")
-    numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
-    _, stopThr = _check_stop(1, stopThr)
+    N = len(locs)
 
     from .emd import _solve
 
@@ -699,6 +709,80 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
     if not converged and numItermax > 0:
         warnings.warn(
             f"free_support_barycenter did not converge in numItermax={numItermax} iterations: squared "
+            f"displacement {disp:.6g} > stopThr={stopThr:g}; increase numItermax.", UserWarning, stacklevel=2)
+    if log:
+        return X, {"displacement_square_norms": norms, "niter": it, "err": disp if norms else None,
+                   "converged": bool(converged)}
+    return X
+
+
+@_autograd.tensors_in_out("free_support_sinkhorn_barycenter", ('X_init', 'measures_locations'))
+def free_support_sinkhorn_barycenter(measures_locations, measures_weights, X_init, reg, b=None, weights=None,
+                                     numItermax=100, numInnerItermax=1000, stopThr=1e-7, verbose=False, log=None,
+                                     backend="auto", **kwargs):
+    r"""Free-support entropic barycenter (POT's ``ot.bregman.free_support_sinkhorn_barycenter``).
+
+    .. math::
+        \min_X \sum_i w_i\, W_{reg}(b, X; a_i, X_i)
+
+    by the fixed point :math:`X \leftarrow \sum_i w_i\, \mathrm{diag}(1/b)\, T_i X_i` of
+    :func:`free_support_barycenter`, with :math:`T_i` the entropic plan of :func:`otkit.sinkhorn` (squared
+    Euclidean cost, regularization ``reg``, at most ``numInnerItermax`` iterations; ``kwargs`` go to
+    ``sinkhorn``, e.g. ``method="sinkhorn_log"`` for small ``reg``). Same iterates, stopping rule (squared
+    displacement <= ``stopThr``) and ``log["displacement_square_norms"]`` as POT.
+
+    Parameters
+    ----------
+    measures_locations : list of (k_i, d) arrays
+    measures_weights : list of (k_i,) arrays (each sums to 1)
+    X_init : (k, d) array, the initial support
+    reg : float, > 0
+    b : (k,) array, optional, the barycenter's weights (uniform by default)
+    weights : (N,) array, optional, the barycentric coordinates (uniform by default)
+    numItermax, numInnerItermax : int
+    stopThr : float
+    verbose, log : bool
+    backend : {"auto", "cpp", "numba"}
+
+    Returns
+    -------
+    X : (k, d) ndarray
+    log : dict, only if ``log`` (``displacement_square_norms``, ``niter``, ``err``, ``converged``)
+
+    Examples
+    --------
+    >>> import numpy as np, otkit
+    >>> X1, X2 = np.array([[0.0], [1.0]]), np.array([[2.0], [3.0]])
+    >>> w = [np.full(2, 0.5)] * 2
+    >>> X = otkit.free_support_sinkhorn_barycenter([X1, X2], w, np.array([[0.0], [3.0]]), reg=0.05)
+    >>> np.round(X.ravel(), 3)
+    array([1., 2.])
+    """
+    from .bregman import sinkhorn
+
+    reg = check_reg(reg)
+    numInnerItermax = check_positive_int(numInnerItermax, "numInnerItermax")
+    X, locs, wts, b, w, numItermax, stopThr = _check_free_support(measures_locations, measures_weights, X_init, b,
+                                                                   weights, numItermax, stopThr)
+    k, dim = X.shape
+    norms = []
+    disp = stopThr + 1.0
+    it = 0
+    while disp > stopThr and it < numItermax:
+        T_sum = np.zeros((k, dim))
+        for Xi, ai, wi in zip(locs, wts, w):
+            T = sinkhorn(b, ai, dist(X, Xi), reg, numItermax=numInnerItermax, backend=backend, **kwargs)
+            T_sum += wi / b[:, None] * (T @ Xi)
+        disp = float(np.sum((T_sum - X) ** 2))
+        norms.append(disp)
+        X = T_sum
+        if verbose:
+            print(f"iteration {it}, displacement_square_norm={disp:f}")
+        it += 1
+    converged = disp <= stopThr
+    if not converged and numItermax > 0:
+        warnings.warn(
+            f"free_support_sinkhorn_barycenter did not converge in numItermax={numItermax} iterations: squared "
             f"displacement {disp:.6g} > stopThr={stopThr:g}; increase numItermax.", UserWarning, stacklevel=2)
     if log:
         return X, {"displacement_square_norms": norms, "niter": it, "err": disp if norms else None,
