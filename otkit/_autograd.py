@@ -390,9 +390,9 @@ class _CloudPlan:
             yield i0, min(self.n, i0 + self.step)
 
     def cost_block(self, x_rows, y):
-        C = (x_rows * x_rows).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x_rows @ y.T)
-        C = C.clamp_min(0.0)
-        return C.sqrt() if self.cost == "euclidean" else C
+        from .utils import dist
+
+        return dist(x_rows, y, metric=self.cost)
 
     def rows(self, i0, i1):
         """(P[i0:i1], C[i0:i1])"""
@@ -437,18 +437,21 @@ def cloud_sinkhorn2_autograd(torch, a, b, x, y, cost, reg, grad, solve):
         def backward(ctx, gout):
             _no_double_backward(torch, "sinkhorn2")
             P = _CloudPlan(torch, ctx.x64, ctx.y64, ctx.lu, ctx.lv, reg, cost)
-            ones = torch.ones(P.m, dtype=torch.float64)
-            pa, pb = P.mv(ones), P.rmv(torch.ones(P.n, dtype=torch.float64))
+            # one pass for the marginals of P and (implicit) the right-hand side (C o P) 1, (C o P)^T 1
+            pa, pb = torch.zeros(P.n, dtype=torch.float64), torch.zeros(P.m, dtype=torch.float64)
+            r, s = torch.zeros_like(pa), torch.zeros_like(pb)
+            for i0, i1 in P.blocks():
+                Pb, Cb = P.rows(i0, i1)
+                pa[i0:i1] = Pb.sum(1)
+                pb += Pb.sum(0)
+                if grad != "envelope":
+                    MP = Pb * Cb
+                    r[i0:i1] = MP.sum(1)
+                    s += MP.sum(0)
             if grad == "envelope":
                 xs, ys = None, None
                 ga, gb = _center(reg * ctx.lu, reg * ctx.lv, pb)
             else:
-                r, s = torch.zeros(P.n, dtype=torch.float64), torch.zeros(P.m, dtype=torch.float64)
-                for i0, i1 in P.blocks():
-                    Pb, Cb = P.rows(i0, i1)
-                    MP = Pb * Cb
-                    r[i0:i1] = MP.sum(1)
-                    s += MP.sum(0)
                 xs, ys, _, _ = _cg(P, pa, pb, r, s)
                 xs, ys = _center(xs, ys, pb)
                 ga, gb = xs, ys

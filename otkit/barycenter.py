@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _autograd, _backend, _status
 from .utils import (as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist,
-                    result_dtype, unif)
+                    resolve_dtype, unif)
 
 __all__ = [
     "barycenter",
@@ -258,7 +258,7 @@ def _barycenter_arrays(A, M, reg, weights=None, method="sinkhorn", numItermax=10
         raise ValueError(f"Unknown method {method!r}; choose one of {_METHODS}")
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
-    dtype = result_dtype(A)
+    dtype = resolve_dtype(None, A)  # float32 stays float32
     A, M, reg, w, numItermax, stopThr = _check_fixed(A, M, reg, weights, numItermax, stopThr)
     if method == "sinkhorn_stabilized":
         tau = check_reg(tau, "tau")
@@ -362,7 +362,7 @@ def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=1
         raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
-    dtype = result_dtype(A)
+    dtype = resolve_dtype(None, A)  # float32 stays float32
     A, M, reg, w, numItermax, stopThr = _check_fixed(A, M, reg, weights, numItermax, stopThr)
     fn = impl.bary_debiased_log if method == "sinkhorn_log" else impl.bary_debiased
     res = fn(M, A, w, reg, numItermax, stopThr)
@@ -472,7 +472,7 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
         raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
-    dtype = result_dtype(A) if not isinstance(A, (list, tuple)) else result_dtype(np.asarray(A[0]) if len(A) else None)
+    dtype = resolve_dtype(None, *(A if isinstance(A, (list, tuple)) else [A]))  # float32 images stay float32
     A = _check_images(A)
     reg = check_reg(reg)
     w = _check_weights(weights, A.shape[0], what="images")
@@ -550,7 +550,7 @@ def convolutional_barycenter2d_debiased(A, reg, weights=None, method="sinkhorn",
         raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
-    dtype = result_dtype(A) if not isinstance(A, (list, tuple)) else result_dtype(np.asarray(A[0]) if len(A) else None)
+    dtype = resolve_dtype(None, *(A if isinstance(A, (list, tuple)) else [A]))  # float32 images stay float32
     A = _check_images(A)
     reg = check_reg(reg)
     w = _check_weights(weights, A.shape[0], what="images")

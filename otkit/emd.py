@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, result_dtype
+from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, resolve_dtype
 
 __all__ = ["emd", "emd2"]
 
@@ -227,7 +227,7 @@ def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, c
        interpolation using Lagrangian mass transport. ACM TOG 30(6).
     """
     numItermax = _max_iter(numItermax)
-    dtype = result_dtype(M)
+    dtype = resolve_dtype(None, M)
     a, b, M = _prepare(a, b, M, check_marginals, normalize)
     init = _check_potentials(potentials_init, *M.shape)
     I, J, X, cost, lg = _solve(a, b, M, numItermax, center_dual, backend, init)

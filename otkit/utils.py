@@ -335,8 +335,3 @@ def _dist_torch(x1, x2, metric, p=2.0, w=None, backend="auto"):
     except ValueError as exc:
         raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
     return torch.as_tensor(D, dtype=x1.dtype if x1.is_floating_point() else torch.float64, device=x1.device)
-
-
-def result_dtype(x):
-    """The dtype a result takes for input ``x`` (POT's rule: float32 stays float32, everything else float64)."""
-    return np.float32 if getattr(x, "dtype", None) == np.float32 else np.float64

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _autograd, _backend
 from .emd import emd2
-from .utils import as_float_array, check_hist, check_masses, check_reg, dist, result_dtype
+from .utils import as_float_array, check_hist, check_masses, check_reg, dist, resolve_dtype
 
 __all__ = ["wasserstein", "wasserstein_1d", "emd_1d", "emd2_1d"]
 
@@ -144,10 +144,7 @@ def _tensor_inputs(names_values):
 
     tensors = {k: v for k, v in names_values.items() if isinstance(v, torch.Tensor)}
     ref = next(iter(tensors.values()))
-    devices = {str(v.device) for v in tensors.values()}
-    if len(devices) > 1:
-        raise TypeError(f"the inputs are on different devices: "
-                        f"{', '.join(f'{k} on {v.device}' for k, v in tensors.items())}")
+    _autograd.check_same_device(torch, tuple(tensors), *tensors.values())
     dtype = ref.dtype if ref.is_floating_point() else torch.float64
     out = {}
     for k, v in names_values.items():
@@ -159,7 +156,7 @@ def _tensor_inputs(names_values):
 
 
 def _any_tensor(*xs):
-    return any(type(x).__module__.startswith("torch") for x in xs)
+    return _autograd.torch_module(*xs) is not None
 
 
 def _values_2d(x, name):
@@ -198,13 +195,14 @@ def _coo_plans(kind, pieces, shape, xp_like):
     """POT's ``return_plans``: coo_matrix per column (True) or (data, rows, cols) tuples ("coo_tuple")."""
     plans = []
     for I, J, mass in pieces:
-        if kind == "coo_tuple":
-            if hasattr(xp_like, "new_ones"):
-                import torch
+        if hasattr(xp_like, "new_ones"):  # torch: tensors on the values' device (a sparse COO tensor for True)
+            import torch
 
-                plans.append((mass, torch.as_tensor(I, device=mass.device), torch.as_tensor(J, device=mass.device)))
-            else:
-                plans.append((mass, I, J))
+            rows, cols = torch.as_tensor(I, device=mass.device), torch.as_tensor(J, device=mass.device)
+            plans.append((mass, rows, cols) if kind == "coo_tuple" else
+                         torch.sparse_coo_tensor(torch.stack([rows, cols]), mass, shape))
+        elif kind == "coo_tuple":
+            plans.append((mass, I, J))
         else:
             from scipy.sparse import coo_matrix
 
@@ -240,7 +238,8 @@ def wasserstein_1d(u_values, v_values, u_weights=None, v_weights=None, p=1, requ
         Ignored (the values are always sorted); kept for POT compatibility.
     return_plans : bool or "coo_tuple"
         Also return the optimal plans: a ``scipy.sparse.coo_matrix`` (n, m) for 1-D input, a list of
-        them (one per column) for (n, d) input; ``"coo_tuple"``: ``(data, rows, cols)`` instead.
+        them (one per column) for (n, d) input (torch values: a sparse COO tensor); ``"coo_tuple"``:
+        ``(data, rows, cols)`` instead.
     backend : {"auto", "cpp", "numba"}
         Accepted for uniformity; the computation is vectorized NumPy / torch.
 
@@ -358,7 +357,7 @@ def emd_1d(x_a, x_b, a=None, b=None, metric="sqeuclidean", p=1.0, dense=True, lo
            [0.5, 0. ]])
     """
     _backend.resolve_backend(backend, family="emd")
-    dtype = result_dtype(x_a)
+    dtype = resolve_dtype(None, x_a)
     xa, wa, pa = _sorted_1d(np.ravel(x_a) if np.ndim(x_a) == 2 and np.shape(x_a)[1] == 1 else x_a, a, "x_a", "a")
     xb, wb, pb = _sorted_1d(np.ravel(x_b) if np.ndim(x_b) == 2 and np.shape(x_b)[1] == 1 else x_b, b, "x_b", "b")
     if check_marginals:
@@ -443,5 +442,9 @@ def emd2_1d(x_a, x_b, a=None, b=None, metric="sqeuclidean", p=1.0, dense=True, l
     cost = scale * (mass * (xa[I] - xb[J]).abs() ** q).sum()
     if log:
         G, _ = emd_1d(_host(xa), _host(xb), _host(wa * scale), _host(wb * scale), metric=metric, dense=dense, log=True)
+        if dense:  # the plan like the supports (a sparse plan stays a scipy coo_matrix)
+            import torch
+
+            G = torch.as_tensor(G, dtype=xa.dtype, device=xa.device)
         return cost, {"G": G}
     return cost

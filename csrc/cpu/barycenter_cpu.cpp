@@ -597,12 +597,17 @@ bool log_bary_update(const double* w, int64_t N, int64_t S, const double* L, dou
 }
 
 // bar = exp(logbar); POT's niter when the loop ran out; NUMERICAL_ERROR on a non-finite entry.
-void log_bary_finish(const std::vector<double>& logbar, const BaryOptions& opt, BaryInfo* info, int ii, double* bar) {
+// The end of every solver: POT's niter when the loop ran out (numItermax - 1), NUMERICAL_ERROR for a
+// non-finite barycenter (n entries).
+void bary_finish(const BaryOptions& opt, BaryInfo* info, int ii, const double* bar, int64_t n) {
     if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
-    for (size_t j = 0; j < logbar.size(); ++j) {
-        bar[j] = std::exp(logbar[j]);
+    for (int64_t j = 0; j < n; ++j)
         if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
-    }
+}
+
+void log_bary_finish(const std::vector<double>& logbar, const BaryOptions& opt, BaryInfo* info, int ii, double* bar) {
+    for (size_t j = 0; j < logbar.size(); ++j) bar[j] = std::exp(logbar[j]);
+    bary_finish(opt, info, ii, bar, static_cast<int64_t>(logbar.size()));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -667,9 +672,7 @@ void kernel_form_iterations(Op& op, int nt, const double* A, int64_t N, const do
             if (check_err(sum_std_kmajor(ZT.data(), N, dp, d), opt, info, ii)) break;
         }
     }
-    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
-    for (int64_t j = 0; j < d; ++j)
-        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+    bary_finish(opt, info, ii, bar, d);
 }
 
 }  // namespace
@@ -771,9 +774,7 @@ void debiased_iterations(Op& op, int nt, const double* A, int64_t N, const doubl
             if (check_err(err, opt, info, ii, ii > 20)) break;
         }
     }
-    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
-    for (int64_t j = 0; j < d; ++j)
-        if (!std::isfinite(bar[j])) info->status = NUMERICAL_ERROR;
+    bary_finish(opt, info, ii, bar, d);
 }
 
 }  // namespace
@@ -1199,11 +1200,8 @@ void conv_kernel_form(const double* A, int64_t N, int64_t R, int64_t C, const do
             if (check_err(sum_std_images(E.data(), N, R, C, Cp), opt, info, ii, !debiased || ii > 20)) break;
         }
     }
-    if (ii >= opt.max_iter) info->niter = std::max(0, opt.max_iter - 1);
-    for (int64_t p = 0; p < R * C; ++p) {
-        bar[p] = B[p];
-        if (!std::isfinite(B[p])) info->status = NUMERICAL_ERROR;
-    }
+    std::copy(B.begin(), B.begin() + R * C, bar);
+    bary_finish(opt, info, ii, bar, R * C);
     for (int64_t k = 0; k < N; ++k)
         for (int64_t r = 0; r < R; ++r)
             for (int64_t c = 0; c < C; ++c) {
