@@ -151,3 +151,17 @@ def test_wasserstein_point_clouds_on_torch():
         np.testing.assert_allclose(w.item(), ref.item(), rtol=1e-12)
         np.testing.assert_allclose(xt.grad.numpy(), xp.grad.numpy(), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(at.grad.numpy(), ap.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_torch_plans_come_back_as_tensors():
+    """return_plans and emd2_1d's log on tensors: torch results (sparse COO / dense), equal to the NumPy ones."""
+    u, v, wu, wv = _problem(9)
+    _, P = otkit.wasserstein_1d(torch.tensor(u[:, 0]), torch.tensor(v[:, 0]), return_plans=True)
+    assert isinstance(P, torch.Tensor) and P.is_sparse
+    np.testing.assert_allclose(P.to_dense().numpy(), otkit.wasserstein_1d(u[:, 0], v[:, 0], return_plans=True)[1].toarray(),
+                               atol=1e-15)
+    data, rows, cols = otkit.wasserstein_1d(torch.tensor(u), torch.tensor(v), return_plans="coo_tuple")[1][0]
+    assert all(isinstance(t, torch.Tensor) for t in (data, rows, cols))
+    _, lg = otkit.emd2_1d(torch.tensor(u[:, 0]), torch.tensor(v[:, 0]), log=True)
+    assert isinstance(lg["G"], torch.Tensor) and lg["G"].dtype == torch.float64
+    np.testing.assert_allclose(lg["G"].numpy(), otkit.emd_1d(u[:, 0], v[:, 0]), atol=1e-15)
