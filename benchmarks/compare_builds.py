@@ -1,7 +1,7 @@
 """Two builds of otkit side by side on the same cases: e.g. the portable dispatched build against a
 ``-march=native`` one, or a commit against its parent (the "no speed regression" gate).
 
-    python benchmarks/compare_builds.py TREE_A TREE_B [--names A,B] [--rounds 5] [--out FILE.md]
+    python benchmarks/compare_builds.py TREE_A TREE_B [--names A,B] [--rounds 5] [--out FILE.md] [--cases log,bary]
 
 TREE_A / TREE_B are folders that hold an importable otkit with its compiled modules (a source tree
 built in place, or a ``pip install --target`` folder). Each round runs every case once per tree, each
@@ -51,7 +51,10 @@ cases = {
 }
 import warnings; warnings.simplefilter("ignore")
 out = {"module": _backend._ext.__name__}
+only = [w for w in sys.argv[1:] if w]
 for name, fn in cases.items():
+    if only and not any(w in name for w in only):
+        continue
     fn()
     ts = []
     for _ in range(3):
@@ -61,9 +64,9 @@ print(json.dumps(out))
 """
 
 
-def run_tree(tree: str) -> dict:
+def run_tree(tree: str, only: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
-    out = subprocess.run([sys.executable, "-c", CASES], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", CASES, *only], env=env, capture_output=True, text=True,
                          cwd=tempfile.gettempdir(), timeout=1200)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -77,6 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--names", default="A,B")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--cases", default="", help="comma-separated substrings: only the cases whose name holds one")
     args = ap.parse_args(argv)
     names = args.names.split(",")
     best: list[dict] = [{}, {}]
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         order = (0, 1) if r % 2 == 0 else (1, 0)
         for k in order:
-            res = run_tree([args.tree_a, args.tree_b][k])
+            res = run_tree([args.tree_a, args.tree_b][k], [w for w in args.cases.split(",") if w])
             modules[k] = res.pop("module")
             for case, t in res.items():
                 best[k][case] = min(best[k].get(case, float("inf")), t)
