@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import (as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist,
+from .utils import (array_range, as_float_array, check_reg_scale, check_threshold, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist,
                     resolve_dtype, unif)
 
 __all__ = [
@@ -72,13 +72,7 @@ def _check_weights(weights, n, name="weights", what="histograms"):
 
 
 def _check_stop(numItermax, stopThr):
-    numItermax = check_max_iter(numItermax)
-    if isinstance(stopThr, (bool, np.bool_)) or not isinstance(stopThr, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"stopThr must be a real number, got {type(stopThr).__name__}")
-    stopThr = float(stopThr)
-    if not stopThr >= 0 or not np.isfinite(stopThr):
-        raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
-    return numItermax, stopThr
+    return check_max_iter(numItermax), check_threshold(stopThr)
 
 
 def _finish(res, what, stopThr, numItermax, verbose, log, warn, hint, dtype=np.float64):
@@ -245,6 +239,7 @@ def _check_fixed(A, M, reg, weights, numItermax, stopThr):
     A = check_hist(A, "A", d, allow_2d=True, other="M.shape[0]")
     _check_sums_to_one(A.sum(axis=0), "A", "column")
     reg = check_reg(reg)
+    check_reg_scale(reg, array_range(M))
     w = _check_weights(weights, n)
     numItermax, stopThr = _check_stop(numItermax, stopThr)
     return A, M, reg, w, numItermax, stopThr
@@ -610,6 +605,14 @@ def _check_free_support(measures_locations, measures_weights, X_init, b, weights
     w = _check_weights(weights, N, what="measures")
     numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
     _, stopThr = _check_stop(1, stopThr)
+    if X.shape[1]:  # the squared distances between all these points must stay far from overflow
+        lo = np.min([X.min(0)] + [x.min(0) for x in locs], axis=0)
+        hi = np.max([X.max(0)] + [x.max(0) for x in locs], axis=0)
+        with np.errstate(over="ignore"):
+            diam2 = float(np.sum((hi - lo) ** 2))
+        if not diam2 < np.finfo(np.float64).max * 1e-6:
+            raise ValueError(f"X_init and measures_locations span {float(np.max(hi - lo)):.3g} in one coordinate: "
+                             "their squared distances overflow float64; rescale them")
     return X, locs, wts, b, w, numItermax, stopThr
 
 

@@ -12,8 +12,9 @@ import numpy as np
 
 from . import _autograd, _backend, _device, geometry
 from . import _status as st
-from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, resolve_dtype
-from .utils import array_range, check_max_iter, dtype_name
+from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, check_threshold
+from .utils import resolve_dtype
+from .utils import array_range, check_max_iter, check_reg_scale, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
@@ -36,6 +37,25 @@ def kernel_form_is_safe(M, reg, dtype=np.float64) -> bool:
 def _safe_range(mmin, mmax, reg, dtype):
     fi = np.finfo(dtype)
     return -mmax / reg > np.log(fi.tiny) and -mmin / reg < np.log(fi.max)
+
+
+def _available_memory():
+    """Bytes of memory available to this process (Linux: MemAvailable of /proc/meminfo), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _kernel_fits(n, m, dt) -> bool:
+    """Whether the kernel form's K (n x m, besides M) fits in 80% of the available memory (method='auto');
+    the log-domain needs no n x m buffer of its own."""
+    avail = _available_memory()
+    return avail is None or n * m * np.dtype(dt).itemsize < 0.8 * avail
 
 
 def _on_device(M, backend):
@@ -71,6 +91,7 @@ def _prepare_device(a, b, M, reg, dtype, mass_rtol):
     b = check_hist(host(b), "b", m, dt, allow_2d=True, other="M.shape[1]")
     check_masses(a, b, rtol=mass_rtol)
     reg = check_reg(reg)
+    check_reg_scale(reg, (mmin, mmax), dt)
     return ops.asarray(a), ops.asarray(b), M, reg, dt, (mmin, mmax), ops
 
 
@@ -84,6 +105,7 @@ def _prepare(a, b, M, reg, dtype, mass_rtol):
     b = check_hist(b, "b", m, dt, allow_2d=True, other="M.shape[1]")
     check_masses(a, b, rtol=mass_rtol)
     reg = check_reg(reg)
+    check_reg_scale(reg, value_range, dt)
     return a, b, M, reg, dt, value_range
 
 
@@ -111,6 +133,8 @@ def _prepare_cloud(a, b, geom, reg, dtype, mass_rtol, backend):
     b = check_hist(b, "b", m, dt, allow_2d=True, other="y.shape[0]")
     check_masses(a, b, rtol=mass_rtol)
     reg = check_reg(reg)
+    if x.shape[1] > 0:
+        check_reg_scale(reg, (0.0, diam2), dt, cost="the point-cloud costs")
     be, impl = _backend.kernels(backend, "sinkhorn")
     if be == "cuda":
         raise ValueError("backend 'cuda' has no point-cloud kernels yet; use backend='cpp' or 'auto'")
@@ -136,13 +160,20 @@ def _print_trace(trace, period):
         print("{:5d}|{:8e}|".format(ii, e))
 
 
+def _check_warm_pair(warmstart):
+    """warmstart: None or a pair (u, v) (an IndexError before)."""
+    if warmstart is not None and (not isinstance(warmstart, (tuple, list)) or len(warmstart) != 2):
+        got = f"length {len(warmstart)}" if isinstance(warmstart, (tuple, list)) else type(warmstart).__name__
+        raise ValueError(f"warmstart must be a pair (u, v) of log-scalings or dual potentials, got {got}")
+
+
 def _warm(x, size, N, dt, name):
     """A warm start of shape (size,) or (size, N), returned as an (N, size) array (a copy)."""
-    x = np.array(x, dtype=dt)
+    x = as_float_array(x, name, dt).copy()
     if x.shape not in ((size,), (size, N)):
         raise ValueError(f"{name} must have shape ({size},) or ({size}, {N}), got {x.shape}")
-    if np.isnan(x).any():
-        raise ValueError(f"{name} has NaN entries")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} has non-finite entries (NaN or inf)")
     return np.ascontiguousarray(np.broadcast_to(x.reshape(size, -1), (size, N)).T)
 
 
@@ -251,8 +282,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     method = method.lower()
     numItermax = check_max_iter(numItermax)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
-    if not np.isfinite(stopThr) or stopThr < 0:
-        raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
+    stopThr = check_threshold(stopThr)
     if not (0.0 < float(omega) < 2.0):
         raise ValueError(f"omega (over-relaxation) must be in (0, 2), got {omega}")
     if isinstance(M, geometry.DenseCost):
@@ -290,8 +320,8 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
 
     chosen = method
     safe = (not cloud) and _safe_range(mmin, mmax, reg, dt)
-    if method == "auto":
-        chosen = "sinkhorn" if safe else "sinkhorn_log"
+    if method == "auto":  # the kernel form when exp(-M/reg) is representable and K fits in memory
+        chosen = "sinkhorn" if safe and _kernel_fits(n, m, dt) else "sinkhorn_log"
     elif method == "sinkhorn" and not safe:
         warnings.warn(
             f"method='sinkhorn': exp(-M/reg) under- or overflows in {dt} at reg={reg:g} "
@@ -308,6 +338,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     check_every = _CHECK_EVERY[chosen]
     lg: dict = {"method": chosen, "backend": be}
 
+    _check_warm_pair(warmstart)
     if warmstart is not None:  # host copies of warm starts given in GPU memory
         warmstart = tuple(ops.host(w) if _device.is_device_array(w) else w for w in warmstart)
     if chosen == "sinkhorn_epsilon_scaling":
@@ -322,15 +353,27 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if chosen == "sinkhorn":  # scalings u, v
         if warmstart is None:
             X, Y = ops.full((n, N), 1.0 / n), ops.full((m, N), 1.0 / m)
-        else:
-            X = ops.asarray(np.exp(_warm(warmstart[0], n, N, dt, "warmstart[0]")).T)
-            Y = ops.asarray(np.exp(_warm(warmstart[1], m, N, dt, "warmstart[1]")).T)
+        else:  # log-scalings: u = exp(warmstart[0]) must be a normal positive number
+            logs = [_warm(warmstart[k], size, N, dt, f"warmstart[{k}]") for k, size in ((0, n), (1, m))]
+            lim = np.log(np.finfo(dt).max) - 1.0
+            for k, w in enumerate(logs):
+                big = float(np.max(np.abs(w), initial=0.0))
+                if big > lim:
+                    raise ValueError(f"warmstart[{k}] has entries of magnitude {big:.3g}: the kernel form's scalings "
+                                     f"exp(warmstart) overflow {np.dtype(dt).name} (|entries| must be < {lim:.0f}); "
+                                     "use method='sinkhorn_log'")
+            X, Y = ops.asarray(np.exp(logs[0]).T), ops.asarray(np.exp(logs[1]).T)
     else:  # log-scalings f, g or dual potentials alpha, beta
         X = ops.zeros((n, N)) if warmstart is None else ops.asarray(_warm(warmstart[0], n, N, dt, "warmstart[0]").T)
         Y = ops.zeros((m, N)) if warmstart is None else ops.asarray(_warm(warmstart[1], m, N, dt, "warmstart[1]").T)
-    res = kern.solve(_KERNEL_METHOD[chosen], M, a, ops.contiguous(B), reg, X, Y, opts,
-                     want_plan=bool(want_plan and not batched), want_value=True, want_trace=bool(log or verbose))
-    if chosen == "sinkhorn" and method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
+    try:
+        res = kern.solve(_KERNEL_METHOD[chosen], M, a, ops.contiguous(B), reg, X, Y, opts,
+                         want_plan=bool(want_plan and not batched), want_value=True, want_trace=bool(log or verbose))
+    except MemoryError:
+        if not (chosen == "sinkhorn" and method == "auto"):
+            raise
+        res = None  # K did not fit after all: the log-domain reads M in place
+    if res is None or chosen == "sinkhorn" and method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
         # the scalings over/underflowed although K did not: redo in the log-domain
         return _solve(a, b, M, reg, "sinkhorn_log", numItermax, stopThr, verbose, log, warn, None,
                       be, dt, want_plan, omega, tau, mass_rtol, num_threads, omega_start)
@@ -498,13 +541,15 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
 
 
 def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False,
-              warn=False, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
+              warn=True, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
               mass_rtol=1e-6, num_threads=0, epsilon0=1e4, numInnerItermax=100, epsilon_schedule="pot",
               epsilon_factor=0.5, grad="implicit", **kwargs):
     r"""Solve the entropic regularization OT problem and return the loss :math:`\langle \gamma^*, M \rangle_F`.
 
-    Same arguments, stopping rule and value as POT's ``ot.sinkhorn2`` (note POT's default
-    ``warn=False`` here); the plan is never materialized: the kernel accumulates
+    Same arguments, stopping rule and value as POT's ``ot.sinkhorn2``, except one default: ``warn=True``
+    (POT's is False), so that a value from iterates that did not reach ``stopThr`` -- which can lie
+    below the exact OT cost, where no coupling can be -- is never returned silently; pass
+    ``warn=False`` for POT's behaviour. The plan is never materialized: the kernel accumulates
     :math:`\sum_{ij} u_i K_{ij} v_j M_{ij}` directly. See :func:`sinkhorn` for the parameters.
 
     With torch tensors the result is a tensor of M's dtype and device, connected to the graph of ``a``,

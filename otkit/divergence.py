@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _autograd
 from .bregman import sinkhorn2
-from .utils import dist
+from .utils import as_float_array, dist, host_dist
 
 __all__ = ["sinkhorn_divergence", "empirical_sinkhorn_divergence"]
 
@@ -62,16 +62,34 @@ def sinkhorn_divergence(a, b, M_ab, M_aa, M_bb, reg, clip=True, **kwargs):
         ref = _autograd._ref(torch, M_ab, M_aa, M_bb, a, b)
         a, b = (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=ref.dtype,
                                                                          device=ref.device) for x in (a, b))
-    w_ab = sinkhorn2(a, b, M_ab, reg, **kwargs)
-    w_aa = sinkhorn2(a, a, M_aa, reg, **kwargs)
-    w_bb = sinkhorn2(b, b, M_bb, reg, **kwargs)
+    for name, x in (("a", a), ("b", b)):
+        if len(np.shape(x)) != 1:
+            raise ValueError(f"{name} must be a 1-D histogram (one measure), got shape {tuple(np.shape(x))}")
+    w_ab = _term(a, b, M_ab, reg, "M_ab", "(a, b)", kwargs)
+    w_aa = _term(a, a, M_aa, reg, "M_aa", "(a, a)", kwargs)
+    w_bb = _term(b, b, M_bb, reg, "M_bb", "(b, b)", kwargs)
     S = w_ab - 0.5 * (w_aa + w_bb)
     return _maximum0(torch, S) if clip else S
 
 
-def _dist(X, Y, metric, torch):
-    """The cost matrix: otkit.dist (torch ops on tensors, so the graph flows back to the points)."""
-    return dist(X, Y, metric=metric)
+def _term(x, y, M, reg, name, pair, kwargs):
+    """sinkhorn2 of one term; its errors say which cost matrix and weights they are about."""
+    try:
+        return sinkhorn2(x, y, M, reg, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"in the {name} term (sinkhorn2 of {pair} on {name}): {exc}") from None
+
+
+def _dist(X, Y, metric, torch, names):
+    """The cost matrix: otkit.dist (torch ops on tensors, so the graph flows back to the points); errors name
+    the point sets as ``names``."""
+    if torch is not None:
+        return dist(X, Y, metric=metric)
+    X, Y = as_float_array(X, names[0]), as_float_array(Y, names[1])
+    for name, P in zip(names, (X, Y)):
+        if P.shape[0] == 0:
+            raise ValueError(f"{name} is empty (shape {P.shape}): a point cloud needs at least one point")
+    return host_dist(X, Y, metric, names=names)
 
 
 def empirical_sinkhorn_divergence(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=10000,
@@ -93,5 +111,6 @@ def empirical_sinkhorn_divergence(X_s, X_t, reg, a=None, b=None, metric="sqeucli
     if log:
         raise ValueError("log=True is not supported by otkit's empirical_sinkhorn_divergence")
     kw = dict(numItermax=numIterMax, stopThr=stopThr, verbose=verbose, warn=warn, **kwargs)
-    return sinkhorn_divergence(a, b, _dist(X_s, X_t, metric, torch), _dist(X_s, X_s, metric, torch),
-                               _dist(X_t, X_t, metric, torch), reg, **kw)
+    return sinkhorn_divergence(a, b, _dist(X_s, X_t, metric, torch, ("X_s", "X_t")),
+                               _dist(X_s, X_s, metric, torch, ("X_s", "X_s")),
+                               _dist(X_t, X_t, metric, torch, ("X_t", "X_t")), reg, **kw)

@@ -154,6 +154,10 @@ def w2_samples(x, y, kind="exact", reg=None, backend="auto", stop_thr=1e-7):
             raise ValueError(f"kind='relaxed' pairs x[i] with y[i]: x and y need the same number of rows, "
                              f"got {x.shape[0]} and {y.shape[0]}")
         val = ((x - y) ** 2).sum(1).mean()
+        if not bool(np.isfinite(float(val.detach()) if torch_mode else float(val))):
+            raise ValueError("x and y must be finite: the mean squared displacement is not finite (NaN or inf in "
+                             "the samples, e.g. from NaN parameters theta0/theta1 or latents z, or a generator "
+                             "that outputs NaN)")
         return val if torch_mode else float(val)
     C = _sq_cost(x, y)
     C_np = C.detach().cpu().numpy().astype(np.float64) if torch_mode else C

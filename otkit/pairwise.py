@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import bregman
-from .utils import as_float_array, check_cost, check_positive_int
+from .utils import as_float_array, check_cost, check_hist, check_positive_int
 
 __all__ = ["pairwise_sinkhorn2"]
 
@@ -82,6 +82,17 @@ def pairwise_sinkhorn2(A, B, M, reg, method="sinkhorn", numItermax=1000, stopThr
         raise ValueError(f"A has {A.shape[0]} rows but M.shape[0] = {M.shape[0]}")
     if B.shape[0] != M.shape[1]:
         raise ValueError(f"B has {B.shape[0]} rows but M.shape[1] = {M.shape[1]}")
+    # the histograms, named as the caller knows them (sinkhorn2 would call them a and b)
+    A = check_hist(A, "A", M.shape[0], allow_2d=True, other="M.shape[0]")
+    B = A if same else check_hist(B, "B", M.shape[1], allow_2d=True, other="M.shape[1]")
+    sums = np.concatenate([A.sum(0), B.sum(0)])
+    rtol = float(kwargs.get("mass_rtol", 1e-6))
+    bad = np.flatnonzero(np.abs(sums - sums[0]) > rtol * np.maximum(sums, sums[0]))
+    if bad.size:
+        k = int(bad[0])
+        which = f"A[:, {k}]" if k < A.shape[1] else f"B[:, {k - A.shape[1]}]"
+        raise ValueError(f"every column of A and B must have the same total mass: sum(A[:, 0]) = {sums[0]:.12g}, "
+                         f"sum({which}) = {sums[k]:.12g} (relative tolerance {rtol:g}); normalize them")
     chunk = check_positive_int(chunk, "chunk")
     if symmetric is None:
         symmetric = same and M.shape[0] == M.shape[1] and np.array_equal(M, M.T)

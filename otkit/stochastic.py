@@ -41,9 +41,13 @@ from .utils import (
     check_masses,
     check_positive_int,
     check_reg,
+    check_reg_scale,
+    array_range,
     dist,
     resolve_dtype,
 )
+
+MARGINAL_WARN = 1e-2  # warn when an unconverged plan misplaces more than 1% of the mass (L1 column error)
 
 __all__ = ["solve_semi_dual_entropic", "semi_discrete", "plan_from_dual", "semi_dual_value", "SemiDiscreteMap"]
 
@@ -74,6 +78,8 @@ def _check_reg0(reg):
     try:
         return check_reg(reg)
     except ValueError:
+        if float(reg) > 0:  # a positive reg refused for its own reason (subnormal)
+            raise
         raise ValueError(f"reg must be a finite number >= 0, got {reg}") from None
 
 
@@ -194,7 +200,11 @@ def semi_dual_value(a, b, M, reg, v, backend="auto", dtype=None):
     """
     reg = _check_reg0(reg)
     a, b, M, dt = _prepare_discrete(a, b, M, dtype)
+    if reg > 0:
+        check_reg_scale(reg, array_range(M), dt)
     v = _check_potential(v, M.shape[1], dt)
+    if reg > 0:
+        check_reg_scale(reg, (0.0, float(np.max(np.abs(v), initial=0.0))), dt, cost="v")
     _, impl = _backend.kernels(backend, "semidual")
     alpha, _, _ = _ctransform(impl, M, b, reg, v, dt)
     return float(np.dot(v.astype(np.float64), b) + np.dot(alpha.astype(np.float64), a))
@@ -206,6 +216,9 @@ def _check_potential(v, m, dt, name="v"):
         raise ValueError(f"{name} must have shape ({m},), got {v.shape}")
     if not np.isfinite(v).all():
         raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+    big = float(np.max(np.abs(v), initial=0.0))
+    if not big < np.finfo(dt).max * 1e-6:  # v_j - M_ij and its scaling by 1/reg must stay finite
+        raise ValueError(f"{name} has entries too large for {np.dtype(dt).name} arithmetic (max |{name}| = {big:.3g})")
     return v
 
 
@@ -252,7 +265,11 @@ def plan_from_dual(a, b, M, reg, v, backend="auto", dtype=None):
     """
     reg = _check_reg0(reg)
     a, b, M, dt = _prepare_discrete(a, b, M, dtype)
+    if reg > 0:
+        check_reg_scale(reg, array_range(M), dt)
     v = _check_potential(v, M.shape[1], dt)
+    if reg > 0:
+        check_reg_scale(reg, (0.0, float(np.max(np.abs(v), initial=0.0))), dt, cost="v")
     _, impl = _backend.kernels(backend, "semidual")
     _, P, _ = _ctransform(impl, M, b, reg, v, dt, want_plan=True)
     P *= a[:, None]
@@ -261,7 +278,7 @@ def plan_from_dual(a, b, M, reg, v, backend="auto", dtype=None):
 
 def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=None, log=False, *,
                              batch_size=1, tol=None, check_every=None, seed=None, verbose=False,
-                             backend="auto", dtype=None):
+                             backend="auto", dtype=None, warn=True):
     r"""Entropic OT between discrete measures by stochastic maximization of the semi-dual.
 
     Solves
@@ -310,7 +327,8 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
         Learning rate > 0; default ``reg / max(a)`` as POT.
     log : bool
         Also return a dict with ``alpha`` (ns,), ``beta`` (nt,) (the dual potentials), ``value``
-        (the semi-dual objective at ``beta``), ``niter``, ``converged``, ``err``, ``trace``.
+        (the semi-dual objective at ``beta``), ``niter``, ``converged``, ``err``, ``trace``, and
+        ``marginal_err``: :math:`\|\pi^T 1 - b\|_1` (the rows of ``pi`` sum to ``a`` exactly).
     batch_size : int, optional
         Samples per step of ASGD/SGD (1 as in [18]_; SAG always uses one).
     tol : float, optional
@@ -324,6 +342,10 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
         Show a tqdm progress bar.
     backend : {"auto", "cpp", "numba"}
     dtype : float64 (default) or float32
+    warn : bool
+        Warn (UserWarning) when the run ends without convergence (no ``tol``, or ``tol`` not reached) and
+        the plan's column sums miss ``b`` by more than 1% of the mass in L1 (POT returns such plans
+        silently; ``warn=False`` does too).
 
     Returns
     -------
@@ -355,6 +377,8 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     if tol is not None:
         tol = check_reg(tol, "tol")
     a, b, M, dt = _prepare_discrete(a, b, M, dtype)
+    if reg > 0:
+        check_reg_scale(reg, array_range(M), dt)
     n, m = M.shape
     if check_every is None:
         check_every = max(n, 1000)
@@ -421,6 +445,13 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     else:
         alpha, pi, _ = _ctransform(impl, M, b, reg, beta, dt, want_plan=True)
         pi *= a[:, None]
+    # the plan's rows sum to a by construction; its columns reach b only at the optimum
+    marginal_err = float(np.abs(pi.sum(0, dtype=np.float64) - b).sum()) if status != st.NUMERICAL_ERROR else np.nan
+    if warn and not converged and status != st.NUMERICAL_ERROR and marginal_err > MARGINAL_WARN * float(b.sum()):
+        why = "without reaching tol" if tol else "(no tol set)"
+        warnings.warn(f"semi-dual {method} stopped after numItermax={done} iterations {why}: "
+                      f"the plan's column sums are off b by {marginal_err:.3g} (L1, total mass {float(b.sum()):.3g}); "
+                      "increase numItermax or lr, or pass warn=False", UserWarning, stacklevel=2)
     if not log:
         return pi
     value = float(np.dot(beta.astype(np.float64), b) + np.dot(alpha.astype(np.float64), a))
@@ -434,6 +465,7 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
         "trace": run.trace,
         "status": st.NAMES[status],
         "lr": lr,
+        "marginal_err": marginal_err,
     }
 
 

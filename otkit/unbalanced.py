@@ -19,8 +19,9 @@ import numpy as np
 
 from . import _autograd, _backend, geometry
 from . import _status as st
-from .bregman import _warm
-from .utils import as_float_array, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, resolve_dtype
+from .bregman import _check_warm_pair, _warm
+from .utils import array_range, as_float_array, check_threshold, check_cost, check_hist, check_max_iter, check_positive_int
+from .utils import check_reg, check_reg_scale, resolve_dtype
 
 __all__ = ["sinkhorn_unbalanced", "sinkhorn_unbalanced2"]
 
@@ -30,10 +31,15 @@ METHODS = ("sinkhorn", "sinkhorn_stabilized", "sinkhorn_translation_invariant", 
 
 def _reg_pair(reg_m):
     """POT's get_parameter_pair: a scalar, or (reg_m1, reg_m2)."""
+    if reg_m is None or isinstance(reg_m, (str, bytes, bool, np.bool_)) or np.iscomplexobj(reg_m):
+        raise TypeError(f"reg_m must be a real number > 0 or a pair of them, got {type(reg_m).__name__}")
     if np.ndim(reg_m) == 0:
         r1 = r2 = reg_m
     else:
-        vals = list(np.asarray(reg_m, dtype=float).ravel())
+        try:
+            vals = list(np.asarray(reg_m, dtype=float).ravel())
+        except (TypeError, ValueError):
+            raise TypeError(f"reg_m must be a real number > 0 or a pair of them, got {reg_m!r}") from None
         if len(vals) == 1:
             r1 = r2 = vals[0]
         elif len(vals) == 2:
@@ -68,8 +74,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
         raise ValueError(f"reg_type must be 'kl' or 'entropy', got {reg_type!r}")
     reg_type = reg_type.lower()
     numItermax = check_max_iter(numItermax)
-    if not np.isfinite(stopThr) or stopThr < 0:
-        raise ValueError(f"stopThr must be a finite number >= 0, got {stopThr}")
+    stopThr = check_threshold(stopThr)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     if isinstance(M, geometry.DenseCost):
         M = M.M
@@ -82,6 +87,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     a = check_hist(a, "a", n, dt, other="M.shape[0]")
     b = check_hist(b, "b", m, dt, allow_2d=True, other="M.shape[1]")
     reg = check_reg(reg)
+    check_reg_scale(reg, array_range(M), dt)
     r1, r2 = _reg_pair(reg_m)
     batched = b.ndim == 2
     B = np.ascontiguousarray(b if batched else b[:, None])
@@ -116,6 +122,7 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
     kinds = impl.UnbalancedMethod
     code = {"sinkhorn": kinds.KNOPP, "sinkhorn_translation_invariant": kinds.TRANSLATION_INVARIANT,
             "sinkhorn_stabilized": kinds.STABILIZED, "sinkhorn_log": kinds.LOG}[chosen]
+    _check_warm_pair(warmstart)
     if warmstart is None:
         U, V = np.zeros((n, N), dtype=dt), np.zeros((m, N), dtype=dt)
     else:

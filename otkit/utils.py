@@ -45,7 +45,10 @@ def unif(n: int, dtype=np.float64, type_as=None):
             import cupy
             return cupy.full(n, 1.0 / n, dtype=type_as.dtype)
         dtype = getattr(type_as, "dtype", dtype)
-    return np.full(n, 1.0 / n, dtype=dtype)
+    try:
+        return np.full(n, 1.0 / n, dtype=dtype)
+    except MemoryError:
+        raise MemoryError(f"unif: n = {n} entries of {np.dtype(dtype).name} do not fit in memory") from None
 
 
 def dtype_name(x) -> str:
@@ -182,7 +185,33 @@ def check_reg(reg, name: str = "reg") -> float:
     reg = float(reg)
     if not np.isfinite(reg) or reg <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {reg}")
+    if reg < np.finfo(np.float64).tiny:  # subnormal: 1 / reg overflows, M / reg loses all precision
+        raise ValueError(f"{name} = {reg:.3g} is subnormal (below {np.finfo(np.float64).tiny:.3g}); use a larger {name}")
     return reg
+
+
+def check_reg_scale(reg, value_range, dtype=np.float64, name: str = "reg", cost: str = "M") -> None:
+    """Raise when the scaled costs M / reg overflow ``dtype`` (the kernels compute them), naming reg and M."""
+    big = max(abs(float(value_range[0])), abs(float(value_range[1])))
+    limit = float(np.finfo(dtype).max) * 1e-6  # headroom for the sums of products (values, marginals)
+    if not big < limit:
+        raise ValueError(f"{cost} has entries too large for {np.dtype(dtype).name} arithmetic (max |{cost}| = "
+                         f"{big:.3g}, limit {limit:.3g}); rescale {cost}")
+    with np.errstate(over="ignore"):
+        scaled = big / reg
+    if not scaled < limit:
+        raise ValueError(f"{name} = {reg:.3g} is too small for the cost range of {cost} (max |{cost}| = {big:.3g}): "
+                         f"{cost} / {name} overflows {np.dtype(dtype).name}; use a larger {name} or rescale {cost}")
+
+
+def check_threshold(x, name: str = "stopThr") -> float:
+    """A stopping threshold (stopThr, tol): a finite real number >= 0."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number >= 0, got {type(x).__name__}")
+    x = float(x)
+    if not np.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {x}")
+    return x
 
 
 def check_positive_int(x, name: str, minimum: int = 1) -> int:
@@ -236,35 +265,51 @@ def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backe
     array([[0., 9.],
            [1., 4.]])
     """
-    from scipy.spatial.distance import cdist
-
     if type(x1).__module__.split(".")[0] == "torch":  # torch ops: the graph reaches the points
         return _dist_torch(x1, x2, metric, p=p, w=w, backend=backend)
     x1 = as_float_array(x1, "x1")
-    x1, x2 = _point_pair(x1, x1 if x2 is None else as_float_array(x2, "x2"))
+    return host_dist(x1, x1 if x2 is None else as_float_array(x2, "x2"), metric, p, w)
+
+
+def host_dist(x1, x2, metric="sqeuclidean", p=2.0, w=None, names=("x1", "x2")):
+    """``dist`` on float64 NumPy points; errors name the points as ``names`` (e.g. x_a, x_b for wasserstein).
+    Costs that overflow float64 raise (never a silent inf)."""
+    from scipy.spatial.distance import cdist
+
+    x1, x2 = _point_pair(x1, x2, names)
     if not (np.isfinite(x1).all() and np.isfinite(x2).all()):
-        raise ValueError("x1 and x2 must be finite")
-    if metric == "sqeuclidean":
-        # ||x||^2 + ||y||^2 - 2 <x, y>, clipped at 0 against round-off
-        d = (x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * (x1 @ x2.T)
-        return np.maximum(d, 0.0)
-    if metric == "minkowski":
-        if p <= 0:
-            raise ValueError(f"p must be > 0 for the minkowski metric, got {p}")
-        return cdist(x1, x2, metric="minkowski", p=p) if w is None else cdist(x1, x2, metric="minkowski", p=p, w=w)
-    try:
-        return cdist(x1, x2, metric=metric) if w is None else cdist(x1, x2, metric=metric, w=w)
-    except ValueError as exc:
-        raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
+        raise ValueError(f"{names[0]} and {names[1]} must be finite")
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string (a scipy cdist metric name), got {type(metric).__name__}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        if metric == "sqeuclidean":
+            # ||x||^2 + ||y||^2 - 2 <x, y>, clipped at 0 against round-off
+            d = np.maximum((x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * (x1 @ x2.T), 0.0)
+        elif metric == "minkowski":
+            if p <= 0:
+                raise ValueError(f"p must be > 0 for the minkowski metric, got {p}")
+            d = cdist(x1, x2, metric="minkowski", p=p) if w is None else cdist(x1, x2, metric="minkowski", p=p, w=w)
+        else:
+            try:
+                d = cdist(x1, x2, metric=metric) if w is None else cdist(x1, x2, metric=metric, w=w)
+            except ValueError as exc:
+                raise ValueError(f"unknown or invalid metric {metric!r}: {exc}") from None
+    if d.size and not np.isfinite(d).all():
+        if np.isnan(d).any() and metric not in ("sqeuclidean", "euclidean", "cityblock", "minkowski", "chebyshev"):
+            raise ValueError(f"metric {metric!r} is undefined for some points of {names[0]} and {names[1]} "
+                             "(e.g. a zero vector for 'cosine' or 'correlation')")
+        raise ValueError(f"the {metric} distances between {names[0]} and {names[1]} overflow float64 (largest "
+                         f"coordinate {max(np.abs(x1).max(), np.abs(x2).max()):.3g}); rescale the points")
+    return d
 
 
-def _point_pair(x1, x2):
+def _point_pair(x1, x2, names=("x1", "x2")):
     """Two point sets as (n, k) and (m, k) arrays (1-D: one coordinate), NumPy or torch."""
     x1 = x1[:, None] if x1.ndim == 1 else x1
     x2 = x2[:, None] if x2.ndim == 1 else x2
     if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"x1 and x2 must be (n, k) and (m, k) arrays, got shapes {tuple(x1.shape)} and "
-                         f"{tuple(x2.shape)}")
+        raise ValueError(f"{names[0]} and {names[1]} must be (n, k) and (m, k) arrays, got shapes "
+                         f"{tuple(x1.shape)} and {tuple(x2.shape)}")
     return x1, x2
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _autograd, _backend
 from .emd import emd2
-from .utils import as_float_array, check_hist, check_masses, check_reg, dist, resolve_dtype
+from .utils import as_float_array, check_hist, check_masses, check_reg, dist, host_dist, resolve_dtype
 
 __all__ = ["wasserstein", "wasserstein_1d", "emd_1d", "emd2_1d"]
 
@@ -80,9 +80,13 @@ def wasserstein(x_a, x_b, a=None, b=None, p=2, metric="euclidean", numItermax=10
         raise ValueError(f"x_a and x_b must have the same dimension, got {x_a.shape[1]} and {x_b.shape[1]}")
     a = check_hist(a, "a", x_a.shape[0], other="len(x_a)")
     b = check_hist(b, "b", x_b.shape[0], other="len(x_b)")
-    M = dist(x_a, x_b, metric=metric)
+    M = D = host_dist(x_a, x_b, metric=metric, names=("x_a", "x_b"))
     if p != 1.0:
-        M = M ** p
+        with np.errstate(over="ignore"):
+            M = D ** p
+        if not np.isfinite(M).all():
+            raise ValueError(f"the costs d(x_a, x_b)^p overflow float64 at p = {p:g} (largest distance "
+                             f"{float(D.max()):.3g}); rescale x_a and x_b")
     cost = emd2(a, b, M, numItermax=numItermax, check_marginals=check_marginals, backend=backend)
     return float(max(cost, 0.0) ** (1.0 / p))
 

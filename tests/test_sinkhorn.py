@@ -388,10 +388,13 @@ def test_log_contents_and_nonconvergence_warning(backend):
     np.testing.assert_allclose(P, lg["u"][:, None] * np.exp(-M / 0.01) * lg["v"][None, :], rtol=1e-12)
     _, lg = otkit.sinkhorn(a, b, M, 0.01, method="sinkhorn_log", numItermax=10000, log=True, backend=backend)
     assert lg["converged"] and lg["log_u"].shape == (30,)
-    # sinkhorn2 does not warn by default (as POT)
+    # sinkhorn2 warns by default too (POT's default is warn=False; an unconverged value can lie below the exact
+    # cost), and warn=False gives POT's silence
+    with pytest.warns(UserWarning, match="did not converge"):
+        otkit.sinkhorn2(a, b, M, 0.01, numItermax=15, backend=backend)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        otkit.sinkhorn2(a, b, M, 0.01, numItermax=15, backend=backend)
+        otkit.sinkhorn2(a, b, M, 0.01, numItermax=15, backend=backend, warn=False)
 
 
 def test_verbose_prints(capsys, backend):

@@ -192,9 +192,20 @@ def test_float32_and_inputs_untouched(backend):
 def test_divergence_warns(backend):
     a, b, M = _problem(6, 5, seed=12)
     with pytest.warns(RuntimeWarning, match="lr"):
-        P, log = solve_semi_dual_entropic(a, b, M * 1e300, 1e-300, "SAG", numItermax=100, lr=1e300, log=True,
+        P, log = solve_semi_dual_entropic(a, b, M, 1e-3, "SAG", numItermax=1000, lr=1e308, log=True,
                                           seed=0, backend=backend)
     assert log["status"] == "numerical error"
+
+
+@pytest.mark.parametrize("reg, scale, match", [(1e-310, 1.0, "subnormal"), (1e-305, 1.0, "too small"),
+                                               (0.1, 1e305, "too large")])
+def test_costs_out_of_range_for_reg_raise(backend, reg, scale, match):
+    """Issue 20: a subnormal reg, or M / reg beyond float64, gave NaN potentials; now a ValueError."""
+    a, b, M = _problem(6, 5, seed=12)
+    with pytest.raises(ValueError, match=match):
+        solve_semi_dual_entropic(a, b, M * scale, reg, "SAG", numItermax=100, seed=0, backend=backend)
+    with pytest.raises(ValueError, match=match):
+        plan_from_dual(a, b, M * scale, reg, np.zeros(5), backend=backend)
 
 
 def test_verbose_progress(capsys):

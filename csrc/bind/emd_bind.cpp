@@ -1,5 +1,7 @@
 // pybind11 bindings of the network simplex (csrc/cpu/emd_cpu.*).
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <tuple>
 
 #include "bind/common_bind.h"
@@ -7,6 +9,32 @@
 
 namespace otkit {
 namespace {
+
+// The raw entry point refuses what the network simplex cannot solve (the Python layer checks first):
+// weights that are negative or not finite, unequal total masses (relative 1e-9: otkit.emd rescales b to
+// a's mass exactly), costs that are not finite. Numba: otkit/_numba/emd.py, _check_transport_problem.
+void check_transport_problem(const double* M, int64_t n, int64_t m, const double* a, const double* b) {
+    double sa = 0.0, sb = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        if (!(a[i] >= 0.0) || !std::isfinite(a[i]))
+            throw py::value_error("emd_network_simplex: a[" + std::to_string(i) + "] = " + std::to_string(a[i]) +
+                                  ": weights must be finite and >= 0");
+        sa += a[i];
+    }
+    for (int64_t j = 0; j < m; ++j) {
+        if (!(b[j] >= 0.0) || !std::isfinite(b[j]))
+            throw py::value_error("emd_network_simplex: b[" + std::to_string(j) + "] = " + std::to_string(b[j]) +
+                                  ": weights must be finite and >= 0");
+        sb += b[j];
+    }
+    if (std::fabs(sa - sb) > 1e-9 * std::max(sa, sb))
+        throw py::value_error("emd_network_simplex: a and b must have the same total mass (sum(a) = " +
+                              std::to_string(sa) + ", sum(b) = " + std::to_string(sb) + ")");
+    for (int64_t k = 0; k < n * m; ++k)
+        if (!std::isfinite(M[k]))
+            throw py::value_error("emd_network_simplex: M[" + std::to_string(k / m) + ", " + std::to_string(k % m) +
+                                  "] is not finite");
+}
 
 // emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, return_basis=False)
 //   -> (I, J, X, alpha, beta, cost, niter, status[, (parent, flow, warm)])
@@ -26,6 +54,7 @@ py::tuple network_simplex(py::array M_, py::array a_, py::array b_, int64_t max_
         throw py::value_error("emd_network_simplex: a and b must have lengths M.shape[0] and M.shape[1]");
     if (n == 0 || m == 0) throw py::value_error("emd_network_simplex: M is empty");
     if (max_iter < 0) throw py::value_error("numItermax must be >= 0");
+    check_transport_problem(M.data(), n, m, a.data(), b.data());
     if (alpha0_.is_none() != beta0_.is_none())
         throw py::value_error("emd_network_simplex: give both alpha0 and beta0, or neither");
     py::array_t<double, py::array::c_style> alpha0, beta0;

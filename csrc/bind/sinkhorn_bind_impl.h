@@ -10,6 +10,8 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -78,7 +80,14 @@ struct Outputs {
         P = want_plan ? plan.mutable_data() : nullptr;
         tr = want_trace ? &trace : nullptr;
     }
-    py::dict dict() const {
+    // A value that is not finite is never reported with status OK (e.g. an inf cost: 0 * inf in <P, M>).
+    py::dict dict() {
+        // (one info for all the values when the problems share a stopping rule, as the unbalanced batch)
+        if (vals != nullptr && !info.empty())
+            for (size_t k = 0; k < static_cast<size_t>(values.size()); ++k) {
+                int& status = info[std::min(k, info.size() - 1)].status;
+                if (!std::isfinite(static_cast<double>(vals[k])) && status == OK) status = NUMERICAL_ERROR;
+            }
         py::dict d = info_dict(info, trace);
         d["values"] = values;
         d["plan"] = P != nullptr ? py::object(plan) : py::none();

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from .. import _status
+from . import _checks
 
 _OK, _MAX_ITER, _NUM = _status.OK, _status.MAX_ITER, _status.NUMERICAL_ERROR
 
@@ -373,26 +374,31 @@ def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
 
 def bary_sinkhorn(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, kernel form (POT's ``ot.bregman.barycenter_sinkhorn``)."""
+    _checks.bary_fixed(M, A, weights, reg, max_iter)
     return _result(*_sinkhorn_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
 
 
 def bary_sinkhorn_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, log domain (POT's ``barycenter(..., method="sinkhorn_log")``)."""
+    _checks.bary_fixed(M, A, weights, reg, max_iter)
     return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr), False))
 
 
 def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, stabilized kernel form (POT's ``barycenter_stabilized``)."""
+    _checks.bary_fixed(M, A, weights, reg, max_iter)
     return _result(*_stabilized_core(M, A, weights, float(reg), float(tau), int(max_iter), float(stop_thr)))
 
 
 def bary_debiased(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support debiased barycenter, kernel form (POT's ``_barycenter_debiased``)."""
+    _checks.bary_fixed(M, A, weights, reg, max_iter)
     return _result(*_debiased_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
 
 
 def bary_debiased_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support debiased barycenter, log domain (POT's ``_barycenter_debiased_log``)."""
+    _checks.bary_fixed(M, A, weights, reg, max_iter)
     return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr), True))
 
 
@@ -599,17 +605,20 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
 
 def bary_conv2d(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Convolutional barycenter (POT's ``_convolutional_barycenter2d``)."""
+    _checks.bary_conv(A, weights, reg, max_iter)
     return _result(*_conv_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), False)[:6])
 
 
 def bary_conv2d_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_log``)."""
+    _checks.bary_conv(A, weights, reg, max_iter)
     return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), False))
 
 
 def bary_conv2d_debiased(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Debiased convolutional barycenter (POT's ``_convolutional_barycenter2d_debiased``); also returns the
     last scalings ``U`` and ``V``."""
+    _checks.bary_conv(A, weights, reg, max_iter)
     bar, status, niter, err, errs, nerr, U, V = _conv_core(A, weights, float(reg), int(max_iter), float(stop_thr),
                                                            float(stab_thr), True)
     return _result(bar, status, niter, err, errs, nerr, U=U, V=V)
@@ -617,4 +626,5 @@ def bary_conv2d_debiased(A, weights, reg, max_iter, stop_thr, stab_thr, num_thre
 
 def bary_conv2d_debiased_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Debiased convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_debiased_log``)."""
+    _checks.bary_conv(A, weights, reg, max_iter)
     return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), True))

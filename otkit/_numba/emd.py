@@ -531,6 +531,20 @@ def _basis_to_network(basis, rows, cols, n, m):
     return np.ascontiguousarray(wpar, dtype=np.int64), np.ascontiguousarray(flw[orig])
 
 
+def _check_transport_problem(M, a, b):
+    """What the network simplex cannot solve raises, as in the C++ binding (csrc/bind/emd_bind.cpp)."""
+    for name, w in (("a", a), ("b", b)):
+        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+        if bad.size:
+            raise ValueError(f"emd_network_simplex: {name}[{bad[0]}] = {w[bad[0]]}: weights must be finite and >= 0")
+    sa, sb = float(a.sum()), float(b.sum())
+    if abs(sa - sb) > 1e-9 * max(sa, sb):
+        raise ValueError(f"emd_network_simplex: a and b must have the same total mass (sum(a) = {sa}, sum(b) = {sb})")
+    if not np.isfinite(M).all():
+        i, j = np.argwhere(~np.isfinite(M))[0]
+        raise ValueError(f"emd_network_simplex: M[{i}, {j}] is not finite")
+
+
 def emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, return_basis=False):
     """Exact OT by the primal network simplex: ``(I, J, X, alpha, beta, cost, niter, status)``.
 
@@ -544,6 +558,7 @@ def emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, 
         raise ValueError("emd_network_simplex: a and b must have lengths M.shape[0] and M.shape[1]")
     if max_iter < 0:
         raise ValueError("numItermax must be >= 0")
+    _check_transport_problem(M, a, b)
     if (alpha0 is None) != (beta0 is None):
         raise ValueError("emd_network_simplex: give both alpha0 and beta0, or neither")
     if alpha0 is not None:

@@ -11,6 +11,7 @@ import numba
 import numpy as np
 
 from .. import _status
+from . import _checks
 
 OK = _status.OK
 NUMERICAL_ERROR = _status.NUMERICAL_ERROR
@@ -71,7 +72,7 @@ def _all_finite(x):
 
 
 @numba.njit(cache=True, nogil=True)
-def semidual_sag(M, a, b, reg, lr, idx, v, G, d):
+def _sag_kernel(M, a, b, reg, lr, idx, v, G, d):
     """SAG (Alg. 1) over the index stream ``idx``: g = a_i (b - pi(x_i)), d += g - G_i, G_i = g, v += lr/n d."""
     n, m = M.shape
     if not reg > 0:
@@ -94,7 +95,7 @@ def semidual_sag(M, a, b, reg, lr, idx, v, G, d):
 
 
 @numba.njit(cache=True, nogil=True)
-def semidual_sgd(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads=0):
+def _sgd_kernel(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads=0):
     """(Averaged) mini-batch SGD (Alg. 2): v += lr/sqrt(k) (b - mean_batch pi), vbar += (v - vbar)/k."""
     rows, m = C.shape
     if batch < 1 or reg < 0 or idx.shape[0] % batch != 0:
@@ -133,7 +134,7 @@ def semidual_sgd(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads=0
 
 
 @numba.njit(cache=True, nogil=True)
-def semidual_ctransform(C, b, reg, v, alpha, want_plan, P, want_arg, arg, num_threads=0):
+def _ctransform_kernel(C, b, reg, v, alpha, want_plan, P, want_arg, arg, num_threads=0):
     """alpha_r = v^{c,reg}(x_r) for every cost row; P[r] = pi(x_r) and arg[r] = argmax pi when asked."""
     rows, m = C.shape
     if reg < 0:
@@ -151,7 +152,48 @@ def semidual_ctransform(C, b, reg, v, alpha, want_plan, P, want_arg, arg, num_th
     return OK if _all_finite(alpha) else NUMERICAL_ERROR
 
 
-# one dispatcher per kernel serves both dtypes (the C++ module has one function per dtype)
+# The entry points: the shape checks of csrc/bind/semidual_bind.cpp, then the jitted kernel.
+
+
+def semidual_sag(M, a, b, reg, lr, idx, v, G, d):
+    _checks.arrays(M=(M, 2), a=(a, 1), b=(b, 1), v=(v, 1), G=(G, 2), d=(d, 1))
+    _checks.index(idx)
+    n, m = M.shape
+    _checks.need(a.shape[0] == n and b.shape[0] == m and v.shape[0] == m and G.shape == (n, m) and d.shape[0] == m,
+                 "semidual_sag: inconsistent shapes")
+    return _sag_kernel(M, a, b, reg, lr, idx, v, G, d)
+
+
+def semidual_sgd(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads=0):
+    _checks.arrays(C=(C, 2), b=(b, 1), v=(v, 1), vbar=(vbar, 1))
+    _checks.index(idx)
+    m = C.shape[1]
+    _checks.need(batch >= 1, "semidual_sgd: batch must be >= 1")
+    _checks.need(k0 >= 0, "semidual_sgd: k0 must be >= 0")
+    _checks.need(idx.shape[0] % batch == 0, "semidual_sgd: len(idx) must be a multiple of batch")
+    _checks.need(b.shape[0] == m and v.shape[0] == m and vbar.shape[0] == m, "semidual_sgd: inconsistent shapes")
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0: otkit's default), got {num_threads}")
+    return _sgd_kernel(C, b, reg, lr, idx, batch, k0, averaged, v, vbar, num_threads)
+
+
+def semidual_ctransform(C, b, reg, v, alpha, want_plan, P, want_arg, arg, num_threads=0):
+    _checks.arrays(C=(C, 2), b=(b, 1), v=(v, 1), alpha=(alpha, 1))
+    rows, m = C.shape
+    _checks.need(b.shape[0] == m and v.shape[0] == m and alpha.shape[0] == rows,
+                 "semidual_ctransform: inconsistent shapes")
+    if want_plan:
+        _checks.arrays(P=(P, 2))
+        _checks.need(P.shape == (rows, m), "semidual_ctransform: P must be (rows, m)")
+    if want_arg:
+        _checks.index(arg)
+        _checks.need(arg.shape[0] == rows, "semidual_ctransform: arg must be (rows,)")
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0: otkit's default), got {num_threads}")
+    return _ctransform_kernel(C, b, reg, v, alpha, want_plan, P, want_arg, arg, num_threads)
+
+
+# one entry point per kernel serves both dtypes (the C++ module has one function per dtype)
 semidual_sag_f64 = semidual_sag_f32 = semidual_sag
 semidual_sgd_f64 = semidual_sgd_f32 = semidual_sgd
 semidual_ctransform_f64 = semidual_ctransform_f32 = semidual_ctransform

@@ -356,7 +356,17 @@ class _threads:
             numba.set_num_threads(self.saved)
 
 
+def _finite_or_error(values, status):
+    """A value that is not finite is never reported with status OK (as the C++ bindings' Outputs)."""
+    status = np.array(status, dtype=np.int32, copy=True)
+    vals = np.asarray(values)
+    if vals.size == status.size:
+        status[(~np.isfinite(vals.reshape(status.shape))) & (status == OK)] = NUMERICAL_ERROR
+    return status
+
+
 def _as_dict(values, plan, status, niter, err, trace, want_plan):
+    status = _finite_or_error(values, status)
     return {
         "values": values,
         "plan": plan if want_plan else None,
@@ -824,7 +834,8 @@ def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=Fals
         values[k], status[k], niter[k], err[k] = value, st, it, e
         if N == 1:
             plan, trace = (P if want_plan else None), [float(t) for t in tr]
-    return {"values": values, "plan": plan, "status": status, "niter": niter, "err": err, "trace": trace}
+    return {"values": values, "plan": plan, "status": _finite_or_error(values, status), "niter": niter, "err": err,
+            "trace": trace}
 
 
 def sinkhorn_cloud_f32(x, y, a, B, reg, X, Y, **kwargs):

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 from numba import njit
 
+from . import _checks
 from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
 from .sinkhorn import _log_pass, _nblocks
 
@@ -217,7 +218,22 @@ def _plan_values(M, Mk, reg, F, G, want_plan):
     return values, plan
 
 
+def _check(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, options):
+    """The refusals of the C++ binding (csrc/bind/sinkhorn_bind.cpp, sinkhorn_unbalanced)."""
+    _checks.arrays(M=(M, 2), Mk=(Mk, 2), a=(a, 1), B=(B, 2), U=(U, 2), V=(V, 2))
+    n, m = M.shape
+    N = B.shape[1]
+    _checks.need(a.shape[0] == n and B.shape[0] == m and U.shape == (n, N) and V.shape == (m, N),
+                 "sinkhorn_unbalanced: inconsistent shapes")
+    _checks.need(Mk.shape == M.shape, "sinkhorn_unbalanced: Mk must have the shape of M")
+    _checks.need(n > 0 and m > 0 and N > 0, "sinkhorn_unbalanced: empty problem")
+    _checks.need(reg > 0 and np.isfinite(reg), "reg must be a finite number > 0")
+    _checks.need(reg_m1 > 0 and reg_m2 > 0, "reg_m must be > 0 (inf: balanced)")
+    _checks.need(options.max_iter >= 0, "numItermax must be >= 0")
+
+
 def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, want_value, want_trace, dt):
+    _check(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, options)
     M64, Mk64 = M.astype(np.float64), Mk.astype(np.float64)
     a64, B64 = a.astype(np.float64), B.astype(np.float64)
     U64, V64 = U.astype(np.float64), V.astype(np.float64)
@@ -257,7 +273,8 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
     return {
         "values": values.astype(dt),
         "plan": plan.astype(dt) if want_plan else None,
-        "status": np.array([status], dtype=np.int32),
+        "status": np.array([NUMERICAL_ERROR if status == OK and not np.isfinite(values).all() else status],
+                           dtype=np.int32),
         "niter": np.array([niter], dtype=np.int32),
         "err": np.array([err]),
         "trace": list(trace) if want_trace else [],

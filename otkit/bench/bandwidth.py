@@ -59,7 +59,7 @@ def measure_bandwidth(d: int = 4096, threads: int = 1, n_iter: int = 40, repeat:
         for be in backends if backends is not None else otkit.available_backends():
             out["solvers"][f"otkit-{be}-sinkhorn"] = per_iter(
                 lambda n, be=be: otkit.sinkhorn2(a, b, M, reg, numItermax=n, stopThr=0.0, backend=be,
-                                                 num_threads=threads or 0), 1)
+                                                 num_threads=threads or 0, warn=False), 1)
         if include_pot:
             try:
                 import ot

@@ -59,7 +59,7 @@ def sinkhorn_matrix(H, C, reg, stopThr=1e-6, numItermax=1000, threads=1, backend
     HT = np.ascontiguousarray(H.T)
     for i in range(n - 1):
         v = otkit.sinkhorn2(H[i], HT[:, i + 1:], C, reg, method="auto", stopThr=stopThr, numItermax=numItermax,
-                            backend=backend, num_threads=threads or 0)
+                            backend=backend, num_threads=threads or 0, warn=False)
         D[i, i + 1:] = v
     return D + D.T
 

@@ -33,7 +33,7 @@ def _otkit_sinkhorn(backend: str, method: str):
         import otkit
 
         v, lg = otkit.sinkhorn2(a, b, M, reg, method=method, numItermax=numItermax, stopThr=stopThr, log=True,
-                                backend=backend, num_threads=threads or 0)
+                                backend=backend, num_threads=threads or 0, warn=False)
         return {"value": float(v), "niter": int(lg["niter"]), "err": float(lg["err"][-1]),
                 "converged": bool(lg["converged"])}
 
