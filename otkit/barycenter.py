@@ -22,8 +22,8 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import (array_range, as_float_array, check_reg_scale, check_threshold, check_cost, check_hist, check_max_iter, check_positive_int, check_reg, dist,
-                    resolve_dtype, unif)
+from .utils import (array_range, as_float_array, check_cost, check_hist, check_max_iter, check_method, check_reg,
+                    check_reg_scale, check_threshold, dist, resolve_dtype, unif)
 
 __all__ = [
     "barycenter",
@@ -249,9 +249,7 @@ def _check_fixed(A, M, reg, weights, numItermax, stopThr):
 def _barycenter_arrays(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False,
                        log=False, warn=True, tau=1e10, backend="auto"):
     """barycenter on arrays (torch CPU tensors read as NumPy, no graph)."""
-    if not isinstance(method, str) or method.lower() not in _METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {_METHODS}")
-    method = method.lower()
+    method = check_method(method, _METHODS)
     impl = _backend.kernels(backend, "barycenter")[1]
     dtype = resolve_dtype(None, A)  # float32 stays float32
     A, M, reg, w, numItermax, stopThr = _check_fixed(A, M, reg, weights, numItermax, stopThr)
@@ -353,8 +351,7 @@ def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=1
     .. [37] Janati, H., Cuturi, M., Gramfort, A. (2020). Debiased Sinkhorn barycenters. Proceedings of
        the 37th International Conference on Machine Learning, PMLR 119:4692-4701.
     """
-    if not isinstance(method, str) or method.lower() not in ("sinkhorn", "sinkhorn_log"):
-        raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
+    check_method(method, ("sinkhorn", "sinkhorn_log"))
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
     dtype = resolve_dtype(None, A)  # float32 stays float32
@@ -463,8 +460,7 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
        Guibas, L. (2015). Convolutional Wasserstein distances: Efficient optimal transportation on
        geometric domains. ACM Transactions on Graphics (TOG), 34(4), 66.
     """
-    if not isinstance(method, str) or method.lower() not in ("sinkhorn", "sinkhorn_log"):
-        raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
+    check_method(method, ("sinkhorn", "sinkhorn_log"))
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
     dtype = resolve_dtype(None, *(A if isinstance(A, (list, tuple)) else [A]))  # float32 images stay float32
@@ -541,8 +537,7 @@ def convolutional_barycenter2d_debiased(A, reg, weights=None, method="sinkhorn",
     .. [37] Janati, H., Cuturi, M., Gramfort, A. (2020). Debiased Sinkhorn barycenters. Proceedings of
        the 37th International Conference on Machine Learning, PMLR 119:4692-4701.
     """
-    if not isinstance(method, str) or method.lower() not in ("sinkhorn", "sinkhorn_log"):
-        raise ValueError(f"Unknown method {method!r}; choose 'sinkhorn' or 'sinkhorn_log'")
+    check_method(method, ("sinkhorn", "sinkhorn_log"))
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
     dtype = resolve_dtype(None, *(A if isinstance(A, (list, tuple)) else [A]))  # float32 images stay float32
@@ -603,7 +598,7 @@ def _check_free_support(measures_locations, measures_weights, X_init, b, weights
         raise ValueError("b must be > 0 everywhere (the update divides by b)")
     _check_sums_to_one(b.sum(), "b", "")
     w = _check_weights(weights, N, what="measures")
-    numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
+    numItermax = check_max_iter(numItermax, minimum=0, cap=None)
     _, stopThr = _check_stop(1, stopThr)
     if X.shape[1]:  # the squared distances between all these points must stay far from overflow
         lo = np.min([X.min(0)] + [x.min(0) for x in locs], axis=0)
@@ -764,7 +759,7 @@ def free_support_sinkhorn_barycenter(measures_locations, measures_weights, X_ini
     from .bregman import sinkhorn
 
     reg = check_reg(reg)
-    numInnerItermax = check_positive_int(numInnerItermax, "numInnerItermax")
+    numInnerItermax = check_max_iter(numInnerItermax, "numInnerItermax")
     X, locs, wts, b, w, numItermax, stopThr = _check_free_support(measures_locations, measures_weights, X_init, b,
                                                                    weights, numItermax, stopThr)
     k, dim = X.shape

@@ -14,7 +14,7 @@ from . import _autograd, _backend, _device, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, check_threshold
 from .utils import resolve_dtype
-from .utils import array_range, check_max_iter, check_reg_scale, dtype_name
+from .utils import array_range, check_method, check_max_iter, check_reg_scale, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
 
@@ -163,8 +163,11 @@ def _print_trace(trace, period):
 def _check_warm_pair(warmstart):
     """warmstart: None or a pair (u, v) (an IndexError before)."""
     if warmstart is not None and (not isinstance(warmstart, (tuple, list)) or len(warmstart) != 2):
-        got = f"length {len(warmstart)}" if isinstance(warmstart, (tuple, list)) else type(warmstart).__name__
-        raise ValueError(f"warmstart must be a pair (u, v) of log-scalings or dual potentials, got {got}")
+        if not isinstance(warmstart, (tuple, list)):
+            raise TypeError(f"warmstart must be a pair (u, v) of log-scalings or dual potentials, got "
+                            f"{type(warmstart).__name__}")
+        raise ValueError(f"warmstart must be a pair (u, v) of log-scalings or dual potentials, got length "
+                         f"{len(warmstart)}")
 
 
 def _warm(x, size, N, dt, name):
@@ -277,9 +280,7 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
 def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, backend, dtype,
            want_plan, omega=1.0, tau=1e3, mass_rtol=1e-6, num_threads=0, omega_start=1e-2, eps=None):
     """Run one method on validated input. Returns (values (N,), plan or None, log dict)."""
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    method = method.lower()
+    method = check_method(method, METHODS)
     numItermax = check_max_iter(numItermax)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     stopThr = check_threshold(stopThr)
@@ -631,7 +632,7 @@ def _eps_options(epsilon0, numInnerItermax, schedule, factor):
         raise ValueError(f"epsilon_schedule must be one of {SCHEDULES}, got {schedule!r}")
     if not (np.isfinite(epsilon0) and epsilon0 > 0):
         raise ValueError(f"epsilon0 must be a finite number > 0, got {epsilon0}")
-    inner = check_positive_int(numInnerItermax, "numInnerItermax")
+    inner = check_max_iter(numInnerItermax, "numInnerItermax")
     if not (0.0 < float(factor) < 1.0):
         raise ValueError(f"epsilon_factor must be in (0, 1), got {factor}")
     return {"epsilon0": float(epsilon0), "numInnerItermax": inner, "schedule": schedule.lower(),

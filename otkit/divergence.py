@@ -63,6 +63,8 @@ def sinkhorn_divergence(a, b, M_ab, M_aa, M_bb, reg, clip=True, **kwargs):
         a, b = (x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=ref.dtype,
                                                                          device=ref.device) for x in (a, b))
     for name, x in (("a", a), ("b", b)):
+        if isinstance(x, (str, bytes)) or (torch is None and np.asarray(x).dtype.kind not in "biuf"):
+            raise TypeError(f"{name} must hold real numbers, got {type(x).__name__}")
         if len(np.shape(x)) != 1:
             raise ValueError(f"{name} must be a 1-D histogram (one measure), got shape {tuple(np.shape(x))}")
     w_ab = _term(a, b, M_ab, reg, "M_ab", "(a, b)", kwargs)

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, resolve_dtype
+from .utils import as_float_array, check_cost, check_hist, check_masses, check_max_iter, resolve_dtype
 
 __all__ = ["emd", "emd2"]
 
@@ -23,7 +23,7 @@ _POT_CODE = {_status.OK: 1, _status.INFEASIBLE: 0, _status.UNBOUNDED: 2, _status
 def _max_iter(numItermax) -> int:
     if isinstance(numItermax, (float, np.floating)) and float(numItermax).is_integer():
         numItermax = int(numItermax)  # POT users write numItermax=1e6
-    return check_positive_int(numItermax, "numItermax", minimum=0)
+    return check_max_iter(numItermax, minimum=0, cap=None)
 
 
 def _warning_text(status: int, niter: int, numItermax: int) -> str | None:

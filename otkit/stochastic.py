@@ -39,6 +39,8 @@ from .utils import (
     check_cost,
     check_hist,
     check_masses,
+    check_max_iter,
+    check_method,
     check_positive_int,
     check_reg,
     check_reg_scale,
@@ -88,9 +90,7 @@ def _check_lr(lr):
 
 
 def _check_method(method, allowed):
-    if not isinstance(method, str) or method.upper() not in allowed:
-        raise ValueError(f"method must be one of {allowed}, got {method!r}")
-    return method.upper()
+    return check_method(method, allowed, case=str.upper)
 
 
 def _rng(seed):
@@ -371,7 +371,7 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     """
     reg = check_reg(reg)
     method = _check_method(method, METHODS)
-    numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
+    numItermax = check_max_iter(numItermax, minimum=0, cap=None)
     batch_size = check_positive_int(batch_size, "batch_size")
     lr = _check_lr(lr)
     if tol is not None:
@@ -638,7 +638,7 @@ def semi_discrete(sampler, Y, b, reg, method="ASGD", batch_size=64, numItermax=1
     reg = _check_reg0(reg)
     method = _check_method(method, ("ASGD", "SGD"))
     batch_size = check_positive_int(batch_size, "batch_size")
-    numItermax = check_positive_int(numItermax, "numItermax", minimum=0)
+    numItermax = check_max_iter(numItermax, minimum=0, cap=None)
     holdout = check_positive_int(holdout, "holdout")
     lr = _check_lr(lr)
     if tol is not None:

@@ -21,7 +21,7 @@ from . import _autograd, _backend, geometry
 from . import _status as st
 from .bregman import _check_warm_pair, _warm
 from .utils import array_range, as_float_array, check_threshold, check_cost, check_hist, check_max_iter, check_positive_int
-from .utils import check_reg, check_reg_scale, resolve_dtype
+from .utils import check_method, check_reg, check_reg_scale, resolve_dtype
 
 __all__ = ["sinkhorn_unbalanced", "sinkhorn_unbalanced2"]
 
@@ -64,9 +64,7 @@ def _kl(p, q):
 
 def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stopThr, verbose, log, backend,
            dtype, want_plan, num_threads, tau=1e5):
-    if not isinstance(method, str) or method.lower() not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS[:-1]}")
-    method = method.lower()
+    method = check_method(method, METHODS)
     if method == "sinkhorn_reg_scaling":  # as POT
         warnings.warn("Method not implemented yet. Using classic Sinkhorn-Knopp", UserWarning, stacklevel=3)
         method = "sinkhorn"

@@ -204,6 +204,16 @@ def check_reg_scale(reg, value_range, dtype=np.float64, name: str = "reg", cost:
                          f"{cost} / {name} overflows {np.dtype(dtype).name}; use a larger {name} or rescale {cost}")
 
 
+def check_method(method, allowed, name: str = "method", case=str.lower) -> str:
+    """A method name among ``allowed`` (compared after ``case``): TypeError for a non-string, ValueError for an
+    unknown name; returns the name in ``case``."""
+    if not isinstance(method, str):
+        raise TypeError(f"{name} must be a string, one of {tuple(allowed)}, got {type(method).__name__}")
+    if case(method) not in allowed:
+        raise ValueError(f"unknown {name} {method!r}; choose one of {tuple(allowed)}")
+    return case(method)
+
+
 def check_threshold(x, name: str = "stopThr") -> float:
     """A stopping threshold (stopThr, tol): a finite real number >= 0."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Real, np.floating, np.integer)):
@@ -225,13 +235,15 @@ def check_positive_int(x, name: str, minimum: int = 1) -> int:
 MAX_ITER_CAP = 2**31 - 1  # the kernels count iterations in a C int: more cannot be told apart in practice
 
 
-def check_max_iter(numItermax, name: str = "numItermax") -> int:
-    """A positive iteration count, capped at 2**31 - 1 (a larger valid value must not fail in the bindings)."""
+def check_max_iter(numItermax, name: str = "numItermax", minimum: int = 1, cap: int | None = MAX_ITER_CAP) -> int:
+    """An iteration count >= ``minimum``: an int or an integral float (POT's users write numItermax=1e6), capped
+    at ``cap`` (2**31 - 1 for the kernels that count in a C int: a larger valid value must not fail there)."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
     if isinstance(numItermax, (bool, np.bool_)) or not isinstance(numItermax, (numbers.Real, np.number)):
-        raise TypeError(f"{name} must be a positive integer, got {type(numItermax).__name__}")
-    if not np.isfinite(numItermax) or int(numItermax) != numItermax or numItermax < 1:
-        raise ValueError(f"{name} must be a positive integer, got {numItermax}")
-    return min(int(numItermax), MAX_ITER_CAP)
+        raise TypeError(f"{name} must be {what}, got {type(numItermax).__name__}")
+    if not np.isfinite(numItermax) or int(numItermax) != numItermax or numItermax < minimum:
+        raise ValueError(f"{name} must be {what}, got {numItermax}")
+    return int(numItermax) if cap is None else min(int(numItermax), cap)
 
 
 def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backend="auto", nx=None,

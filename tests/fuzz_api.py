@@ -359,6 +359,13 @@ def _bad_value(draw, kind, value, skip=()):
     return label, v, False
 
 
+# replacements whose error must be of one type: a wrong type of argument -> TypeError (a value of the right
+# type out of range -> ValueError)
+TYPE_LABELS = {"string": TypeError, "object": TypeError, "complex": TypeError, "none": TypeError,
+               "nan": ValueError, "inf": ValueError, "-inf": ValueError, "negative": ValueError,
+               "subnormal": ValueError, "zero": ValueError, "fraction": ValueError}
+
+
 def _names(msg, name):
     return re.search(r"(?<![A-Za-z0-9_])" + re.escape(name) + r"(?![A-Za-z0-9_])", msg) is not None
 
@@ -382,7 +389,7 @@ def _floats(out):
     return np.zeros(0)
 
 
-def run_case(spec_name, draw, specs=None):
+def run_case(spec_name, draw, specs=None, strict_types=True):
     """One case: returns (outcome, detail); outcome in {'error', 'answer', 'warned', 'failure'}."""
     specs = specs or _specs()
     spec = specs[spec_name]
@@ -405,6 +412,11 @@ def run_case(spec_name, draw, specs=None):
                 return "failure", f"{what}: valid problem raised {type(exc).__name__}: {msg}"
             if not _names(msg, mutated):
                 return "failure", f"{what}: {type(exc).__name__} does not name {mutated!r}: {msg}"
+            kind = TYPE_LABELS.get(label.split("] ")[-1])
+            if spec.kinds[mutated] == "int" and label in ("nan", "inf", "fraction"):  # a float for an int: either
+                kind = None
+            if strict_types and kind is not None and not isinstance(exc, kind):
+                return "failure", f"{what}: {type(exc).__name__} where a {kind.__name__} is due: {msg}"
             return "error", what
         except Exception as exc:  # noqa: BLE001 - any other exception is a finding
             return "failure", f"{what}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
