@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from . import _interrupt
 from ._types import SinkhornMethod, SinkhornOptions, UnbalancedMethod  # noqa: F401  (names of otkit._ext)
 from ._vexp import exp_inplace, exp_nonpos_inplace
 
@@ -194,7 +195,7 @@ def _pass_multi_blas(K, a, V, U, KTU, omega):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
-                  want_value, want_trace, nblocks):
+                  want_value, want_trace, nblocks, stop):
     n, m = M.shape
     N = B.shape[1]
     K = np.empty((n, m), dtype=M.dtype)
@@ -220,7 +221,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     keep_buf = np.empty(N, dtype=np.bool_)
     omega, best, gstate = M.dtype.type(1.0), np.inf, 0
     ii = 0
-    while ii < max_iter and cols.size > 0:
+    while ii < max_iter and cols.size > 0 and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         na = cols.size
         Uprev[:, :na] = Up
         Vprev[:, :na] = Vp
@@ -356,6 +357,12 @@ class _threads:
             numba.set_num_threads(self.saved)
 
 
+def _work(M, B, max_iter):
+    """Entries x iterations of a call (M: a matrix or a point-cloud tuple), for _interrupt.run."""
+    n, m = M.shape if hasattr(M, "shape") else (M[0].shape[0], M[1].shape[1])
+    return float(n) * m * max(1, B.shape[1] if B.ndim == 2 else 1) * max(1, int(max_iter))
+
+
 def _finite_or_error(values, status):
     """A value that is not finite is never reported with status OK (as the C++ bindings' Outputs)."""
     status = np.array(status, dtype=np.int32, copy=True)
@@ -384,9 +391,9 @@ def _knopp(M, a, B, reg, U, V, options, want_plan, want_value, want_trace):
         raise ValueError("over-relaxation (omega != 1) of the kernel form is for single problems")
     nb = _nblocks(*M.shape, o.num_threads)
     with _threads(nb):
-        out = _knopp_driver(M, a, B, M.dtype.type(reg), U, V, int(o.max_iter), float(o.stop_thr), int(o.check_every),
-                            float(o.omega), float(o.omega_start), bool(want_plan), bool(want_value), bool(want_trace),
-                            nb)
+        out = _interrupt.run(_knopp_driver, M, a, B, M.dtype.type(reg), U, V, int(o.max_iter), float(o.stop_thr),
+                             int(o.check_every), float(o.omega), float(o.omega_start), bool(want_plan),
+                             bool(want_value), bool(want_trace), nb, work=_work(M, B, o.max_iter))
     return _as_dict(*out, want_plan)
 
 
@@ -630,7 +637,7 @@ def _log_plan_value(C, scale, f, g, plan, want_plan, nblocks):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
-                want_trace, nblocks, log_fast):
+                want_trace, nblocks, log_fast, stop):
     # M: the cost matrix, or a point-cloud tuple (x, yT, euclidean) (see _cost_tile)
     n, m = _cost_shape(M)
     scale = -1.0 / reg
@@ -646,7 +653,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     ii = 0
     fprev = np.empty_like(f)
     gprev = np.empty_like(g)
-    while ii < max_iter:
+    while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         fprev[:] = f
         gprev[:] = g
         for j in range(m):
@@ -718,7 +725,7 @@ def _stab_rebuild(M, alpha, beta, reg, K, u, v, ktu, nblocks):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau, want_plan, want_trace,
-                 nblocks):
+                 nblocks, stop):
     n, m = M.shape
     K = np.empty((n, m), dtype=M.dtype)
     u = np.empty(n, dtype=M.dtype)
@@ -734,7 +741,7 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
     vprev = np.empty_like(v)
     # absorbed: the last iteration ended with an absorption; its plan is then K itself (u, v restarted)
     absorbed = False
-    while ii < max_iter:
+    while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         uprev[:] = u
         vprev[:] = v
         absorbed_prev = absorbed
@@ -788,14 +795,15 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
 
 def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
                  want_trace, nb, log_fast=True):
+    work = _work(M, b, max_iter)
     if kind == 0:
-        value, plan, status, niter, err, trace = _log_driver(
-            M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), float(omega),
-            float(omega_start), bool(want_plan), bool(want_trace), nb, bool(log_fast))
+        value, plan, status, niter, err, trace = _interrupt.run(
+            _log_driver, M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), float(omega),
+            float(omega_start), bool(want_plan), bool(want_trace), nb, bool(log_fast), work=work)
     else:
-        value, plan, status, niter, err, trace = _stab_driver(
-            M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), t(tau), bool(want_plan),
-            bool(want_trace), nb)
+        value, plan, status, niter, err, trace = _interrupt.run(
+            _stab_driver, M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), t(tau),
+            bool(want_plan), bool(want_trace), nb, work=work)
     return _as_dict(np.array([value], dtype=M.dtype), plan, np.array([status], dtype=np.int32),
                     np.array([niter], dtype=np.int32), np.array([err]), trace, want_plan)
 
@@ -826,10 +834,10 @@ def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=Fals
     for k in range(N):
         f, g = X[:, k].astype(np.float64), Y[:, k].astype(np.float64)
         with _threads(nb):
-            value, P, st, it, e, tr = _log_driver(C, a.astype(np.float64), B[:, k].astype(np.float64), float(reg), f,
-                                                  g, int(o.max_iter), float(o.stop_thr), int(o.check_every),
-                                                  float(o.omega), float(o.omega_start), bool(want_plan),
-                                                  bool(want_trace), nb, bool(o.log_fast))
+            value, P, st, it, e, tr = _interrupt.run(
+                _log_driver, C, a.astype(np.float64), B[:, k].astype(np.float64), float(reg), f, g, int(o.max_iter),
+                float(o.stop_thr), int(o.check_every), float(o.omega), float(o.omega_start), bool(want_plan),
+                bool(want_trace), nb, bool(o.log_fast), work=float(n) * m * max(1, int(o.max_iter)))
         X[:, k], Y[:, k] = f, g
         values[k], status[k], niter[k], err[k] = value, st, it, e
         if N == 1:

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from . import _checks
+from . import _checks, _interrupt
 from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
 from .sinkhorn import _log_pass, _nblocks
 
@@ -45,14 +45,14 @@ def _rel_change_log(f, fp):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblocks):
+def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblocks, stop):
     """The log-domain passes of the balanced solver (_log_pass) with the unbalanced rule."""
     scale = -1.0 / reg
     loga, logb = np.log(a), np.log(b)
     lse = np.empty(g.size)
     err = 1.0
     ii = 0
-    while ii < max_iter:
+    while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         fprev, gprev = f.copy(), g.copy()
         _log_pass(Mk, scale, loga, g, f, True, lse, nblocks, 1.0, fi1)  # f, and the column LSE of the new f
         for j in range(g.size):
@@ -70,7 +70,7 @@ def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblock
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V, trace):
+def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V, trace, stop):
     """Kernel forms (KNOPP, TRANSLATION_INVARIANT, STABILIZED) on u (n x N), v (m x N)."""
     n, m = Mk.shape
     N = B.shape[1]
@@ -108,7 +108,7 @@ def _kernel_driver(Mk, a, B, reg, r1, r2, method, max_iter, stop_thr, tau, U, V,
     su = np.zeros(N)
     cv = np.ones(N)  # per-histogram factors of the translation-invariant updates (reused every iteration)
     ii = 0
-    while ii < max_iter:
+    while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         uprev, vprev = u.copy(), v.copy()
         if stab:
             for i in range(n):
@@ -242,6 +242,7 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
     if want_plan and N != 1:
         raise ValueError("a plan is only returned for a single problem")
     method = int(method)
+    work = float(n) * m * max(1, int(options.max_iter))  # per problem, for _interrupt.run
     from numba.typed import List
     trace = List.empty_list(numba.float64)
     r1, r2 = float(reg_m1), float(reg_m2)
@@ -250,9 +251,10 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
         for k in range(N):
             f, g = U64[:, k].copy(), V64[:, k].copy()
             tr = List.empty_list(numba.float64)
-            s, it, e = _log_single(Mk64, a64, B64[:, k].copy(), float(reg), 1.0 if r1 == np.inf else r1 / (r1 + reg),
-                                   1.0 if r2 == np.inf else r2 / (r2 + reg), int(options.max_iter),
-                                   float(options.stop_thr), f, g, tr, _nblocks(*Mk64.shape, options.num_threads))
+            s, it, e = _interrupt.run(
+                _log_single, Mk64, a64, B64[:, k].copy(), float(reg), 1.0 if r1 == np.inf else r1 / (r1 + reg),
+                1.0 if r2 == np.inf else r2 / (r2 + reg), int(options.max_iter), float(options.stop_thr), f, g, tr,
+                _nblocks(*Mk64.shape, options.num_threads), work=work)
             if k == 0 or s > status:
                 status, err = s, e
             niter = max(niter, it)
@@ -261,8 +263,9 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
                 trace = tr
         values, plan = _plan_values(M64, Mk64, float(reg), U64, V64, bool(want_plan))
     else:
-        status, niter, err = _kernel_driver(Mk64, a64, B64, float(reg), r1, r2, method, int(options.max_iter),
-                                            float(options.stop_thr), float(options.tau), U64, V64, trace)
+        status, niter, err = _interrupt.run(_kernel_driver, Mk64, a64, B64, float(reg), r1, r2, method,
+                                            int(options.max_iter), float(options.stop_thr), float(options.tau), U64,
+                                            V64, trace, work=work * N)
         values, plan = _plan_values(M64, Mk64, float(reg), U64, V64, bool(want_plan))
         if method != UnbalancedMethod.STABILIZED:  # out as POT's log(u + 1e-300)
             with np.errstate(divide="ignore"):
