@@ -7,7 +7,7 @@ otkit against POT (issue 20).
 read after the first 10% of the calls (allocator pools warmed up) and at the end: the growth per call
 must be ~0. (2) Each (library, function) runs once in a fresh process on a d x d problem (float64 M of
 d^2 x 8 bytes, built before the measurement): the extra memory of the call is VmHWM after the call minus
-VmRSS before it (the peak resident set of the process, Linux). Writes bench_memory.{md,json}.
+VmRSS before it, with VmHWM reset to VmRSS just before the call (``/proc/self/clear_refs``, Linux). Writes bench_memory.{md,json}.
 """
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ PEAK = SETUP + """
 import json, ot
 stmt = {stmt!r}
 f = eval("lambda: " + stmt)
+with open("/proc/self/clear_refs", "w") as fh:  # reset VmHWM to the current RSS (the set-up's temporaries)
+    fh.write("5")
 before = status("VmRSS")
 t0 = __import__("time").perf_counter()
 f()

@@ -4,9 +4,9 @@ A child process starts one long call (it would run for minutes), the parent send
 and the child must print the marker of its ``except KeyboardInterrupt`` and exit within 2 s more. The
 child then runs a small problem again in the same process (nothing left in a bad state).
 
-The Numba Sinkhorn kernels (balanced and unbalanced) run in a worker thread when called from the main
-thread and stop at the next iteration once Ctrl-C is seen (otkit/_numba/_interrupt.py); the other Numba
-kernels return every few seconds at most or only when done (README, Configuration).
+The Numba Sinkhorn kernels (balanced and unbalanced) and network simplex run in a worker thread when
+called from the main thread and stop at the next iteration (pivot) once Ctrl-C is seen
+(otkit/_numba/_interrupt.py); the other Numba kernels return when done (README, Configuration).
 """
 import os
 import queue
@@ -30,6 +30,7 @@ CHILD = textwrap.dedent(
     import otkit
     from otkit._backend import ext
     _ext = ext()  # the module loaded for this CPU
+    from otkit._numba import emd as _numba_emd
     warnings.simplefilter("ignore")
     kind, be = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)
@@ -54,7 +55,7 @@ CHILD = textwrap.dedent(
         "batched": lambda: otkit.sinkhorn2(a, np.tile(b[:, None], (1, 5)), M, 0.1, **kw),
         "unbalanced": lambda: otkit.sinkhorn_unbalanced2(a, b, M, 0.1, 1.0, **kw),
         "unbalanced_log": lambda: otkit.sinkhorn_unbalanced2(a, b, M, 0.1, 1.0, method="sinkhorn_log", **kw),
-        "emd": lambda: _ext.emd_network_simplex(M, a, b, 10**12),
+        "emd": lambda: (_ext if be == "cpp" else _numba_emd).emd_network_simplex(M, a, b, 10**12),
         "barycenter": lambda: otkit.barycenter(A, M, 0.1, **kw),
         "barycenter_log": lambda: otkit.barycenter(A, M, 0.1, method="sinkhorn_log", **kw),
         "barycenter_stabilized": lambda: otkit.barycenter(A, M, 0.1, method="sinkhorn_stabilized", **kw),
@@ -67,11 +68,11 @@ CHILD = textwrap.dedent(
     }
     call = calls[kind]
     if be == "numba":  # compile (or load from the cache) on a small problem first: the test times the call
-        a0, M0 = a, M
+        a0, b0, M0 = a, b, M
         a, b, M = a[:4] * d / 4, b[:4] * d / 4, M[:4, :4].copy()
         kw["numItermax"] = 20
         calls[kind]()
-        a, b, M = a0, a0, M0
+        a, b, M = a0, b0, M0
         kw["numItermax"] = 10**7
     print("START", flush=True)
     try:
@@ -96,7 +97,7 @@ def test_sigint_stops_long_cpp_call(kind):
 
 
 @pytest.mark.parametrize("kind", ["sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "batched", "unbalanced",
-                                  "unbalanced_log"])
+                                  "unbalanced_log", "emd"])
 def test_sigint_stops_long_numba_call(kind):
     require_backend("numba")
     _run_and_time(kind, "numba")

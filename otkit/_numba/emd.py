@@ -11,6 +11,8 @@ import math
 import numba
 import numpy as np
 
+from . import _interrupt
+
 _OK = 0
 _MAX_ITER = 1
 _INFEASIBLE = 3
@@ -435,7 +437,7 @@ def _load_basis(n, m, sa, sb, wpar, wflow, parent, first, nxt, prv, flow):
 
 
 @numba.njit(cache=True, nogil=True)
-def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow):
+def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow, stop):
     n = rows.size
     m = cols.size
     N = n + m
@@ -471,7 +473,7 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow):
             bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
             if bi < 0:
                 break
-        if it >= max_iter:
+        if it >= max_iter or stop[0] != 0:  # stop: Ctrl-C (see _interrupt); the result is discarded then
             status = _MAX_ITER
             break
         rc = _cost(M, rows, cols, bi, bj) - pot[bi] + pot[n + bj]
@@ -588,9 +590,9 @@ def emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, 
     else:
         a0 = np.ascontiguousarray(alpha0[rows])
         b0 = np.ascontiguousarray(beta0[cols])
-    I, J, X, al, be, cost, it, status, par, flw, warm = _solve(
-        M, rows, cols, np.ascontiguousarray(a[rows]), np.ascontiguousarray(b[cols]), int(max_iter), cols.size != m,
-        a0, b0, wpar, wflow)
+    I, J, X, al, be, cost, it, status, par, flw, warm = _interrupt.run(
+        _solve, M, rows, cols, np.ascontiguousarray(a[rows]), np.ascontiguousarray(b[cols]), int(max_iter),
+        cols.size != m, a0, b0, wpar, wflow, work=float(rows.size) * cols.size * (rows.size + cols.size))
     alpha[rows] = al
     beta[cols] = be
     out = (I, J, X, alpha, beta, float(cost), int(it), int(status))
