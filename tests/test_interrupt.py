@@ -4,9 +4,9 @@ A child process starts one long call (it would run for minutes), the parent send
 and the child must print the marker of its ``except KeyboardInterrupt`` and exit within 2 s more. The
 child then runs a small problem again in the same process (nothing left in a bad state).
 
-The Numba Sinkhorn kernels (balanced and unbalanced) and network simplex run in a worker thread when
-called from the main thread and stop at the next iteration (pivot) once Ctrl-C is seen
-(otkit/_numba/_interrupt.py); the other Numba kernels return when done (README, Configuration).
+The long Numba kernels (Sinkhorn balanced and unbalanced, the network simplex, the barycenters) run in a
+worker thread when called from the main thread and stop at the next iteration (pivot) once Ctrl-C is seen
+(otkit/_numba/_interrupt.py); the semi-dual solvers return to Python every 16384 steps.
 """
 import os
 import queue
@@ -60,7 +60,10 @@ CHILD = textwrap.dedent(
         "barycenter_log": lambda: otkit.barycenter(A, M, 0.1, method="sinkhorn_log", **kw),
         "barycenter_stabilized": lambda: otkit.barycenter(A, M, 0.1, method="sinkhorn_stabilized", **kw),
         "conv_barycenter": lambda: otkit.convolutional_barycenter2d(
-            imgs, 0.01, numItermax=10**7, stopThr=0.0, backend=be),
+            imgs, 0.01, numItermax=kw["numItermax"], stopThr=0.0, backend=be),
+        "semidual": lambda: otkit.stochastic.solve_semi_dual_entropic(a, b, M, 1.0, "SAG",
+                                                                      numItermax=kw["numItermax"] * 1000,
+                                                                      backend=be, warn=False),
         "semidual_sag": lambda: _ext.semidual_sag_f64(
             M, a, b, 1.0, 1.0, rng.integers(0, d, 5 * 10**6), np.zeros(d), np.zeros((d, d)), np.zeros(d)),
         "semidual_sgd": lambda: _ext.semidual_sgd_f64(
@@ -68,11 +71,12 @@ CHILD = textwrap.dedent(
     }
     call = calls[kind]
     if be == "numba":  # compile (or load from the cache) on a small problem first: the test times the call
-        a0, b0, M0 = a, b, M
+        saved = a, b, M, A, imgs
         a, b, M = a[:4] * d / 4, b[:4] * d / 4, M[:4, :4].copy()
+        A, imgs = A[:4] / A[:4].sum(0), imgs[:, :8, :8] / imgs[:, :8, :8].sum((1, 2), keepdims=True)
         kw["numItermax"] = 20
         calls[kind]()
-        a, b, M = a0, b0, M0
+        a, b, M, A, imgs = saved
         kw["numItermax"] = 10**7
     print("START", flush=True)
     try:
@@ -97,7 +101,8 @@ def test_sigint_stops_long_cpp_call(kind):
 
 
 @pytest.mark.parametrize("kind", ["sinkhorn", "sinkhorn_log", "sinkhorn_stabilized", "batched", "unbalanced",
-                                  "unbalanced_log", "emd"])
+                                  "unbalanced_log", "emd", "barycenter", "barycenter_log", "barycenter_stabilized",
+                                  "conv_barycenter", "semidual"])
 def test_sigint_stops_long_numba_call(kind):
     require_backend("numba")
     _run_and_time(kind, "numba")

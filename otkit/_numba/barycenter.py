@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .. import _status
-from . import _checks
+from . import _checks, _interrupt
 
 _OK, _MAX_ITER, _NUM = _status.OK, _status.MAX_ITER, _status.NUMERICAL_ERROR
 
@@ -104,7 +104,7 @@ def _initial_scalings(K, A):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
+def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr, halt):
     d, N = A.shape
     K = _kernel(M, reg)
     u = _initial_scalings(K, A)
@@ -117,6 +117,8 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
     niter = max_iter - 1
     Y = np.empty((d, N))
     for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
         X = np.dot(K, u)
         for i in range(d):
             for k in range(N):
@@ -146,7 +148,7 @@ def _sinkhorn_core(M, A, w, reg, max_iter, stop_thr):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _debiased_core(M, A, w, reg, max_iter, stop_thr):
+def _debiased_core(M, A, w, reg, max_iter, stop_thr, halt):
     # POT's _barycenter_debiased: UKv = K (A / K u), bar = c * exp(log(UKv) w), u = bar / UKv,
     # c = sqrt(c * bar / K c) (the c of the previous iteration in K c); err = max|bar - bar_prev| /
     # max(max(bar), 1) when ii % 10 == 9, which stops the loop only when ii > 20
@@ -163,6 +165,8 @@ def _debiased_core(M, A, w, reg, max_iter, stop_thr):
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
         bold[:] = bar
         X = np.dot(K, u)
         Kc = np.dot(K, c)
@@ -218,7 +222,7 @@ def _lse_rows_plus(Ms, g, logA, k, F):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _log_core(M, A, w, reg, max_iter, stop_thr, debiased):
+def _log_core(M, A, w, reg, max_iter, stop_thr, debiased, halt):
     # debiased: POT's _barycenter_debiased_log, logbar = sum_k w_k log KU_k + c, then 10 times
     # c = (c + logbar - LSE_i(-M_ij / reg + c_i)) / 2; stops only when ii > 20
     d, N = A.shape
@@ -237,6 +241,8 @@ def _log_core(M, A, w, reg, max_iter, stop_thr, debiased):
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
         for k in range(N):
             _lse_rows_plus(Ms, G[:, k].copy(), logA, k, F)
             # log KU[:, k] = LSE_i(Ms[i, :] + f_i)
@@ -293,7 +299,7 @@ def _log_core(M, A, w, reg, max_iter, stop_thr, debiased):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
+def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr, halt):
     # explicit loops (array expressions make Numba's compile time much longer)
     d, N = A.shape
     u = np.empty((d, N))
@@ -315,6 +321,8 @@ def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
         qprev[:] = q
         Kv = _mm(K, v)
         for i in range(d):
@@ -372,34 +380,50 @@ def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr):
     return q, status, niter, err, errs, nerr
 
 
+def _fixed_work(A, max_iter):
+    """Entries x iterations of a fixed-support barycenter call (d x d kernel, N histograms), for _interrupt.run."""
+    return float(A.shape[0]) ** 2 * A.shape[1] * max(1, int(max_iter))
+
+
+def _conv_work(A, max_iter):
+    """The same for the convolutional barycenters (N images R x C, two 1-D convolutions per pass)."""
+    N, R, C = A.shape
+    return float(N) * R * C * (R + C) * max(1, int(max_iter))
+
+
 def bary_sinkhorn(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, kernel form (POT's ``ot.bregman.barycenter_sinkhorn``)."""
     _checks.bary_fixed(M, A, weights, reg, max_iter)
-    return _result(*_sinkhorn_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+    return _result(*_interrupt.run(_sinkhorn_core, M, A, weights, float(reg), int(max_iter), float(stop_thr),
+                                          work=_fixed_work(A, max_iter)))
 
 
 def bary_sinkhorn_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, log domain (POT's ``barycenter(..., method="sinkhorn_log")``)."""
     _checks.bary_fixed(M, A, weights, reg, max_iter)
-    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr), False))
+    return _result(*_interrupt.run(_log_core, M, A, weights, float(reg), int(max_iter), float(stop_thr), False,
+                                          work=_fixed_work(A, max_iter)))
 
 
 def bary_sinkhorn_stabilized(M, A, weights, reg, tau, max_iter, stop_thr, num_threads=0):
     """Fixed-support barycenter, stabilized kernel form (POT's ``barycenter_stabilized``)."""
     _checks.bary_fixed(M, A, weights, reg, max_iter)
-    return _result(*_stabilized_core(M, A, weights, float(reg), float(tau), int(max_iter), float(stop_thr)))
+    return _result(*_interrupt.run(_stabilized_core, M, A, weights, float(reg), float(tau), int(max_iter),
+                                          float(stop_thr), work=_fixed_work(A, max_iter)))
 
 
 def bary_debiased(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support debiased barycenter, kernel form (POT's ``_barycenter_debiased``)."""
     _checks.bary_fixed(M, A, weights, reg, max_iter)
-    return _result(*_debiased_core(M, A, weights, float(reg), int(max_iter), float(stop_thr)))
+    return _result(*_interrupt.run(_debiased_core, M, A, weights, float(reg), int(max_iter), float(stop_thr),
+                                          work=_fixed_work(A, max_iter)))
 
 
 def bary_debiased_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     """Fixed-support debiased barycenter, log domain (POT's ``_barycenter_debiased_log``)."""
     _checks.bary_fixed(M, A, weights, reg, max_iter)
-    return _result(*_log_core(M, A, weights, float(reg), int(max_iter), float(stop_thr), True))
+    return _result(*_interrupt.run(_log_core, M, A, weights, float(reg), int(max_iter), float(stop_thr), True,
+                                          work=_fixed_work(A, max_iter)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -444,7 +468,7 @@ def _sum_std_images(X):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
+def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased, halt):
     # debiased: POT's _convolutional_barycenter2d_debiased, bar = c * exp(...), then 10 times
     # c = sqrt(c * bar / K c); stops only when ii > 20. Also returns the last U and V.
     N, R, C = A.shape
@@ -468,6 +492,8 @@ def _conv_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
         for k in range(N):
             for r in range(R):
                 for q in range(C):
@@ -536,7 +562,7 @@ def _lconv(M1, M2, X):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
+def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased, halt):
     # debiased: POT's _convolutional_barycenter2d_debiased_log, logbar += c, then 10 times
     # c = (c + logbar - lconv(c)) / 2; stops only when ii > 20
     N, R, C = A.shape
@@ -559,6 +585,8 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
     err = 1.0
     niter = max_iter - 1
     for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
         logbar.fill(0.0)
         for k in range(N):
             cg = _lconv(M1, M2, G[k])
@@ -606,25 +634,29 @@ def _conv_log_core(A, w, reg, max_iter, stop_thr, stab_thr, debiased):
 def bary_conv2d(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Convolutional barycenter (POT's ``_convolutional_barycenter2d``)."""
     _checks.bary_conv(A, weights, reg, max_iter)
-    return _result(*_conv_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), False)[:6])
+    return _result(*_interrupt.run(_conv_core, A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr),
+                                          False, work=_conv_work(A, max_iter))[:6])
 
 
 def bary_conv2d_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_log``)."""
     _checks.bary_conv(A, weights, reg, max_iter)
-    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), False))
+    return _result(*_interrupt.run(_conv_log_core, A, weights, float(reg), int(max_iter), float(stop_thr),
+                                          float(stab_thr), False, work=_conv_work(A, max_iter)))
 
 
 def bary_conv2d_debiased(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Debiased convolutional barycenter (POT's ``_convolutional_barycenter2d_debiased``); also returns the
     last scalings ``U`` and ``V``."""
     _checks.bary_conv(A, weights, reg, max_iter)
-    bar, status, niter, err, errs, nerr, U, V = _conv_core(A, weights, float(reg), int(max_iter), float(stop_thr),
-                                                           float(stab_thr), True)
+    bar, status, niter, err, errs, nerr, U, V = _interrupt.run(
+        _conv_core, A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), True,
+        work=_conv_work(A, max_iter))
     return _result(bar, status, niter, err, errs, nerr, U=U, V=V)
 
 
 def bary_conv2d_debiased_log(A, weights, reg, max_iter, stop_thr, stab_thr, num_threads=0):
     """Debiased convolutional barycenter, log domain (POT's ``_convolutional_barycenter2d_debiased_log``)."""
     _checks.bary_conv(A, weights, reg, max_iter)
-    return _result(*_conv_log_core(A, weights, float(reg), int(max_iter), float(stop_thr), float(stab_thr), True))
+    return _result(*_interrupt.run(_conv_log_core, A, weights, float(reg), int(max_iter), float(stop_thr),
+                                          float(stab_thr), True, work=_conv_work(A, max_iter)))
