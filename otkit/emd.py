@@ -20,6 +20,18 @@ __all__ = ["emd", "emd2"]
 _POT_CODE = {_status.OK: 1, _status.INFEASIBLE: 0, _status.UNBOUNDED: 2, _status.MAX_ITER: 3}
 
 
+def _check_num_threads(numThreads):
+    """POT's numThreads: 1, a positive int, "max" or None; anything but 1 gets POT's DeprecationWarning (the
+    network simplex is sequential, the value is ignored)."""
+    if numThreads is None or (isinstance(numThreads, str) and numThreads.lower() == "max"):
+        pass
+    elif isinstance(numThreads, (bool, np.bool_)) or not isinstance(numThreads, (int, np.integer)) or numThreads < 1:
+        raise ValueError(f'numThreads should either be "max" or a strictly positive integer, got {numThreads!r}')
+    if numThreads != 1:
+        warnings.warn("The 'numThreads' parameter is deprecated and will be removed in a future version. The network "
+                      "simplex solver is sequential, so this parameter is ignored.", DeprecationWarning, stacklevel=3)
+
+
 def _max_iter(numItermax) -> int:
     if isinstance(numItermax, (float, np.floating)) and float(numItermax).is_integer():
         numItermax = int(numItermax)  # POT users write numItermax=1e6
@@ -189,8 +201,9 @@ def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, c
         ``niter``, ``err`` (largest marginal violation) and ``converged``.
     center_dual : bool, optional (default=True)
         Center the potentials as ``ot.lp.center_ot_dual`` does: <a, u> = <b, v>.
-    numThreads : int, optional
-        Ignored (the network simplex is sequential); kept for POT compatibility.
+    numThreads : int, "max" or None, optional
+        Ignored (the network simplex is sequential); kept for POT compatibility: any value but 1 gets
+        POT's DeprecationWarning, an invalid one (0, -1, 1.5) POT's ValueError.
     check_marginals : bool, optional (default=True)
         Raise a ValueError when sum(a) and sum(b) differ by more than 1e-6 relative. With
         False, b is rescaled to the mass of a (as POT does).
@@ -227,6 +240,7 @@ def emd(a, b, M, numItermax=100000, log=False, center_dual=True, numThreads=1, c
        interpolation using Lagrangian mass transport. ACM TOG 30(6).
     """
     numItermax = _max_iter(numItermax)
+    _check_num_threads(numThreads)
     dtype = resolve_dtype(None, M)
     a, b, M = _prepare(a, b, M, check_marginals, normalize)
     init = _check_potentials(potentials_init, *M.shape)
@@ -288,6 +302,7 @@ def emd2(a, b, M, processes=1, numItermax=100000, log=False, return_matrix=False
     ----------
     .. [1] Ahuja, R. K., Magnanti, T. L., Orlin, J. B. (1993). Network Flows, ch. 11.
     """
+    _check_num_threads(numThreads)
     torch = _autograd.torch_module(a, b, M)
     if torch is not None:  # a tensor of M's dtype and device, with POT's gradients (G, u, v centred)
         if np.ndim(b) == 2:

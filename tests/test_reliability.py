@@ -269,3 +269,21 @@ def test_raw_sinkhorn_never_reports_ok_with_a_nan_value(backend, method):
     r = impl.sinkhorn_f64(M, a, b[:, None].copy(), 0.1, X, Y, method=getattr(impl.SinkhornMethod, method), options=o)
     assert not np.isfinite(r["values"][0])
     assert r["status"][0] == 2  # NUMERICAL_ERROR
+
+
+def test_numThreads_as_pot():
+    """POT's emd/emd2 accept numThreads (1, an int, "max", None) with a DeprecationWarning for anything but 1
+    (issue 15: POT users' code passes it), and a ValueError for an invalid value."""
+    a, b, M = _problem(5, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        otkit.emd(a, b, M, numThreads=1)
+        otkit.emd2(a, b, M, numThreads=1)
+    for value in (4, "max", None):
+        with pytest.warns(DeprecationWarning, match="numThreads"):
+            np.testing.assert_allclose(otkit.emd2(a, b, M, numThreads=value), otkit.emd2(a, b, M), rtol=1e-15)
+        with pytest.warns(DeprecationWarning, match="numThreads"):
+            otkit.emd(a, b, M, numThreads=value)
+    for bad in (0, -1, 1.5, "many"):
+        with pytest.raises(ValueError, match="numThreads"):
+            otkit.emd2(a, b, M, numThreads=bad)
