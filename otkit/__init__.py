@@ -29,7 +29,7 @@ from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
 from .emd import emd, emd2  # noqa: E402
 from .metric import param_w2  # noqa: E402
-from .pairwise import pairwise_sinkhorn2  # noqa: E402
+from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
 from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd2_1d, emd_1d, wasserstein, wasserstein_1d  # noqa: E402
@@ -67,6 +67,7 @@ __all__ = [
     "free_support_sinkhorn_barycenter",
     "param_w2",
     "pairwise_sinkhorn2",
+    "pairwise_emd2",
     "dist",
     "unif",
     "stochastic",

@@ -9,6 +9,7 @@ import pytest
 
 import otkit
 import otkit.pairwise as pw
+from conftest import require_backend
 
 
 def hists(d, N, seed):
@@ -82,3 +83,49 @@ def test_bad_input():
 def test_doctests():
     res = doctest.testmod(pw, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.attempted >= 1 and res.failed == 0
+
+
+# ---- exact pairwise matrices ------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_pairwise_emd2_equals_pot_per_pair(backend, warm_start):
+    require_backend(backend)
+    rng = np.random.default_rng(3)
+    n, m = 12, 9
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    M = ot.dist(x, y)
+    A = rng.random((n, 5))
+    A[rng.random((n, 5)) < 0.3] = 0.0  # zero weights too
+    A /= A.sum(0)
+    B = rng.dirichlet(np.ones(m), size=4).T
+    W = otkit.pairwise_emd2(A, B, M, backend=backend, warm_start=warm_start, num_threads=2, chunk=2)
+    ref = np.array([[ot.emd2(A[:, i], B[:, j], M) for j in range(4)] for i in range(5)])
+    np.testing.assert_allclose(W, ref, rtol=1e-10, atol=1e-14)
+
+
+def test_pairwise_emd2_symmetric_and_threads_agree():
+    rng = np.random.default_rng(4)
+    x = rng.random((15, 2))
+    M = ot.dist(x, x)
+    A = rng.dirichlet(np.ones(15), size=7).T
+    W1 = otkit.pairwise_emd2(A, None, M, num_threads=1)
+    W2 = otkit.pairwise_emd2(A, None, M, num_threads=2, chunk=1)
+    W3 = otkit.pairwise_emd2(A, A, M, symmetric=False)
+    np.testing.assert_array_equal(W1, W2)
+    np.testing.assert_allclose(W1, W3, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(W1, W1.T)
+    assert np.all(np.diag(W1) == 0.0)
+
+
+def test_pairwise_emd2_bad_input_names_the_argument():
+    M = np.ones((3, 3)) - np.eye(3)
+    A = np.eye(3)
+    with pytest.raises(ValueError, match="A"):
+        otkit.pairwise_emd2(A * np.array([1, 2, 1]), None, M)
+    with pytest.raises(ValueError, match="B has 2 rows"):
+        otkit.pairwise_emd2(A, np.ones((2, 2)) / 2, M)
+    with pytest.raises(ValueError, match="num_threads"):
+        otkit.pairwise_emd2(A, None, M, num_threads=-1)
+    with pytest.raises(ValueError, match="symmetric=True needs B=None"):
+        otkit.pairwise_emd2(A, A, M, symmetric=True)
