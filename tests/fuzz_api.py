@@ -277,6 +277,13 @@ def _specs():
         lambda draw: dict(_pairwise_problem(draw)),
         dict(A="array", B="array", M="array", reg="scalar", numItermax="int")))
     specs.append(Spec(
+        "pairwise_emd2", lambda kw: otkit.pairwise_emd2(**kw),
+        lambda draw: {k: v for k, v in _pairwise_problem(draw).items() if k != "reg"},
+        dict(A="array", B="array", M="array", numItermax="int"),
+        ref=lambda kw: np.array([[_pot().emd2(np.ascontiguousarray(kw["A"][:, i]), np.ascontiguousarray(kw["B"][:, j]),
+                                              kw["M"]) for j in range(kw["B"].shape[1])] for i in range(kw["A"].shape[1])]),
+        rtol=1e-9))
+    specs.append(Spec(
         "plan_from_dual", lambda kw: otkit.stochastic.plan_from_dual(**kw),
         lambda draw: dict(_sinkhorn_problem(draw), v=None),
         dict(a="array", b="array", M="array", reg="scalar", v="array"),

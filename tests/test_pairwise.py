@@ -61,7 +61,9 @@ def test_dask_cluster_gives_the_same_matrix():
     local = otkit.pairwise_sinkhorn2(A, B, M, 0.2, chunk=2)
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
         remote = otkit.pairwise_sinkhorn2(A, B, M, 0.2, chunk=2, client=client)
+        remote_exact = otkit.pairwise_emd2(A, B, M, chunk=2, client=client)
     np.testing.assert_array_equal(remote, local)
+    np.testing.assert_array_equal(remote_exact, otkit.pairwise_emd2(A, B, M, chunk=2))
 
 
 def test_bad_input():
