@@ -27,7 +27,7 @@ from .barycenter import (  # noqa: E402
 )
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
-from .emd import emd, emd2  # noqa: E402
+from .emd import emd, emd2, emd2_batch  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
 from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
@@ -53,6 +53,7 @@ __all__ = [
     "geometry",
     "emd",
     "emd2",
+    "emd2_batch",
     "wasserstein",
     "wasserstein_1d",
     "emd_1d",

@@ -372,3 +372,44 @@ def test_basis_warm_start(backend):
     impl = otkit._ext if backend == "cpp" else _backend.numba_module("emd")
     with pytest.raises(ValueError, match="n \\+ m entries"):
         impl.emd_network_simplex(M2, a, b, 1000, None, None, (par[:-1], flow[:-1]), False)
+
+
+# ---- batched exact OT ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cpp", "numba"])
+def test_emd2_batch_equals_pot_per_problem(backend):
+    from conftest import require_backend
+
+    require_backend(backend)
+    rng = np.random.default_rng(11)
+    B, n, m = 9, 7, 5
+    x, y = rng.random((B, n, 2)), rng.random((B, m, 2))
+    M = ((x[:, :, None, :] - y[:, None, :, :]) ** 2).sum(-1)
+    a = rng.dirichlet(np.ones(n), size=B)
+    a[2, 3] = 0.0
+    a[2] /= a[2].sum()
+    b = rng.dirichlet(np.ones(m), size=B)
+    W, P = otkit.emd2_batch(a, b, M, return_plans=True, num_threads=2, backend=backend)
+    ref = np.array([ot.emd2(a[k], b[k], M[k]) for k in range(B)])
+    np.testing.assert_allclose(W, ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(P.sum(2), a, atol=1e-14)  # the plans are couplings of a_k and b_k
+    np.testing.assert_allclose(P.sum(1), b, atol=1e-14)
+    np.testing.assert_allclose((P * M).sum((1, 2)), W, rtol=1e-12)
+    np.testing.assert_array_equal(otkit.emd2_batch(a, b, M, num_threads=1, backend=backend), W)
+    # shared weights: None (uniform) or one row
+    np.testing.assert_allclose(otkit.emd2_batch(None, b[0], M), [ot.emd2([], b[0], M[k]) for k in range(B)],
+                               rtol=1e-12)
+
+
+def test_emd2_batch_bad_input():
+    M = np.ones((3, 2, 2))
+    with pytest.raises(ValueError, match=r"M must be a non-empty \(B, n, m\)"):
+        otkit.emd2_batch(None, None, np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"a must be \(2,\) or \(B, 2\)"):
+        otkit.emd2_batch(np.ones((2, 2)) / 2, None, M)
+    with pytest.raises(ValueError, match=r"problem 1 \(a\[1\], b\[1\], M\[1\]\).*same total mass"):
+        otkit.emd2_batch(np.array([[.5, .5], [1., 1.], [.5, .5]]), None, M)
+    bad = M.copy()
+    bad[2, 0, 1] = np.nan
+    with pytest.raises(ValueError, match=r"problem 2.*M has non-finite"):
+        otkit.emd2_batch(None, None, bad)
