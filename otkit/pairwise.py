@@ -195,7 +195,9 @@ def _run_rows(rowfn, args, A, B, M, symmetric, chunk, client, threads):
     NA = A.shape[1]
     tasks = [list(range(i0, min(NA, i0 + chunk))) for i0 in range(0, NA, chunk)]
     if client is not None:
-        fA, fB, fM = client.scatter([A, B, M], broadcast=True)
+        # hash=False: fresh keys per call (the same arrays scattered again by a later call would otherwise get
+        # the keys of this call's data while the scheduler releases it: "lost dependencies")
+        fA, fB, fM = client.scatter([A, B, M], broadcast=True, hash=False)
         parts = client.gather([client.submit(rowfn, fA, fB, fM, rows, symmetric, *args, pure=False) for rows in tasks])
     elif threads > 1 and len(tasks) > 1:
         from concurrent.futures import ThreadPoolExecutor
