@@ -349,7 +349,10 @@ def emd2_batch(a, b, M, numItermax=100000, num_threads=0, return_plans=False, ch
         W_k = \min_{\gamma \in \Pi(a_k, b_k)} \langle \gamma, M_k \rangle_F, \quad k = 1 \dots B
 
     Each problem is one network simplex (as :func:`otkit.emd2`, sequential, GIL released);
-    ``num_threads`` threads solve problems at once.
+    ``num_threads`` threads solve problems at once. Torch tensors (M, and a, b if given) give a (B,) tensor of
+    M's dtype and device connected to the graph: emd2's gradients per problem (the plan for M, the centred
+    potentials for a and b, as POT); the problems then run one after the other, and the plans come without
+    a graph.
 
     Parameters
     ----------
@@ -385,6 +388,9 @@ def emd2_batch(a, b, M, numItermax=100000, num_threads=0, return_plans=False, ch
     """
     from ._threads import get_num_threads
 
+    torch = _autograd.torch_module(a, b, M)
+    if torch is not None:  # per problem through emd2's torch path: a tensor of M's dtype and device, with gradients
+        return _emd2_batch_torch(torch, a, b, M, numItermax, num_threads, return_plans, check_marginals, backend)
     M = as_float_array(M, "M")
     if M.ndim != 3 or 0 in M.shape:
         raise ValueError(f"M must be a non-empty (B, n, m) stack of cost matrices, got shape {M.shape}")
@@ -426,3 +432,40 @@ def emd2_batch(a, b, M, numItermax=100000, num_threads=0, return_plans=False, ch
     for k, (_, (I, J, X)) in enumerate(out):
         plans[k, I, J] = X
     return W, plans
+
+
+def _emd2_batch_torch(torch, a, b, M, numItermax, num_threads, return_plans, check_marginals, backend):
+    """emd2_batch on torch tensors: the costs as a (B,) tensor connected to the graph of a, b and M (emd2's
+    gradients per problem: the plan for M, the centred potentials for a and b); the plans without graph."""
+    if not isinstance(M, torch.Tensor) or M.ndim != 3 or 0 in M.shape:
+        raise ValueError(f"M must be a non-empty (B, n, m) tensor of cost matrices, got {type(M).__name__} "
+                         f"of shape {tuple(np.shape(M))}")
+    nb, n, m = M.shape
+
+    def row(x, name, size, k):
+        if x is None:
+            return []
+        if x.ndim == 1:
+            return x
+        if x.ndim != 2 or x.shape[0] != nb:
+            raise ValueError(f"{name} must be ({size},) or (B, {size}) with B = M.shape[0] = {nb}, got shape "
+                             f"{tuple(x.shape)}")
+        return x[k]
+
+    a = None if a is None else torch.as_tensor(a, dtype=M.dtype, device=M.device)
+    b = None if b is None else torch.as_tensor(b, dtype=M.dtype, device=M.device)
+    costs, plans = [], []
+    for k in range(nb):  # emd2's torch path per problem (its own graph node); sequential: torch holds the GIL
+        try:
+            out = emd2(row(a, "a", n, k), row(b, "b", m, k), M[k], numItermax=numItermax, log=return_plans,
+                       return_matrix=return_plans, check_marginals=check_marginals, backend=backend)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"problem {k} (a[{k}], b[{k}], M[{k}]): {exc}") from None
+        if return_plans:
+            costs.append(out[0])
+            plans.append(torch.as_tensor(out[1]["G"], dtype=M.dtype, device=M.device))
+        else:
+            costs.append(out)
+    W = torch.stack(costs)
+    return (W, torch.stack(plans)) if return_plans else W
+

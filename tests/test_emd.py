@@ -413,3 +413,28 @@ def test_emd2_batch_bad_input():
     bad[2, 0, 1] = np.nan
     with pytest.raises(ValueError, match=r"problem 2.*M has non-finite"):
         otkit.emd2_batch(None, None, bad)
+
+
+def test_emd2_batch_torch_gradients_equal_pot():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    B, n, m = 4, 6, 5
+    x = torch.tensor(rng.random((B, n, 2)), requires_grad=True)
+    y = torch.tensor(rng.random((B, m, 2)))
+    a = torch.tensor(rng.dirichlet(np.ones(n), size=B), requires_grad=True)
+    M = ((x[:, :, None, :] - y[:, None, :, :]) ** 2).sum(-1)
+    W = otkit.emd2_batch(a, None, M)
+    assert isinstance(W, torch.Tensor) and W.shape == (B,) and W.dtype == torch.float64
+    W.sum().backward()
+    gx, ga = x.grad.clone(), a.grad.clone()
+    x.grad = None
+    a.grad = None
+    M2 = ((x[:, :, None, :] - y[:, None, :, :]) ** 2).sum(-1)
+    ref = torch.stack([ot.emd2(a[k], torch.full((m,), 1.0 / m, dtype=torch.float64), M2[k]) for k in range(B)])
+    ref.sum().backward()
+    np.testing.assert_allclose(W.detach().numpy(), ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gx.numpy(), x.grad.numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ga.numpy(), a.grad.numpy(), rtol=1e-9, atol=1e-12)
+    W2, P = otkit.emd2_batch(a.detach(), None, M.detach(), return_plans=True)
+    assert isinstance(P, torch.Tensor) and P.shape == (B, n, m)
+    np.testing.assert_allclose((P * M.detach()).sum((1, 2)).numpy(), W2.numpy(), rtol=1e-12)
