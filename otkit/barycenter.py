@@ -22,8 +22,8 @@ import warnings
 import numpy as np
 
 from . import _autograd, _backend, _status
-from .utils import (array_range, as_float_array, check_cost, check_hist, check_max_iter, check_method, check_reg,
-                    check_reg_scale, check_threshold, dist, resolve_dtype, unif)
+from .utils import (as_float_array, check_cost, check_hist, check_max_iter, check_method, check_reg,
+                    check_threshold, dist, resolve_dtype, unif)
 
 __all__ = [
     "barycenter",
@@ -232,14 +232,13 @@ def _check_fixed(A, M, reg, weights, numItermax, stopThr):
     A = as_float_array(A, "A")
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D array (dim, n_hists), one histogram per column, got shape {A.shape}")
-    M = check_cost(M)
+    reg = check_reg(reg)
+    M = check_cost(M, reg=reg)
     d, n = A.shape
     if M.shape != (d, d):
         raise ValueError(f"M must have shape (dim, dim) = ({d}, {d}) with dim = A.shape[0], got {M.shape}")
     A = check_hist(A, "A", d, allow_2d=True, other="M.shape[0]")
     _check_sums_to_one(A.sum(axis=0), "A", "column")
-    reg = check_reg(reg)
-    check_reg_scale(reg, array_range(M))
     w = _check_weights(weights, n)
     numItermax, stopThr = _check_stop(numItermax, stopThr)
     return A, M, reg, w, numItermax, stopThr
@@ -611,6 +610,31 @@ def _check_free_support(measures_locations, measures_weights, X_init, b, weights
     return X, locs, wts, b, w, numItermax, stopThr
 
 
+def _fixed_point(step, X, numItermax, stopThr, verbose, log, what):
+    """The free-support iteration X <- step(X) (POT's), until the squared displacement is <= stopThr or
+    numItermax steps; the warning, verbose lines and log of both free-support solvers."""
+    norms = []
+    disp = stopThr + 1.0
+    it = 0
+    while disp > stopThr and it < numItermax:
+        X_new = step(X)
+        disp = float(np.sum((X_new - X) ** 2))
+        norms.append(disp)
+        X = X_new
+        if verbose:
+            print(f"iteration {it}, displacement_square_norm={disp:f}")
+        it += 1
+    converged = disp <= stopThr
+    if not converged and numItermax > 0:
+        warnings.warn(
+            f"{what} did not converge in numItermax={numItermax} iterations: squared "
+            f"displacement {disp:.6g} > stopThr={stopThr:g}; increase numItermax.", UserWarning, stacklevel=3)
+    if log:
+        return X, {"displacement_square_norms": norms, "niter": it, "err": disp if norms else None,
+                   "converged": bool(converged)}
+    return X
+
+
 @_autograd.tensors_in_out("free_support_barycenter", ('X_init', 'measures_locations'))
 def free_support_barycenter(measures_locations, measures_weights, X_init, b=None, weights=None, numItermax=100,
                             stopThr=1e-7, verbose=False, log=None, numThreads=1, backend="auto"):
@@ -686,10 +710,8 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
     # pivots fall from ~3000 to tens once the support moves little (200 points)
     wts = [np.ascontiguousarray(ai * (b.sum() / ai.sum())) for ai in wts]
     bases = [None] * N
-    norms = []
-    disp = stopThr + 1.0
-    it = 0
-    while disp > stopThr and it < numItermax:
+
+    def step(X):
         T_sum = np.zeros((k, dim))
         for q, (Xi, ai, wi) in enumerate(zip(locs, wts, w)):
             I, J, P, _, lg = _solve(b, ai, dist(X, Xi), 100000, False, backend, basis=bases[q], keep_basis=True)
@@ -697,21 +719,9 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
             # T_i X_i from the plan's support (at most k + k_i - 1 cells)
             TX = np.stack([np.bincount(I, P * Xi[J, c], minlength=k) for c in range(dim)], axis=1)
             T_sum += wi * TX / b[:, None]
-        disp = float(np.sum((T_sum - X) ** 2))
-        norms.append(disp)
-        X = T_sum
-        if verbose:
-            print(f"iteration {it}, displacement_square_norm={disp:f}")
-        it += 1
-    converged = disp <= stopThr
-    if not converged and numItermax > 0:
-        warnings.warn(
-            f"free_support_barycenter did not converge in numItermax={numItermax} iterations: squared "
-            f"displacement {disp:.6g} > stopThr={stopThr:g}; increase numItermax.", UserWarning, stacklevel=2)
-    if log:
-        return X, {"displacement_square_norms": norms, "niter": it, "err": disp if norms else None,
-                   "converged": bool(converged)}
-    return X
+        return T_sum
+
+    return _fixed_point(step, X, numItermax, stopThr, verbose, log, "free_support_barycenter")
 
 
 @_autograd.tensors_in_out("free_support_sinkhorn_barycenter", ('X_init', 'measures_locations'))
@@ -763,26 +773,12 @@ def free_support_sinkhorn_barycenter(measures_locations, measures_weights, X_ini
     X, locs, wts, b, w, numItermax, stopThr = _check_free_support(measures_locations, measures_weights, X_init, b,
                                                                    weights, numItermax, stopThr)
     k, dim = X.shape
-    norms = []
-    disp = stopThr + 1.0
-    it = 0
-    while disp > stopThr and it < numItermax:
+
+    def step(X):
         T_sum = np.zeros((k, dim))
         for Xi, ai, wi in zip(locs, wts, w):
             T = sinkhorn(b, ai, dist(X, Xi), reg, numItermax=numInnerItermax, backend=backend, **kwargs)
             T_sum += wi / b[:, None] * (T @ Xi)
-        disp = float(np.sum((T_sum - X) ** 2))
-        norms.append(disp)
-        X = T_sum
-        if verbose:
-            print(f"iteration {it}, displacement_square_norm={disp:f}")
-        it += 1
-    converged = disp <= stopThr
-    if not converged and numItermax > 0:
-        warnings.warn(
-            f"free_support_sinkhorn_barycenter did not converge in numItermax={numItermax} iterations: squared "
-            f"displacement {disp:.6g} > stopThr={stopThr:g}; increase numItermax.", UserWarning, stacklevel=2)
-    if log:
-        return X, {"displacement_square_norms": norms, "niter": it, "err": disp if norms else None,
-                   "converged": bool(converged)}
-    return X
+        return T_sum
+
+    return _fixed_point(step, X, numItermax, stopThr, verbose, log, "free_support_sinkhorn_barycenter")

@@ -51,11 +51,17 @@ def _available_memory():
     return None
 
 
+_SMALL_K = 256 * 2**20  # bytes of K that are taken to fit without reading /proc/meminfo (a file read per call)
+
+
 def _kernel_fits(n, m, dt) -> bool:
     """Whether the kernel form's K (n x m, besides M) fits in 80% of the available memory (method='auto');
     the log-domain needs no n x m buffer of its own."""
+    need = n * m * np.dtype(dt).itemsize
+    if need < _SMALL_K:
+        return True
     avail = _available_memory()
-    return avail is None or n * m * np.dtype(dt).itemsize < 0.8 * avail
+    return avail is None or need < 0.8 * avail
 
 
 def _on_device(M, backend):

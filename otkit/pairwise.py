@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import bregman
+from . import _autograd, bregman
 from .utils import as_float_array, check_cost, check_hist, check_positive_int, check_reg
 
 __all__ = ["pairwise_sinkhorn2", "pairwise_emd2"]
@@ -27,6 +27,7 @@ def _rows(A, B, M, rows, symmetric, reg, kw):
     return out
 
 
+@_autograd.tensors_in_out("pairwise_sinkhorn2", ('M', 'A', 'B'))
 def pairwise_sinkhorn2(A, B, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, backend="auto",
                        symmetric=None, chunk=8, client=None, **kwargs):
     r"""Matrix of entropic OT losses :math:`W_{ij} = \langle \gamma^*_{ij}, M \rangle` between the columns
@@ -95,6 +96,7 @@ def _emd_rows(A, B, M, rows, symmetric, numItermax, backend, warm):
     return out
 
 
+@_autograd.tensors_in_out("pairwise_emd2", ('M', 'A', 'B'))
 def pairwise_emd2(A, B, M, numItermax=100000, backend="auto", symmetric=None, num_threads=0, warm_start=False,
                   chunk=4, client=None, mass_rtol=1e-6):
     r"""Matrix of exact OT costs :math:`W_{ij} = \min_{\gamma \in \Pi(A_i, B_j)} \langle \gamma, M 

@@ -44,7 +44,6 @@ from .utils import (
     check_positive_int,
     check_reg,
     check_reg_scale,
-    array_range,
     dist,
     resolve_dtype,
 )
@@ -156,9 +155,9 @@ class _Running:
 # discrete problems
 # ----------------------------------------------------------------------------------------------
 
-def _prepare_discrete(a, b, M, dtype):
+def _prepare_discrete(a, b, M, dtype, reg):
     dt = resolve_dtype(dtype, M)
-    M = check_cost(M, dt)
+    M = check_cost(M, dt, reg=reg)
     n, m = M.shape
     a = check_hist(a, "a", n, dt, other="M.shape[0]")
     check_masses(np.ones(1), a, names=("a probability measure", "a"))
@@ -199,9 +198,7 @@ def semi_dual_value(a, b, M, reg, v, backend="auto", dtype=None):
     0.0
     """
     reg = _check_reg0(reg)
-    a, b, M, dt = _prepare_discrete(a, b, M, dtype)
-    if reg > 0:
-        check_reg_scale(reg, array_range(M), dt)
+    a, b, M, dt = _prepare_discrete(a, b, M, dtype, reg)
     v = _check_potential(v, M.shape[1], dt)
     if reg > 0:
         check_reg_scale(reg, (0.0, float(np.max(np.abs(v), initial=0.0))), dt, cost="v")
@@ -264,9 +261,7 @@ def plan_from_dual(a, b, M, reg, v, backend="auto", dtype=None):
        Large-scale Optimal Transport. Advances in Neural Information Processing Systems.
     """
     reg = _check_reg0(reg)
-    a, b, M, dt = _prepare_discrete(a, b, M, dtype)
-    if reg > 0:
-        check_reg_scale(reg, array_range(M), dt)
+    a, b, M, dt = _prepare_discrete(a, b, M, dtype, reg)
     v = _check_potential(v, M.shape[1], dt)
     if reg > 0:
         check_reg_scale(reg, (0.0, float(np.max(np.abs(v), initial=0.0))), dt, cost="v")
@@ -376,9 +371,7 @@ def solve_semi_dual_entropic(a, b, M, reg, method="SAG", numItermax=10000, lr=No
     lr = _check_lr(lr)
     if tol is not None:
         tol = check_reg(tol, "tol")
-    a, b, M, dt = _prepare_discrete(a, b, M, dtype)
-    if reg > 0:
-        check_reg_scale(reg, array_range(M), dt)
+    a, b, M, dt = _prepare_discrete(a, b, M, dtype, reg)
     n, m = M.shape
     if check_every is None:
         check_every = max(n, 1000)

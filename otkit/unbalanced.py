@@ -20,8 +20,8 @@ import numpy as np
 from . import _autograd, _backend, geometry
 from . import _status as st
 from .bregman import _check_warm_pair, _warm
-from .utils import array_range, as_float_array, check_threshold, check_cost, check_hist, check_max_iter, check_positive_int
-from .utils import check_method, check_reg, check_reg_scale, resolve_dtype
+from .utils import as_float_array, check_threshold, check_cost, check_hist, check_max_iter, check_positive_int
+from .utils import check_method, check_reg, resolve_dtype
 
 __all__ = ["sinkhorn_unbalanced", "sinkhorn_unbalanced2"]
 
@@ -80,12 +80,11 @@ def _solve(a, b, M, reg, reg_m, method, reg_type, c, warmstart, numItermax, stop
         raise ValueError(f"sinkhorn_unbalanced takes a cost matrix (or a DenseCost), not a {type(M).__name__}: "
                          "the point-cloud geometry runs the balanced log-domain solver only (for now)")
     dt = resolve_dtype(dtype, M)
-    M = check_cost(as_float_array(M, "M", dt), dt)
+    reg = check_reg(reg)
+    M = check_cost(as_float_array(M, "M", dt), dt, reg=reg)
     n, m = M.shape
     a = check_hist(a, "a", n, dt, other="M.shape[0]")
     b = check_hist(b, "b", m, dt, allow_2d=True, other="M.shape[1]")
-    reg = check_reg(reg)
-    check_reg_scale(reg, array_range(M), dt)
     r1, r2 = _reg_pair(reg_m)
     batched = b.ndim == 2
     B = np.ascontiguousarray(b if batched else b[:, None])

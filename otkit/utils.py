@@ -110,8 +110,9 @@ def array_range(M) -> tuple[float, float]:
     return float(M.min()), float(M.max())
 
 
-def check_cost(M, dtype=np.float64, name: str = "M", value_range=None) -> np.ndarray:
-    """Validate a cost matrix: 2-D, non-empty, finite.
+def check_cost(M, dtype=np.float64, name: str = "M", value_range=None, reg=None) -> np.ndarray:
+    """Validate a cost matrix: 2-D, non-empty, finite (and, given ``reg`` > 0, M / reg representable:
+    ``check_reg_scale`` on the range computed here, no second pass over M).
 
     ``value_range``: optional (min, max) of M already computed by the caller; NaN or inf in M
     shows in them, which saves a pass over M.
@@ -128,6 +129,8 @@ def check_cost(M, dtype=np.float64, name: str = "M", value_range=None) -> np.nda
         if bad is None:  # pragma: no cover - value_range disagreed with M
             raise ValueError(f"{name}: inconsistent value_range")
         raise ValueError(f"{name} has non-finite entries (NaN or inf), e.g. {name}[{bad[0]}, {bad[1]}] = {M[tuple(bad)]}")
+    if reg is not None and reg > 0:
+        check_reg_scale(reg, value_range, M.dtype, cost=name)
     return M
 
 

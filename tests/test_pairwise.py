@@ -131,3 +131,14 @@ def test_pairwise_emd2_bad_input_names_the_argument():
         otkit.pairwise_emd2(A, None, M, num_threads=-1)
     with pytest.raises(ValueError, match="symmetric=True needs B=None"):
         otkit.pairwise_emd2(A, A, M, symmetric=True)
+
+
+def test_pairwise_on_torch_tensors_returns_tensors():
+    torch = pytest.importorskip("torch")
+    A, M = hists(10, 3, 6), grid_cost(10)
+    At, Mt = torch.tensor(A, dtype=torch.float32), torch.tensor(M, dtype=torch.float32)
+    for W in (otkit.pairwise_emd2(At, None, Mt), otkit.pairwise_sinkhorn2(At, None, Mt, 0.5)):
+        assert isinstance(W, torch.Tensor) and W.dtype == torch.float32 and W.shape == (3, 3)
+    np.testing.assert_allclose(otkit.pairwise_emd2(At, None, Mt).numpy(), otkit.pairwise_emd2(A, None, M), rtol=1e-5)
+    with pytest.warns(UserWarning, match="grad"):
+        otkit.pairwise_emd2(At.clone().requires_grad_(True), None, Mt)

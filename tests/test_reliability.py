@@ -192,6 +192,7 @@ def test_auto_picks_the_log_domain_when_K_does_not_fit(monkeypatch):
 
     a, b, M = _problem(6, 5)
     assert otkit.sinkhorn(a, b, M, 0.5, method="auto", log=True)[1]["method"] == "sinkhorn"
+    monkeypatch.setattr(bregman, "_SMALL_K", 0)  # read the available memory even for this small K
     monkeypatch.setattr(bregman, "_available_memory", lambda: 100)  # 100 bytes left
     P, lg = otkit.sinkhorn(a, b, M, 0.5, method="auto", log=True)
     assert lg["method"] == "sinkhorn_log"
