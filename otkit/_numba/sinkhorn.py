@@ -837,7 +837,7 @@ def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=Fals
             value, P, st, it, e, tr = _interrupt.run(
                 _log_driver, C, a.astype(np.float64), B[:, k].astype(np.float64), float(reg), f, g, int(o.max_iter),
                 float(o.stop_thr), int(o.check_every), float(o.omega), float(o.omega_start), bool(want_plan),
-                bool(want_trace), nb, bool(o.log_fast), work=float(n) * m * max(1, int(o.max_iter)))
+                bool(want_trace), nb, bool(o.log_fast), work=_work(C, B[:, k], o.max_iter))
         X[:, k], Y[:, k] = f, g
         values[k], status[k], niter[k], err[k] = value, st, it, e
         if N == 1:
