@@ -11,6 +11,8 @@ grids, and free support (POT-compatible calls).
 * :func:`barycenter_debiased`, :func:`convolutional_barycenter2d_debiased` -- debiased
   (Sinkhorn divergence) barycenters (Janati et al. 2020), without the entropic blur; same as
   :func:`ot.bregman.barycenter_debiased` and :func:`ot.bregman.convolutional_barycenter2d_debiased`.
+* :func:`barycenter_unbalanced` -- barycenter for KL-relaxed marginals (Chizat et al. 2016); same as
+  :func:`ot.unbalanced.barycenter_unbalanced`.
 * :func:`free_support_barycenter` -- W2 barycenter with free support (Cuturi and Doucet 2014),
   each step solving exact OT; same as :func:`ot.lp.free_support_barycenter`.
 """
@@ -30,6 +32,9 @@ __all__ = [
     "barycenter_sinkhorn",
     "barycenter_stabilized",
     "barycenter_debiased",
+    "barycenter_unbalanced",
+    "barycenter_unbalanced_sinkhorn",
+    "barycenter_unbalanced_stabilized",
     "convolutional_barycenter2d",
     "convolutional_barycenter2d_debiased",
     "free_support_sinkhorn_barycenter",
@@ -227,8 +232,9 @@ def _barycenter_unrolled(torch, A, M, reg, weights, method, numItermax, stopThr,
     return (bar, lg) if log else bar
 
 
-def _check_fixed(A, M, reg, weights, numItermax, stopThr):
-    """The checked arguments of the fixed-support barycenters: (A, M, reg, w, numItermax, stopThr)."""
+def _check_fixed(A, M, reg, weights, numItermax, stopThr, balanced=True):
+    """The checked arguments of the fixed-support barycenters: (A, M, reg, w, numItermax, stopThr). The columns
+    of A must sum to 1 unless not ``balanced``."""
     A = as_float_array(A, "A")
     if A.ndim != 2:
         raise ValueError(f"A must be a 2-D array (dim, n_hists), one histogram per column, got shape {A.shape}")
@@ -238,7 +244,8 @@ def _check_fixed(A, M, reg, weights, numItermax, stopThr):
     if M.shape != (d, d):
         raise ValueError(f"M must have shape (dim, dim) = ({d}, {d}) with dim = A.shape[0], got {M.shape}")
     A = check_hist(A, "A", d, allow_2d=True, other="M.shape[0]")
-    _check_sums_to_one(A.sum(axis=0), "A", "column")
+    if balanced:
+        _check_sums_to_one(A.sum(axis=0), "A", "column")
     w = _check_weights(weights, n)
     numItermax, stopThr = _check_stop(numItermax, stopThr)
     return A, M, reg, w, numItermax, stopThr
@@ -360,6 +367,127 @@ def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=1
     hint = "use method='sinkhorn_log' (or a larger reg)." if method == "sinkhorn" else "try a larger reg."
     return _finish(res, "Debiased barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint,
                    dtype)
+
+
+_UNBALANCED_METHODS = ("sinkhorn", "sinkhorn_stabilized")
+
+
+@_autograd.tensors_in_out("barycenter_unbalanced", ('A', 'M'))
+def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, numItermax=1000, stopThr=1e-6,
+                          verbose=False, log=False, tau=1e3, warn=True, backend="auto"):
+    r"""Entropic unbalanced Wasserstein barycenter of the histograms in the columns of ``A``.
+
+    Solves
+
+    .. math::
+        \mathbf{q} = \mathop{\arg \min}_\mathbf{q} \quad \sum_i w_i W_{u}(\mathbf{q}, \mathbf{a}_i)
+
+    where :math:`W_u` is the unbalanced entropic OT cost of :func:`sinkhorn_unbalanced` (cost
+    :math:`\mathbf{M}`, entropy ``reg``, KL marginal penalties of weight ``reg_m``), by the generalized
+    Sinkhorn scaling of Chizat et al. [10]_: with :math:`\phi = reg_m / (reg_m + reg)`, each iteration runs one
+    fused kernel pass over the N histograms,
+
+    .. math::
+        \mathbf{u} = (\mathbf{A} / \mathbf{K}\mathbf{v})^\phi, \quad
+        \mathbf{q} = \Big(\sum_k w_k (\mathbf{K}^T\mathbf{u}_k)^{1-\phi}\Big)^{1/(1-\phi)}, \quad
+        \mathbf{v} = (\mathbf{q} / \mathbf{K}^T\mathbf{u})^\phi .
+
+    The histograms need not have the same mass (nor mass 1), and neither has the barycenter. ``reg_m = inf``
+    is the balanced problem: the power mean becomes its limit, the weighted geometric mean, and the result is
+    the fixed point of :func:`barycenter` (POT returns NaN there). Iterates, stopping rule (``err`` = the
+    largest change of q relative to max(max q, max q_prev, 1), at every iteration, stopping when ``err <
+    stopThr`` after iteration 10; stabilized: every 10th iteration without absorption) and results are those of
+    :func:`ot.unbalanced.barycenter_unbalanced`.
+
+    Parameters
+    ----------
+    A : (dim, n_hists) array_like
+        The histograms, one per column (>= 0; any masses).
+    M : (dim, dim) array_like
+        Cost matrix.
+    reg : float
+        Entropic regularization, > 0.
+    reg_m : float
+        Marginal relaxation, > 0 (``inf``: balanced).
+    method : {"sinkhorn", "sinkhorn_stabilized"}
+        Kernel form, or POT's stabilized kernel form (absorption of the scalings above ``tau`` into the
+        kernel, for small ``reg``).
+    weights : (n_hists,) array_like, optional
+        Barycentric coordinates (>= 0, summing to 1); uniform by default.
+    numItermax : int
+        Maximum number of iterations.
+    stopThr : float
+        Stop when the error falls below this threshold.
+    verbose : bool
+        Print the errors (after the run: the loop runs in the compiled kernel).
+    log : bool
+        Also return a dict with ``err`` (the errors computed), ``niter`` (index of the last iteration),
+        ``logu``, ``logv`` (the logs of the last scalings, (dim, n_hists), as POT), ``converged``, ``status``.
+    tau : float
+        Absorption threshold of ``"sinkhorn_stabilized"`` (POT's default 1e3).
+    warn : bool
+        Warn when ``numItermax`` is reached before ``stopThr``.
+    backend : {"auto", "cpp", "numba"}
+
+    Returns
+    -------
+    q : (dim,) ndarray
+        The unbalanced barycenter (torch CPU tensors in: a tensor, without a graph).
+    log : dict
+        Only if ``log`` is True.
+
+    Examples
+    --------
+    >>> import numpy as np, otkit
+    >>> x = np.arange(40, dtype=float)
+    >>> M = otkit.dist(x[:, None], x[:, None]); M /= M.max()
+    >>> A = np.zeros((40, 2)); A[10, 0] = 1.0; A[30, 1] = 2.0   # masses 1 and 2
+    >>> q = otkit.barycenter_unbalanced(A, M, reg=1e-2, reg_m=1.0)
+    >>> q.shape, bool(1.0 < q.sum() < 2.0)
+    ((40,), True)
+
+    References
+    ----------
+    .. [10] Chizat, L., Peyré, G., Schmitzer, B., & Vialard, F. X. (2016). Scaling algorithms for unbalanced
+       transport problems. arXiv preprint arXiv:1607.05816.
+    """
+    from .unbalanced import _reg_pair
+
+    method = check_method(method, _UNBALANCED_METHODS)
+    if np.ndim(reg_m) != 0:
+        raise ValueError(f"reg_m must be one number > 0 (inf: balanced) for barycenter_unbalanced, got {reg_m!r}")
+    reg_m = _reg_pair(reg_m)[0]
+    impl = _backend.kernels(backend, "barycenter")[1]
+    dtype = resolve_dtype(None, A)  # float32 stays float32
+    A, M, reg, w, numItermax, stopThr = _check_fixed(A, M, reg, weights, numItermax, stopThr, balanced=False)
+    if method == "sinkhorn_stabilized":
+        tau = check_reg(tau, "tau")
+        res = impl.bary_unbalanced_stabilized(M, A, w, reg, reg_m, tau, numItermax, stopThr)
+    else:
+        res = impl.bary_unbalanced(M, A, w, reg, reg_m, numItermax, stopThr)
+    hint = ("use method='sinkhorn_stabilized' (or a larger reg)." if method == "sinkhorn"
+            else "try a larger reg, a smaller reg_m or a larger tau.")
+    out = _finish(res, "Unbalanced barycenter (" + method + ")", stopThr, numItermax, verbose, log, warn, hint,
+                  dtype)
+    if log:
+        out[1]["logu"] = np.asarray(res["logu"])
+        out[1]["logv"] = np.asarray(res["logv"])
+    return out
+
+
+def barycenter_unbalanced_sinkhorn(A, M, reg, reg_m, weights=None, numItermax=1000, stopThr=1e-6, verbose=False,
+                                   log=False, warn=True, backend="auto"):
+    """:func:`barycenter_unbalanced` with ``method="sinkhorn"`` (POT's name)."""
+    return barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=weights, numItermax=numItermax,
+                                 stopThr=stopThr, verbose=verbose, log=log, warn=warn, backend=backend)
+
+
+def barycenter_unbalanced_stabilized(A, M, reg, reg_m, weights=None, tau=1e3, numItermax=1000, stopThr=1e-6,
+                                     verbose=False, log=False, warn=True, backend="auto"):
+    """:func:`barycenter_unbalanced` with ``method="sinkhorn_stabilized"`` (POT's name)."""
+    return barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn_stabilized", weights=weights,
+                                 numItermax=numItermax, stopThr=stopThr, verbose=verbose, log=log, tau=tau,
+                                 warn=warn, backend=backend)
 
 
 # ---------------------------------------------------------------------------------------

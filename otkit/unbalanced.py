@@ -305,3 +305,10 @@ def _sinkhorn_unbalanced2_arrays(a, b, M, reg, reg_m, method="sinkhorn", reg_typ
 def _reject_kwargs(kwargs):
     if kwargs:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+
+
+# POT's ot.unbalanced namespace also holds the unbalanced barycenters (they live with the other barycenters)
+from .barycenter import (barycenter_unbalanced, barycenter_unbalanced_sinkhorn,  # noqa: E402
+                         barycenter_unbalanced_stabilized)
+
+__all__ += ["barycenter_unbalanced", "barycenter_unbalanced_sinkhorn", "barycenter_unbalanced_stabilized"]

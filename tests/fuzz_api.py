@@ -293,6 +293,15 @@ def _specs():
         lambda draw: dict(_bary_problem(draw), numItermax=100, stopThr=1e-6),
         dict(A="array", M="array", reg="scalar", numItermax="int", stopThr="scalar"),
         ref=lambda kw: _pot().bregman.barycenter_debiased(kw["A"], kw["M"], kw["reg"], numItermax=100, stopThr=1e-6)))
+    for method in ("sinkhorn", "sinkhorn_stabilized"):
+        specs.append(Spec(
+            f"barycenter_unbalanced[{method}]",
+            lambda kw, method=method: otkit.barycenter_unbalanced(**dict(dict(method=method), **kw)),
+            lambda draw: dict(_bary_problem(draw), reg_m=draw.choice([0.5, 5.0]), numItermax=100, stopThr=1e-6),
+            dict(A="array", M="array", reg="scalar", reg_m="scalar", numItermax="int", stopThr="scalar",
+                 method="method"),
+            ref=lambda kw, method=method: _pot().unbalanced.barycenter_unbalanced(
+                kw["A"], kw["M"], kw["reg"], kw["reg_m"], method=method, numItermax=100, stopThr=1e-6)))
     specs.append(Spec(
         "free_support_barycenter", lambda kw: otkit.free_support_barycenter(**kw),
         lambda draw: _free_support_problem(draw),

@@ -1,7 +1,7 @@
 // pybind11 bindings of the barycenter kernels (csrc/cpu/barycenter_cpu.*). Float64 only.
 // Every function returns dict(bar, status, niter, err, errs) (bary_conv2d_debiased: also U, V,
-// POT's log["U"], log["V"]); otkit/_numba/barycenter.py defines the same functions with the same
-// arguments and results.
+// POT's log["U"], log["V"]; bary_unbalanced*: also logu, logv); otkit/_numba/barycenter.py defines the
+// same functions with the same arguments and results.
 #include <pybind11/stl.h>
 
 #include <string>
@@ -64,6 +64,32 @@ py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, d
         });
     }
     return result(bar, info);
+}
+
+// Unbalanced (stabilized: POT's absorption with tau): dict(bar, status, niter, err, errs, logu, logv)
+py::dict unbalanced(py::array M_, py::array A_, py::array w_, double reg, double reg_m, bool stabilized, double tau,
+                    int max_iter, double stop_thr, int num_threads) {
+    auto M = as_carray<double>(M_, "M", 2);
+    auto A = as_carray<double>(A_, "A", 2);
+    auto w = as_carray<double>(w_, "weights", 1);
+    const int64_t d = A.shape(0), N = A.shape(1);
+    if (M.shape(0) != d || M.shape(1) != d) throw py::value_error("M must have shape (dim, dim) with dim = A.shape[0]");
+    if (w.shape(0) != N) throw py::value_error("weights must have length A.shape[1]");
+    if (!(reg > 0)) throw py::value_error("reg must be > 0");
+    if (!(reg_m > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
+    auto opt = make_opts(max_iter, stop_thr, tau, 0.0, num_threads);
+    py::array_t<double> bar(d), logu({d, N}), logv({d, N});
+    BaryInfo info;
+    {
+        const double *Mp = M.data(), *Ap = A.data(), *wp = w.data();
+        double *bp = bar.mutable_data(), *lu = logu.mutable_data(), *lv = logv.mutable_data();
+        run_without_gil(
+            [&] { barycenter_unbalanced_cpu(Mp, d, Ap, N, wp, reg, reg_m, stabilized, opt, bp, lu, lv, &info); });
+    }
+    py::dict out = result(bar, info);
+    out["logu"] = logu;
+    out["logv"] = logv;
+    return out;
 }
 
 // kind: 0 kernel form, 1 log domain, 2 debiased kernel form (+ U, V), 3 debiased log domain
@@ -129,6 +155,21 @@ void bind_barycenter(py::module_& m) {
            int num_threads) { return fixed(2, M, A, w, reg, tau, max_iter, stop_thr, num_threads); },
         "M"_a, "A"_a, "weights"_a, "reg"_a, "tau"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
         "Fixed-support barycenter, stabilized kernel form (POT's barycenter_stabilized iterates).");
+    m.def(
+        "bary_unbalanced",
+        [](py::array M, py::array A, py::array w, double reg, double reg_m, int max_iter, double stop_thr,
+           int num_threads) { return unbalanced(M, A, w, reg, reg_m, false, 0.0, max_iter, stop_thr, num_threads); },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "reg_m"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Unbalanced fixed-support barycenter (POT's barycenter_unbalanced_sinkhorn iterates); also returns "
+        "logu, logv.");
+    m.def(
+        "bary_unbalanced_stabilized",
+        [](py::array M, py::array A, py::array w, double reg, double reg_m, double tau, int max_iter,
+           double stop_thr, int num_threads) {
+            return unbalanced(M, A, w, reg, reg_m, true, tau, max_iter, stop_thr, num_threads);
+        },
+        "M"_a, "A"_a, "weights"_a, "reg"_a, "reg_m"_a, "tau"_a, "max_iter"_a, "stop_thr"_a, "num_threads"_a = 0,
+        "Unbalanced fixed-support barycenter, stabilized (POT's barycenter_unbalanced_stabilized iterates).");
     m.def(
         "bary_conv2d",
         [](py::array A, py::array w, double reg, int max_iter, double stop_thr, double stab_thr, int num_threads) {

@@ -222,6 +222,23 @@ void stepB_panel(const double* K, int64_t dp, int64_t i0, int64_t i1, const doub
     }
 }
 
+// The scaling of step A of a fused pass, Y_ik = ratio(A_ik, X_ik, i) with X = K V:
+// - Bregman projections (balanced): Y = A / X;
+// - unbalanced (KL-relaxed marginal, Chizat et al. 2016): Y = (A / (X + eps))^fi f_i, fi = reg_m / (reg_m + reg),
+//   f_i the absorbed factor of the stabilized form (POT's barycenter_unbalanced_*: eps 0 or 1e-16, f none or
+//   exp(-alpha_i / (reg + reg_m))).
+struct PlainRatio {
+    double operator()(double a, double x, int64_t /*i*/) const { return a / x; }
+};
+struct PowRatio {
+    double fi, eps;
+    const double* f;  // per-row factor or null
+    double operator()(double a, double x, int64_t i) const {
+        const double r = fi == 1.0 ? a / (x + eps) : std::pow(a / (x + eps), fi);
+        return f ? r * f[i] : r;
+    }
+};
+
 // K (d x dp, zero-padded columns) applied to N histograms at once.
 // The panels are split into `nslots` contiguous ranges with one ZT accumulator each, summed in
 // slot order: the result does not depend on how many threads (up to 8) run the pass.
@@ -271,8 +288,9 @@ struct DenseOp {
         }
     }
 
-    // X = K V (V given as VT, N x dp). If A != nullptr: Y = A / X (d x N) and ZT = K^T Y (N x dp).
-    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt) {
+    // X = K V (V given as VT, N x dp). If A != nullptr: Y = ratio(A, X) (d x N) and ZT = K^T Y (N x dp).
+    template <class Ratio = PlainRatio>
+    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt, Ratio ratio = Ratio()) {
         const int64_t npan = (d + panel - 1) / panel;
         const bool stepb = A != nullptr;
         nt = std::max(1, std::min(nt, nslots));
@@ -289,7 +307,7 @@ struct DenseOp {
                     stepA_rows(K.data(), dp, i0, i1, VT, N, chunks, X);
                     if (!stepb) continue;
                     for (int64_t i = i0; i < i1; ++i)
-                        for (int64_t k = 0; k < N; ++k) Y[i * N + k] = A[i * N + k] / X[i * N + k];
+                        for (int64_t k = 0; k < N; ++k) Y[i * N + k] = ratio(A[i * N + k], X[i * N + k], i);
                     stepB_panel(K.data(), dp, i0, i1, Y, N, chunks, my, d, p + 1 < p1 ? i1 : -1);
                 }
             }
@@ -431,9 +449,10 @@ struct PackedOp {
         }
     }
 
-    // X = K V (V given as VT, N x dp; X d x N row-major). If A != nullptr: Y = A / X (d x N)
+    // X = K V (V given as VT, N x dp; X d x N row-major). If A != nullptr: Y = ratio(A, X) (d x N)
     // and ZT = K^T Y (N x dp).
-    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt) {
+    template <class Ratio = PlainRatio>
+    void pass(const double* VT, double* X, const double* A, double* Y, double* ZT, int nt, Ratio ratio = Ratio()) {
         const bool stepb = A != nullptr;
         nt = std::max(1, nt);
 #pragma omp parallel num_threads(nt)
@@ -446,7 +465,8 @@ struct PackedOp {
                 const int64_t i0 = p * MR, rv = std::min<int64_t>(MR, d - i0);
                 for (const auto& c : chunks) panel_tile_nr<false>(c.second, K_panel(p), d, V.data(), N, c.first, X, N, i0, rv);
                 if (stepb)
-                    for (int64_t t = i0 * N; t < (i0 + rv) * N; ++t) Y[t] = A[t] / X[t];
+                    for (int64_t i = i0; i < i0 + rv; ++i)
+                        for (int64_t k = 0; k < N; ++k) Y[i * N + k] = ratio(A[i * N + k], X[i * N + k], i);
             }
             if (stepb) {
 #pragma omp for schedule(static)
@@ -793,6 +813,145 @@ void barycenter_debiased_cpu(const double* M, int64_t d, const double* A, int64_
         op.init(d, N + 1, nt);
         op.build(KernelOf{M, d, -1.0 / reg}, st);
         debiased_iterations(op, nt, A, N, w, opt, bar, info);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixed support, unbalanced (KL-relaxed marginals; POT's barycenter_unbalanced_sinkhorn and
+// barycenter_unbalanced_stabilized)
+// ---------------------------------------------------------------------------------------
+// With fi = reg_m / (reg_m + reg), g = 1 - fi and scalings u, v (d x N), one fused pass per iteration:
+//     u = (A / K v)^fi,   q = (sum_k w_k (K^T u)_k^g)^(1/g),   v = (q / K^T u)^fi
+// (Chizat et al. 2016, the proximal step of the KL marginal penalty). reg_m = inf (fi = 1) takes the limit of
+// the power mean, the weighted geometric mean: the balanced Bregman projections. err = max|q - q_prev| /
+// max(max q, max q_prev, 1) at every iteration; the loop stops when err < stopThr and ii > 10.
+// Stabilized (POT's absorption): u = (A / (K v + 1e-16))^fi f_alpha, q = (sum_k w_k (K^T u)_k^g f_beta)^(1/g),
+// v = (q / (K^T u + 1e-16))^fi f_beta with f = exp(-alpha / (reg + reg_m)); when u or v exceeds tau,
+// alpha += reg log max_k u, beta += reg log max_k v, K = exp((alpha_i + beta_j - M_ij) / reg), v = 1; err checked
+// when ii % 10 == 0 without absorption (and at ii = 0), the loop stops when err < stopThr.
+// A zero in K^T u or a non-finite scaling stops the loop (NUMERICAL_ERROR) with the previous iterate (u, v, q;
+// stabilized: q), as POT.
+namespace {
+
+template <class Op>
+void unbalanced_iterations(Op& op, int nt, const double* M, const double* A, int64_t N, const double* w, double reg,
+                           double reg_m, bool stabilized, const BaryOptions& opt, double* q, double* logu,
+                           double* logv, BaryInfo* info) {
+    const int64_t d = op.d, dp = op.dp;
+    const double fi = std::isinf(reg_m) ? 1.0 : reg_m / (reg_m + reg), g = 1.0 - fi;
+    const double eps = stabilized ? 1e-16 : 0.0, start = stabilized ? 1.0 / double(d) : 1.0;
+    ThreadTuner tuner(nt, Op::tuner_kind, double(d) * double(d) * double(N));
+    std::vector<double> vT(N * dp, 0.0), X(d * N), u(d * N, start), ZT(N * dp, 0.0), qprev(d);
+    std::vector<double> vprev, uprev, alpha, beta, fa, fb;
+    for (int64_t k = 0; k < N; ++k) std::fill(vT.begin() + k * dp, vT.begin() + k * dp + d, start);
+    std::fill(q, q + d, start);
+    if (stabilized) {
+        alpha.assign(d, 0.0);
+        beta.assign(d, 0.0);
+        fa.assign(d, 1.0);
+        fb.assign(d, 1.0);
+    }
+    *info = BaryInfo{};
+    info->status = MAX_ITER;
+    int ii;
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (common/interrupt.h)
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
+        std::copy(q, q + d, qprev.begin());
+        if (!stabilized) {
+            vprev = vT;
+            uprev = u;
+        } else {
+            for (int64_t i = 0; i < d; ++i) {
+                fa[i] = std::exp(-alpha[i] / (reg + reg_m));
+                fb[i] = std::exp(-beta[i] / (reg + reg_m));
+            }
+        }
+        const double t0 = now_s();
+        op.pass(vT.data(), X.data(), A, u.data(), ZT.data(), tuner.threads(ii),
+                PowRatio{fi, eps, stabilized ? fa.data() : nullptr});  // u = (A / K v)^fi, ZT = K^T u
+        tuner.record(ii, now_s() - t0);
+        bool bad = false;
+        for (int64_t j = 0; j < d; ++j) {
+            double s = 0.0;
+            for (int64_t k = 0; k < N; ++k) {
+                const double z = ZT[k * dp + j];
+                bad |= z == 0.0;
+                s += fi == 1.0 ? w[k] * std::log(z) : std::pow(z, g) * (stabilized ? fb[j] : 1.0) * w[k];
+            }
+            // the power mean; its limit g -> 0 is the geometric mean (times exp(-beta / reg), the limit of f_beta^(1/g))
+            q[j] = fi == 1.0 ? std::exp(stabilized ? s - beta[j] / reg : s) : std::pow(s, 1.0 / g);
+            for (int64_t k = 0; k < N; ++k) {
+                const double r = q[j] / (ZT[k * dp + j] + eps);
+                vT[k * dp + j] = (fi == 1.0 ? r : std::pow(r, fi)) * (stabilized ? fb[j] : 1.0);
+            }
+        }
+        bool absorbing = false;
+        if (stabilized) {
+            for (int64_t e = 0; e < d * N && !absorbing; ++e) absorbing = u[e] > opt.tau;
+            for (int64_t k = 0; k < N && !absorbing; ++k)
+                for (int64_t j = 0; j < d && !absorbing; ++j) absorbing = vT[k * dp + j] > opt.tau;
+            if (absorbing) {
+                for (int64_t i = 0; i < d; ++i) {
+                    double mu = u[i * N], mv = vT[i];
+                    for (int64_t k = 1; k < N; ++k) {
+                        mu = std::max(mu, u[i * N + k]);
+                        mv = std::max(mv, vT[k * dp + i]);
+                    }
+                    alpha[i] += reg * std::log(mu);
+                    beta[i] += reg * std::log(mv);
+                }
+                if constexpr (std::is_same<Op, DenseOp>::value)  // (PackedOp: symmetric K only, never stabilized)
+                    op.build(StabilizedKernelOf{M, d, reg, alpha.data(), beta.data()}, setup_threads(nt));
+                for (int64_t k = 0; k < N; ++k) std::fill(vT.begin() + k * dp, vT.begin() + k * dp + d, 1.0);
+            }
+        }
+        for (int64_t e = 0; e < d * N && !bad; ++e) bad = !std::isfinite(u[e]);
+        for (int64_t k = 0; k < N && !bad; ++k)
+            for (int64_t j = 0; j < d && !bad; ++j) bad = !std::isfinite(vT[k * dp + j]);
+        if (bad) {  // machine precision reached: the previous iterate, as POT
+            std::copy(qprev.begin(), qprev.end(), q);
+            if (!stabilized) {
+                vT = vprev;
+                u = uprev;
+            }
+            info->status = NUMERICAL_ERROR;
+            info->niter = ii;
+            break;
+        }
+        if (stabilized && !((ii % 10 == 0 && !absorbing) || ii == 0)) continue;
+        double diff = 0.0, top = 1.0;
+        for (int64_t j = 0; j < d; ++j) {
+            diff = std::max(diff, std::abs(q[j] - qprev[j]));
+            top = std::max(top, std::max(std::abs(q[j]), std::abs(qprev[j])));
+        }
+        if (check_err(diff / top, opt, info, ii, stabilized || ii > 10)) break;
+    }
+    for (int64_t i = 0; i < d; ++i)
+        for (int64_t k = 0; k < N; ++k) {
+            logu[i * N + k] = std::log(u[i * N + k] + 1e-300);
+            logv[i * N + k] = std::log(vT[k * dp + i] + 1e-300);
+        }
+    bary_finish(opt, info, ii, q, d);
+}
+
+}  // namespace
+
+void barycenter_unbalanced_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                               double reg_m, bool stabilized, const BaryOptions& opt, double* bar, double* logu,
+                               double* logv, BaryInfo* info) {
+    const int nt = pick_threads(opt, d * d * N);
+    const int st = setup_threads(nt);
+    if (!stabilized && is_symmetric(M, d, st)) {
+        PackedOp op;
+        op.init(d, N);
+        op.build(KernelOf{M, d, -1.0 / reg}, st);
+        unbalanced_iterations(op, nt, M, A, N, w, reg, reg_m, false, opt, bar, logu, logv, info);
+    } else {  // the stabilized kernel exp((alpha_i + beta_j - M_ij) / reg) is not symmetric
+        DenseOp op;
+        op.init(d, N, nt);
+        op.build(KernelOf{M, d, -1.0 / reg}, st);
+        unbalanced_iterations(op, nt, M, A, N, w, reg, reg_m, stabilized, opt, bar, logu, logv, info);
     }
 }
 

@@ -43,6 +43,13 @@ void barycenter_debiased_cpu(const double* M, int64_t d, const double* A, int64_
 void barycenter_debiased_log_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
                                  const BaryOptions& opt, double* bar, BaryInfo* info);
 
+// Unbalanced barycenter (POT's barycenter_unbalanced_sinkhorn, or _stabilized when `stabilized`, with
+// opt.tau): KL-relaxed marginals with weight reg_m > 0 (inf: balanced). Writes bar (d) and the logs of the
+// last scalings, logu and logv (d x N, row-major; log(u + 1e-300) as POT's log["logu"], log["logv"]).
+void barycenter_unbalanced_cpu(const double* M, int64_t d, const double* A, int64_t N, const double* w, double reg,
+                               double reg_m, bool stabilized, const BaryOptions& opt, double* bar, double* logu,
+                               double* logv, BaryInfo* info);
+
 // A (N x h x w) images (row-major), w8 (N) weights. Writes bar (h x w). The Gaussian kernel
 // exp(-(t_i - t_j)^2 / reg) on t = linspace(0, 1, .) is applied along each axis separately.
 void conv_barycenter2d_cpu(const double* A, int64_t N, int64_t h, int64_t w, const double* w8, double reg,

@@ -380,6 +380,120 @@ def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr, halt):
     return q, status, niter, err, errs, nerr
 
 
+@njit(cache=True, error_model="numpy", nogil=True)
+def _unbalanced_core(M, A, w, reg, reg_m, stabilized, tau, max_iter, stop_thr, halt):
+    # POT's barycenter_unbalanced_sinkhorn (stabilized: barycenter_unbalanced_stabilized); the iteration is
+    # documented at barycenter_unbalanced_cpu (csrc/cpu/barycenter_cpu.cpp). fi = 1 (reg_m = inf): the
+    # geometric mean, the limit of the power mean.
+    d, N = A.shape
+    fi = 1.0 if np.isinf(reg_m) else reg_m / (reg_m + reg)
+    g = 1.0 - fi
+    eps = 1e-16 if stabilized else 0.0
+    start = 1.0 / d if stabilized else 1.0
+    K = _kernel(M, reg)
+    u = np.full((d, N), start)
+    v = np.full((d, N), start)
+    q = np.full(d, start)
+    qprev = np.empty(d)
+    uprev = np.empty((d, N))
+    vprev = np.empty((d, N))
+    alpha = np.zeros(d)
+    beta = np.zeros(d)
+    fa = np.ones(d)
+    fb = np.ones(d)
+    errs = np.zeros(min(max_iter + 1, 1024))  # grows with the iterations run
+    nerr = 0
+    status = _MAX_ITER
+    err = 1.0
+    niter = max_iter - 1
+    for ii in range(max_iter):
+        if halt[0] != 0:  # Ctrl-C (see _interrupt): the result is discarded
+            break
+        qprev[:] = q
+        uprev[:] = u
+        vprev[:] = v
+        if stabilized:
+            for i in range(d):
+                fa[i] = np.exp(-alpha[i] / (reg + reg_m))
+                fb[i] = np.exp(-beta[i] / (reg + reg_m))
+        Kv = np.dot(K, v)
+        for i in range(d):
+            for k in range(N):
+                r = A[i, k] / (Kv[i, k] + eps)
+                u[i, k] = (r if fi == 1.0 else r ** fi) * fa[i]
+        Ktu = np.dot(K.T, u)
+        bad = False
+        for j in range(d):
+            s = 0.0
+            for k in range(N):
+                z = Ktu[j, k]
+                if z == 0.0:
+                    bad = True
+                if fi == 1.0:
+                    s += w[k] * np.log(z)
+                else:
+                    s += z ** g * fb[j] * w[k]
+            if fi == 1.0:
+                q[j] = np.exp(s - beta[j] / reg) if stabilized else np.exp(s)
+            else:
+                q[j] = s ** (1.0 / g)
+            for k in range(N):
+                r = q[j] / (Ktu[j, k] + eps)
+                v[j, k] = (r if fi == 1.0 else r ** fi) * fb[j]
+        absorbing = False
+        if stabilized:
+            for i in range(d):
+                for k in range(N):
+                    if u[i, k] > tau or v[i, k] > tau:
+                        absorbing = True
+            if absorbing:
+                for i in range(d):
+                    mu = u[i, 0]
+                    mv = v[i, 0]
+                    for k in range(1, N):
+                        mu = max(mu, u[i, k])
+                        mv = max(mv, v[i, k])
+                    alpha[i] += reg * np.log(mu)
+                    beta[i] += reg * np.log(mv)
+                for i in range(d):
+                    for j in range(d):
+                        K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
+                v.fill(1.0)
+        for i in range(d):
+            for k in range(N):
+                if not (np.isfinite(u[i, k]) and np.isfinite(v[i, k])):
+                    bad = True
+        if bad:  # machine precision reached: the previous iterate (stabilized: q only), as POT
+            q[:] = qprev
+            if not stabilized:
+                u[:] = uprev
+                v[:] = vprev
+            status = _NUM
+            niter = ii
+            break
+        if stabilized and not ((ii % 10 == 0 and not absorbing) or ii == 0):
+            continue
+        diff = 0.0
+        top = 1.0
+        for j in range(d):
+            diff = max(diff, abs(q[j] - qprev[j]))
+            top = max(top, max(abs(q[j]), abs(qprev[j])))
+        err = diff / top
+        if nerr == errs.shape[0]:
+            errs = np.concatenate((errs, np.zeros(errs.shape[0])))
+        stop, status = _check(err, stop_thr if (stabilized or ii > 10) else -np.inf, errs, nerr)
+        nerr += 1
+        if stop:
+            niter = ii
+            break
+    for j in range(d):
+        if not np.isfinite(q[j]):
+            status = _NUM
+    logu = np.log(u + 1e-300)
+    logv = np.log(v + 1e-300)
+    return q, status, niter, err, errs, nerr, logu, logv
+
+
 def _fixed_work(A, max_iter):
     """Entries x iterations of a fixed-support barycenter call (d x d kernel, N histograms), for _interrupt.run."""
     return float(A.shape[0]) ** 2 * A.shape[1] * max(1, int(max_iter))
@@ -424,6 +538,25 @@ def bary_debiased_log(M, A, weights, reg, max_iter, stop_thr, num_threads=0):
     _checks.bary_fixed(M, A, weights, reg, max_iter)
     return _result(*_interrupt.run(_log_core, M, A, weights, float(reg), int(max_iter), float(stop_thr), True,
                                           work=_fixed_work(A, max_iter)))
+
+
+def _unbalanced(M, A, weights, reg, reg_m, stabilized, tau, max_iter, stop_thr):
+    _checks.bary_fixed(M, A, weights, reg, max_iter)
+    _checks.need(reg_m > 0, "reg_m must be > 0 (inf: balanced)")
+    q, status, niter, err, errs, nerr, logu, logv = _interrupt.run(
+        _unbalanced_core, M, A, weights, float(reg), float(reg_m), stabilized, float(tau), int(max_iter),
+        float(stop_thr), work=_fixed_work(A, max_iter))
+    return _result(q, status, niter, err, errs, nerr, logu=logu, logv=logv)
+
+
+def bary_unbalanced(M, A, weights, reg, reg_m, max_iter, stop_thr, num_threads=0):
+    """Unbalanced fixed-support barycenter (POT's ``barycenter_unbalanced_sinkhorn``); also ``logu``, ``logv``."""
+    return _unbalanced(M, A, weights, reg, reg_m, False, 0.0, max_iter, stop_thr)
+
+
+def bary_unbalanced_stabilized(M, A, weights, reg, reg_m, tau, max_iter, stop_thr, num_threads=0):
+    """Unbalanced fixed-support barycenter, stabilized (POT's ``barycenter_unbalanced_stabilized``)."""
+    return _unbalanced(M, A, weights, reg, reg_m, True, tau, max_iter, stop_thr)
 
 
 # ---------------------------------------------------------------------------------------
