@@ -28,6 +28,7 @@ from .barycenter import (  # noqa: E402
 )
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
+from .empirical import empirical_sinkhorn, empirical_sinkhorn2  # noqa: E402
 from .emd import emd, emd2, emd2_batch  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
@@ -48,6 +49,8 @@ __all__ = [
     "sinkhorn2",
     "sinkhorn_divergence",
     "empirical_sinkhorn_divergence",
+    "empirical_sinkhorn",
+    "empirical_sinkhorn2",
     "sinkhorn_unbalanced",
     "sinkhorn_unbalanced2",
     "unbalanced",
