@@ -32,6 +32,7 @@ from .empirical import empirical_sinkhorn, empirical_sinkhorn2  # noqa: E402
 from .emd import emd, emd2, emd2_batch  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
+from .solve import OTResult, solve, solve_sample  # noqa: E402
 from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd2_1d, emd_1d, wasserstein, wasserstein_1d  # noqa: E402
@@ -73,6 +74,9 @@ __all__ = [
     "free_support_sinkhorn_barycenter",
     "param_w2",
     "pairwise_sinkhorn2",
+    "solve",
+    "solve_sample",
+    "OTResult",
     "pairwise_emd2",
     "dist",
     "unif",

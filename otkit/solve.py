@@ -1,0 +1,383 @@
+r"""POT's unified solvers, ``ot.solve(M, ...)`` and ``ot.solve_sample(X_a, X_b, ...)``, on otkit's kernels.
+
+One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (``value``, ``value_linear``,
+``plan``, ``potentials``, ``lazy_plan``, ``status``, ``log``). Supported, with POT's defaults and values:
+
+========================================  ==============================================================
+``reg`` None or 0, balanced               exact OT (:func:`otkit.emd`, network simplex): plan, potentials
+``reg`` > 0, ``reg_type`` "KL"/"entropy"  entropic OT, POT's ``sinkhorn_log`` iterates
+                                          (:func:`otkit.sinkhorn`, ``method="sinkhorn_log"``)
+``reg`` > 0, ``unbalanced`` (KL)          unbalanced entropic OT (:func:`otkit.sinkhorn_unbalanced`,
+                                          ``reg_type="kl"``; ``method`` "sinkhorn" or "sinkhorn_log")
+``solve_sample(..., lazy=True)``, reg>0   costs computed on the fly (:func:`otkit.empirical_sinkhorn2`,
+                                          ``isLazy=True``; metrics sqeuclidean and euclidean)
+========================================  ==============================================================
+
+The other combinations of POT (``reg_type="L2"`` or a custom regularizer, ``unbalanced_type`` "L2"/"TV",
+exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "1d", "sliced", "gaussian", "lowrank",
+"nystroem", "factored", "geomloss" and "bsp" methods) raise NotImplementedError naming the option.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _autograd
+from .utils import check_method
+
+__all__ = ["OTResult", "solve", "solve_sample"]
+
+
+class OTResult:
+    """The result of :func:`solve` / :func:`solve_sample` (POT's ``ot.utils.OTResult`` attributes).
+
+    Attributes
+    ----------
+    value : float
+        The objective: ``value_linear`` plus the regularization (``reg * KL(plan | a b^T)`` for reg_type "KL",
+        ``reg * sum plan log plan`` for "entropy") and, unbalanced, the marginal penalties (POT's
+        ``total_cost``).
+    value_linear : float
+        :math:`\\langle P, M \\rangle`.
+    plan : (n, m) array or None
+        The plan (None for lazy solves: see ``lazy_plan``).
+    potentials : (f, g) or None
+        Dual potentials: exact OT, POT's ``u``, ``v``; entropic, the log-scalings ``log_u``, ``log_v``.
+    lazy_plan : LazyPlan or None
+        The plan of a lazy solve, computed block by block on demand.
+    status : str
+        "Converged", or why not.
+    log : dict or None
+        The solver's log.
+    """
+
+    def __init__(self, value=None, value_linear=None, plan=None, potentials=None, lazy_plan=None, status=None,
+                 log=None, sparse_plan=None):
+        self.value, self.value_linear, self.plan = value, value_linear, plan
+        self.potentials, self.lazy_plan, self.status, self.log = potentials, lazy_plan, status, log
+        self.sparse_plan = sparse_plan
+        self.value_quad = None
+
+    @property
+    def marginals(self):
+        """(plan.sum(1), plan.sum(0)) of the plan (or of the lazy plan)."""
+        P = self.plan if self.plan is not None else self.lazy_plan
+        if P is None:
+            raise NotImplementedError("no plan: this result holds no marginals")
+        return P.sum(1) if self.plan is not None else P.sum(axis=1), P.sum(0) if self.plan is not None else P.sum(
+            axis=0)
+
+    @property
+    def marginal_a(self):
+        return self.marginals[0]
+
+    @property
+    def marginal_b(self):
+        return self.marginals[1]
+
+    def __repr__(self):
+        return f"OTResult(value={self.value!r}, value_linear={self.value_linear!r}, status={self.status!r})"
+
+
+def _status(lg):
+    if lg.get("converged", True):
+        return "Converged"
+    return str(lg.get("status", "not converged"))
+
+
+def _unsupported(what):
+    raise NotImplementedError(f"otkit.solve: {what} is not implemented (supported: exact balanced OT, entropic OT "
+                              "with reg_type 'KL' or 'entropy', unbalanced entropic OT with KL marginals)")
+
+
+def _check_reg_type(reg_type):
+    if isinstance(reg_type, tuple):
+        _unsupported("a custom regularization reg_type=(f, df)")
+    if not isinstance(reg_type, str) or reg_type.lower() not in ("kl", "entropy", "l2"):
+        raise ValueError(f"reg_type must be 'KL', 'entropy' or 'L2', got {reg_type!r}")
+    if reg_type.lower() == "l2":
+        _unsupported("reg_type='L2'")
+    return reg_type.lower()
+
+
+def _check_unbalanced_type(unbalanced_type):
+    if not isinstance(unbalanced_type, str) or unbalanced_type.lower() not in ("kl", "l2", "tv"):
+        raise ValueError(f"unbalanced_type must be 'KL', 'L2' or 'TV', got {unbalanced_type!r}")
+    if unbalanced_type.lower() != "kl":
+        _unsupported(f"unbalanced_type={unbalanced_type!r}")
+
+
+def _reg_value(reg):
+    if reg is None:
+        return 0.0
+    if isinstance(reg, (bool, np.bool_)) or not isinstance(reg, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"reg must be a real number >= 0 or None, got {type(reg).__name__}")
+    reg = float(reg)
+    if not (reg >= 0 and np.isfinite(reg)):
+        raise ValueError(f"reg must be a finite number >= 0 (0 or None: exact OT), got {reg}")
+    return reg
+
+
+def _xlogy_sum(torch, P, Q):
+    """sum P log(P / Q) with 0 log 0 = 0 (POT's kl_div: P log(P / Q + 1e-16)); NumPy or torch."""
+    if torch is not None and isinstance(P, torch.Tensor):
+        return torch.sum(P * torch.log(P / Q + 1e-16))
+    return float(np.sum(P * np.log(P / Q + 1e-16)))
+
+
+def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, unbalanced_type="KL", method=None,
+          n_threads=1, max_iter=None, plan_init=None, potentials_init=None, tol=None, verbose=False,
+          grad="autodiff", backend="auto"):
+    r"""Solve an OT problem on the cost matrix ``M`` (POT's ``ot.solve``).
+
+    Parameters
+    ----------
+    M : (n, m) array_like
+        Cost matrix.
+    a, b : (n,), (m,) array_like, optional
+        Weights (uniform by default).
+    reg : float, optional
+        Entropic regularization; None or 0: exact OT.
+    c : (n, m) array_like, optional
+        Reference measure of the regularization of unbalanced OT (default a b^T).
+    reg_type : {"KL", "entropy"}
+        ``reg * KL(P | a b^T)`` or ``reg * sum P log P`` (the same plan; different ``value``).
+    unbalanced : float or (float, float), optional
+        KL marginal relaxation (None: balanced).
+    unbalanced_type : {"KL"}
+    method : {None, "sinkhorn", "sinkhorn_log"}
+        Unbalanced entropic solver (POT's default "sinkhorn").
+    n_threads : int or "max"
+        Threads of the exact solver (as POT's ``numThreads``).
+    max_iter, tol : optional
+        Iteration cap and tolerance (POT's defaults: exact 1e6 iterations; entropic 1000 and 1e-9).
+    plan_init : ignored by these solvers (POT's too)
+    potentials_init : (f, g), optional
+        Warm start: exact OT, dual potentials; entropic, log-scalings.
+    verbose : bool
+    grad : {"autodiff", "envelope", "implicit"}
+        Torch tensors: the gradient of ``value_linear``/``value`` (otkit's implicit derivative through the
+        fixed point for entropic OT, the plan and potentials for exact OT).
+    backend : {"auto", "cpp", "numba"}
+
+    Returns
+    -------
+    res : OTResult
+
+    Examples
+    --------
+    >>> import numpy as np, otkit
+    >>> M = np.array([[0.0, 1.0], [1.0, 0.0]])
+    >>> res = otkit.solve(M)                         # exact
+    >>> float(res.value), res.plan.round(3).tolist()
+    (0.0, [[0.5, 0.0], [0.0, 0.5]])
+    >>> res = otkit.solve(M, reg=1.0)                # entropic, value = <P, M> + reg KL(P | a b^T)
+    >>> round(float(res.value_linear), 6), round(float(res.value), 6)
+    (0.268941, 0.379885)
+    """
+    from .bregman import sinkhorn
+    from .emd import emd
+    from .unbalanced import sinkhorn_unbalanced
+
+    torch = _autograd.torch_module(M, a, b, c)
+    reg = _reg_value(reg)
+    reg_type = _check_reg_type(reg_type)
+    _check_unbalanced_type(unbalanced_type)
+    if method is not None:
+        method = check_method(method, ("sinkhorn", "sinkhorn_log", "mm", "lbfgsb"))
+        if method in ("mm", "lbfgsb"):
+            _unsupported(f"method={method!r}")
+    if grad not in ("autodiff", "envelope", "implicit", "detach", "last_step"):
+        raise ValueError(f"grad must be 'autodiff', 'envelope', 'implicit' or 'detach', got {grad!r}")
+    if torch is None:
+        M = np.asarray(M, dtype=np.float64) if not isinstance(M, np.ndarray) else M
+        a, b = (None if x is None else np.asarray(x, dtype=np.float64) for x in (a, b))
+    n, m = np.shape(M)[:2] if np.ndim(M) >= 2 else (None, None)
+    if a is None and n is not None:
+        a = _uniform_like(torch, n, M)
+    if b is None and m is not None:
+        b = _uniform_like(torch, m, M)
+    graph = grad != "detach" and _requires_grad(torch, M, a, b, c)
+    # solves on detached tensors (their results have no graph); `graph`: the values get one below
+    Md, ad, bd, cd = (_detach(torch, x) for x in (M, a, b, c))
+    if reg == 0:
+        if unbalanced is not None:
+            _unsupported("exact (reg = 0) unbalanced OT")
+        plan, lg = emd(ad, bd, Md, numItermax=1000000 if max_iter is None else max_iter, log=True,
+                       numThreads=n_threads, potentials_init=potentials_init, backend=backend)
+        value = _sum(torch, plan * Md)
+        lg["u"], lg["v"] = _like(torch, lg["u"], M), _like(torch, lg["v"], M)
+        if graph:  # emd2's gradients: the plan in M, the centred potentials in a and b
+            value = _envelope(torch, value, (M, plan), (a, _centred(torch, lg["u"])), (b, _centred(torch, lg["v"])))
+        return OTResult(value=value, value_linear=value, plan=plan, potentials=(lg["u"], lg["v"]),
+                        status="Converged" if not lg.get("warning") else str(lg["warning"]), log=lg)
+    max_iter = 1000 if max_iter is None else max_iter
+    tol = 1e-9 if tol is None else tol
+    if unbalanced is None:
+        if c is not None:
+            _unsupported("a reference measure c for balanced entropic OT")
+        plan, lg = sinkhorn(ad, bd, Md, reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, verbose=verbose,
+                            log=True, warmstart=potentials_init, backend=backend)
+        f, g = _like(torch, lg["log_u"], M), _like(torch, lg["log_v"], M)
+        value_linear = _sum(torch, plan * Md)
+        if reg_type == "entropy":
+            value = value_linear + reg * _sum(torch, plan * _log(torch, plan + 1e-16))
+            ga, gb = reg * f, reg * g
+        else:
+            value = value_linear + reg * _xlogy_sum(torch, plan, ad[:, None] * bd[None, :] + 1e-15)
+            ga, gb = reg * (f - _log(torch, ad)), reg * (g - _log(torch, bd))
+        if graph:
+            # value: the regularized optimum, whose derivatives are the plan (M) and the potentials (a, b)
+            # (envelope theorem); value_linear = <P*, M>: sinkhorn2's implicit derivative through the fixed point
+            value = _envelope(torch, value, (M, plan), (a, _centred(torch, ga)), (b, _centred(torch, gb)))
+            if grad != "envelope":
+                from .bregman import sinkhorn2
+                value_linear = sinkhorn2(a, b, M, reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol,
+                                         warmstart=(f, g), warn=False, backend=backend)
+        return OTResult(value=value, value_linear=value_linear, plan=plan, potentials=(f, g), status=_status(lg),
+                        log=lg)
+    plan, lg = sinkhorn_unbalanced(ad, bd, Md, reg, unbalanced, method=method or "sinkhorn", reg_type="kl", c=cd,
+                                   warmstart=potentials_init, numItermax=max_iter, stopThr=tol, verbose=verbose,
+                                   log=True, backend=backend)
+    value, value_linear = lg["total_cost"], lg["cost"]
+    if graph:  # sinkhorn_unbalanced2's implicit derivatives of both costs
+        from .unbalanced import sinkhorn_unbalanced2
+        kw = dict(method=method or "sinkhorn", reg_type="kl", c=c, numItermax=max_iter, stopThr=tol, backend=backend)
+        value = sinkhorn_unbalanced2(a, b, M, reg, unbalanced, returnCost="total", **kw)
+        value_linear = sinkhorn_unbalanced2(a, b, M, reg, unbalanced, returnCost="linear", **kw)
+    return OTResult(value=value, value_linear=value_linear, plan=plan,
+                    potentials=(_like(torch, lg["logu"], M), _like(torch, lg["logv"], M)),
+                    status=_status(lg), log=lg)
+
+
+_SAMPLE_ONLY = ("1d", "gaussian", "gaussian_hd", "lowrank", "nystroem", "factored", "geomloss", "geomloss_auto",
+                "geomloss_tensorized", "geomloss_online", "geomloss_multiscale", "sliced", "max_sliced", "bsp")
+
+
+def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=None, reg_type="KL", unbalanced=None,
+                 unbalanced_type="KL", lazy=False, batch_size=None, method=None, n_threads=1, max_iter=None,
+                 plan_init=None, potentials_init=None, tol=None, verbose=False, grad="autodiff", backend="auto",
+                 **kwargs):
+    r"""Solve an OT problem between the empirical measures on the points ``X_a`` and ``X_b`` (POT's
+    ``ot.solve_sample``).
+
+    Not lazy: :func:`solve` on ``dist(X_a, X_b, metric)`` (POT's iterates and values). ``lazy=True`` with
+    ``reg > 0`` (balanced): the costs are computed inside the solver's passes (metrics "sqeuclidean",
+    "euclidean"), never stored; ``res.plan`` is None and ``res.lazy_plan`` computes blocks on demand;
+    ``res.value`` is the regularized objective from the dual, :math:`reg (\langle a, f - \log a\rangle +
+    \langle b, g - \log b\rangle)`, equal to the primal ``<P, C> + reg KL(P | a b^T)`` at convergence (POT
+    returns None there). Other arguments as :func:`solve`; ``batch_size`` is accepted (otkit's kernels tile on
+    their own).
+
+    Examples
+    --------
+    >>> import numpy as np, otkit
+    >>> rng = np.random.default_rng(0)
+    >>> xa, xb = rng.random((100, 2)), rng.random((80, 2))
+    >>> res = otkit.solve_sample(xa, xb, reg=0.05)
+    >>> lazy = otkit.solve_sample(xa, xb, reg=0.05, lazy=True)
+    >>> bool(np.isclose(res.value, lazy.value, rtol=1e-7)), lazy.plan is None, lazy.lazy_plan.shape
+    (True, True, (100, 80))
+    >>> exact = otkit.solve_sample(xa, xb)                  # reg None: exact OT, the smallest <P, C>
+    >>> bool(exact.value <= res.value_linear)
+    True
+    """
+    from .empirical import _dense, empirical_sinkhorn2
+    from .utils import dist
+
+    if kwargs.get("debias"):
+        _unsupported("debias=True (see otkit.empirical_sinkhorn_divergence)")
+    unknown = set(kwargs) - {"debias", "rank", "scaling", "X_init", "random_state", "n_projections", "projections",
+                             "scaler"}
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    if kwargs.get("scaler") is not None:
+        _unsupported("scaler")
+    if isinstance(method, str) and method.lower() in _SAMPLE_ONLY:
+        _unsupported(f"solve_sample method={method!r}")
+    torch = _autograd.torch_module(X_a, X_b, a, b)
+    if not lazy:
+        M = dist(X_a, X_b, metric=metric) if torch is not None else _dense(X_a, X_b, metric)
+        return solve(M, a, b, reg=reg, c=c, reg_type=reg_type, unbalanced=unbalanced,
+                     unbalanced_type=unbalanced_type, method=method, n_threads=n_threads, max_iter=max_iter,
+                     plan_init=plan_init, potentials_init=potentials_init, tol=tol, verbose=verbose, grad=grad,
+                     backend=backend)
+    reg = _reg_value(reg)
+    reg_type = _check_reg_type(reg_type)
+    _check_unbalanced_type(unbalanced_type)
+    if reg == 0:
+        _unsupported("exact OT with lazy=True")
+    if unbalanced is not None:
+        _unsupported("unbalanced OT with lazy=True")
+    n, m = np.shape(X_a)[0], np.shape(X_b)[0]
+    if a is None:
+        a = _uniform_like(torch, n, X_a)
+    if b is None:
+        b = _uniform_like(torch, m, X_b)
+    value_linear, lg = empirical_sinkhorn2(X_a, X_b, reg, a, b, metric=metric,
+                                           numIterMax=1000 if max_iter is None else max_iter,
+                                           stopThr=1e-9 if tol is None else tol, isLazy=True,
+                                           batchSize=100 if batch_size is None else batch_size, verbose=verbose,
+                                           log=True, warmstart=potentials_init, backend=backend)
+    f, g = lg["log_u"], lg["log_v"]
+    ah, bh = (np.asarray(_detach(torch, x).cpu() if torch is not None and isinstance(x, torch.Tensor) else x,
+                         dtype=np.float64) for x in (a, b))
+    if reg_type == "kl":
+        value = reg * (float(ah @ (f - np.log(ah))) + float(bh @ (g - np.log(bh))))
+    else:  # sum P log P = <a, f> + <b, g> - <P, C> / reg at convergence
+        value = reg * (float(ah @ f) + float(bh @ g))
+    if torch is not None:
+        ref = next(x for x in (X_a, X_b, a, b) if isinstance(x, torch.Tensor))
+        f, g = (torch.as_tensor(x, dtype=ref.dtype, device=ref.device) for x in (f, g))
+        if _requires_grad(torch, X_a, X_b, a, b):
+            import warnings
+            warnings.warn("otkit.solve_sample(lazy=True): res.value (the regularized objective) has no autograd "
+                          "graph; res.value_linear has one (gradients in the points and weights)", UserWarning,
+                          stacklevel=2)
+        value = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
+    return OTResult(value=value, value_linear=value_linear, plan=None, potentials=(f, g),
+                    lazy_plan=lg["lazy_plan"], status=_status(lg), log=lg)
+
+
+def _like(torch, x, ref):
+    """x as a tensor of ref's dtype and device when ref is a tensor."""
+    if torch is not None and isinstance(ref, torch.Tensor) and not isinstance(x, torch.Tensor):
+        return torch.as_tensor(np.asarray(x), dtype=ref.dtype, device=ref.device)
+    return x
+
+
+def _requires_grad(torch, *xs):
+    return torch is not None and any(isinstance(x, torch.Tensor) and x.requires_grad for x in xs)
+
+
+def _detach(torch, x):
+    return x.detach() if torch is not None and isinstance(x, torch.Tensor) else x
+
+
+def _centred(torch, x):
+    return x - x.mean()
+
+
+def _envelope(torch, value, *pairs):
+    """``value`` (a number or a detached 0-d tensor) as a tensor whose gradient in each x of ``pairs`` = (x, dx)
+    is dx: value + sum <dx, x - x.detach()> (zero in value, dx in gradient)."""
+    out = torch.as_tensor(value, dtype=pairs[0][0].dtype, device=pairs[0][0].device).detach()
+    for x, dx in pairs:
+        if isinstance(x, torch.Tensor) and x.requires_grad:
+            out = out + torch.sum(torch.as_tensor(dx, dtype=x.dtype, device=x.device) * (x - x.detach()))
+    return out
+
+
+def _uniform_like(torch, n, ref):
+    if torch is not None and isinstance(ref, torch.Tensor):
+        return torch.full((n,), 1.0 / n, dtype=ref.dtype, device=ref.device)
+    return np.full(n, 1.0 / n)
+
+
+def _sum(torch, x):
+    return x.sum() if torch is not None and isinstance(x, torch.Tensor) else float(np.sum(x))
+
+
+def _log(torch, x):
+    return torch.log(x) if torch is not None and isinstance(x, torch.Tensor) else np.log(x)
