@@ -9,6 +9,7 @@ Wasserstein-proximal GANs.
 __version__ = "0.1.0"
 
 from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
+from . import batch  # noqa: E402  (POT's ot.batch: solve_batch, solve_sample_batch)
 from . import geometry  # noqa: E402  (DenseCost, PointCloud)
 from . import unbalanced  # noqa: E402  (POT's ot.unbalanced namespace)
 from ._backend import available_backends, default_backend  # noqa: E402
@@ -26,6 +27,7 @@ from .barycenter import (  # noqa: E402
     free_support_barycenter,
     free_support_sinkhorn_barycenter,
 )
+from .batch import empirical_sinkhorn2_batch, sinkhorn2_batch  # noqa: E402
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
 from .empirical import empirical_sinkhorn, empirical_sinkhorn2  # noqa: E402
@@ -48,6 +50,9 @@ __all__ = [
     "OtkitBuildWarning",
     "sinkhorn",
     "sinkhorn2",
+    "sinkhorn2_batch",
+    "empirical_sinkhorn2_batch",
+    "batch",
     "sinkhorn_divergence",
     "empirical_sinkhorn_divergence",
     "empirical_sinkhorn",

@@ -88,6 +88,57 @@ py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double re
     return out.dict();
 }
 
+// nb independent problems (sinkhorn_batch_cpu): costs M (nb x n x m), or point clouds x (nb x n x d),
+// y (nb x m x d) when M is None; A (nb x n), B (nb x m) weights; X (nb x n), Y (nb x m): initial and final
+// scalings / log-scalings / potentials, updated in place. Returns dict(values, plans, status, niter, err).
+template <typename T>
+py::dict batch(py::object M_, py::object x_, py::object y_, py::array A_, py::array B_, double reg, py::array X_,
+               py::array Y_, SinkhornMethod method, const std::string& metric, const SinkhornOptions& options,
+               bool want_plans) {
+    py::array_t<T, py::array::c_style> M, x, y;
+    int64_t nb, n, m, d = 0;
+    if (!M_.is_none()) {
+        M = as_carray<T>(M_.cast<py::array>(), "M", 3);
+        nb = M.shape(0), n = M.shape(1), m = M.shape(2);
+    } else {
+        x = as_carray<T>(x_.cast<py::array>(), "x", 3);
+        y = as_carray<T>(y_.cast<py::array>(), "y", 3);
+        nb = x.shape(0), n = x.shape(1), m = y.shape(1), d = x.shape(2);
+        if (y.shape(0) != nb || y.shape(2) != d) throw py::value_error("sinkhorn_batch: x and y must be (B, n, d), (B, m, d)");
+        if (metric != "sqeuclidean" && metric != "euclidean")
+            throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
+    }
+    auto A = as_carray<T>(A_, "a", 2);
+    auto Bh = as_carray<T>(B_, "b", 2);
+    auto X = as_carray<T>(X_, "X", 2);
+    auto Y = as_carray<T>(Y_, "Y", 2);
+    if (nb == 0 || n == 0 || m == 0) throw py::value_error("sinkhorn_batch: empty problem");
+    for (auto* arr : {&A, &X})
+        if (arr->shape(0) != nb || arr->shape(1) != n) throw py::value_error("sinkhorn_batch: a and X must be (B, n)");
+    for (auto* arr : {&Bh, &Y})
+        if (arr->shape(0) != nb || arr->shape(1) != m) throw py::value_error("sinkhorn_batch: b and Y must be (B, m)");
+    const SinkhornOptions opt = sinkhorn_bind::checked(options);
+    if (opt.omega != 1.0) throw py::value_error("sinkhorn_batch: no over-relaxation (omega must be 1)");
+    py::array_t<T> values(nb);
+    py::array_t<T> plans = want_plans ? py::array_t<T>({nb, n, m}) : py::array_t<T>();
+    std::vector<SinkhornInfo> info(nb);
+    T *Xp = X.mutable_data(), *Yp = Y.mutable_data(), *vp = values.mutable_data();
+    T* Pp = want_plans ? plans.mutable_data() : nullptr;
+    const T *Mp = M_.is_none() ? nullptr : M.data(), *xp = M_.is_none() ? x.data() : nullptr;
+    const T *yp = M_.is_none() ? y.data() : nullptr, *Ap = A.data(), *Bp = Bh.data();
+    const bool euclid = metric == "euclidean";
+    run_without_gil([&] {
+        sinkhorn_batch_cpu<T>(Mp, xp, yp, d, euclid, nb, n, m, Ap, Bp, static_cast<T>(reg), method, opt, Xp, Yp, vp,
+                              Pp, info.data());
+    });
+    for (int64_t k = 0; k < nb; ++k)  // a value that is not finite is never reported with status OK
+        if (!std::isfinite(static_cast<double>(vp[k])) && info[k].status == OK) info[k].status = NUMERICAL_ERROR;
+    py::dict out = sinkhorn_bind::info_dict(info, {});
+    out["values"] = values;
+    out["plans"] = want_plans ? py::object(plans) : py::none();
+    return out;
+}
+
 template <typename T>
 void def_unbalanced(py::module_& m, const char* name) {
     using namespace pybind11::literals;
@@ -110,6 +161,12 @@ void bind_sinkhorn(py::module_& m) {
           "metric"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
     m.def("sinkhorn_cloud_f32", &cloud<float>, "x"_a, "y"_a, "a"_a, "B"_a, "reg"_a, "X"_a, "Y"_a, py::kw_only(),
           "metric"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
+    const char* bdoc = "nb independent Sinkhorn problems, one per thread: costs M (nb, n, m), or point clouds x (nb, n, d),\n"
+                       "y (nb, m, d) when M is None; X (nb, n), Y (nb, m) updated in place.";
+    m.def("sinkhorn_batch_f64", &batch<double>, "M"_a, "x"_a, "y"_a, "a"_a, "b"_a, "reg"_a, "X"_a, "Y"_a,
+          py::kw_only(), "method"_a, "metric"_a = "sqeuclidean", "options"_a, "want_plans"_a = false, bdoc);
+    m.def("sinkhorn_batch_f32", &batch<float>, "M"_a, "x"_a, "y"_a, "a"_a, "b"_a, "reg"_a, "X"_a, "Y"_a,
+          py::kw_only(), "method"_a, "metric"_a = "sqeuclidean", "options"_a, "want_plans"_a = false, bdoc);
 }
 
 }  // namespace otkit

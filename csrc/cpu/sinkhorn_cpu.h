@@ -58,4 +58,15 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
                              T reg, const UnbalancedOptions& uo, const SinkhornOptions& opt, T* U, T* V,
                              T* values, T* plan, SinkhornInfo* info, std::vector<double>* trace);
 
+// nb independent problems (minibatch OT), each with the single-problem solver of `method` and its own stopping
+// rule, one problem per thread (the result of nb calls with num_threads = 1). Costs: M (nb x n x m), or, when M
+// is null, point clouds x (nb x n x d), y (nb x m x d) (c = ||x_i - y_j||^2, or ||x_i - y_j|| when euclidean,
+// computed per problem into a buffer of the thread). A (nb x n), Bh (nb x m) weights; X (nb x n), Y (nb x m)
+// the initial and final scalings (KERNEL), log-scalings (LOG) or potentials (STABILIZED); values (nb) or null;
+// plans (nb x n x m) or null; info (nb).
+template <typename T>
+void sinkhorn_batch_cpu(const T* M, const T* x, const T* y, int64_t d, bool euclidean, int64_t nb, int64_t n,
+                        int64_t m, const T* A, const T* Bh, T reg, SinkhornMethod method, const SinkhornOptions& opt,
+                        T* X, T* Y, T* values, T* plans, SinkhornInfo* info);
+
 }  // namespace otkit

@@ -854,3 +854,60 @@ def sinkhorn_cloud_f32(x, y, a, B, reg, X, Y, **kwargs):
     Y[...] = Y64
     return _cast32(out)
 
+
+
+def sinkhorn_batch_f64(M, x, y, a, b, reg, X, Y, *, method, metric="sqeuclidean", options, want_plans=False):
+    """nb independent problems, as otkit._ext.sinkhorn_batch_f64 (costs M (nb, n, m), or point clouds x (nb, n, d),
+    y (nb, m, d) when M is None; X (nb, n), Y (nb, m) updated in place): each with the single-problem solver, one
+    after the other (the C++ entry point spreads them over threads; the results are the same)."""
+    if M is not None:
+        if M.ndim != 3:
+            raise ValueError("M: expected 3 dimensions")
+        nb, n, m = M.shape
+    else:
+        if x.ndim != 3 or y.ndim != 3 or y.shape[0] != x.shape[0] or y.shape[2] != x.shape[2]:
+            raise ValueError("sinkhorn_batch: x and y must be (B, n, d), (B, m, d)")
+        if metric not in ("sqeuclidean", "euclidean"):
+            raise ValueError(f"metric must be 'sqeuclidean' or 'euclidean', got {metric!r}")
+        nb, n, m = x.shape[0], x.shape[1], y.shape[1]
+    if nb == 0 or n == 0 or m == 0:
+        raise ValueError("sinkhorn_batch: empty problem")
+    if a.shape != (nb, n) or X.shape != (nb, n):
+        raise ValueError("sinkhorn_batch: a and X must be (B, n)")
+    if b.shape != (nb, m) or Y.shape != (nb, m):
+        raise ValueError("sinkhorn_batch: b and Y must be (B, m)")
+    if options.omega != 1.0:
+        raise ValueError("sinkhorn_batch: no over-relaxation (omega must be 1)")
+    values = np.empty(nb)
+    status = np.empty(nb, dtype=np.int32)
+    niter = np.empty(nb, dtype=np.int32)
+    err = np.empty(nb)
+    plans = np.empty((nb, n, m)) if want_plans else None
+    for k in range(nb):
+        if M is not None:
+            Mk = np.ascontiguousarray(M[k], dtype=np.float64)
+        else:  # the costs as CloudRows: (x_ic - y_jc)^2 summed over c in order
+            Mk = ((x[k][:, None, :].astype(np.float64) - y[k][None, :, :].astype(np.float64)) ** 2).sum(-1)
+            if metric == "euclidean":
+                Mk = np.sqrt(Mk)
+        xk, yk = X[k].astype(np.float64)[:, None], Y[k].astype(np.float64)[:, None]
+        r = sinkhorn_f64(Mk, a[k].astype(np.float64), b[k].astype(np.float64)[:, None], reg, xk, yk, method=method,
+                         options=options, want_plan=want_plans)
+        X[k], Y[k] = xk[:, 0], yk[:, 0]
+        values[k], status[k], niter[k], err[k] = r["values"][0], r["status"][0], r["niter"][0], r["err"][0]
+        if want_plans:
+            plans[k] = r["plan"]
+    return {"values": values, "plans": plans, "status": _finite_or_error(values, status), "niter": niter, "err": err,
+            "trace": []}
+
+
+def sinkhorn_batch_f32(M, x, y, a, b, reg, X, Y, **kwargs):
+    """float32 entry point: computes in float64 and casts the results back."""
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    out = sinkhorn_batch_f64(M, x, y, a, b, reg, X64, Y64, **kwargs)
+    X[...] = X64
+    Y[...] = Y64
+    out["values"] = out["values"].astype(np.float32)
+    if out["plans"] is not None:
+        out["plans"] = out["plans"].astype(np.float32)
+    return out
