@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _autograd, geometry
 from .bregman import _kernel_fits, sinkhorn, sinkhorn2
-from .utils import as_float_array, dist, host_dist
+from .utils import as_float_array, check_max_iter, dist, host_dist
 
 __all__ = ["empirical_sinkhorn", "empirical_sinkhorn2", "LazyPlan"]
 
@@ -112,8 +112,30 @@ def _lazy_geometry(X_s, X_t, metric, torch):
     return host_dist(X_s, X_t, metric, names=("X_s", "X_t"))
 
 
+def _check_clouds(X_s, X_t):
+    """Host point clouds checked with the caller's names (the geometry would call them x and y)."""
+    X_s, X_t = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
+    for name, X in (("X_s", X_s), ("X_t", X_t)):
+        if X.ndim != 2 or 0 in X.shape:
+            raise ValueError(f"{name} must be a non-empty 2-D array (points x dimensions), got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+    if X_s.shape[1] != X_t.shape[1]:
+        raise ValueError(f"X_s and X_t must have the same dimension, got {X_s.shape[1]} and {X_t.shape[1]}")
+    with np.errstate(over="ignore"):
+        for name, X in (("X_s", X_s), ("X_t", X_t)):
+            big = np.float64(np.abs(X).max())
+            if not np.isfinite(4.0 * big * big * X.shape[1]):
+                raise ValueError(f"the costs of {name} overflow float64 (coordinates up to {np.abs(X).max():.3g}); "
+                                 "rescale the points")
+    return X_s, X_t
+
+
 def _lazy(X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, warn, warmstart, kwargs):
     torch = _autograd.torch_module(X_s, X_t, a, b)
+    numIterMax = check_max_iter(numIterMax, "numIterMax")
+    if torch is None:
+        X_s, X_t = _check_clouds(X_s, X_t)
     C = _lazy_geometry(X_s, X_t, metric, torch)
     kwargs.setdefault("method", "sinkhorn_log")
     value, lg = sinkhorn2(a, b, C, reg, numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=True,
@@ -171,6 +193,7 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
     """
     _check_batch(batchSize)
     if not isLazy:
+        numIterMax = check_max_iter(numIterMax, "numIterMax")
         torch = _autograd.torch_module(X_s, X_t, a, b)
         M = dist(X_s, X_t, metric=metric) if torch is not None else _dense(X_s, X_t, metric)
         return sinkhorn(a, b, M, reg, numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log, warn=warn,
@@ -205,6 +228,7 @@ def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", num
     """
     _check_batch(batchSize)
     if not isLazy:
+        numIterMax = check_max_iter(numIterMax, "numIterMax")
         torch = _autograd.torch_module(X_s, X_t, a, b)
         M = dist(X_s, X_t, metric=metric) if torch is not None else _dense(X_s, X_t, metric)
         return sinkhorn2(a, b, M, reg, numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log, warn=warn,
@@ -218,7 +242,7 @@ def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", num
 
 
 def _dense(X_s, X_t, metric):
-    X_s, X_t = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
+    X_s, X_t = _check_clouds(X_s, X_t)
     return host_dist(X_s, X_t, metric, names=("X_s", "X_t"))
 
 

@@ -24,7 +24,7 @@ import numbers
 import numpy as np
 
 from . import _autograd
-from .utils import check_method
+from .utils import as_float_array, check_max_iter, check_method
 
 __all__ = ["OTResult", "solve", "solve_sample"]
 
@@ -190,9 +190,14 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
             _unsupported(f"method={method!r}")
     if grad not in ("autodiff", "envelope", "implicit", "detach", "last_step"):
         raise ValueError(f"grad must be 'autodiff', 'envelope', 'implicit' or 'detach', got {grad!r}")
+    if max_iter is not None:
+        max_iter = check_max_iter(max_iter, "max_iter")
     if torch is None:
-        M = np.asarray(M, dtype=np.float64) if not isinstance(M, np.ndarray) else M
-        a, b = (None if x is None else np.asarray(x, dtype=np.float64) for x in (a, b))
+        M = as_float_array(M, "M")
+        if M.ndim != 2 or 0 in M.shape:
+            raise ValueError(f"M must be a non-empty 2-D cost matrix, got shape {M.shape}")
+        a, b = (None if x is None or (np.ndim(x) == 1 and len(x) == 0) else as_float_array(x, name)
+                for x, name in ((a, "a"), (b, "b")))
     n, m = np.shape(M)[:2] if np.ndim(M) >= 2 else (None, None)
     if a is None and n is not None:
         a = _uniform_like(torch, n, M)

@@ -303,6 +303,26 @@ def _specs():
             ref=lambda kw, method=method: _pot().unbalanced.barycenter_unbalanced(
                 kw["A"], kw["M"], kw["reg"], kw["reg_m"], method=method, numItermax=100, stopThr=1e-6)))
     specs.append(Spec(
+        "empirical_sinkhorn2", lambda kw: otkit.empirical_sinkhorn2(**kw),
+        lambda draw: dict(X_s=draw.random((draw.integer(1, 6), 2)), X_t=draw.random((draw.integer(1, 6), 2)),
+                          reg=draw.choice([1.0, 0.5]), isLazy=draw.choice([False, True])),
+        dict(X_s="array", X_t="array", reg="scalar", numIterMax="int"),
+        ref=lambda kw: _pot().bregman.empirical_sinkhorn2(kw["X_s"], kw["X_t"], kw["reg"],
+                                                          numIterMax=kw.get("numIterMax", 10000)), rtol=1e-6))
+    specs.append(Spec(
+        "solve", lambda kw: otkit.solve(**kw).value,
+        lambda draw: dict(M=_cost(draw, draw.integer(1, 6), draw.integer(1, 6)), reg=draw.choice([None, 0.5, 1.0])),
+        dict(M="array", reg="scalar", max_iter="int"),
+        ref=lambda kw: _pot().solve(kw["M"], reg=kw["reg"], max_iter=kw.get("max_iter")).value, rtol=1e-7,
+        skip={"huge"}))
+    specs.append(Spec(
+        "sinkhorn2_batch", lambda kw: otkit.sinkhorn2_batch(**kw),
+        lambda draw: dict(a=None, b=None, M=np.stack([_cost(draw, 4, 3) for _ in range(draw.integer(1, 4))]),
+                          reg=draw.choice([1.0, 0.5]), numItermax=1000),
+        dict(M="array", reg="scalar", numItermax="int", method="method"),
+        ref=lambda kw: np.array([_pot().sinkhorn2(np.full(4, 0.25), np.full(3, 1 / 3), Mk, kw["reg"], numItermax=1000)
+                                 for Mk in kw["M"]])))
+    specs.append(Spec(
         "free_support_barycenter", lambda kw: otkit.free_support_barycenter(**kw),
         lambda draw: _free_support_problem(draw),
         dict(measures_locations="list", measures_weights="list", X_init="array", numItermax="int")))
