@@ -372,7 +372,6 @@ def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=1
 _UNBALANCED_METHODS = ("sinkhorn", "sinkhorn_stabilized")
 
 
-@_autograd.tensors_in_out("barycenter_unbalanced", ('A', 'M'))
 def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, numItermax=1000, stopThr=1e-6,
                           verbose=False, log=False, tau=1e3, warn=True, backend="auto"):
     r"""Entropic unbalanced Wasserstein barycenter of the histograms in the columns of ``A``.
@@ -432,7 +431,9 @@ def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, num
     Returns
     -------
     q : (dim,) ndarray
-        The unbalanced barycenter (torch CPU tensors in: a tensor, without a graph).
+        The unbalanced barycenter. Torch tensors in: a tensor; when ``A``, ``M`` or ``weights`` requires grad
+        (``method="sinkhorn"``), it is differentiable by unrolling: the compiled kernel finds the iteration
+        count, then the same iterations run in torch (as POT's torch backend differentiates them).
     log : dict
         Only if ``log`` is True.
 
@@ -451,6 +452,54 @@ def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, num
     .. [10] Chizat, L., Peyré, G., Schmitzer, B., & Vialard, F. X. (2016). Scaling algorithms for unbalanced
        transport problems. arXiv preprint arXiv:1607.05816.
     """
+    torch = _autograd.torch_module(A, M, weights)
+    if (torch is not None and isinstance(method, str) and method.lower() == "sinkhorn"
+            and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (A, M, weights))):
+        return _barycenter_unbalanced_unrolled(torch, A, M, reg, reg_m, weights, numItermax, stopThr, verbose, log,
+                                               warn, backend)
+    return _barycenter_unbalanced_arrays(A, M, reg, reg_m, method=method, weights=weights, numItermax=numItermax,
+                                         stopThr=stopThr, verbose=verbose, log=log, tau=tau, warn=warn,
+                                         backend=backend)
+
+
+def _barycenter_unbalanced_unrolled(torch, A, M, reg, reg_m, weights, numItermax, stopThr, verbose, log, warn,
+                                    backend):
+    """The differentiable unbalanced barycenter: the kernel's iteration count, then the same iterations in torch
+    (u = (A / K v)^fi, q = power mean of K^T u, v = (q / K^T u)^fi)."""
+    from .unbalanced import _reg_pair
+
+    _autograd.check_same_device(torch, ("A", "M", "weights"), A, M, weights)
+    host = lambda t: None if t is None else (t.detach().cpu().numpy() if torch.is_tensor(t) else t)  # noqa: E731
+    _, lg = _barycenter_unbalanced_arrays(host(A), host(M), reg, reg_m, weights=host(weights), numItermax=numItermax,
+                                          stopThr=stopThr, verbose=verbose, log=True, warn=warn, backend=backend)
+    reg_m = _reg_pair(reg_m)[0]
+    ref = next(t for t in (A, M, weights) if isinstance(t, torch.Tensor))
+    dt = ref.dtype if ref.is_floating_point() else torch.float64
+    as_t = lambda t: t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t), device=ref.device)  # noqa: E731
+    At, Mt = as_t(A).to(dt), as_t(M).to(dt)
+    d, N = At.shape
+    w = as_t(weights).to(dt) if weights is not None else torch.full((N,), 1.0 / N, dtype=dt, device=ref.device)
+    fi = 1.0 if np.isinf(reg_m) else reg_m / (reg_m + reg)
+    K = torch.exp(-Mt / reg)
+    v = torch.ones_like(At)
+    q = torch.ones(d, dtype=dt, device=ref.device)
+    # the kernel's q is that of iteration niter (0-based), or of the one before it on a numerical error
+    iters = lg["niter"] + (0 if lg["status"] == _status.NAMES.get(_status.NUMERICAL_ERROR) else 1)
+    for _ in range(iters):
+        u = (At / (K @ v)) ** fi
+        Ktu = K.T @ u
+        if fi == 1.0:
+            q = torch.exp(torch.log(Ktu) @ w)
+        else:
+            q = ((Ktu ** (1.0 - fi)) @ w) ** (1.0 / (1.0 - fi))
+        v = (q[:, None] / Ktu) ** fi
+    return (q, lg) if log else q
+
+
+@_autograd.tensors_in_out("barycenter_unbalanced", ('A', 'M'))
+def _barycenter_unbalanced_arrays(A, M, reg, reg_m, method="sinkhorn", weights=None, numItermax=1000, stopThr=1e-6,
+                                  verbose=False, log=False, tau=1e3, warn=True, backend="auto"):
+    """barycenter_unbalanced on arrays (torch CPU tensors read as NumPy, no graph)."""
     from .unbalanced import _reg_pair
 
     method = check_method(method, _UNBALANCED_METHODS)
@@ -530,7 +579,6 @@ def _check_stab(stabThr):
     return stabThr
 
 
-@_autograd.tensors_in_out("convolutional_barycenter2d", ('A',))
 def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4,
                                verbose=False, log=False, warn=True, stabThr=1e-30, backend="auto"):
     r"""Entropic regularized Wasserstein barycenter of 2-D images (convolutional Wasserstein
@@ -571,6 +619,9 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
     Returns
     -------
     a : (height, width) ndarray
+        Torch tensors in: a tensor; when the images or ``weights`` require grad (``method="sinkhorn"``) it is
+        differentiable by unrolling (the kernel finds the iteration count, then the same iterations run in
+        torch, as POT's torch backend differentiates them).
     log : dict (only if ``log``)
 
     Examples
@@ -587,6 +638,47 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
        Guibas, L. (2015). Convolutional Wasserstein distances: Efficient optimal transportation on
        geometric domains. ACM Transactions on Graphics (TOG), 34(4), 66.
     """
+    torch = _autograd.torch_module(*(A if isinstance(A, (list, tuple)) else [A]), weights)
+    if (torch is not None and isinstance(method, str) and method.lower() == "sinkhorn"
+            and any(isinstance(t, torch.Tensor) and t.requires_grad
+                    for t in list(A if isinstance(A, (list, tuple)) else [A]) + [weights])):
+        return _conv_unrolled(torch, A, reg, weights, numItermax, stopThr, verbose, log, warn, stabThr, backend)
+    return _conv_arrays(A, reg, weights=weights, method=method, numItermax=numItermax, stopThr=stopThr,
+                        verbose=verbose, log=log, warn=warn, stabThr=stabThr, backend=backend)
+
+
+def _conv_unrolled(torch, A, reg, weights, numItermax, stopThr, verbose, log, warn, stabThr, backend):
+    """The differentiable convolutional barycenter: the kernel's iteration count, then POT's iterations
+    (_convolutional_barycenter2d) in torch, the Gaussian kernel applied along each axis."""
+    imgs = torch.stack(list(A)) if isinstance(A, (list, tuple)) else A
+    _autograd.check_same_device(torch, ("A", "weights"), imgs, weights)
+    host = lambda t: None if t is None else (t.detach().cpu().numpy() if torch.is_tensor(t) else t)  # noqa: E731
+    _, lg = _conv_arrays(host(imgs), reg, weights=host(weights), numItermax=numItermax, stopThr=stopThr,
+                         verbose=verbose, log=True, warn=warn, stabThr=stabThr, backend=backend)
+    At = imgs if imgs.is_floating_point() else imgs.to(torch.float64)
+    N, R, C = At.shape
+    w = (torch.as_tensor(weights, dtype=At.dtype, device=At.device) if weights is not None
+         else torch.full((N,), 1.0 / N, dtype=At.dtype, device=At.device))
+
+    def gauss(n):
+        t = torch.linspace(0, 1, n, dtype=At.dtype, device=At.device)
+        return torch.exp(-((t[:, None] - t[None, :]) ** 2) / reg)
+
+    K1, K2 = gauss(R), gauss(C)
+    conv = lambda X: torch.einsum("ij,klj->kli", K2, torch.einsum("ij,kjl->kil", K1, X))  # noqa: E731
+    bar = torch.full((R, C), 1.0 / (R * C), dtype=At.dtype, device=At.device)
+    KU = conv(torch.ones_like(At))
+    for _ in range(lg["niter"] + 1):  # the kernel's barycenter is that of iteration niter (0-based)
+        KV = conv(bar[None] / KU)
+        KU = conv(At / KV)
+        bar = torch.exp(torch.sum(w[:, None, None] * torch.log(KU + stabThr), dim=0))
+    return (bar, lg) if log else bar
+
+
+@_autograd.tensors_in_out("convolutional_barycenter2d", ('A',))
+def _conv_arrays(A, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False, log=False,
+                 warn=True, stabThr=1e-30, backend="auto"):
+    """convolutional_barycenter2d on arrays (torch CPU tensors read as NumPy, no graph)."""
     check_method(method, ("sinkhorn", "sinkhorn_log"))
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]

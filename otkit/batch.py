@@ -86,8 +86,10 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     chosen = method
     if method == "auto":
         chosen = "sinkhorn" if _safe_range(lo, hi, reg, dt) else "sinkhorn_log"
-    impl = _backend.kernels(backend, "sinkhorn")[1]
-    fn = getattr(impl, "sinkhorn_batch_" + ("f64" if dt == np.float64 else "f32"))
+    name, impl = _backend.kernels(backend, "sinkhorn")
+    fn = getattr(impl, "sinkhorn_batch_" + ("f64" if dt == np.float64 else "f32"), None)
+    if fn is None:
+        raise ValueError(f"backend {name!r} has no batched Sinkhorn kernels yet; use backend='cpp' or 'auto'")
     if chosen == "sinkhorn":
         X, Y = np.full((nb, n), 1.0 / n, dtype=dt), np.full((nb, m), 1.0 / m, dtype=dt)
     else:

@@ -59,3 +59,24 @@ def test_float32_and_barycenter_sinkhorn_alias():
     assert bar.dtype == torch.float32 and bar.requires_grad
     bar.sum().backward()
     assert torch.isfinite(A32.grad).all()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_convolutional_torch_gradients_match_pots_unrolled(weighted):
+    """convolutional_barycenter2d (kernel form) unrolled in torch: POT's torch backend differentiates the same
+    iterations (issue 17: gradients of the convolutional barycenters)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(15)
+    A = rng.random((3, 12, 10)) + 0.05
+    A /= A.sum(axis=(1, 2), keepdims=True)
+    w = np.array([0.2, 0.5, 0.3])
+    gr = {}
+    for lib in ("otkit", "pot"):
+        At = torch.tensor(A, requires_grad=True)
+        wt = torch.tensor(w, requires_grad=True) if weighted else None
+        fn = otkit.convolutional_barycenter2d if lib == "otkit" else ot.bregman.convolutional_barycenter2d
+        bar = fn(At, 0.01, weights=wt, stopThr=1e-8)
+        (bar * torch.linspace(0.0, 1.0, 120, dtype=torch.float64).reshape(12, 10)).sum().backward()
+        gr[lib] = [bar.detach().numpy(), At.grad.numpy()] + ([wt.grad.numpy()] if weighted else [])
+    for x, y in zip(gr["otkit"], gr["pot"]):
+        np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-13)

@@ -217,8 +217,10 @@ def test_float32_and_torch_come_back_as_they_came():
     qt = otkit.barycenter_unbalanced(torch.tensor(A), torch.tensor(M), 0.1, 1.0)
     assert isinstance(qt, torch.Tensor) and qt.dtype == torch.float64
     np.testing.assert_allclose(qt.numpy(), otkit.barycenter_unbalanced(A, M, 0.1, 1.0), rtol=1e-12)
-    with pytest.warns(UserWarning, match="without an autograd graph"):
-        otkit.barycenter_unbalanced(torch.tensor(A, requires_grad=True), torch.tensor(M), 0.1, 1.0)
+    assert otkit.barycenter_unbalanced(torch.tensor(A, requires_grad=True), torch.tensor(M), 0.1, 1.0).requires_grad
+    with pytest.warns(UserWarning, match="without an autograd graph"):  # (the stabilized method is not unrolled)
+        otkit.barycenter_unbalanced(torch.tensor(A, requires_grad=True), torch.tensor(M), 0.1, 1.0,
+                                    method="sinkhorn_stabilized")
 
 
 def test_doctests_of_the_barycenter_module():
@@ -228,3 +230,39 @@ def test_doctests_of_the_barycenter_module():
     mod = sys.modules["otkit.barycenter"]  # (otkit.barycenter is also the function)
     res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted >= 8
+
+
+@pytest.mark.parametrize("reg_m", [1.0, 0.3])
+def test_torch_gradients_match_pots_unrolled(reg_m):
+    """Unrolled in torch for the kernel's iteration count: POT's torch backend differentiates the same loop."""
+    torch = pytest.importorskip("torch")
+    A, M, w = problem(30, 3, seed=13)
+    gr = {}
+    for lib in ("otkit", "pot"):
+        At = torch.tensor(A, requires_grad=True)
+        Mt = torch.tensor(M, requires_grad=True)
+        wt = torch.tensor(w, requires_grad=True)
+        if lib == "otkit":
+            q = otkit.barycenter_unbalanced(At, Mt, 0.05, reg_m, weights=wt, stopThr=1e-9)
+        else:
+            q = ot.unbalanced.barycenter_unbalanced(At, Mt, 0.05, reg_m, weights=wt, stopThr=1e-9)
+        (q * torch.linspace(0.0, 1.0, 30, dtype=torch.float64)).sum().backward()
+        gr[lib] = (q.detach().numpy(), At.grad.numpy(), Mt.grad.numpy(), wt.grad.numpy())
+    for k in range(4):
+        np.testing.assert_allclose(gr["otkit"][k], gr["pot"][k], rtol=1e-7, atol=1e-12)
+
+
+def test_torch_gradient_by_finite_differences():
+    torch = pytest.importorskip("torch")
+    A, M, w = problem(12, 2, seed=14)
+    At = torch.tensor(A, requires_grad=True)
+    f = lambda X: float(otkit.barycenter_unbalanced(X, M, 0.1, 1.0, weights=w, stopThr=1e-14,  # noqa: E731
+                                                    numItermax=100000).sum())
+    q = otkit.barycenter_unbalanced(At, torch.tensor(M), 0.1, 1.0, weights=torch.tensor(w), stopThr=1e-14,
+                                    numItermax=100000)
+    q.sum().backward()
+    E = np.random.default_rng(0).standard_normal(A.shape) * A
+    h = 1e-6
+    fd = (f(A + h * E) - f(A - h * E)) / (2 * h)
+    np.testing.assert_allclose((At.grad.numpy() * E).sum(), fd, rtol=1e-5)
+

@@ -223,33 +223,18 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
         std::fill(my, my + m, T(0));
         const int64_t b0 = nfull * p / team.parts, b1 = nfull * (p + 1) / team.parts;
         T s[4], uu[4];
-        // The dot products (K v)_i run over the two halves of the row at once, [0, h) and [h, 2h) (+ the last
-        // entry when m is odd): 8 independent accumulator chains instead of 4, so that the loop is not bound by
-        // the latency of the multiply-adds when K sits in cache (small problems: 256 x 256 took 0.5 cycle per
-        // entry with 4 chains).
-        const int64_t h = m / 2;
         if (b0 < b1) {  // prologue: dot products of the first block
             const T* K0 = K + b0 * 4 * m;
-            T s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3, t0, t1, t2, t3)
-            for (int64_t j = 0; j < h; ++j) {
-                const T vj = v[j], wj = v[h + j];
+            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+            for (int64_t j = 0; j < m; ++j) {
+                const T vj = v[j];
                 s0 += K0[j] * vj;
                 s1 += K0[m + j] * vj;
                 s2 += K0[2 * m + j] * vj;
                 s3 += K0[3 * m + j] * vj;
-                t0 += K0[h + j] * wj;
-                t1 += K0[m + h + j] * wj;
-                t2 += K0[2 * m + h + j] * wj;
-                t3 += K0[3 * m + h + j] * wj;
             }
-            for (int64_t j = 2 * h; j < m; ++j) {
-                t0 += K0[j] * v[j];
-                t1 += K0[m + j] * v[j];
-                t2 += K0[2 * m + j] * v[j];
-                t3 += K0[3 * m + j] * v[j];
-            }
-            s[0] = s0 + t0, s[1] = s1 + t1, s[2] = s2 + t2, s[3] = s3 + t3;
+            s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
         }
         for (int64_t blk = b0; blk < b1; ++blk) {
             update_u4(a, blk * 4, s, u, rule, uu);
@@ -257,29 +242,17 @@ void fused_pass_single(const T* K, int64_t n, int64_t m, const T* a, const T* v,
             const T u0 = uu[0], u1 = uu[1], u2 = uu[2], u3 = uu[3];
             if (blk + 1 < b1) {
                 const T* Kn = Kb + 4 * m;
-                T s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3, t0, t1, t2, t3)
-                for (int64_t j = 0; j < h; ++j) {
+                T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+                for (int64_t j = 0; j < m; ++j) {
                     my[j] += Kb[j] * u0 + Kb[m + j] * u1 + Kb[2 * m + j] * u2 + Kb[3 * m + j] * u3;
-                    my[h + j] += Kb[h + j] * u0 + Kb[m + h + j] * u1 + Kb[2 * m + h + j] * u2 + Kb[3 * m + h + j] * u3;
-                    const T vj = v[j], wj = v[h + j];
+                    const T vj = v[j];
                     s0 += Kn[j] * vj;
                     s1 += Kn[m + j] * vj;
                     s2 += Kn[2 * m + j] * vj;
                     s3 += Kn[3 * m + j] * vj;
-                    t0 += Kn[h + j] * wj;
-                    t1 += Kn[m + h + j] * wj;
-                    t2 += Kn[2 * m + h + j] * wj;
-                    t3 += Kn[3 * m + h + j] * wj;
                 }
-                for (int64_t j = 2 * h; j < m; ++j) {
-                    my[j] += Kb[j] * u0 + Kb[m + j] * u1 + Kb[2 * m + j] * u2 + Kb[3 * m + j] * u3;
-                    t0 += Kn[j] * v[j];
-                    t1 += Kn[m + j] * v[j];
-                    t2 += Kn[2 * m + j] * v[j];
-                    t3 += Kn[3 * m + j] * v[j];
-                }
-                s[0] = s0 + t0, s[1] = s1 + t1, s[2] = s2 + t2, s[3] = s3 + t3;
+                s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
             } else {
 #pragma omp simd
                 for (int64_t j = 0; j < m; ++j)
