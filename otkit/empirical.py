@@ -193,11 +193,8 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
     """
     _check_batch(batchSize)
     if not isLazy:
-        numIterMax = check_max_iter(numIterMax, "numIterMax")
-        torch = _autograd.torch_module(X_s, X_t, a, b)
-        M = dist(X_s, X_t, metric=metric) if torch is not None else _dense(X_s, X_t, metric)
-        return sinkhorn(a, b, M, reg, numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log, warn=warn,
-                        warmstart=warmstart, **kwargs)
+        return _on_matrix(sinkhorn, X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, log, warn, warmstart,
+                          kwargs)
     _, lg = _lazy(X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, warn, warmstart, kwargs)
     f, g = lg["log_u"], lg["log_v"]
     if not log:
@@ -228,17 +225,23 @@ def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", num
     """
     _check_batch(batchSize)
     if not isLazy:
-        numIterMax = check_max_iter(numIterMax, "numIterMax")
-        torch = _autograd.torch_module(X_s, X_t, a, b)
-        M = dist(X_s, X_t, metric=metric) if torch is not None else _dense(X_s, X_t, metric)
-        return sinkhorn2(a, b, M, reg, numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log, warn=warn,
-                         warmstart=warmstart, **kwargs)
+        return _on_matrix(sinkhorn2, X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, log, warn, warmstart,
+                          kwargs)
     value, lg = _lazy(X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, warn, warmstart, kwargs)
     if not log:
         return value
     lg = dict(lg, u=lg["log_u"], v=lg["log_v"])
     lg["lazy_plan"] = LazyPlan(_host(X_s), _host(X_t), _host(lg["log_u"]), _host(lg["log_v"]), reg, metric)
     return value, lg
+
+
+def _on_matrix(solver, X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, log, warn, warmstart, kwargs):
+    """The not-lazy path (POT's): ``solver`` (sinkhorn or sinkhorn2) on dist(X_s, X_t, metric)."""
+    numIterMax = check_max_iter(numIterMax, "numIterMax")
+    torch = _autograd.torch_module(X_s, X_t, a, b)
+    M = dist(X_s, X_t, metric=metric) if torch is not None else _dense(X_s, X_t, metric)
+    return solver(a, b, M, reg, numItermax=numIterMax, stopThr=stopThr, verbose=verbose, log=log, warn=warn,
+                  warmstart=warmstart, **kwargs)
 
 
 def _dense(X_s, X_t, metric):

@@ -34,16 +34,26 @@ py::dict result(py::array_t<double> bar, const BaryInfo& info) {
     return d;
 }
 
+// The arrays of the fixed-support barycenters, converted and checked: M (d x d), A (d x N), weights (N).
+struct FixedArrays {
+    py::array_t<double, py::array::c_style> M, A, w;
+    int64_t d, N;
+    FixedArrays(py::array M_, py::array A_, py::array w_, double reg)
+        : M(as_carray<double>(M_, "M", 2)), A(as_carray<double>(A_, "A", 2)), w(as_carray<double>(w_, "weights", 1)),
+          d(A.shape(0)), N(A.shape(1)) {
+        if (M.shape(0) != d || M.shape(1) != d)
+            throw py::value_error("M must have shape (dim, dim) with dim = A.shape[0]");
+        if (w.shape(0) != N) throw py::value_error("weights must have length A.shape[1]");
+        if (!(reg > 0)) throw py::value_error("reg must be > 0");
+    }
+};
+
 // kind: 0 kernel form, 1 log domain, 2 stabilized, 3 debiased kernel form, 4 debiased log domain
 py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, double tau, int max_iter,
                double stop_thr, int num_threads) {
-    auto M = as_carray<double>(M_, "M", 2);
-    auto A = as_carray<double>(A_, "A", 2);
-    auto w = as_carray<double>(w_, "weights", 1);
-    const int64_t d = A.shape(0), N = A.shape(1);
-    if (M.shape(0) != d || M.shape(1) != d) throw py::value_error("M must have shape (dim, dim) with dim = A.shape[0]");
-    if (w.shape(0) != N) throw py::value_error("weights must have length A.shape[1]");
-    if (!(reg > 0)) throw py::value_error("reg must be > 0");
+    FixedArrays f(M_, A_, w_, reg);
+    auto &M = f.M, &A = f.A, &w = f.w;
+    const int64_t d = f.d, N = f.N;
     auto opt = make_opts(max_iter, stop_thr, tau, 0.0, num_threads);
     py::array_t<double> bar(d);
     BaryInfo info;
@@ -69,13 +79,9 @@ py::dict fixed(int kind, py::array M_, py::array A_, py::array w_, double reg, d
 // Unbalanced (stabilized: POT's absorption with tau): dict(bar, status, niter, err, errs, logu, logv)
 py::dict unbalanced(py::array M_, py::array A_, py::array w_, double reg, double reg_m, bool stabilized, double tau,
                     int max_iter, double stop_thr, int num_threads) {
-    auto M = as_carray<double>(M_, "M", 2);
-    auto A = as_carray<double>(A_, "A", 2);
-    auto w = as_carray<double>(w_, "weights", 1);
-    const int64_t d = A.shape(0), N = A.shape(1);
-    if (M.shape(0) != d || M.shape(1) != d) throw py::value_error("M must have shape (dim, dim) with dim = A.shape[0]");
-    if (w.shape(0) != N) throw py::value_error("weights must have length A.shape[1]");
-    if (!(reg > 0)) throw py::value_error("reg must be > 0");
+    FixedArrays f(M_, A_, w_, reg);
+    auto &M = f.M, &A = f.A, &w = f.w;
+    const int64_t d = f.d, N = f.N;
     if (!(reg_m > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
     auto opt = make_opts(max_iter, stop_thr, tau, 0.0, num_threads);
     py::array_t<double> bar(d), logu({d, N}), logv({d, N});

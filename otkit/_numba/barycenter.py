@@ -299,6 +299,32 @@ def _log_core(M, A, w, reg, max_iter, stop_thr, debiased, halt):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
+def _absorb(u, v, alpha, beta, K, M, reg, tau):
+    # POT's absorption of the stabilized barycenters: when a scaling exceeds tau, alpha += reg log max_k u,
+    # beta += reg log max_k v, K = exp((alpha_i + beta_j - M_ij) / reg) and v = 1. Returns whether it absorbed.
+    d, N = u.shape
+    absorbing = False
+    for i in range(d):
+        for k in range(N):
+            if u[i, k] > tau or v[i, k] > tau:
+                absorbing = True
+    if absorbing:
+        for i in range(d):
+            mu = u[i, 0]
+            mv = v[i, 0]
+            for k in range(1, N):
+                mu = max(mu, u[i, k])
+                mv = max(mv, v[i, k])
+            alpha[i] += reg * np.log(mu)
+            beta[i] += reg * np.log(mv)
+        for i in range(d):
+            for j in range(d):
+                K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
+        v.fill(1.0)
+    return absorbing
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
 def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr, halt):
     # explicit loops (array expressions make Numba's compile time much longer)
     d, N = A.shape
@@ -336,24 +362,7 @@ def _stabilized_core(M, A, w, reg, tau, max_iter, stop_thr, halt):
             q[j] = np.exp(s)
             for k in range(N):
                 v[j, k] = q[j] / Ktu[j, k]
-        absorbing = False
-        for i in range(d):
-            for k in range(N):
-                if u[i, k] > tau or v[i, k] > tau:
-                    absorbing = True
-        if absorbing:
-            for i in range(d):
-                mu = u[i, 0]
-                mv = v[i, 0]
-                for k in range(1, N):
-                    mu = max(mu, u[i, k])
-                    mv = max(mv, v[i, k])
-                alpha[i] += reg * np.log(mu)
-                beta[i] += reg * np.log(mv)
-            for i in range(d):
-                for j in range(d):
-                    K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
-            v.fill(1.0)
+        absorbing = _absorb(u, v, alpha, beta, K, M, reg, tau)
         Kv = _mm(K, v)
         bad = False
         for i in range(d):
@@ -440,25 +449,7 @@ def _unbalanced_core(M, A, w, reg, reg_m, stabilized, tau, max_iter, stop_thr, h
             for k in range(N):
                 r = q[j] / (Ktu[j, k] + eps)
                 v[j, k] = (r if fi == 1.0 else r ** fi) * fb[j]
-        absorbing = False
-        if stabilized:
-            for i in range(d):
-                for k in range(N):
-                    if u[i, k] > tau or v[i, k] > tau:
-                        absorbing = True
-            if absorbing:
-                for i in range(d):
-                    mu = u[i, 0]
-                    mv = v[i, 0]
-                    for k in range(1, N):
-                        mu = max(mu, u[i, k])
-                        mv = max(mv, v[i, k])
-                    alpha[i] += reg * np.log(mu)
-                    beta[i] += reg * np.log(mv)
-                for i in range(d):
-                    for j in range(d):
-                        K[i, j] = np.exp((alpha[i] + beta[j] - M[i, j]) / reg)
-                v.fill(1.0)
+        absorbing = stabilized and _absorb(u, v, alpha, beta, K, M, reg, tau)
         for i in range(d):
             for k in range(N):
                 if not (np.isfinite(u[i, k]) and np.isfinite(v[i, k])):
