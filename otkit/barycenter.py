@@ -947,7 +947,7 @@ def free_support_barycenter(measures_locations, measures_weights, X_init, b=None
 @_autograd.tensors_in_out("free_support_sinkhorn_barycenter", ('X_init', 'measures_locations'))
 def free_support_sinkhorn_barycenter(measures_locations, measures_weights, X_init, reg, b=None, weights=None,
                                      numItermax=100, numInnerItermax=1000, stopThr=1e-7, verbose=False, log=None,
-                                     backend="auto", **kwargs):
+                                     backend="auto", lazy=False, **kwargs):
     r"""Free-support entropic barycenter (POT's ``ot.bregman.free_support_sinkhorn_barycenter``).
 
     .. math::
@@ -971,6 +971,11 @@ def free_support_sinkhorn_barycenter(measures_locations, measures_weights, X_ini
     stopThr : float
     verbose, log : bool
     backend : {"auto", "cpp", "numba"}
+    lazy : bool
+        Never store a cost matrix or a plan (otkit's option): each :math:`T_i` is the log-domain solution on an
+        :class:`otkit.geometry.PointCloud` (costs computed inside the solver's passes) and :math:`T_i X_i` is
+        accumulated block by block, so memory is O((k + k_i) d) instead of k x k_i per measure. The iterates are
+        those of ``method="sinkhorn_log"``.
 
     Returns
     -------
@@ -994,11 +999,20 @@ def free_support_sinkhorn_barycenter(measures_locations, measures_weights, X_ini
                                                                    weights, numItermax, stopThr)
     k, dim = X.shape
 
+    def plan_times(X, Xi, ai):  # T_i X_i
+        if not lazy:
+            return sinkhorn(b, ai, dist(X, Xi), reg, numItermax=numInnerItermax, backend=backend, **kwargs) @ Xi
+        from . import geometry
+        from .bregman import sinkhorn2
+        from .empirical import LazyPlan
+        _, lg = sinkhorn2(b, ai, geometry.PointCloud(X, Xi), reg, numItermax=numInnerItermax, log=True,
+                          backend=backend, **kwargs)
+        return LazyPlan(X, Xi, lg["log_u"], lg["log_v"], reg).dot(Xi)
+
     def step(X):
         T_sum = np.zeros((k, dim))
         for Xi, ai, wi in zip(locs, wts, w):
-            T = sinkhorn(b, ai, dist(X, Xi), reg, numItermax=numInnerItermax, backend=backend, **kwargs)
-            T_sum += wi / b[:, None] * (T @ Xi)
+            T_sum += wi / b[:, None] * plan_times(X, Xi, ai)
         return T_sum
 
     return _fixed_point(step, X, numItermax, stopThr, verbose, log, "free_support_sinkhorn_barycenter")

@@ -63,6 +63,15 @@ class LazyPlan:
             return out[0, 0]
         return out[0] if squeeze[0] else (out[:, 0] if squeeze[1] else out)
 
+    def dot(self, Y):
+        """P @ Y for a (m, k) array Y, in blocks of rows of at most 2**24 entries (never the whole plan)."""
+        Y = np.asarray(Y, dtype=np.float64)
+        out = np.empty((self.shape[0],) + Y.shape[1:])
+        batch = max(1, 2**24 // max(1, self.shape[1]))
+        for i0 in range(0, self.shape[0], batch):
+            out[i0:i0 + batch] = self[i0:i0 + batch] @ Y
+        return out
+
     def __array__(self, dtype=None, copy=None):
         n, m = self.shape
         if not _kernel_fits(n, m, np.float64):

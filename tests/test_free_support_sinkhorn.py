@@ -44,3 +44,28 @@ def test_small_reg_approaches_exact_and_errors():
         otkit.free_support_sinkhorn_barycenter(locs, wts, X0, -1.0)
     with pytest.raises(ValueError, match="measures_weights has 1 entries"):
         otkit.free_support_sinkhorn_barycenter(locs, wts[:1], X0, 0.1)
+
+
+@pytest.mark.parametrize("reg", [1.0, 0.1])
+def test_lazy_stores_no_matrix_and_equals_the_log_domain(backend, reg):
+    """lazy=True: the plans on PointCloud geometries, applied block by block; the same iterates as the dense
+    log-domain solve (method='sinkhorn_log'), and POT's iterates (kernel form: the same scalings)."""
+    locs, wts, X0 = _measures(seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X, lg = otkit.free_support_sinkhorn_barycenter(locs, wts, X0, reg, numItermax=15, log=True, lazy=True,
+                                                       backend=backend)
+        D, dl = otkit.free_support_sinkhorn_barycenter(locs, wts, X0, reg, numItermax=15, log=True,
+                                                       method="sinkhorn_log", backend=backend)
+        R = ot.bregman.free_support_sinkhorn_barycenter(locs, wts, X0, reg, numItermax=15)
+    np.testing.assert_allclose(X, D, rtol=1e-9, atol=1e-11)
+    assert lg["niter"] == dl["niter"]
+    np.testing.assert_allclose(X, R, rtol=1e-7, atol=1e-10)
+
+
+def test_lazy_plan_dot_is_blockwise_matmul():
+    rng = np.random.default_rng(3)
+    x, y = rng.random((30, 2)), rng.random((20, 2))
+    f, g, lg = otkit.empirical_sinkhorn(x, y, 0.1, isLazy=True, log=True)
+    Y = rng.random((20, 3))
+    np.testing.assert_allclose(lg["lazy_plan"].dot(Y), np.asarray(lg["lazy_plan"]) @ Y, rtol=1e-13)
