@@ -64,10 +64,10 @@ class LazyPlan:
         return out[0] if squeeze[0] else (out[:, 0] if squeeze[1] else out)
 
     def dot(self, Y):
-        """P @ Y for a (m, k) array Y, in blocks of rows of at most 2**24 entries (never the whole plan)."""
+        """P @ Y for a (m, k) array Y, in blocks of rows of at most 2**22 entries (32 MiB; never the whole plan)."""
         Y = np.asarray(Y, dtype=np.float64)
         out = np.empty((self.shape[0],) + Y.shape[1:])
-        batch = max(1, 2**24 // max(1, self.shape[1]))
+        batch = max(1, 2**22 // max(1, self.shape[1]))
         for i0 in range(0, self.shape[0], batch):
             out[i0:i0 + batch] = self[i0:i0 + batch] @ Y
         return out
@@ -82,8 +82,8 @@ class LazyPlan:
 
     def sum(self, axis=None):
         """Sums over rows (axis 0: the (m,) column marginal), columns (axis 1: (n,)) or all, in blocks of rows of
-        at most 2**24 entries (128 MiB)."""
-        batch = max(1, 2**24 // max(1, self.shape[1]))
+        at most 2**22 entries (32 MiB)."""
+        batch = max(1, 2**22 // max(1, self.shape[1]))
         tot = np.zeros(self.shape[1]) if axis == 0 else (np.zeros(self.shape[0]) if axis == 1 else 0.0)
         for i0 in range(0, self.shape[0], batch):
             B = self[i0:i0 + batch]
