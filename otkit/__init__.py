@@ -29,7 +29,7 @@ from .barycenter import (  # noqa: E402
 )
 from .batch import empirical_sinkhorn2_batch, sinkhorn2_batch  # noqa: E402
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
-from .divergence import empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
+from .divergence import SamplesLoss, empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
 from .empirical import empirical_sinkhorn, empirical_sinkhorn2  # noqa: E402
 from .emd import emd, emd2, emd2_batch  # noqa: E402
 from .metric import param_w2  # noqa: E402
@@ -55,6 +55,7 @@ __all__ = [
     "batch",
     "sinkhorn_divergence",
     "empirical_sinkhorn_divergence",
+    "SamplesLoss",
     "empirical_sinkhorn",
     "empirical_sinkhorn2",
     "sinkhorn_unbalanced",
