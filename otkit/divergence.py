@@ -177,7 +177,10 @@ class SamplesLoss:
         from .utils import check_max_iter, check_reg, check_threshold
         self.blur = check_reg(blur, "blur")
         self.p, self.debias, self.backend = p, bool(debias), backend
-        self.eps = self.blur ** p
+        with np.errstate(over="ignore", under="ignore"):
+            self.eps = float(np.float64(self.blur) ** p)
+        if not (np.isfinite(self.eps) and self.eps >= 1e-280):
+            raise ValueError(f"blur={self.blur:g} gives eps = blur^{p} = {self.eps:g}, outside float64's usable range")
         self.tol, self.max_iter = check_threshold(tol), check_max_iter(max_iter, "max_iter")
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
@@ -208,19 +211,29 @@ class SamplesLoss:
         from .bregman import sinkhorn2
         from .empirical import LazyPlan, _check_clouds
 
-        host = lambda t: None if t is None else (t.detach().cpu().numpy() if torch is not None  # noqa: E731
-                                                 and isinstance(t, torch.Tensor) else np.asarray(t, dtype=float))
-        xh, yh = _check_clouds(host(x), host(y))
+        from .utils import as_float_array
+
+        def host(t, name):
+            if torch is not None and isinstance(t, torch.Tensor):
+                return t.detach().cpu().numpy()
+            return as_float_array(t, name)
+
+        xh, yh = _check_clouds(host(x, "x"), host(y, "y"), names=("x", "y"))
         n, m = len(xh), len(yh)
-        ah = np.full(n, 1.0 / n) if a is None else host(a)
-        bh = np.full(m, 1.0 / m) if b is None else host(b)
+        ah = np.full(n, 1.0 / n) if a is None else host(a, "a")
+        bh = np.full(m, 1.0 / m) if b is None else host(b, "b")
         # C = |x - y|^2 / 2 at eps is the kernel of |x - y|^2 at 2 eps (p = 2); |x - y| at eps (p = 1)
         cost, reg = ("sqeuclidean", 2.0 * self.eps) if self.p == 2 else ("euclidean", self.eps)
         if x is y and (a is b):  # a debiasing term: the symmetric problem, F = G
             F = G = self._symmetric(ah, xh, reg, cost)
         else:
-            _, lg = sinkhorn2(ah, bh, geometry.PointCloud(xh, yh, cost=cost), reg, method="sinkhorn_log",
-                              numItermax=self.max_iter, stopThr=self.tol, log=True, backend=self.backend)
+            try:
+                _, lg = sinkhorn2(ah, bh, geometry.PointCloud(xh, yh, cost=cost), reg, method="sinkhorn_log",
+                                  numItermax=self.max_iter, stopThr=self.tol, log=True, backend=self.backend)
+            except ValueError as exc:  # e.g. costs / eps overflow: say which argument of this call sets eps
+                if "reg" in str(exc):
+                    raise ValueError(f"blur={self.blur:g} (eps = {self.eps:g}): {exc}") from None
+                raise
             F, G = np.asarray(lg["log_u"]), np.asarray(lg["log_v"])
         with np.errstate(divide="ignore"):
             f, g = self.eps * (F - np.log(ah)), self.eps * (G - np.log(bh))

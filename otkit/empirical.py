@@ -121,18 +121,19 @@ def _lazy_geometry(X_s, X_t, metric, torch):
     return host_dist(X_s, X_t, metric, names=("X_s", "X_t"))
 
 
-def _check_clouds(X_s, X_t):
+def _check_clouds(X_s, X_t, names=("X_s", "X_t")):
     """Host point clouds checked with the caller's names (the geometry would call them x and y)."""
-    X_s, X_t = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
-    for name, X in (("X_s", X_s), ("X_t", X_t)):
+    X_s, X_t = as_float_array(X_s, names[0]), as_float_array(X_t, names[1])
+    for name, X in zip(names, (X_s, X_t)):
         if X.ndim != 2 or 0 in X.shape:
             raise ValueError(f"{name} must be a non-empty 2-D array (points x dimensions), got shape {X.shape}")
         if not np.isfinite(X).all():
             raise ValueError(f"{name} has non-finite entries (NaN or inf)")
     if X_s.shape[1] != X_t.shape[1]:
-        raise ValueError(f"X_s and X_t must have the same dimension, got {X_s.shape[1]} and {X_t.shape[1]}")
+        raise ValueError(f"{names[0]} and {names[1]} must have the same dimension, got {X_s.shape[1]} and "
+                         f"{X_t.shape[1]}")
     with np.errstate(over="ignore"):
-        for name, X in (("X_s", X_s), ("X_t", X_t)):
+        for name, X in zip(names, (X_s, X_t)):
             big = np.float64(np.abs(X).max())
             if not np.isfinite(4.0 * big * big * X.shape[1]):
                 raise ValueError(f"the costs of {name} overflow float64 (coordinates up to {np.abs(X).max():.3g}); "

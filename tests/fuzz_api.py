@@ -323,6 +323,11 @@ def _specs():
         ref=lambda kw: np.array([_pot().sinkhorn2(np.full(4, 0.25), np.full(3, 1 / 3), Mk, kw["reg"], numItermax=1000)
                                  for Mk in kw["M"]])))
     specs.append(Spec(
+        "SamplesLoss", lambda kw: otkit.SamplesLoss("sinkhorn", blur=kw["blur"])(kw["x"], kw["y"]),
+        lambda draw: dict(x=draw.random((draw.integer(1, 6), 2)), y=draw.random((draw.integer(1, 6), 2)),
+                          blur=draw.choice([1.0, 0.5])),
+        dict(x="array", y="array", blur="scalar")))
+    specs.append(Spec(
         "free_support_barycenter", lambda kw: otkit.free_support_barycenter(**kw),
         lambda draw: _free_support_problem(draw),
         dict(measures_locations="list", measures_weights="list", X_init="array", numItermax="int")))
