@@ -59,8 +59,29 @@ def _check_masses(A, B, rtol=1e-6):
                          "balanced OT needs equal masses (normalize them, or use the unbalanced solvers)")
 
 
+def _check_plans_fit(nb, n, m, dt):
+    """A clear MemoryError before allocating (B, n, m) plans that cannot fit in the available memory."""
+    from .bregman import _available_memory
+
+    need = nb * n * m * np.dtype(dt).itemsize
+    avail = _available_memory() if need >= 2**28 else None
+    if avail is not None and need > 0.8 * avail:
+        raise MemoryError(f"return_plans=True needs {need / 2**30:.1f} GiB for the ({nb}, {n}, {m}) plans, more than "
+                          f"the {avail / 2**30:.1f} GiB available; solve fewer problems per call, or ask for the "
+                          "losses only")
+
+
+def _chunks(nb, progress):
+    """Problem ranges of one kernel call each: all at once, or (progress) about 1% of the problems per call with a
+    tqdm bar (plain text when tqdm is missing)."""
+    if not progress:
+        return [(0, nb)]
+    step = max(1, -(-nb // 100))
+    return [(k, min(nb, k + step)) for k in range(0, nb, step)]
+
+
 def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_threads, want_plans, warn, backend,
-                 dtype):
+                 dtype, progress=False):
     """The kernels on validated host arrays. Returns (values (B,), plans or None, log dict)."""
     method = check_method(method, _METHODS)
     reg = check_reg(reg)
@@ -81,6 +102,8 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
         hi = (span * span * x.shape[2]) if metric == "sqeuclidean" else span * np.sqrt(x.shape[2])
     A, Bw = _weights(a, "a", nb, n, dt), _weights(b, "b", nb, m, dt)
     _check_masses(A, Bw)
+    if want_plans:
+        _check_plans_fit(nb, n, m, dt)
     from .bregman import _safe_range
 
     chosen = method
@@ -98,13 +121,28 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
 
     opts = impl.SinkhornOptions(max_iter=numItermax, stop_thr=float(stopThr), check_every=_CHECK_EVERY[chosen],
                                 num_threads=int(num_threads))
-    res = fn(M, x, y, A, Bw, float(reg), X, Y, method=getattr(impl.SinkhornMethod, _KERNEL_METHOD[chosen]),
-             metric=metric, options=opts, want_plans=bool(want_plans))
+    kmethod = getattr(impl.SinkhornMethod, _KERNEL_METHOD[chosen])
+    parts = _chunks(nb, progress)
+    bar = _progress_bar(nb, progress)
+    outs = []
+    for k0, k1 in parts:  # one kernel call per range (one range unless progress)
+        sl = slice(k0, k1)
+        outs.append(fn(None if M is None else M[sl], None if x is None else x[sl], None if y is None else y[sl],
+                       A[sl], Bw[sl], float(reg), X[sl], Y[sl], method=kmethod, metric=metric, options=opts,
+                       want_plans=bool(want_plans)))
+        if bar is not None:
+            bar.update(k1 - k0)
+    if bar is not None:
+        bar.close()
+    res = outs[0] if len(outs) == 1 else {
+        key: np.concatenate([np.asarray(o[key]) for o in outs]) for key in ("values", "status", "niter", "err")}
+    if len(outs) > 1:
+        res["plans"] = np.concatenate([o["plans"] for o in outs]) if want_plans else None
     status = np.asarray(res["status"])
     if method == "auto" and chosen == "sinkhorn" and (status == st.NUMERICAL_ERROR).any():
         # the kernel form under/overflowed on some problem: all again in the log-domain (as sinkhorn2's "auto")
         return _solve_batch(M, x, y, metric, A, Bw, reg, "sinkhorn_log", numItermax, stopThr, num_threads,
-                            want_plans, warn, backend, dtype)
+                            want_plans, warn, backend, dtype, progress)
     bad = np.flatnonzero(status == st.NUMERICAL_ERROR)
     if bad.size:
         hint = "; use method='sinkhorn_log' or 'auto'" if chosen == "sinkhorn" else ""
@@ -129,8 +167,31 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     return values, res["plans"], lg
 
 
+def _progress_bar(total, progress):
+    if not progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        class _Text:  # a line per tenth, on stderr
+            def __init__(self):
+                self.done, self.shown = 0, 0
+
+            def update(self, k):
+                import sys
+                self.done += k
+                if self.done * 10 // total > self.shown:
+                    self.shown = self.done * 10 // total
+                    print(f"otkit: {self.done}/{total} problems", file=sys.stderr)
+
+            def close(self):
+                pass
+        return _Text()
+    return tqdm(total=total, desc="otkit batch", unit="problem")
+
+
 def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, num_threads=0,
-                    return_plans=False, log=False, warn=True, grad="implicit", backend="auto"):
+                    return_plans=False, log=False, warn=True, grad="implicit", backend="auto", progress=False):
     r"""Entropic OT losses of B independent problems in one call.
 
     .. math::
@@ -168,6 +229,10 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     grad : {"implicit", "envelope"}
         Torch tensors: the gradient of each loss (as :func:`otkit.sinkhorn2`).
     backend : {"auto", "cpp", "numba"}
+    progress : bool
+        Show a progress bar (tqdm; a line per tenth on stderr without it): the problems then go to the kernel in
+        about 100 calls instead of one (the same results). ``return_plans=True`` raises a MemoryError naming the
+        size before allocating plans that cannot fit.
 
     Returns
     -------
@@ -188,7 +253,7 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     torch = _autograd.torch_module(a, b, M)
     if torch is not None:
         return _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, return_plans, log, warn,
-                            grad, backend)
+                            grad, backend, progress)
     dtype = resolve_dtype(None, M)
     M = as_float_array(M, "M")
     if M.ndim != 3 or 0 in M.shape:
@@ -199,7 +264,7 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     dt = np.float32 if dtype == np.float32 else np.float64
     M = np.ascontiguousarray(M, dtype=dt)
     W, plans, lg = _solve_batch(M, None, None, "sqeuclidean", a, b, reg, method, numItermax, stopThr, num_threads,
-                                return_plans, warn, backend, dt)
+                                return_plans, warn, backend, dt, progress)
     return _pack(W, plans, lg, return_plans, log)
 
 
@@ -210,7 +275,7 @@ def _pack(W, plans, lg, return_plans, log):
 
 def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=1000, stopThr=1e-9,
                               method="sinkhorn", num_threads=0, return_plans=False, log=False, warn=True,
-                              grad="implicit", backend="auto"):
+                              grad="implicit", backend="auto", progress=False):
     r"""Entropic OT losses between B pairs of point clouds, X_s[k] (n, d) and X_t[k] (m, d), in one call.
 
     The same as :func:`sinkhorn2_batch` on the (B, n, m) costs ``c(x, y) = ||x - y||^2`` (``"sqeuclidean"``) or
@@ -239,7 +304,7 @@ def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean
             C = torch.sqrt(C)
         return sinkhorn2_batch(a, b, C, reg, method=method, numItermax=numIterMax, stopThr=stopThr,
                                num_threads=num_threads, return_plans=return_plans, log=log, warn=warn, grad=grad,
-                               backend=backend)
+                               backend=backend, progress=progress)
     dtype = resolve_dtype(None, X_s)
     dt = np.float32 if dtype == np.float32 else np.float64
     x, y = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
@@ -256,12 +321,12 @@ def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean
             raise ValueError("the costs of X_s and X_t overflow float64; rescale the points")
     x, y = np.ascontiguousarray(x, dtype=dt), np.ascontiguousarray(y, dtype=dt)
     W, plans, lg = _solve_batch(None, x, y, metric, a, b, reg, method, numIterMax, stopThr, num_threads,
-                                return_plans, warn, backend, dt)
+                                return_plans, warn, backend, dt, progress)
     return _pack(W, plans, lg, return_plans, log)
 
 
 def _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, return_plans, log, warn, grad,
-                 backend):
+                 backend, progress=False):
     """sinkhorn2_batch on torch tensors: one batched solve on host copies, then one sinkhorn2 autograd node per
     problem fed with its solution (each problem's implicit gradient, as otkit.sinkhorn2)."""
     if not isinstance(M, torch.Tensor) or M.ndim != 3 or 0 in M.shape:
@@ -277,7 +342,7 @@ def _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, 
         raise ValueError("M has non-finite entries (NaN or inf)")
     dt = np.float32 if Mh.dtype == np.float32 else np.float64
     W, plans, lg = _solve_batch(Mh.astype(dt, copy=False), None, None, "sqeuclidean", host(a), host(b), reg, method,
-                                numItermax, stopThr, num_threads, return_plans, warn, backend, dt)
+                                numItermax, stopThr, num_threads, return_plans, warn, backend, dt, progress)
     A = _weights(host(a), "a", nb, n, np.float64)
     B = _weights(host(b), "b", nb, m, np.float64)
     graph = any(isinstance(t, torch.Tensor) and t.requires_grad for t in (a, b, M))

@@ -168,3 +168,21 @@ def test_doctests():
 
     res = doctest.testmod(batch, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted >= 8
+
+
+def test_progress_gives_the_same_results(capsys):
+    X, Y, a, b = clouds(B=150, n=8, m=7, seed=9)
+    W, lg = otkit.empirical_sinkhorn2_batch(X, Y, 0.1, a, b, log=True)
+    W2, P2, lg2 = otkit.empirical_sinkhorn2_batch(X, Y, 0.1, a, b, log=True, return_plans=True, progress=True)
+    np.testing.assert_array_equal(W, W2)
+    np.testing.assert_array_equal(lg["niter"], lg2["niter"])
+    np.testing.assert_array_equal(P2, otkit.empirical_sinkhorn2_batch(X, Y, 0.1, a, b, return_plans=True)[1])
+
+
+def test_plans_that_cannot_fit_raise_a_memory_error(monkeypatch):
+    from otkit import bregman
+
+    monkeypatch.setattr(bregman, "_available_memory", lambda: 2**20)  # 1 MiB "available"
+    M = np.zeros((70, 1000, 1000), dtype=np.float32)  # 280 MB of plans
+    with pytest.raises(MemoryError, match="return_plans=True needs"):
+        otkit.sinkhorn2_batch(None, None, M, 0.1, return_plans=True)
