@@ -206,12 +206,16 @@ def empirical_sinkhorn(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numI
         return _on_matrix(sinkhorn, X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, log, warn, warmstart,
                           kwargs)
     _, lg = _lazy(X_s, X_t, reg, a, b, metric, numIterMax, stopThr, verbose, warn, warmstart, kwargs)
-    f, g = lg["log_u"], lg["log_v"]
+    lazy_plan = LazyPlan(_host(X_s), _host(X_t), _host(lg["log_u"]), _host(lg["log_v"]), reg, metric)
+    torch = _autograd.torch_module(X_s, X_t, a, b)
+    if torch is not None:  # the log-scalings as tensors of the points' dtype and device (as POT)
+        ref = next(t for t in (X_s, X_t, a, b) if isinstance(t, torch.Tensor))
+        f, g = (torch.as_tensor(_host(lg[k]), dtype=ref.dtype, device=ref.device) for k in ("log_u", "log_v"))
+    else:
+        f, g = lg["log_u"], lg["log_v"]
     if not log:
         return f, g
-    lg = dict(lg, u=f, v=g)
-    lg["lazy_plan"] = LazyPlan(_host(X_s), _host(X_t), _host(f), _host(g), reg, metric)
-    return f, g, lg
+    return f, g, dict(lg, u=f, v=g, lazy_plan=lazy_plan)
 
 
 def empirical_sinkhorn2(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=10000, stopThr=1e-9,

@@ -236,17 +236,24 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
             # value: the regularized optimum, whose derivatives are the plan (M) and the potentials (a, b)
             # (envelope theorem); value_linear = <P*, M>: sinkhorn2's implicit derivative through the fixed point
             value = _envelope(torch, value, (M, plan), (a, _centred(torch, ga)), (b, _centred(torch, gb)))
-            if grad != "envelope":
-                from .bregman import sinkhorn2
-                value_linear = sinkhorn2(a, b, M, reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol,
-                                         warmstart=(f, g), warn=False, backend=backend)
+            # sinkhorn2's derivative node, fed with the solution above (no second solve)
+            solved = (_host(value_linear), {"log_u": _host(f), "log_v": _host(g)})
+            value_linear = _autograd.sinkhorn2_autograd(torch, a, b, M, reg, grad if grad == "envelope" else "implicit",
+                                                        lambda *_: solved)
         return OTResult(value=value, value_linear=value_linear, plan=plan, potentials=(f, g), status=_status(lg),
                         log=lg)
     plan, lg = sinkhorn_unbalanced(ad, bd, Md, reg, unbalanced, method=method or "sinkhorn", reg_type="kl", c=cd,
                                    warmstart=potentials_init, numItermax=max_iter, stopThr=tol, verbose=verbose,
                                    log=True, backend=backend)
     value, value_linear = lg["total_cost"], lg["cost"]
-    if graph:  # sinkhorn_unbalanced2's implicit derivatives of both costs
+    if graph and c is None:  # sinkhorn_unbalanced2's implicit derivatives of both costs, fed with the solution
+        from .unbalanced import _reg_pair
+        r1, r2 = _reg_pair(unbalanced)
+        hplan = _host(plan)
+        value, value_linear = (_autograd.unbalanced2_autograd(torch, a, b, M, reg, r1, r2, "kl", total,
+                                                              lambda *_, v=v: (v, hplan))
+                               for total, v in ((True, _host(value)), (False, _host(value_linear))))
+    elif graph:  # a user c: sinkhorn_unbalanced2 says that it returns no graph
         from .unbalanced import sinkhorn_unbalanced2
         kw = dict(method=method or "sinkhorn", reg_type="kl", c=c, numItermax=max_iter, stopThr=tol, backend=backend)
         value = sinkhorn_unbalanced2(a, b, M, reg, unbalanced, returnCost="total", **kw)
@@ -350,6 +357,11 @@ def _like(torch, x, ref):
     if torch is not None and isinstance(ref, torch.Tensor) and not isinstance(x, torch.Tensor):
         return torch.as_tensor(np.asarray(x), dtype=ref.dtype, device=ref.device)
     return x
+
+
+def _host(x):
+    """A NumPy copy of a (possibly torch) array or number, for the autograd nodes fed with a solution."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
 
 def _requires_grad(torch, *xs):

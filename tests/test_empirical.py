@@ -138,3 +138,13 @@ def test_doctests():
 
     res = doctest.testmod(empirical, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert res.failed == 0 and res.attempted >= 5
+
+
+def test_lazy_log_scalings_come_back_as_tensors():
+    torch = pytest.importorskip("torch")
+    x, y, a, b = clouds(seed=6)
+    f, g = otkit.empirical_sinkhorn(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), 0.1,
+                                    isLazy=True)
+    assert isinstance(f, torch.Tensor) and f.dtype == torch.float32 and g.shape == (len(y),)
+    fn, gn = otkit.empirical_sinkhorn(x, y, 0.1, isLazy=True)
+    np.testing.assert_allclose(f.numpy(), fn, rtol=1e-4, atol=1e-4)

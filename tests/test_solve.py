@@ -149,6 +149,18 @@ def test_torch_gradients():
         for k in (1, 2, 3):
             np.testing.assert_allclose(o[k] - (o[k].mean() if k > 1 else 0), p[k] - (p[k].mean() if k > 1 else 0),
                                        rtol=1e-5, atol=1e-7)
+        # unbalanced: the gradients of sinkhorn_unbalanced2 (total and linear costs), fed with solve's solution
+        o, _ = both(lambda Mt, at, bt, **kw: otkit.solve(Mt, at, bt, **kw), ot.solve, reg=0.1, unbalanced=1.0,
+                    tol=1e-13, max_iter=20000)
+        ref = []
+        for total in ("total", "linear"):
+            Mt, at, bt = (torch.tensor(v, requires_grad=True) for v in (M, a, b))
+            v = otkit.sinkhorn_unbalanced2(at, bt, Mt, 0.1, 1.0, returnCost=total, stopThr=1e-13, numItermax=20000)
+            ref.append((v, Mt, at, bt))
+        (ref[0][0] + 0.5 * ref[1][0]).backward()
+        for k, t in ((1, "M"), (2, "a"), (3, "b")):
+            expect = ref[0][k].grad.numpy() + ref[1][k].grad.numpy()
+            np.testing.assert_allclose(o[k], expect, rtol=1e-9, atol=1e-12)
     # the tensors come back as tensors
     res = otkit.solve(torch.tensor(M), reg=0.1)
     assert isinstance(res.value, torch.Tensor) and isinstance(res.plan, torch.Tensor)
