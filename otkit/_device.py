@@ -188,6 +188,7 @@ class HostKernels:
     def __init__(self, impl, dtype):
         self.impl = impl
         self.fn = getattr(impl, "sinkhorn_" + ("f64" if np.dtype(dtype) == np.float64 else "f32"))
+        self.anneals = not impl.__name__.endswith("_cuda")  # epsilon scaling in the log-domain driver
 
     def solve(self, method, M, a, B, reg, X, Y, options, want_plan=False, want_value=True, want_trace=False):
         return self.fn(M, a, B, reg, X, Y, method=getattr(self.impl.SinkhornMethod, method),
@@ -198,6 +199,8 @@ class HostKernels:
 class CloudKernels:
     """The point-cloud kernels (``sinkhorn_cloud_f64/_f32``: costs computed in each pass) behind ``solve``; the
     log-domain method only (the kernel form would store the n x m kernel)."""
+
+    anneals = True  # epsilon scaling in the log-domain driver
 
     def __init__(self, impl, dtype, x, y, metric):
         self.impl = impl

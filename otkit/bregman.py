@@ -193,9 +193,9 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
     problem at reg_k = (epsilon0 - reg) e^{-k} + reg for at most numInnerItermax iterations, warm-started at the
     previous dual potentials (alpha, beta); every 10 outer iterations the error ||P^T 1 - b||^2 + ||P 1 - a||^2
     is computed, and the loop stops when it is <= stopThr after at least 35 outer iterations.
-    ``"geometric"``: ours -- log-domain stages at reg_k = max(reg, epsilon0 * factor^k), numInnerItermax
+    ``"geometric"``: ours -- log-domain stages at reg_k = epsilon0 * factor^k > reg, numInnerItermax
     iterations each on the warm-started potentials, then the log-domain solve at reg to stopThr (at most
-    numItermax iterations). Returns (values (N,), plan, log dict) for each column of B.
+    numItermax iterations); on the host kernels the stages run inside the kernel's driver (one call). Returns (values (N,), plan, log dict) for each column of B.
     """
     n, m = M.shape
     N = B.shape[1]
@@ -208,10 +208,10 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
     for k in range(N):
         bk = ops.contiguous(B[:, k:k + 1])
 
-        def solve1(method, reg_i, x, y, max_iter, thr, check_every, want_plan, want_trace):
+        def solve1(method, reg_i, x, y, max_iter, thr, check_every, want_plan, want_trace, anneal=None):
             """One problem; x, y (vectors) updated in place through their (size, 1) views."""
             opts = dict(max_iter=int(max_iter), stop_thr=float(thr), check_every=check_every, tau=float(tau),
-                        num_threads=int(num_threads))
+                        num_threads=int(num_threads), **(anneal or {}))
             return kern.solve(method, M, a, bk, reg_i, x.reshape(n, 1), y.reshape(m, 1), opts,
                               want_plan=bool(want_plan), want_value=True, want_trace=bool(want_trace))
 
@@ -246,17 +246,21 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
             factor = float(eps["factor"])
             if not (0.0 < factor < 1.0):
                 raise ValueError(f"epsilon scaling factor must be in (0, 1), got {factor}")
-            f, g = alpha / reg, beta / reg  # log-scalings at the current reg (alpha = reg f)
-            reg_i = max(reg, eps0) if eps0 > reg else reg
             stages = 0
-            while reg_i > reg:
-                fi, gi = ops.asarray(alpha / reg_i), ops.asarray(beta / reg_i)
-                solve1("LOG", reg_i, fi, gi, inner, 0.0, 10, False, False)
-                alpha, beta = fi * reg_i, gi * reg_i
-                stages += 1
-                reg_i = max(reg, reg_i * factor)
-            f, g = ops.asarray(alpha / reg), ops.asarray(beta / reg)
-            r = solve1("LOG", reg, f, g, numItermax, stopThr, 10, N == 1, True)
+            if getattr(kern, "anneals", False):  # the stages inside the kernel's log-domain driver: one call
+                f, g = ops.asarray(alpha / reg), ops.asarray(beta / reg)
+                r = solve1("LOG", reg, f, g, numItermax, stopThr, 10, N == 1, True,
+                           dict(anneal_start=eps0, anneal_factor=factor, anneal_inner=inner, **eps["relax"]))
+            else:  # (CUDA) one call per stage, as the host driver: the potentials reg_i f carried over
+                reg_i = max(reg, eps0) if eps0 > reg else reg
+                while reg_i > reg:
+                    fi, gi = ops.asarray(alpha / reg_i), ops.asarray(beta / reg_i)
+                    solve1("LOG", reg_i, fi, gi, inner, 0.0, 10, False, False)
+                    alpha, beta = fi * reg_i, gi * reg_i
+                    stages += 1
+                    reg_i = max(reg, reg_i * factor)
+                f, g = ops.asarray(alpha / reg), ops.asarray(beta / reg)
+                r = solve1("LOG", reg, f, g, numItermax, stopThr, 10, N == 1, True, eps["relax"])
             alpha, beta = f * reg, g * reg
             values[k], status[k], niter[k] = r["values"][0], r["status"][0], r["niter"][0] + stages * inner
             errs.append(float(r["err"][0]))
@@ -290,8 +294,11 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     numItermax = check_max_iter(numItermax)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     stopThr = check_threshold(stopThr)
-    if not (0.0 < float(omega) < 2.0):
-        raise ValueError(f"omega (over-relaxation) must be in (0, 2), got {omega}")
+    omega_auto = isinstance(omega, str) and omega == "auto"
+    if omega_auto:
+        omega = 1.0
+    elif isinstance(omega, str) or not (0.0 < float(omega) < 2.0):
+        raise ValueError(f"omega (over-relaxation) must be in (0, 2) or 'auto', got {omega!r}")
     if isinstance(M, geometry.DenseCost):
         M = M.M
     cloud = isinstance(M, geometry.PointCloud)
@@ -337,9 +344,12 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
             UserWarning,
             stacklevel=3,
         )
-    if chosen in ("sinkhorn_stabilized", "sinkhorn_epsilon_scaling") and omega != 1.0:
-        raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn' and 'sinkhorn_log'")
-    if chosen == "sinkhorn" and omega != 1.0 and batched:
+    relaxed = omega_auto or omega != 1.0
+    if relaxed and (chosen == "sinkhorn_stabilized" or (chosen == "sinkhorn_epsilon_scaling" and
+                                                        eps["schedule"] != "geometric")):
+        raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn', 'sinkhorn_log' and the "
+                         "geometric epsilon schedule")
+    if chosen == "sinkhorn" and relaxed and batched:
         raise ValueError("over-relaxation (omega != 1) of the kernel form is for a single b; "
                          "use method='sinkhorn_log' for batched problems")
     check_every = _CHECK_EVERY[chosen]
@@ -349,14 +359,15 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if warmstart is not None:  # host copies of warm starts given in GPU memory
         warmstart = tuple(ops.host(w) if _device.is_device_array(w) else w for w in warmstart)
     if chosen == "sinkhorn_epsilon_scaling":
+        relax = dict(omega=float(omega), omega_start=float(omega_start), omega_auto=omega_auto)
         values, plan, le = _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmstart, dt, tau,
-                                            num_threads, eps)
+                                            num_threads, dict(eps, relax=relax))
         if verbose and not batched:
             _print_trace(le["err"], 10 if eps["schedule"] == "pot" else check_every)
         lg.update(le)
         return ops.result(values), plan, lg
     opts = dict(max_iter=numItermax, stop_thr=float(stopThr), check_every=check_every, tau=float(tau),
-                omega=float(omega), omega_start=float(omega_start), num_threads=int(num_threads))
+                omega=float(omega), omega_start=float(omega_start), num_threads=int(num_threads), omega_auto=omega_auto)
     if chosen == "sinkhorn":  # scalings u, v
         if warmstart is None:
             X, Y = ops.full((n, N), 1.0 / n), ops.full((m, N), 1.0 / m)
@@ -383,7 +394,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if res is None or chosen == "sinkhorn" and method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
         # the scalings over/underflowed although K did not: redo in the log-domain
         return _solve(a, b, M, reg, "sinkhorn_log", numItermax, stopThr, verbose, log, warn, None,
-                      be, dt, want_plan, omega, tau, mass_rtol, num_threads, omega_start)
+                      be, dt, want_plan, "auto" if omega_auto else omega, tau, mass_rtol, num_threads, omega_start)
     values, plan = res["values"], res["plan"]
     status, niter, err, trace = res["status"], res["niter"], res["err"], res["trace"]
     Xo = X[:, 0] if not batched else X
@@ -477,10 +488,12 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
         ``"auto"`` keeps them on the CPU.
     dtype : {None, numpy.float64, numpy.float32}
         Working precision (None: float64 unless M is float32).
-    omega : float in (0, 2)
+    omega : float in (0, 2) or "auto"
         Over-relaxation of the scaling updates, ``u <- u^(1-omega) (a / K v)^omega`` [3]; 1 (the
         default) is plain Sinkhorn with POT's iterates. omega in (1, 2) (e.g. 1.5-1.8) cuts the
         number of iterations when reg is small and Sinkhorn is slow; it does not help at large reg.
+        ``"auto"``: the SOR optimum 2 / (1 + sqrt(1 - r)) (at most 1.9) for the rate r per iteration
+        of the plain steps, measured between the last two checks before ``omega_start``.
         Safeguarded: plain steps until the marginal error is below ``omega_start``, and plain steps
         again for good if the error grows between two checks. Single problems only in kernel form.
     omega_start : float

@@ -133,9 +133,12 @@ class SamplesLoss:
         - \tfrac12 \mathrm{OT}_\varepsilon(b, b)
 
     (``debias=True``: the Sinkhorn divergence of Feydy et al. 2019; else :math:`\mathrm{OT}_\varepsilon`). Each
-    term is solved to ``tol`` (the marginal error of the log-domain Sinkhorn), where GeomLoss anneals
-    :math:`\varepsilon` with its ``scaling``: at ``scaling`` near 1 the two agree to GeomLoss's accuracy
-    (tests/test_samples_loss.py). Torch tensors give a tensor with the gradients of the envelope theorem: in the
+    term anneals :math:`\varepsilon` as GeomLoss does (one iteration at each blur from the clouds' diameter down
+    to ``blur``, in steps of ``scaling``), then goes on at ``blur`` until its marginal error is below ``tol``: the
+    result is the converged value whatever ``scaling`` (GeomLoss stops after the annealing, so its accuracy is set
+    by ``scaling``; at ``scaling`` near 1 the two agree to GeomLoss's accuracy, tests/test_samples_loss.py). The
+    cross term runs alternating log-domain Sinkhorn, the symmetric debiasing terms the averaged fixed point
+    :math:`f \leftarrow (f + T(f))/2` of Feydy et al. 2019, both in the compiled kernels. Torch tensors give a tensor with the gradients of the envelope theorem: in the
     points, :math:`\sum_j P_{ij} \nabla_x C(x_i, y_j)` (the plan applied block by block), in the weights the
     potentials f, g (GeomLoss's gradients). Batches (B, N, D) give a (B,) result.
 
@@ -147,12 +150,18 @@ class SamplesLoss:
     blur : float
         :math:`\varepsilon^{1/p}`, > 0.
     debias : bool
-    scaling : float, optional
-        Accepted for GeomLoss compatibility (otkit solves each problem to ``tol`` instead of annealing).
+    scaling : float in (0, 1), optional
+        Ratio of the blur between two annealing stages (GeomLoss's parameter; 0.5 by default). It changes the
+        time, not the value (each term is then solved to ``tol``).
     tol : float
-        Stopping threshold of each Sinkhorn solve (marginal error), 1e-9 by default.
+        Stopping threshold of each Sinkhorn solve (marginal error: L2 for the cross term, L1 for the symmetric
+        ones), 1e-9 by default.
     max_iter : int
         Iteration cap of each solve.
+    omega : float in (0, 2) or "auto"
+        Over-relaxation of the cross term's Sinkhorn at the target blur (see :func:`otkit.sinkhorn`; safeguarded:
+        plain steps again if the error grows). ``"auto"`` (default) picks it from the measured rate of plain
+        steps; 1 gives plain Sinkhorn. The value does not depend on it beyond ``tol``.
     backend : {"auto", "cpp", "numba"}
 
     Examples
@@ -167,7 +176,7 @@ class SamplesLoss:
     """
 
     def __init__(self, loss="sinkhorn", p=2, blur=0.05, debias=True, scaling=None, reach=None, tol=1e-9,
-                 max_iter=100000, backend="auto", **kwargs):
+                 max_iter=100000, omega="auto", backend="auto", **kwargs):
         if loss != "sinkhorn":
             raise NotImplementedError(f"SamplesLoss: loss={loss!r} is not implemented (only 'sinkhorn')")
         if reach is not None:
@@ -182,6 +191,12 @@ class SamplesLoss:
         if not (np.isfinite(self.eps) and self.eps >= 1e-280):
             raise ValueError(f"blur={self.blur:g} gives eps = blur^{p} = {self.eps:g}, outside float64's usable range")
         self.tol, self.max_iter = check_threshold(tol), check_max_iter(max_iter, "max_iter")
+        self.omega = omega
+        if not (omega == "auto" or (not isinstance(omega, str) and 0.0 < float(omega) < 2.0)):
+            raise ValueError(f"omega must be in (0, 2) or 'auto', got {omega!r}")
+        self.scaling = 0.5 if scaling is None else float(scaling)
+        if not 0.0 < self.scaling < 1.0:
+            raise ValueError(f"scaling must be in (0, 1), got {scaling!r}")
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
 
@@ -224,12 +239,20 @@ class SamplesLoss:
         bh = np.full(m, 1.0 / m) if b is None else host(b, "b")
         # C = |x - y|^2 / 2 at eps is the kernel of |x - y|^2 at 2 eps (p = 2); |x - y| at eps (p = 1)
         cost, reg = ("sqeuclidean", 2.0 * self.eps) if self.p == 2 else ("euclidean", self.eps)
+        # annealing from GeomLoss's first blur, the diameter of the clouds (their bounding box's diagonal)
+        lo = np.minimum(xh.min(0), yh.min(0)) if xh.shape[1] else np.zeros(0)
+        hi = np.maximum(xh.max(0), yh.max(0)) if xh.shape[1] else np.zeros(0)
+        diam = float(np.sqrt(np.sum((hi.astype(np.float64) - lo) ** 2)))
+        reg0 = 2.0 * diam ** 2 if self.p == 2 else diam
+        factor = self.scaling ** self.p
         if x is y and (a is b):  # a debiasing term: the symmetric problem, F = G
-            F = G = self._symmetric(ah, xh, reg, cost)
+            F = G = self._symmetric(ah, xh, reg, cost, reg0, factor)
         else:
             try:
-                _, lg = sinkhorn2(ah, bh, geometry.PointCloud(xh, yh, cost=cost), reg, method="sinkhorn_log",
-                                  numItermax=self.max_iter, stopThr=self.tol, log=True, backend=self.backend)
+                _, lg = sinkhorn2(ah, bh, geometry.PointCloud(xh, yh, cost=cost), reg, method="sinkhorn_epsilon_scaling",
+                                  epsilon_schedule="geometric", epsilon0=reg0, epsilon_factor=factor,
+                                  numInnerItermax=1, numItermax=self.max_iter, stopThr=self.tol, log=True,
+                                  omega=self.omega, backend=self.backend)
             except ValueError as exc:  # e.g. costs / eps overflow: say which argument of this call sets eps
                 if "reg" in str(exc):
                     raise ValueError(f"blur={self.blur:g} (eps = {self.eps:g}): {exc}") from None
@@ -252,34 +275,32 @@ class SamplesLoss:
             out = out + torch.sum(torch.as_tensor(dx, dtype=t.dtype, device=t.device) * (t - t.detach()))
         return out
 
-    def _symmetric(self, a, x, reg, cost):
-        """Log-scalings F of the symmetric problem (a, x) against itself. Alternating Sinkhorn oscillates there and
-        converges slowly at small blur (7,000 iterations and more at blur 0.05); the averaged fixed point
-        F <- (F + T(F)) / 2, T(F)_i = log a_i - LSE_j(F_j - C_ij / reg), converges fast (Feydy et al. 2019, the
-        symmetric update of the debiasing terms). Stops when the L1 marginal error sum_i |a_i exp(F_i - T(F)_i) -
-        a_i| is below tol. Costs in row blocks (never n x n)."""
+    def _symmetric(self, a, x, reg, cost, reg0, factor):
+        """Log-scalings F of the symmetric problem (a, x) against itself, by the compiled averaged fixed point
+        (alternating Sinkhorn oscillates there: 7,000 iterations and more at blur 0.05), annealed from reg0."""
         import warnings
 
-        from .utils import host_dist
+        from . import _backend, _status
 
-        n = len(x)
-        loga = np.log(a)
-        batch = max(1, 2**22 // max(1, n))
-        F = np.zeros(n)
-        for it in range(self.max_iter):
-            TF = np.empty(n)
-            for i0 in range(0, n, batch):
-                S = F[None, :] - host_dist(x[i0:i0 + batch], x, cost, names=("x", "x")) / reg
-                mx = S.max(axis=1)
-                TF[i0:i0 + batch] = loga[i0:i0 + batch] - (mx + np.log(np.exp(S - mx[:, None]).sum(axis=1)))
-            err = float(np.sum(np.abs(a * np.expm1(F - TF))))
-            if err < self.tol:
-                return F
-            F = 0.5 * (F + TF)
-        warnings.warn(f"SamplesLoss: the symmetric Sinkhorn of a debiasing term did not converge in max_iter="
-                      f"{self.max_iter} iterations (marginal error {err:.3e} > tol {self.tol:.1e})", UserWarning,
-                      stacklevel=4)
-        return F
+        be, impl = _backend.kernels(self.backend, "sinkhorn")
+        if be == "cuda":
+            raise ValueError("backend 'cuda' has no point-cloud kernels yet; use backend='cpp' or 'auto'")
+        dt = np.float32 if x.dtype == np.float32 else np.float64
+        fn = getattr(impl, "sinkhorn_symmetric_cloud_" + ("f32" if dt == np.float32 else "f64"))
+        F = np.zeros(len(x), dtype=dt)
+        opts = impl.SinkhornOptions(max_iter=int(self.max_iter), stop_thr=float(self.tol), check_every=1,
+                                    anneal_start=float(reg0), anneal_factor=float(factor), anneal_inner=1)
+        r = fn(np.ascontiguousarray(x, dtype=dt), np.ascontiguousarray(a, dtype=dt), float(reg), F, metric=cost,
+               options=opts)
+        st = int(r["status"][0])
+        if st == _status.NUMERICAL_ERROR:
+            raise FloatingPointError(f"SamplesLoss: the symmetric Sinkhorn of a debiasing term hit a numerical error "
+                                     f"(blur={self.blur:g}); use a larger blur")
+        if st != _status.OK:
+            warnings.warn(f"SamplesLoss: the symmetric Sinkhorn of a debiasing term did not converge in max_iter="
+                          f"{self.max_iter} iterations (marginal error {float(r['err'][0]):.3e} > tol {self.tol:.1e})",
+                          UserWarning, stacklevel=4)
+        return F.astype(np.float64)
 
     def _dcost(self, plan, xh, yh, transpose=False):
         """sum_j P_ij grad_x C(x_i, y_j) (or, transposed, sum_i P_ij grad_y C(x_i, y_j)), block by block."""

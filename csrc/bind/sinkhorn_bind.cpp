@@ -13,6 +13,7 @@ namespace otkit {
 namespace {
 
 struct CpuSinkhorn {  // the Solver policy of bind/sinkhorn_bind_impl.h
+    static constexpr bool anneals = true;  // the log-domain driver has epsilon scaling
     template <typename T, typename... A>
     static void knopp(A&&... a) { sinkhorn_knopp_cpu<T>(std::forward<A>(a)...); }
     template <typename T, typename... A>
@@ -42,8 +43,9 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     uo.reg_m1 = reg_m1;
     uo.reg_m2 = reg_m2;
     uo.method = method;
-    SinkhornOptions o = opt;
-    o.num_threads = check_num_threads(opt.num_threads);
+    SinkhornOptions o = sinkhorn_bind::checked(opt);
+    sinkhorn_bind::no_annealing(o, "sinkhorn_unbalanced");
+    if (o.omega_auto) throw py::value_error("sinkhorn_unbalanced: no over-relaxation (omega_auto)");
     sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
     out.info.resize(1);  // one status for the N problems (POT's stopping rule runs over all of them)
     T* Up = p.X.mutable_data();
@@ -88,6 +90,32 @@ py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double re
     return out.dict();
 }
 
+// The symmetric problem (a, a) on one point cloud x (n x d) (a debiasing term): f (n) the log-scaling, updated in
+// place. Returns dict(status, niter, err, trace) with err the L1 marginal error.
+template <typename T>
+py::dict symmetric_cloud(py::array x_, py::array a_, double reg, py::array f_, const std::string& metric,
+                         const SinkhornOptions& options, bool want_trace) {
+    auto x = as_carray<T>(x_, "x", 2);
+    auto a = as_carray<T>(a_, "a", 1);
+    auto f = as_carray<T>(f_, "f", 1);
+    const int64_t n = x.shape(0), d = x.shape(1);
+    if (n == 0) throw py::value_error("sinkhorn_symmetric_cloud: empty point cloud");
+    if (a.shape(0) != n || f.shape(0) != n) throw py::value_error("sinkhorn_symmetric_cloud: a and f must have n entries");
+    if (metric != "sqeuclidean" && metric != "euclidean")
+        throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
+    if (!(reg > 0) || !std::isfinite(reg)) throw py::value_error("reg must be a finite number > 0");
+    const SinkhornOptions opt = sinkhorn_bind::checked(options);
+    std::vector<SinkhornInfo> info(1);
+    std::vector<double> trace;
+    T* fp = f.mutable_data();
+    const T *xp = x.data(), *ap = a.data();
+    run_without_gil([&] {
+        sinkhorn_symmetric_cloud_cpu<T>(xp, n, d, metric == "euclidean", ap, static_cast<T>(reg), opt, fp, info.data(),
+                                        want_trace ? &trace : nullptr);
+    });
+    return sinkhorn_bind::info_dict(info, trace);
+}
+
 // nb independent problems (sinkhorn_batch_cpu): costs M (nb x n x m), or point clouds x (nb x n x d),
 // y (nb x m x d) when M is None; A (nb x n), B (nb x m) weights; X (nb x n), Y (nb x m): initial and final
 // scalings / log-scalings / potentials, updated in place. Returns dict(values, plans, status, niter, err).
@@ -118,7 +146,8 @@ py::dict batch(py::object M_, py::object x_, py::object y_, py::array A_, py::ar
     for (auto* arr : {&Bh, &Y})
         if (arr->shape(0) != nb || arr->shape(1) != m) throw py::value_error("sinkhorn_batch: b and Y must be (B, m)");
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
-    if (opt.omega != 1.0) throw py::value_error("sinkhorn_batch: no over-relaxation (omega must be 1)");
+    if (opt.omega != 1.0 || opt.omega_auto) throw py::value_error("sinkhorn_batch: no over-relaxation (omega must be 1)");
+    if (method != SinkhornMethod::LOG) sinkhorn_bind::no_annealing(opt, "the kernel-form and stabilized methods");
     py::array_t<T> values(nb);
     py::array_t<T> plans = want_plans ? py::array_t<T>({nb, n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(nb);
@@ -161,6 +190,12 @@ void bind_sinkhorn(py::module_& m) {
           "metric"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
     m.def("sinkhorn_cloud_f32", &cloud<float>, "x"_a, "y"_a, "a"_a, "B"_a, "reg"_a, "X"_a, "Y"_a, py::kw_only(),
           "metric"_a, "options"_a, "want_plan"_a = false, "want_value"_a = true, "want_trace"_a = false, doc);
+    const char* sdoc = "The symmetric problem (a, a) on one point cloud x (n x d), averaged fixed point (debiasing terms);\n"
+                       "f (n): log-scaling, updated in place.";
+    m.def("sinkhorn_symmetric_cloud_f64", &symmetric_cloud<double>, "x"_a, "a"_a, "reg"_a, "f"_a, py::kw_only(),
+          "metric"_a, "options"_a, "want_trace"_a = false, sdoc);
+    m.def("sinkhorn_symmetric_cloud_f32", &symmetric_cloud<float>, "x"_a, "a"_a, "reg"_a, "f"_a, py::kw_only(),
+          "metric"_a, "options"_a, "want_trace"_a = false, sdoc);
     const char* bdoc = "nb independent Sinkhorn problems, one per thread: costs M (nb, n, m), or point clouds x (nb, n, d),\n"
                        "y (nb, m, d) when M is None; X (nb, n), Y (nb, m) updated in place.";
     m.def("sinkhorn_batch_f64", &batch<double>, "M"_a, "x"_a, "y"_a, "a"_a, "b"_a, "reg"_a, "X"_a, "Y"_a,

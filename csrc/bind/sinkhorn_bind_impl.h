@@ -27,8 +27,20 @@ inline SinkhornOptions checked(SinkhornOptions o) {
     if (o.max_iter < 0) throw py::value_error("numItermax must be >= 0");
     if (o.check_every < 1) throw py::value_error("check_every must be >= 1");
     if (!(o.omega > 0.0 && o.omega < 2.0)) throw py::value_error("omega must be in (0, 2)");
+    if (!(o.anneal_start >= 0.0) || !std::isfinite(o.anneal_start))
+        throw py::value_error("anneal_start (epsilon scaling) must be a finite number >= 0 (0: none)");
+    if (!(o.anneal_factor > 0.0 && o.anneal_factor < 1.0)) throw py::value_error("anneal_factor must be in (0, 1)");
+    if (o.anneal_inner < 1) throw py::value_error("anneal_inner must be >= 1");
     o.num_threads = check_num_threads(o.num_threads);
     return o;
+}
+
+// Epsilon scaling runs in the log-domain drivers of the CPU kernels only: anywhere else it is an error, never
+// silently ignored.
+inline void no_annealing(const SinkhornOptions& o, const char* where) {
+    if (o.anneal_start > 0.0)
+        throw py::value_error(std::string("epsilon scaling (anneal_start > 0) is not available for ") + where +
+                              " (the CPU log-domain solvers have it)");
 }
 
 inline py::dict info_dict(const std::vector<SinkhornInfo>& info, const std::vector<double>& trace) {
@@ -129,6 +141,9 @@ py::dict solve(py::array M_, py::array a_, py::array B_, double reg, py::array X
         throw py::value_error("over-relaxation (omega != 1) of the kernel form is for single problems");
     if (method == SinkhornMethod::STABILIZED && opt.omega != 1.0)
         throw py::value_error("over-relaxation (omega != 1) is not available for the stabilized method");
+    if (opt.omega_auto && (method == SinkhornMethod::STABILIZED || (method == SinkhornMethod::KERNEL && N != 1)))
+        throw py::value_error("omega='auto' (over-relaxation) is for single problems of the kernel-form and log-domain methods");
+    if (method != SinkhornMethod::LOG || !Solver::anneals) no_annealing(opt, Solver::anneals ? "this method" : "these kernels");
     Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
     T* Xp = p.X.mutable_data();
     T* Yp = p.Y.mutable_data();
@@ -174,7 +189,8 @@ inline void bind_types(py::module_& m) {
     py::class_<SinkhornOptions>(m, "SinkhornOptions", py::module_local(),
                                 "Options of the Sinkhorn solvers (csrc/common/sinkhorn_types.h), by name.")
         .def(py::init([](int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
-                         int num_threads, bool log_fast) {
+                         int num_threads, bool log_fast, double anneal_start, double anneal_factor, int anneal_inner,
+                         bool omega_auto) {
                  SinkhornOptions o;
                  o.max_iter = max_iter;
                  o.stop_thr = stop_thr;
@@ -184,10 +200,15 @@ inline void bind_types(py::module_& m) {
                  o.omega_start = omega_start;
                  o.num_threads = num_threads;
                  o.log_fast = log_fast;
+                 o.anneal_start = anneal_start;
+                 o.anneal_factor = anneal_factor;
+                 o.anneal_inner = anneal_inner;
+                 o.omega_auto = omega_auto;
                  return o;
              }),
              py::kw_only(), "max_iter"_a = 1000, "stop_thr"_a = 1e-9, "check_every"_a = 10, "tau"_a = 1e3,
-             "omega"_a = 1.0, "omega_start"_a = 1e-2, "num_threads"_a = 0, "log_fast"_a = true)
+             "omega"_a = 1.0, "omega_start"_a = 1e-2, "num_threads"_a = 0, "log_fast"_a = true,
+             "anneal_start"_a = 0.0, "anneal_factor"_a = 0.5, "anneal_inner"_a = 1, "omega_auto"_a = false)
         .def_readwrite("max_iter", &SinkhornOptions::max_iter)
         .def_readwrite("stop_thr", &SinkhornOptions::stop_thr)
         .def_readwrite("check_every", &SinkhornOptions::check_every)
@@ -195,7 +216,11 @@ inline void bind_types(py::module_& m) {
         .def_readwrite("omega", &SinkhornOptions::omega)
         .def_readwrite("omega_start", &SinkhornOptions::omega_start)
         .def_readwrite("num_threads", &SinkhornOptions::num_threads)
-        .def_readwrite("log_fast", &SinkhornOptions::log_fast);
+        .def_readwrite("log_fast", &SinkhornOptions::log_fast)
+        .def_readwrite("anneal_start", &SinkhornOptions::anneal_start)
+        .def_readwrite("anneal_factor", &SinkhornOptions::anneal_factor)
+        .def_readwrite("anneal_inner", &SinkhornOptions::anneal_inner)
+        .def_readwrite("omega_auto", &SinkhornOptions::omega_auto);
 }
 
 template <class Solver>

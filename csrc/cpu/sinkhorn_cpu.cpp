@@ -923,40 +923,81 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
     std::vector<double> totals;  // per-part <P, M> of the one-exp pass
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
-    // column LSE of the initial f
     OmegaGuard guard(opt);
     BalancedRule<T> rule{T(1)};
-    log_pass(cost, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);
-    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     const bool use_fast = opt.log_fast;
+    // f from g (row log-sum-exp) and the column LSE of the new f, in one read of the costs: one exp per entry
+    // where safe, else the exact two-exp pass
+    auto row_step = [&](T sc, const Team& team, double* pass_val) {
+        if (use_fast) {
+            std::copy(f, f + n, fprev.begin());
+            if (log_pass_onexp(cost, n, m, sc, a, b, loga.data(), g, f, lse.data(), buf, totals, team, rule, pass_val))
+                return true;
+            std::copy(fprev.begin(), fprev.end(), f);
+        }
+        log_pass(cost, n, m, sc, loga.data(), g, f, true, lse.data(), buf, team, rule);
+        return false;
+    };
+    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
+    const std::vector<double> stages = anneal_stages(opt, double(reg));
+    int annealed = 0;  // iterations run at the annealing stages
+    if (!stages.empty()) {
+        // epsilon scaling: at each stage reg_k, anneal_inner iterations from the potentials reg_{k-1} (f, g)
+        // rescaled to reg_k; a stage whose iterates are not finite is undone and ends the annealing
+        std::vector<T> fkeep(n), gkeep(m);
+        double r_prev = double(reg);
+        auto rescale = [&](double r_new) {
+            const T c = T(r_prev / r_new);
+            for (int64_t i = 0; i < n; ++i) f[i] *= c;  // (-inf stays -inf: an empty row)
+            for (int64_t j = 0; j < m; ++j) g[j] *= c;
+            r_prev = r_new;
+        };
+        for (const double rk : stages) {
+            std::copy(f, f + n, fkeep.begin());
+            std::copy(g, g + m, gkeep.begin());
+            const double r_keep = r_prev;
+            rescale(rk);
+            for (int t = 0; t < opt.anneal_inner; ++t) {
+                poll.check();
+                row_step(T(-1 / rk), all, nullptr);
+                for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);
+            }
+            if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
+                std::copy(fkeep.begin(), fkeep.end(), f);
+                std::copy(gkeep.begin(), gkeep.end(), g);
+                r_prev = r_keep;
+                break;
+            }
+            annealed += opt.anneal_inner;
+        }
+        rescale(double(reg));
+        row_step(scale, all, nullptr);  // f at the target reg, and the column LSE for the first g update
+    } else {
+        log_pass(cost, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);  // column LSE of the initial f
+    }
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
     double pass_value = 0;
     int ii;
-    InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
+    std::vector<T> fstart(n);
     for (ii = 0; ii < opt.max_iter; ++ii) {
         poll.check();
-        std::copy(f, f + n, fprev.begin());
+        std::copy(f, f + n, fstart.begin());
         std::copy(g, g + m, gprev.begin());
         for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);  // v = log b - LSE_i(Mr + u)
         // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
         // below the representable range, typically in the first iterations), the exact two-exp pass
-        bool fast;
         {
             TunedIteration it(tuner, ii);
             const Team team{nthreads, it.threads};
-            fast = use_fast && log_pass_onexp(cost, n, m, scale, a, b, loga.data(), g, f, lse.data(), buf, totals, team, rule,
-                                              &pass_value);
-            value_ready = fast;  // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
-            if (!fast) {
-                if (use_fast) std::copy(fprev.begin(), fprev.end(), f);
-                log_pass(cost, n, m, scale, loga.data(), g, f, true, lse.data(), buf, team, rule);
-            }
+            // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
+            value_ready = row_step(scale, team, &pass_value);
         }
         if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
-            std::copy(fprev.begin(), fprev.end(), f);
+            std::copy(fstart.begin(), fstart.end(), f);
             std::copy(gprev.begin(), gprev.end(), g);
             info->status = NUMERICAL_ERROR;
-            info->niter = ii;
+            info->niter = ii + annealed;
             value_ready = false;
             break;
         }
@@ -971,13 +1012,13 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
             if (trace) trace->push_back(info->err);
             if (info->err < opt.stop_thr) {
                 info->status = OK;
-                info->niter = ii;
+                info->niter = ii + annealed;
                 break;
             }
             rule.omega = static_cast<T>(guard.update(info->err));
         }
     }
-    if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1);
+    if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1) + annealed;
     if (value_ready && plan == nullptr) {
         if (value != nullptr) *value = static_cast<T>(pass_value);
     } else if (value != nullptr || plan != nullptr) {
@@ -1005,6 +1046,94 @@ void sinkhorn_log_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_
     // one exp and d subtract-multiply-adds per entry
     log_driver(CloudRows<T>{x, yT.data(), m, d, euclidean}, n, m, a, b, reg, opt, f, g, value, plan, info, trace,
                kNsPerExp + double(d) * kNsPerKernelEntry);
+}
+
+namespace {
+
+// The symmetric problem (a, a) on a symmetric cost (the debiasing terms of the Sinkhorn divergence): the averaged
+// fixed point f <- (f + T(f)) / 2, T(f)_i = log a_i - LSE_j(-C_ij / reg + f_j), whose plan
+// P_ij = exp(f_i + f_j - C_ij / reg) is symmetric (Feydy et al. 2019, Sec. 3.1); alternating Sinkhorn oscillates
+// there and converges slowly. Stops when the L1 marginal error sum_i |a_i exp(f_i - T(f)_i) - a_i| < stop_thr
+// (checked when ii % check_every == 0); epsilon scaling as the log driver (averaged steps at each stage).
+template <typename T, class Rows>
+void symmetric_driver(const Rows& cost, int64_t n, const T* a, T reg, const SinkhornOptions& opt, T* f,
+                      SinkhornInfo* info, std::vector<double>* trace, double ns_per_entry) {
+    const int nthreads = plan_parts(double(n) * double(n) * ns_per_entry, opt.num_threads);
+    std::vector<T> loga(n), tf(n);
+    for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
+    auto apply_T = [&](T sc) {  // tf = T(f) at the scale sc = -1 / reg_k
+#pragma omp parallel num_threads(nthreads)
+        {
+            [[maybe_unused]] const FlushSubnormals<T> flush_guard;
+            std::vector<T> scratch(cost.scratch_size());
+#pragma omp for schedule(static)
+            for (int64_t t0 = 0; t0 < n; t0 += kTileRows) {
+                const int64_t t1 = std::min<int64_t>(n, t0 + kTileRows);
+                const T* Ct = cost.tile(t0, t1, scratch.data());
+                for (int64_t i = t0; i < t1; ++i)
+                    tf[i] = loga[i] == neg_inf<T>() ? neg_inf<T>() : loga[i] - lse_affine(Ct + (i - t0) * n, sc, f, n);
+            }
+        }
+    };
+    auto average = [&] {
+        for (int64_t i = 0; i < n; ++i) f[i] = relax_log(f[i], tf[i], T(0.5));
+    };
+    InterruptPoll poll;
+    int annealed = 0;
+    double r_prev = double(reg);
+    auto rescale = [&](double r_new) {
+        const T c = T(r_prev / r_new);
+        for (int64_t i = 0; i < n; ++i) f[i] *= c;
+        r_prev = r_new;
+    };
+    for (const double rk : anneal_stages(opt, double(reg))) {
+        rescale(rk);
+        for (int t = 0; t < opt.anneal_inner; ++t) {
+            poll.check();
+            apply_T(T(-1 / rk));
+            if (!log_scalings_ok(tf.data(), n)) break;
+            average();
+            ++annealed;
+        }
+    }
+    rescale(double(reg));
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    int ii;
+    for (ii = 0; ii < opt.max_iter; ++ii) {
+        poll.check();
+        apply_T(T(-1) / reg);
+        if (!log_scalings_ok(tf.data(), n)) {  // f is kept (the last finite iterate)
+            info->status = NUMERICAL_ERROR;
+            info->niter = ii + annealed;
+            return;
+        }
+        if (ii % opt.check_every == 0) {
+            double err = 0;
+            for (int64_t i = 0; i < n; ++i)
+                if (a[i] != T(0)) err += double(a[i]) * std::fabs(std::expm1(double(f[i]) - double(tf[i])));
+            info->err = err;
+            if (trace) trace->push_back(err);
+            if (err < opt.stop_thr) {
+                info->status = OK;
+                info->niter = ii + annealed;
+                return;
+            }
+        }
+        average();
+    }
+    info->niter = std::max(0, ii - 1) + annealed;
+}
+
+}  // namespace
+
+template <typename T>
+void sinkhorn_symmetric_cloud_cpu(const T* x, int64_t n, int64_t d, bool euclidean, const T* a, T reg,
+                                  const SinkhornOptions& opt, T* f, SinkhornInfo* info, std::vector<double>* trace) {
+    std::vector<T> xT(static_cast<size_t>(d) * n);
+    for (int64_t j = 0; j < n; ++j)
+        for (int64_t k = 0; k < d; ++k) xT[k * n + j] = x[j * d + k];
+    symmetric_driver(CloudRows<T>{x, xT.data(), n, d, euclidean}, n, a, reg, opt, f, info, trace,
+                     2 * kNsPerExp + double(d) * kNsPerKernelEntry);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1498,6 +1627,8 @@ void sinkhorn_batch_cpu(const T* M, const T* x, const T* y, int64_t d, bool eucl
     template void sinkhorn_log_cloud_cpu<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, const T*, T,  \
                                             const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,                    \
                                             std::vector<double>*);                                                   \
+    template void sinkhorn_symmetric_cloud_cpu<T>(const T*, int64_t, int64_t, bool, const T*, T,                    \
+                                                  const SinkhornOptions&, T*, SinkhornInfo*, std::vector<double>*);  \
     template void sinkhorn_unbalanced_cpu<T>(const T*, const T*, int64_t, int64_t, const T*, const T*, int64_t, T, \
                                              const UnbalancedOptions&, const SinkhornOptions&, T*, T*, T*, T*,    \
                                              SinkhornInfo*, std::vector<double>*);                                \

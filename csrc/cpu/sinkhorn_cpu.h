@@ -36,6 +36,13 @@ void sinkhorn_log_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_
                             const T* b, T reg, const SinkhornOptions& opt, T* f, T* g, T* value, T* plan,
                             SinkhornInfo* info, std::vector<double>* trace);
 
+// The symmetric problem (a, a) on one point cloud x (n x d) (a debiasing term of the Sinkhorn divergence): the
+// averaged fixed point f <- (f + T(f)) / 2 on the log-scaling f (n), in: initial, out: final; the plan is
+// P = exp(f_i + f_j - c_ij / reg) with c as sinkhorn_log_cloud_cpu. info->err: L1 marginal error.
+template <typename T>
+void sinkhorn_symmetric_cloud_cpu(const T* x, int64_t n, int64_t d, bool euclidean, const T* a, T reg,
+                                  const SinkhornOptions& opt, T* f, SinkhornInfo* info, std::vector<double>* trace);
+
 // Stabilized kernel form (absorption of large scalings into the potentials alpha, beta,
 // Schmitzer 2016): K = exp((alpha_i + beta_j - M_ij) / reg), rebuilt after each absorption.
 //   alpha (n), beta (m): in: initial dual potentials; out: final (alpha + reg log u, ...)

@@ -27,5 +27,43 @@ class SinkhornOptions:
     tau: float = 1e3
     omega: float = 1.0
     omega_start: float = 1e-2
+    omega_auto: bool = False
     num_threads: int = 0
     log_fast: bool = True
+    anneal_start: float = 0.0
+    anneal_factor: float = 0.5
+    anneal_inner: int = 1
+
+
+def anneal_stages(o, reg):
+    """The regularizations of the epsilon-scaling stages above ``reg`` (csrc/common/sinkhorn_types.h)."""
+    regs, r = [], float(o.anneal_start)
+    while r > reg and len(regs) < 10000:
+        regs.append(r)
+        r *= o.anneal_factor
+    return regs
+
+
+def check_options(o):
+    """The checks of csrc/bind/sinkhorn_bind_impl.h's ``checked``."""
+    import math
+    if o.max_iter < 0:
+        raise ValueError("numItermax must be >= 0")
+    if o.check_every < 1:
+        raise ValueError("check_every must be >= 1")
+    if not 0.0 < o.omega < 2.0:
+        raise ValueError("omega must be in (0, 2)")
+    if o.num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0: otkit's default), got {o.num_threads}")
+    if not (o.anneal_start >= 0.0 and math.isfinite(o.anneal_start)):
+        raise ValueError("anneal_start (epsilon scaling) must be a finite number >= 0 (0: none)")
+    if not 0.0 < o.anneal_factor < 1.0:
+        raise ValueError("anneal_factor must be in (0, 1)")
+    if o.anneal_inner < 1:
+        raise ValueError("anneal_inner must be >= 1")
+
+
+def no_annealing(o, where):
+    if o.anneal_start > 0.0:
+        raise ValueError(f"epsilon scaling (anneal_start > 0) is not available for {where} (the CPU log-domain "
+                         "solvers have it)")

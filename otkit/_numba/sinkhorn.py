@@ -16,9 +16,11 @@ from numba.extending import overload
 
 from . import _interrupt
 from ._types import SinkhornMethod, SinkhornOptions, UnbalancedMethod  # noqa: F401  (names of otkit._ext)
+from ._types import anneal_stages, check_options, no_annealing
 from ._vexp import exp_inplace, exp_nonpos_inplace
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
+OMEGA_AUTO_MAX = 1.9  # kOmegaAutoMax (csrc/common/sinkhorn_types.h)
 
 
 # Cost geometries of the log-domain passes (CloudRows / DenseRows in csrc/cpu/sinkhorn_cpu.cpp): C is either the
@@ -87,19 +89,28 @@ def _relax(old, fresh, omega):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _guard(omega, start, err, best, state):
-    """Safeguarded over-relaxation, as OmegaGuard in sinkhorn_cpu.cpp.
+def _guard(omega, start, err, best, state, prev, period):
+    """Safeguarded over-relaxation, as OmegaGuard in csrc/common/sinkhorn_types.h.
 
-    state: 0 not yet relaxing, 1 relaxing, 2 switched off for good. Returns (omega_eff, best, state).
+    state: 0 not yet relaxing, 1 relaxing, 2 switched off for good; omega <= 0: automatic (the SOR optimum
+    2 / (1 + sqrt(1 - r)) for the rate r per iteration measured between the last two checks, at most 1.9).
+    Returns (omega_eff, best, state, prev, omega).
     """
-    if omega == 1.0 or state == 2:
-        return 1.0, best, state
+    if (omega == 1.0) or state == 2:
+        return 1.0, best, state, prev, omega
     if state == 1 and not (err <= 10.0 * best):
-        return 1.0, best, 2
+        return 1.0, best, 2, prev, omega
     best = min(best, err)
+    if state == 0 and omega <= 0.0:
+        r = (err / prev) ** (1.0 / period) if prev > 0.0 else 1.0
+        prev = err
+        if err < start and r < 1.0:
+            return min(OMEGA_AUTO_MAX, 2.0 / (1.0 + math.sqrt(1.0 - r))), best, 1, prev, \
+                min(OMEGA_AUTO_MAX, 2.0 / (1.0 + math.sqrt(1.0 - r)))
+        return 1.0, best, 0, prev, omega
     if err < start:
         state = 1
-    return (omega if state == 1 else 1.0), best, state
+    return (omega if state == 1 else 1.0), best, state, prev, omega
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
@@ -219,7 +230,7 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     kt1 = np.empty(m, dtype=M.dtype)
     bad_buf = np.empty(N, dtype=np.bool_)
     keep_buf = np.empty(N, dtype=np.bool_)
-    omega, best, gstate = M.dtype.type(1.0), np.inf, 0
+    omega, best, gstate, gprev_err = M.dtype.type(1.0), np.inf, 0, 0.0
     ii = 0
     while ii < max_iter and cols.size > 0 and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         na = cols.size
@@ -273,7 +284,8 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
                 if want_trace and N == 1:
                     trace, ntrace = _push(trace, ntrace, e)
                 if N == 1:
-                    om, best, gstate = _guard(omega_target, omega_start, e, best, gstate)
+                    om, best, gstate, gprev_err, omega_target = _guard(omega_target, omega_start, e, best, gstate,
+                                                                       gprev_err, check_every)
                     omega = M.dtype.type(om)
                 if e < stop_thr:
                     U[:, col] = Up[:, k]
@@ -357,6 +369,11 @@ class _threads:
             numba.set_num_threads(self.saved)
 
 
+def _omega_arg(o):
+    """The drivers' omega argument: 0 for the automatic choice (see _guard)."""
+    return 0.0 if o.omega_auto else float(o.omega)
+
+
 def _work(M, B, max_iter):
     """Entries x iterations of a call (M: a matrix or a point-cloud tuple), for _interrupt.run."""
     n, m = M.shape if hasattr(M, "shape") else (M[0].shape[0], M[1].shape[1])
@@ -387,12 +404,12 @@ def _as_dict(values, plan, status, niter, err, trace, want_plan):
 def _knopp(M, a, B, reg, U, V, options, want_plan, want_value, want_trace):
     """Kernel-form Sinkhorn on N problems sharing M (B: m x N); U, V updated in place."""
     o = options
-    if o.omega != 1.0 and B.shape[1] != 1:
+    if (o.omega != 1.0 or o.omega_auto) and B.shape[1] != 1:
         raise ValueError("over-relaxation (omega != 1) of the kernel form is for single problems")
     nb = _nblocks(*M.shape, o.num_threads)
     with _threads(nb):
         out = _interrupt.run(_knopp_driver, M, a, B, M.dtype.type(reg), U, V, int(o.max_iter), float(o.stop_thr),
-                             int(o.check_every), float(o.omega), float(o.omega_start), bool(want_plan),
+                             int(o.check_every), _omega_arg(o), float(o.omega_start), bool(want_plan),
                              bool(want_value), bool(want_trace), nb, work=_work(M, B, o.max_iter))
     return _as_dict(*out, want_plan)
 
@@ -401,14 +418,7 @@ def sinkhorn_f64(M, a, B, reg, X, Y, *, method, options, want_plan=False, want_v
     """Sinkhorn on N problems sharing M (B: m x N), as otkit._ext.sinkhorn_f64: X (n x N), Y (m x N) updated in
     place (scalings u, v for KERNEL, log-scalings f, g for LOG, potentials alpha, beta for STABILIZED)."""
     o = options
-    if o.max_iter < 0:
-        raise ValueError("numItermax must be >= 0")
-    if o.check_every < 1:
-        raise ValueError("check_every must be >= 1")
-    if not 0.0 < o.omega < 2.0:
-        raise ValueError("omega must be in (0, 2)")
-    if o.num_threads < 0:
-        raise ValueError(f"num_threads must be >= 0 (0: otkit's default), got {o.num_threads}")
+    check_options(o)
     if B.ndim != 2 or B.shape[1] == 0:
         raise ValueError(f"sinkhorn: B has shape {B.shape}: no histogram")
     if M.shape[0] == 0 or M.shape[1] == 0:
@@ -420,8 +430,13 @@ def sinkhorn_f64(M, a, B, reg, X, Y, *, method, options, want_plan=False, want_v
     if want_plan and N != 1:
         raise ValueError("a plan is only returned for a single problem")
     method = SinkhornMethod(int(method))
+    if method != SinkhornMethod.LOG:
+        no_annealing(o, "this method")
     if method == SinkhornMethod.KERNEL:
         return _knopp(M, a, B, reg, X, Y, o, want_plan, want_value, want_trace)
+    if o.omega_auto and method == SinkhornMethod.STABILIZED:
+        raise ValueError("omega='auto' (over-relaxation) is for single problems of the kernel-form and log-domain "
+                         "methods")
     if method == SinkhornMethod.STABILIZED and o.omega != 1.0:
         raise ValueError("over-relaxation (omega != 1) is not available for the stabilized method")
     kind = 0 if method == SinkhornMethod.LOG else 1
@@ -434,9 +449,8 @@ def sinkhorn_f64(M, a, B, reg, X, Y, *, method, options, want_plan=False, want_v
     for k in range(N):  # the problems one after the other, as the C++ entry point
         x, y = np.ascontiguousarray(X[:, k]), np.ascontiguousarray(Y[:, k])
         with _threads(nb):
-            r = _log_or_stab(kind, M, a, np.ascontiguousarray(B[:, k]), M.dtype.type, reg, x, y, o.max_iter,
-                             o.stop_thr, o.check_every, o.tau, o.omega, o.omega_start, want_plan, want_trace, nb,
-                             o.log_fast)
+            r = _log_or_stab(kind, M, a, np.ascontiguousarray(B[:, k]), M.dtype.type, reg, x, y, o, want_plan,
+                             want_trace, nb)
         X[:, k], Y[:, k] = x, y
         values[k], status[k], niter[k], err[k] = r["values"][0], r["status"][0], r["niter"][0], r["err"][0]
         if out is None:
@@ -636,16 +650,63 @@ def _log_plan_value(C, scale, f, g, plan, want_plan, nblocks):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
+def _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast):
+    """f from g and the column LSE of the new f (csrc/cpu/sinkhorn_cpu.cpp's row_step): one exp per entry where
+    safe, else the exact two-exp pass. Returns (fast, <P, M> of the fast pass)."""
+    if log_fast:
+        fprev = f.copy()
+        fast, pass_value = _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega)
+        if fast:
+            return True, pass_value
+        f[:] = fprev
+    _log_pass(M, scale, loga, g, f, True, lse, nblocks, omega)
+    return False, 0.0
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _finite_log(x):
+    for i in range(x.shape[0]):
+        if np.isnan(x[i]) or x[i] == np.inf:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
 def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
-                want_trace, nblocks, log_fast, stop):
-    # M: the cost matrix, or a point-cloud tuple (x, yT, euclidean) (see _cost_tile)
+                want_trace, nblocks, log_fast, stages, inner, stop):
+    # M: the cost matrix, or a point-cloud tuple (x, yT, euclidean) (see _cost_tile); stages: the epsilon-scaling
+    # regularizations above reg (inner iterations each), as the C++ driver
     n, m = _cost_shape(M)
     scale = -1.0 / reg
     loga = np.log(a)
     logb = np.log(b)
     lse = np.empty(m, dtype=f.dtype)
-    omega, best, gstate = 1.0, np.inf, 0
-    _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
+    omega, best, gstate, gprev_err = 1.0, np.inf, 0, 0.0
+    annealed = 0
+    if stages.shape[0] > 0:
+        r_prev = reg
+        for rk in stages:
+            fkeep, gkeep, r_keep = f.copy(), g.copy(), r_prev
+            f *= r_prev / rk
+            g *= r_prev / rk
+            r_prev = rk
+            for t in range(inner):
+                if stop[0] != 0:
+                    break
+                _log_row_step(M, -1.0 / rk, a, b, loga, g, f, lse, nblocks, 1.0, log_fast)
+                for j in range(m):
+                    g[j] = logb[j] - lse[j]
+            if not (_finite_log(f) and _finite_log(g)):
+                f[:] = fkeep
+                g[:] = gkeep
+                r_prev = r_keep
+                break
+            annealed += inner
+        f *= r_prev / reg
+        g *= r_prev / reg
+        _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, 1.0, log_fast)
+    else:
+        _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
     value_ready, pass_value = False, 0.0
     status, niter, err = MAX_ITER, 0, 1.0
     trace = np.empty(64)
@@ -662,26 +723,13 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
                 g[j] = (1.0 - omega) * g[j] + omega * fresh
             else:
                 g[j] = fresh
-        # one exp per entry where safe, else the exact two-exp pass (as the C++ kernel)
-        fast = False
-        if log_fast:
-            fast, pass_value = _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega)
-        value_ready = fast  # <P, M> of the final (f, g) comes with a fast pass
-        if not fast:
-            if log_fast:
-                f[:] = fprev
-            _log_pass(M, scale, loga, g, f, True, lse, nblocks, omega)
-        finite = True
-        for i in range(n):
-            if np.isnan(f[i]) or f[i] == np.inf:
-                finite = False
-        for j in range(m):
-            if np.isnan(g[j]) or g[j] == np.inf:
-                finite = False
-        if not finite:
+        # one exp per entry where safe, else the exact two-exp pass (as the C++ kernel); <P, M> of the final
+        # (f, g) comes with a fast pass
+        value_ready, pass_value = _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast)
+        if not (_finite_log(f) and _finite_log(g)):
             f[:] = fprev
             g[:] = gprev
-            status, niter = NUMERICAL_ERROR, ii
+            status, niter = NUMERICAL_ERROR, ii + annealed
             value_ready = False
             break
         if ii % check_every == 0:
@@ -693,13 +741,14 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
             if want_trace:
                 trace, ntrace = _push(trace, ntrace, err)
             if err < stop_thr:
-                status, niter = OK, ii
+                status, niter = OK, ii + annealed
                 break
-            om, best, gstate = _guard(omega_target, omega_start, err, best, gstate)
+            om, best, gstate, gprev_err, omega_target = _guard(omega_target, omega_start, err, best, gstate,
+                                                               gprev_err, check_every)
             omega = om
         ii += 1
     if status == MAX_ITER:
-        niter = max(0, ii - 1)
+        niter = max(0, ii - 1) + annealed
     plan = np.empty((n if want_plan else 0, m if want_plan else 0), dtype=f.dtype)
     if value_ready and not want_plan:
         value = pass_value
@@ -793,16 +842,16 @@ def _stab_driver(M, a, b, reg, alpha, beta, max_iter, stop_thr, check_every, tau
     return value, plan, status, niter, err, trace[:ntrace]
 
 
-def _log_or_stab(kind, M, a, b, t, reg, x, y, max_iter, stop_thr, check_every, tau, omega, omega_start, want_plan,
-                 want_trace, nb, log_fast=True):
-    work = _work(M, b, max_iter)
+def _log_or_stab(kind, M, a, b, t, reg, x, y, o, want_plan, want_trace, nb):
+    work = _work(M, b, o.max_iter)
     if kind == 0:
         value, plan, status, niter, err, trace = _interrupt.run(
-            _log_driver, M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), float(omega),
-            float(omega_start), bool(want_plan), bool(want_trace), nb, bool(log_fast), work=work)
+            _log_driver, M, a, b, t(reg), x, y, int(o.max_iter), float(o.stop_thr), int(o.check_every),
+            _omega_arg(o), float(o.omega_start), bool(want_plan), bool(want_trace), nb, bool(o.log_fast),
+            np.array(anneal_stages(o, float(reg)), dtype=np.float64), int(o.anneal_inner), work=work)
     else:
         value, plan, status, niter, err, trace = _interrupt.run(
-            _stab_driver, M, a, b, t(reg), x, y, int(max_iter), float(stop_thr), int(check_every), t(tau),
+            _stab_driver, M, a, b, t(reg), x, y, int(o.max_iter), float(o.stop_thr), int(o.check_every), t(o.tau),
             bool(want_plan), bool(want_trace), nb, work=work)
     return _as_dict(np.array([value], dtype=M.dtype), plan, np.array([status], dtype=np.int32),
                     np.array([niter], dtype=np.int32), np.array([err]), trace, want_plan)
@@ -821,8 +870,7 @@ def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=Fals
         raise ValueError("sinkhorn_cloud: empty problem")
     if want_plan and N != 1:
         raise ValueError("a plan is only returned for a single problem")
-    if o.check_every < 1 or not 0.0 < o.omega < 2.0 or o.num_threads < 0 or o.max_iter < 0:
-        raise ValueError("sinkhorn_cloud: invalid options (check_every >= 1, omega in (0, 2), num_threads >= 0)")
+    check_options(o)
     C = (np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y.T, dtype=np.float64),
          metric == "euclidean")
     nb = _nblocks(n, m, o.num_threads)
@@ -836,8 +884,9 @@ def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=Fals
         with _threads(nb):
             value, P, st, it, e, tr = _interrupt.run(
                 _log_driver, C, a.astype(np.float64), B[:, k].astype(np.float64), float(reg), f, g, int(o.max_iter),
-                float(o.stop_thr), int(o.check_every), float(o.omega), float(o.omega_start), bool(want_plan),
-                bool(want_trace), nb, bool(o.log_fast), work=_work(C, B[:, k], o.max_iter))
+                float(o.stop_thr), int(o.check_every), _omega_arg(o), float(o.omega_start), bool(want_plan),
+                bool(want_trace), nb, bool(o.log_fast), np.array(anneal_stages(o, float(reg)), dtype=np.float64),
+                int(o.anneal_inner), work=_work(C, B[:, k], o.max_iter))
         X[:, k], Y[:, k] = f, g
         values[k], status[k], niter[k], err[k] = value, st, it, e
         if N == 1:
@@ -854,6 +903,112 @@ def sinkhorn_cloud_f32(x, y, a, B, reg, X, Y, **kwargs):
     Y[...] = Y64
     return _cast32(out)
 
+
+
+@njit(cache=True, parallel=True, error_model="numpy", nogil=True)
+def _apply_T(C, scale, loga, f, tf, nblocks):
+    # tf_i = log a_i - LSE_j(C_ij scale + f_j) (the symmetric driver's map, csrc/cpu/sinkhorn_cpu.cpp)
+    n, m = _cost_shape(C)
+    R = 8
+    chunk = (n + nblocks - 1) // nblocks
+    for t in prange(nblocks):
+        buf = np.empty((R, m), dtype=f.dtype)
+        i0, i1 = t * chunk, min(n, (t + 1) * chunk)
+        for t0 in range(i0, i1, R):
+            t1 = min(i1, t0 + R)
+            M = _cost_tile(C, t0, t1, buf)
+            for i in range(t0, t1):
+                if loga[i] == -np.inf:
+                    tf[i] = -np.inf
+                    continue
+                mx = -np.inf
+                for j in range(m):
+                    x = M[i - t0, j] * scale + f[j]
+                    if x > mx:
+                        mx = x
+                s = 0.0
+                for j in range(m):
+                    s += math.exp(M[i - t0, j] * scale + f[j] - mx)
+                tf[i] = loga[i] - (mx + math.log(s))
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _average_log(f, tf):
+    for i in range(f.shape[0]):
+        f[i] = tf[i] if (tf[i] == -np.inf or f[i] == -np.inf) else 0.5 * f[i] + 0.5 * tf[i]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _symmetric_driver(C, a, reg, f, max_iter, stop_thr, check_every, want_trace, nblocks, stages, inner, stop):
+    # The averaged fixed point of the symmetric problem (csrc/cpu/sinkhorn_cpu.cpp, symmetric_driver)
+    n = f.shape[0]
+    loga = np.log(a)
+    tf = np.empty_like(f)
+    annealed = 0
+    r_prev = reg
+    for rk in stages:
+        f *= r_prev / rk
+        r_prev = rk
+        for t in range(inner):
+            if stop[0] != 0:
+                break
+            _apply_T(C, -1.0 / rk, loga, f, tf, nblocks)
+            if not _finite_log(tf):
+                break
+            _average_log(f, tf)
+            annealed += 1
+    f *= r_prev / reg
+    status, niter, err = MAX_ITER, 0, 1.0
+    trace = np.empty(64)
+    ntrace = 0
+    ii = 0
+    while ii < max_iter and stop[0] == 0:
+        _apply_T(C, -1.0 / reg, loga, f, tf, nblocks)
+        if not _finite_log(tf):
+            return NUMERICAL_ERROR, ii + annealed, err, trace[:ntrace]
+        if ii % check_every == 0:
+            err = 0.0
+            for i in range(n):
+                if a[i] != 0.0:
+                    err += a[i] * abs(math.expm1(f[i] - tf[i]))
+            if want_trace:
+                trace, ntrace = _push(trace, ntrace, err)
+            if err < stop_thr:
+                return OK, ii + annealed, err, trace[:ntrace]
+        _average_log(f, tf)
+        ii += 1
+    return MAX_ITER, max(0, ii - 1) + annealed, err, trace[:ntrace]
+
+
+def sinkhorn_symmetric_cloud_f64(x, a, reg, f, *, metric, options, want_trace=False):
+    """The symmetric problem (a, a) on one point cloud x (n x d), as otkit._ext.sinkhorn_symmetric_cloud_f64: the
+    averaged fixed point on the log-scaling f (n), updated in place."""
+    o = options
+    check_options(o)
+    if metric not in ("sqeuclidean", "euclidean"):
+        raise ValueError(f"metric must be 'sqeuclidean' or 'euclidean', got {metric!r}")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("sinkhorn_symmetric_cloud: empty point cloud")
+    if a.shape != (n,) or f.shape != (n,):
+        raise ValueError("sinkhorn_symmetric_cloud: a and f must have n entries")
+    if not (reg > 0 and math.isfinite(reg)):
+        raise ValueError("reg must be a finite number > 0")
+    x64 = np.ascontiguousarray(x, dtype=np.float64)
+    C = (x64, np.ascontiguousarray(x64.T), metric == "euclidean")
+    nb = _nblocks(n, n, o.num_threads)
+    f64 = f.astype(np.float64)
+    with _threads(nb):
+        st, it, e, tr = _interrupt.run(
+            _symmetric_driver, C, a.astype(np.float64), float(reg), f64, int(o.max_iter), float(o.stop_thr),
+            int(o.check_every), bool(want_trace), nb, np.array(anneal_stages(o, float(reg)), dtype=np.float64),
+            int(o.anneal_inner), work=_work(C, a[:, None], o.max_iter))
+    f[...] = f64
+    return {"status": np.array([st], dtype=np.int32), "niter": np.array([it], dtype=np.int32),
+            "err": np.array([e]), "trace": [float(t) for t in tr]}
+
+
+sinkhorn_symmetric_cloud_f32 = sinkhorn_symmetric_cloud_f64
 
 
 def sinkhorn_batch_f64(M, x, y, a, b, reg, X, Y, *, method, metric="sqeuclidean", options, want_plans=False):
@@ -876,8 +1031,11 @@ def sinkhorn_batch_f64(M, x, y, a, b, reg, X, Y, *, method, metric="sqeuclidean"
         raise ValueError("sinkhorn_batch: a and X must be (B, n)")
     if b.shape != (nb, m) or Y.shape != (nb, m):
         raise ValueError("sinkhorn_batch: b and Y must be (B, m)")
-    if options.omega != 1.0:
+    check_options(options)
+    if options.omega != 1.0 or options.omega_auto:
         raise ValueError("sinkhorn_batch: no over-relaxation (omega must be 1)")
+    if SinkhornMethod(int(method)) != SinkhornMethod.LOG:
+        no_annealing(options, "the kernel-form and stabilized methods")
     values = np.empty(nb)
     status = np.empty(nb, dtype=np.int32)
     niter = np.empty(nb, dtype=np.int32)
