@@ -114,7 +114,8 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
     r"""Entropic regularized Wasserstein barycenter of the histograms in the columns of ``A``.
 
     Torch tensors give a tensor of A's dtype and device. When ``A``, ``M`` or ``weights`` requires grad
-    (methods ``"sinkhorn"`` and ``"sinkhorn_log"``), the barycenter is differentiable: the compiled kernel
+    (every method; the stabilized one takes its absorption decisions on the torch iterates), the barycenter is
+    differentiable: the compiled kernel
     finds the number of iterations, then the same iterations run in torch and autograd differentiates
     through them (*unrolled*, as POT's torch backend; memory grows with the iterations).
 
@@ -183,53 +184,127 @@ def barycenter(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, sto
        Computing, 37(2), A1111-A1138.
     """
     torch = _autograd.torch_module(A, M, weights)
-    if (torch is not None and isinstance(method, str) and method.lower() in ("sinkhorn", "sinkhorn_log")
+    if (torch is not None and isinstance(method, str) and method.lower() in _METHODS
             and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (A, M, weights))):
-        return _barycenter_unrolled(torch, A, M, reg, weights, method.lower(), numItermax, stopThr, verbose, log,
-                                    warn, backend)
+        meth = method.lower()
+        return _unrolled_fixed(
+            torch, A, M, weights, log,
+            lambda hA, hM, hw: _barycenter_arrays(hA, hM, reg, weights=hw, method=meth, numItermax=numItermax,
+                                                  stopThr=stopThr, verbose=verbose, log=True, warn=warn, tau=tau,
+                                                  backend=backend)[1],
+            lambda At, Mt, w, iters: _ITERATE[meth](At, Mt, w, iters, reg, tau))
     return _barycenter_arrays(A, M, reg, weights=weights, method=method, numItermax=numItermax, stopThr=stopThr,
                               verbose=verbose, log=log, warn=warn, tau=tau, backend=backend)
 
 
-def _barycenter_unrolled(torch, A, M, reg, weights, method, numItermax, stopThr, verbose, log, warn, backend):
-    """The differentiable barycenter: the kernel's iteration count, then the same Bregman iterations in torch
-    (Benamou et al. 2015, eq. (21); log-domain: the same in log-sum-exp form)."""
+def _unrolled_fixed(torch, A, M, weights, log, solve, iterate, count=lambda lg: lg["niter"] + 1):
+    """The differentiable fixed-support barycenters: ``solve(A, M, weights)`` (the compiled kernel on host copies)
+    gives the log and the iteration count, then ``iterate(A, M, w, iters)`` runs the same iterations in torch and
+    autograd differentiates through them (unrolled, as POT's torch backend)."""
     _autograd.check_same_device(torch, ("A", "M", "weights"), A, M, weights)
-    host = lambda t: _autograd.host_or_device(torch, t)  # noqa: E731
-    hA, hM = host(A), host(M)
-    hA = hA.cpu().numpy() if torch.is_tensor(hA) else hA
-    hM = hM.cpu().numpy() if torch.is_tensor(hM) else hM
-    hw = host(weights)
-    hw = hw.cpu().numpy() if torch.is_tensor(hw) else hw
-    _, lg = _barycenter_arrays(hA, hM, reg, weights=hw, method=method, numItermax=numItermax, stopThr=stopThr,
-                               verbose=verbose, log=True, warn=warn, backend=backend)
+
+    def host(t):
+        t = _autograd.host_or_device(torch, t)
+        return t.cpu().numpy() if torch.is_tensor(t) else t
+
+    lg = solve(host(A), host(M), host(weights))
     ref = next(t for t in (A, M, weights) if isinstance(t, torch.Tensor))
     dt = ref.dtype if ref.is_floating_point() else torch.float64
     as_t = lambda t: t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t), device=ref.device)  # noqa: E731
     At, Mt = as_t(A).to(dt), as_t(M).to(dt)
-    d, N = At.shape
+    N = At.shape[1]
     w = as_t(weights).to(dt) if weights is not None else torch.full((N,), 1.0 / N, dtype=dt, device=ref.device)
-    iters = lg["niter"] + 1  # the kernel returns the barycenter of iteration niter (0-based)
-    if method == "sinkhorn":
-        K = torch.exp(-Mt / reg)
-        UKv = K @ (At / K.sum(0)[:, None])
-        u = torch.exp(torch.log(UKv).mean(1))[:, None] / UKv
-        for _ in range(iters):
-            UKv = u * (K.T @ (At / (K @ u)))
-            bar = torch.exp(torch.log(UKv) @ w)
-            u = u * bar[:, None] / UKv
-    else:
-        Ms = -Mt / reg
-        logA = torch.log(At + 1e-16)
-        G = torch.zeros_like(At)
-        for it in range(iters):
-            F = logA - torch.logsumexp(Ms[:, :, None] + G[None, :, :], dim=1)  # F_ik = log A_ik - LSE_j(Ms_ij + G_jk)
-            LKU = torch.logsumexp(Ms[:, :, None] + F[:, None, :], dim=0)  # LKU_jk = LSE_i(Ms_ij + F_ik)
-            logbar = LKU @ w
-            if it < iters - 1:
-                G = logbar[:, None] - LKU
-        bar = torch.exp(logbar)
+    bar = iterate(At, Mt, w, count(lg))  # (by default the barycenter of iteration niter, 0-based)
     return (bar, lg) if log else bar
+
+
+def _iterate_sinkhorn(At, Mt, w, iters, reg, tau=None):
+    """Bregman projections (Benamou et al. 2015, eq. (21)), POT's barycenter_sinkhorn iterates."""
+    import torch
+    K = torch.exp(-Mt / reg)
+    UKv = K @ (At / K.sum(0)[:, None])
+    u = torch.exp(torch.log(UKv).mean(1))[:, None] / UKv
+    for _ in range(iters):
+        UKv = u * (K.T @ (At / (K @ u)))
+        bar = torch.exp(torch.log(UKv) @ w)
+        u = u * bar[:, None] / UKv
+    return bar
+
+
+def _iterate_log(At, Mt, w, iters, reg, tau=None):
+    """The same projections in log-sum-exp form (POT's _barycenter_sinkhorn_log)."""
+    import torch
+    Ms = -Mt / reg
+    logA = torch.log(At + 1e-16)
+    G = torch.zeros_like(At)
+    for it in range(iters):
+        F = logA - torch.logsumexp(Ms[:, :, None] + G[None, :, :], dim=1)  # F_ik = log A_ik - LSE_j(Ms_ij + G_jk)
+        LKU = torch.logsumexp(Ms[:, :, None] + F[:, None, :], dim=0)  # LKU_jk = LSE_i(Ms_ij + F_ik)
+        logbar = LKU @ w
+        if it < iters - 1:
+            G = logbar[:, None] - LKU
+    return torch.exp(logbar)
+
+
+def _iterate_stabilized(At, Mt, w, iters, reg, tau):
+    """POT's barycenter_stabilized: scalings absorbed into the potentials (alpha, beta) when one exceeds tau, the
+    absorption decided on the torch iterates (the kernel's decisions, up to rounding)."""
+    import torch
+    dim, N = At.shape
+    u = torch.full((dim, N), 1.0 / dim, dtype=At.dtype, device=At.device)
+    v = u.clone()
+    K = torch.exp(-Mt / reg)
+    alpha = torch.zeros(dim, dtype=At.dtype, device=At.device)
+    beta = torch.zeros_like(alpha)
+    for _ in range(iters):
+        u = At / (K @ v)
+        Ktu = K.T @ u
+        q = torch.exp(torch.log(Ktu) @ w)
+        v = q[:, None] / Ktu
+        if bool((u > tau).any()) or bool((v > tau).any()):
+            alpha = alpha + reg * torch.log(u.max(1).values)
+            beta = beta + reg * torch.log(v.max(1).values)
+            K = torch.exp((alpha[:, None] + beta[None, :] - Mt) / reg)
+            v = torch.ones_like(v)
+    return q
+
+
+def _iterate_debiased(At, Mt, w, iters, reg, tau=None):
+    """Debiased Bregman projections (Janati et al. 2020, Alg. 1), POT's _barycenter_debiased iterates: the
+    barycenter times the debiasing factor c, c <- sqrt(c bar / K c)."""
+    import torch
+    K = torch.exp(-Mt / reg)
+    UKv = K @ (At / K.sum(0)[:, None])
+    u = torch.exp(torch.log(UKv).mean(1))[:, None] / UKv
+    c = torch.ones(At.shape[0], dtype=At.dtype, device=At.device)
+    for _ in range(iters):
+        UKv = K @ (At / (K @ u))
+        bar = c * torch.exp(torch.log(UKv) @ w)
+        u = bar[:, None] / UKv
+        c = torch.sqrt(c * bar / (K @ c))
+    return bar
+
+
+def _iterate_debiased_log(At, Mt, w, iters, reg, tau=None):
+    """The debiased projections in log-sum-exp form (POT's _barycenter_debiased_log: 10 averaged steps of the
+    debiasing potential c per iteration)."""
+    import torch
+    Ms = -Mt / reg
+    logA = torch.log(At + 1e-16)
+    G = torch.zeros_like(At)
+    c = torch.zeros(At.shape[0], dtype=At.dtype, device=At.device)
+    for it in range(iters):
+        F = logA - torch.logsumexp(Ms[:, :, None] + G[None, :, :], dim=1)
+        LKU = torch.logsumexp(Ms[:, :, None] + F[:, None, :], dim=0)
+        logbar = LKU @ w + c
+        if it < iters - 1:
+            G = logbar[:, None] - LKU
+            for _ in range(10):
+                c = 0.5 * (c + logbar - torch.logsumexp(Ms + c[:, None], dim=0))
+    return torch.exp(logbar)
+
+
+_ITERATE = {"sinkhorn": _iterate_sinkhorn, "sinkhorn_log": _iterate_log, "sinkhorn_stabilized": _iterate_stabilized}
 
 
 def _check_fixed(A, M, reg, weights, numItermax, stopThr, balanced=True):
@@ -285,7 +360,6 @@ def barycenter_stabilized(A, M, reg, tau=1e10, weights=None, numItermax=1000, st
                       stopThr=stopThr, verbose=verbose, log=log, warn=warn, tau=tau, backend=backend)
 
 
-@_autograd.tensors_in_out("barycenter_debiased", ('A', 'M'))
 def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False,
                         log=False, warn=True, backend="auto"):
     r"""Debiased Sinkhorn barycenter of the histograms in the columns of ``A`` (Janati et al. 2020).
@@ -336,7 +410,9 @@ def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=1
     Returns
     -------
     a : (dim,) ndarray
-        The debiased barycenter (torch CPU tensors in: a tensor).
+        The debiased barycenter (torch CPU tensors in: a tensor). When ``A``, ``M`` or ``weights`` requires
+        grad, it is differentiable by unrolling: the kernel finds the iteration count, then the same iterations
+        run in torch (memory grows with the iterations).
     log : dict
         Only if ``log`` is True.
 
@@ -357,6 +433,25 @@ def barycenter_debiased(A, M, reg, weights=None, method="sinkhorn", numItermax=1
     .. [37] Janati, H., Cuturi, M., Gramfort, A. (2020). Debiased Sinkhorn barycenters. Proceedings of
        the 37th International Conference on Machine Learning, PMLR 119:4692-4701.
     """
+    torch = _autograd.torch_module(A, M, weights)
+    if (torch is not None and isinstance(method, str) and method.lower() in ("sinkhorn", "sinkhorn_log")
+            and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (A, M, weights))):
+        meth = method.lower()
+        return _unrolled_fixed(
+            torch, A, M, weights, log,
+            lambda hA, hM, hw: _debiased_arrays(hA, hM, reg, weights=hw, method=meth, numItermax=numItermax,
+                                                stopThr=stopThr, verbose=verbose, log=True, warn=warn,
+                                                backend=backend)[1],
+            lambda At, Mt, w, iters: (_iterate_debiased_log if meth == "sinkhorn_log" else _iterate_debiased)(
+                At, Mt, w, iters, reg))
+    return _debiased_arrays(A, M, reg, weights=weights, method=method, numItermax=numItermax, stopThr=stopThr,
+                            verbose=verbose, log=log, warn=warn, backend=backend)
+
+
+@_autograd.tensors_in_out("barycenter_debiased", ('A', 'M'))
+def _debiased_arrays(A, M, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-4, verbose=False,
+                     log=False, warn=True, backend="auto"):
+    """barycenter_debiased on arrays (torch CPU tensors read as NumPy, no graph)."""
     check_method(method, ("sinkhorn", "sinkhorn_log"))
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]
@@ -455,36 +550,29 @@ def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, num
     torch = _autograd.torch_module(A, M, weights)
     if (torch is not None and isinstance(method, str) and method.lower() == "sinkhorn"
             and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (A, M, weights))):
-        return _barycenter_unbalanced_unrolled(torch, A, M, reg, reg_m, weights, numItermax, stopThr, verbose, log,
-                                               warn, backend)
+        from .unbalanced import _reg_pair
+
+        rm = _reg_pair(reg_m)[0]
+        fi = 1.0 if np.isinf(rm) else rm / (rm + reg)
+        return _unrolled_fixed(
+            torch, A, M, weights, log,
+            lambda hA, hM, hw: _barycenter_unbalanced_arrays(hA, hM, reg, reg_m, weights=hw, numItermax=numItermax,
+                                                             stopThr=stopThr, verbose=verbose, log=True, warn=warn,
+                                                             backend=backend)[1],
+            lambda At, Mt, w, iters: _iterate_unbalanced(At, Mt, w, iters, reg, fi),
+            # the kernel's q is that of iteration niter (0-based), or of the one before it on a numerical error
+            lambda lg: lg["niter"] + (0 if lg["status"] == _status.NAMES.get(_status.NUMERICAL_ERROR) else 1))
     return _barycenter_unbalanced_arrays(A, M, reg, reg_m, method=method, weights=weights, numItermax=numItermax,
                                          stopThr=stopThr, verbose=verbose, log=log, tau=tau, warn=warn,
                                          backend=backend)
 
 
-def _barycenter_unbalanced_unrolled(torch, A, M, reg, reg_m, weights, numItermax, stopThr, verbose, log, warn,
-                                    backend):
-    """The differentiable unbalanced barycenter: the kernel's iteration count, then the same iterations in torch
-    (u = (A / K v)^fi, q = power mean of K^T u, v = (q / K^T u)^fi)."""
-    from .unbalanced import _reg_pair
-
-    _autograd.check_same_device(torch, ("A", "M", "weights"), A, M, weights)
-    host = lambda t: None if t is None else (t.detach().cpu().numpy() if torch.is_tensor(t) else t)  # noqa: E731
-    _, lg = _barycenter_unbalanced_arrays(host(A), host(M), reg, reg_m, weights=host(weights), numItermax=numItermax,
-                                          stopThr=stopThr, verbose=verbose, log=True, warn=warn, backend=backend)
-    reg_m = _reg_pair(reg_m)[0]
-    ref = next(t for t in (A, M, weights) if isinstance(t, torch.Tensor))
-    dt = ref.dtype if ref.is_floating_point() else torch.float64
-    as_t = lambda t: t if isinstance(t, torch.Tensor) else torch.as_tensor(np.asarray(t), device=ref.device)  # noqa: E731
-    At, Mt = as_t(A).to(dt), as_t(M).to(dt)
-    d, N = At.shape
-    w = as_t(weights).to(dt) if weights is not None else torch.full((N,), 1.0 / N, dtype=dt, device=ref.device)
-    fi = 1.0 if np.isinf(reg_m) else reg_m / (reg_m + reg)
+def _iterate_unbalanced(At, Mt, w, iters, reg, fi):
+    """The unbalanced barycenter's iterations (u = (A / K v)^fi, q = power mean of K^T u, v = (q / K^T u)^fi)."""
+    import torch
     K = torch.exp(-Mt / reg)
     v = torch.ones_like(At)
-    q = torch.ones(d, dtype=dt, device=ref.device)
-    # the kernel's q is that of iteration niter (0-based), or of the one before it on a numerical error
-    iters = lg["niter"] + (0 if lg["status"] == _status.NAMES.get(_status.NUMERICAL_ERROR) else 1)
+    q = torch.ones(At.shape[0], dtype=At.dtype, device=At.device)
     for _ in range(iters):
         u = (At / (K @ v)) ** fi
         Ktu = K.T @ u
@@ -493,7 +581,7 @@ def _barycenter_unbalanced_unrolled(torch, A, M, reg, reg_m, weights, numItermax
         else:
             q = ((Ktu ** (1.0 - fi)) @ w) ** (1.0 / (1.0 - fi))
         v = (q[:, None] / Ktu) ** fi
-    return (q, lg) if log else q
+    return q
 
 
 @_autograd.tensors_in_out("barycenter_unbalanced", ('A', 'M'))
@@ -639,40 +727,98 @@ def convolutional_barycenter2d(A, reg, weights=None, method="sinkhorn", numIterm
        geometric domains. ACM Transactions on Graphics (TOG), 34(4), 66.
     """
     torch = _autograd.torch_module(*(A if isinstance(A, (list, tuple)) else [A]), weights)
-    if (torch is not None and isinstance(method, str) and method.lower() == "sinkhorn"
+    if (torch is not None and isinstance(method, str) and method.lower() in ("sinkhorn", "sinkhorn_log")
             and any(isinstance(t, torch.Tensor) and t.requires_grad
                     for t in list(A if isinstance(A, (list, tuple)) else [A]) + [weights])):
-        return _conv_unrolled(torch, A, reg, weights, numItermax, stopThr, verbose, log, warn, stabThr, backend)
+        meth = method.lower()
+        return _conv_unrolled(
+            torch, A, weights, log,
+            lambda hA, hw: _conv_arrays(hA, reg, weights=hw, method=meth, numItermax=numItermax, stopThr=stopThr,
+                                        verbose=verbose, log=True, warn=warn, stabThr=stabThr, backend=backend)[1],
+            lambda At, w, iters: (_iterate_conv_log if meth == "sinkhorn_log" else _iterate_conv)(
+                At, w, iters, reg, stabThr))
     return _conv_arrays(A, reg, weights=weights, method=method, numItermax=numItermax, stopThr=stopThr,
                         verbose=verbose, log=log, warn=warn, stabThr=stabThr, backend=backend)
 
 
-def _conv_unrolled(torch, A, reg, weights, numItermax, stopThr, verbose, log, warn, stabThr, backend):
-    """The differentiable convolutional barycenter: the kernel's iteration count, then POT's iterations
-    (_convolutional_barycenter2d) in torch, the Gaussian kernel applied along each axis."""
+def _conv_unrolled(torch, A, weights, log, solve, iterate):
+    """The differentiable convolutional barycenters: ``solve(images, weights)`` (the compiled kernel on host
+    copies) gives the log and the iteration count, then ``iterate(images, w, iters)`` runs POT's iterations in
+    torch (the Gaussian kernel applied along each axis) and autograd differentiates through them."""
     imgs = torch.stack(list(A)) if isinstance(A, (list, tuple)) else A
     _autograd.check_same_device(torch, ("A", "weights"), imgs, weights)
     host = lambda t: None if t is None else (t.detach().cpu().numpy() if torch.is_tensor(t) else t)  # noqa: E731
-    _, lg = _conv_arrays(host(imgs), reg, weights=host(weights), numItermax=numItermax, stopThr=stopThr,
-                         verbose=verbose, log=True, warn=warn, stabThr=stabThr, backend=backend)
+    lg = solve(host(imgs), host(weights))
     At = imgs if imgs.is_floating_point() else imgs.to(torch.float64)
-    N, R, C = At.shape
+    N = At.shape[0]
     w = (torch.as_tensor(weights, dtype=At.dtype, device=At.device) if weights is not None
          else torch.full((N,), 1.0 / N, dtype=At.dtype, device=At.device))
+    bar = iterate(At, w, lg["niter"] + 1)  # the kernel's barycenter is that of iteration niter (0-based)
+    return (bar, lg) if log else bar
+
+
+def _gauss_conv(At, reg):
+    """X -> K1 X K2^T with the Gaussian kernels exp(-(t_i - t_j)^2 / reg) of each axis (POT's convolution)."""
+    import torch
 
     def gauss(n):
         t = torch.linspace(0, 1, n, dtype=At.dtype, device=At.device)
         return torch.exp(-((t[:, None] - t[None, :]) ** 2) / reg)
 
-    K1, K2 = gauss(R), gauss(C)
-    conv = lambda X: torch.einsum("ij,klj->kli", K2, torch.einsum("ij,kjl->kil", K1, X))  # noqa: E731
+    K1, K2 = gauss(At.shape[1]), gauss(At.shape[2])
+    return lambda X: torch.einsum("ij,klj->kli", K2, torch.einsum("ij,kjl->kil", K1, X))
+
+
+def _iterate_conv(At, w, iters, reg, stabThr, debiased=False):
+    """POT's _convolutional_barycenter2d (and _debiased: the barycenter times c, c <- sqrt(c bar / K c) ten times
+    per iteration) in torch."""
+    import torch
+    conv = _gauss_conv(At, reg)
+    N, R, C = At.shape
     bar = torch.full((R, C), 1.0 / (R * C), dtype=At.dtype, device=At.device)
+    c = torch.ones((R, C), dtype=At.dtype, device=At.device)
     KU = conv(torch.ones_like(At))
-    for _ in range(lg["niter"] + 1):  # the kernel's barycenter is that of iteration niter (0-based)
+    for _ in range(iters):
         KV = conv(bar[None] / KU)
         KU = conv(At / KV)
         bar = torch.exp(torch.sum(w[:, None, None] * torch.log(KU + stabThr), dim=0))
-    return (bar, lg) if log else bar
+        if debiased:
+            bar = c * bar
+            for _ in range(10):
+                c = torch.sqrt(c * bar / conv(c[None])[0])
+    return bar
+
+
+def _iterate_conv_log(At, w, iters, reg, stabThr, debiased=False):
+    """POT's _convolutional_barycenter2d_log (and _debiased_log: plus the debiasing potential c, ten averaged
+    steps per iteration) in torch: the log-domain Gaussian convolution LSE_j(-(t_i - t_j)^2 / reg + X_jl) along
+    each axis."""
+    import torch
+    N, R, C = At.shape
+
+    def lmat(n):
+        t = torch.linspace(0, 1, n, dtype=At.dtype, device=At.device)
+        return -((t[:, None] - t[None, :]) ** 2) / reg
+
+    L1, L2 = lmat(R), lmat(C)
+
+    def conv(X):  # (N, R, C): rows by L1, then columns by L2
+        Y = torch.logsumexp(L1[None, :, :, None] + X[:, None, :, :], dim=2)
+        return torch.logsumexp(L2[None, None, :, :] + Y[:, :, None, :], dim=3)
+
+    logA = torch.log(At + stabThr)
+    G = torch.zeros_like(At)
+    c = torch.zeros((R, C), dtype=At.dtype, device=At.device)
+    for it in range(iters):
+        LKU = conv(logA - conv(G))
+        log_bar = torch.sum(w[:, None, None] * LKU, dim=0)
+        if debiased:
+            log_bar = log_bar + c
+            for _ in range(10):
+                c = 0.5 * (c + log_bar - conv(c[None])[0])
+        if it < iters - 1:
+            G = log_bar[None] - LKU
+    return torch.exp(log_bar)
 
 
 @_autograd.tensors_in_out("convolutional_barycenter2d", ('A',))
@@ -695,7 +841,6 @@ def _conv_arrays(A, reg, weights=None, method="sinkhorn", numItermax=10000, stop
                    dtype)
 
 
-@_autograd.tensors_in_out("convolutional_barycenter2d_debiased", ('A',))
 def convolutional_barycenter2d_debiased(A, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-3,
                                         verbose=False, log=False, warn=True, stabThr=None, backend="auto"):
     r"""Debiased Sinkhorn barycenter of 2-D images (Janati et al. 2020), convolutional.
@@ -738,6 +883,8 @@ def convolutional_barycenter2d_debiased(A, reg, weights=None, method="sinkhorn",
     Returns
     -------
     a : (height, width) ndarray
+        Torch tensors in: a tensor, differentiable by unrolling when ``A`` or ``weights`` requires grad (the
+        kernel finds the iteration count, then the same iterations run in torch).
     log : dict (only if ``log``)
 
     Examples
@@ -756,6 +903,27 @@ def convolutional_barycenter2d_debiased(A, reg, weights=None, method="sinkhorn",
     .. [37] Janati, H., Cuturi, M., Gramfort, A. (2020). Debiased Sinkhorn barycenters. Proceedings of
        the 37th International Conference on Machine Learning, PMLR 119:4692-4701.
     """
+    torch = _autograd.torch_module(*(A if isinstance(A, (list, tuple)) else [A]), weights)
+    if (torch is not None and isinstance(method, str) and method.lower() in ("sinkhorn", "sinkhorn_log")
+            and any(isinstance(t, torch.Tensor) and t.requires_grad
+                    for t in list(A if isinstance(A, (list, tuple)) else [A]) + [weights])):
+        meth = method.lower()
+        stab = (1e-30 if meth == "sinkhorn_log" else 1e-15) if stabThr is None else stabThr
+        return _conv_unrolled(
+            torch, A, weights, log,
+            lambda hA, hw: _conv_debiased_arrays(hA, reg, weights=hw, method=meth, numItermax=numItermax,
+                                                 stopThr=stopThr, verbose=verbose, log=True, warn=warn,
+                                                 stabThr=stabThr, backend=backend)[1],
+            lambda At, w, iters: (_iterate_conv_log if meth == "sinkhorn_log" else _iterate_conv)(
+                At, w, iters, reg, stab, debiased=True))
+    return _conv_debiased_arrays(A, reg, weights=weights, method=method, numItermax=numItermax, stopThr=stopThr,
+                                 verbose=verbose, log=log, warn=warn, stabThr=stabThr, backend=backend)
+
+
+@_autograd.tensors_in_out("convolutional_barycenter2d_debiased", ('A',))
+def _conv_debiased_arrays(A, reg, weights=None, method="sinkhorn", numItermax=10000, stopThr=1e-3, verbose=False,
+                          log=False, warn=True, stabThr=None, backend="auto"):
+    """convolutional_barycenter2d_debiased on arrays (torch CPU tensors read as NumPy, no graph)."""
     check_method(method, ("sinkhorn", "sinkhorn_log"))
     method = method.lower()
     impl = _backend.kernels(backend, "barycenter")[1]

@@ -81,9 +81,14 @@ def _chunks(nb, progress):
 
 
 def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_threads, want_plans, warn, backend,
-                 dtype, progress=False):
+                 dtype, progress=False, omega=1.0):
     """The kernels on validated host arrays. Returns (values (B,), plans or None, log dict)."""
     method = check_method(method, _METHODS)
+    omega_auto = isinstance(omega, str) and omega == "auto"
+    if not omega_auto and (isinstance(omega, str) or not 0.0 < float(omega) < 2.0):
+        raise ValueError(f"omega (over-relaxation) must be in (0, 2) or 'auto', got {omega!r}")
+    if method == "sinkhorn_stabilized" and (omega_auto or float(omega) != 1.0):
+        raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn' and 'sinkhorn_log'")
     reg = check_reg(reg)
     numItermax = check_max_iter(numItermax)
     stopThr = check_threshold(stopThr)
@@ -120,7 +125,8 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     from .bregman import _CHECK_EVERY
 
     opts = impl.SinkhornOptions(max_iter=numItermax, stop_thr=float(stopThr), check_every=_CHECK_EVERY[chosen],
-                                num_threads=int(num_threads))
+                                num_threads=int(num_threads), omega=1.0 if omega_auto else float(omega),
+                                omega_auto=omega_auto)
     kmethod = getattr(impl.SinkhornMethod, _KERNEL_METHOD[chosen])
     parts = _chunks(nb, progress)
     bar = _progress_bar(nb, progress)
@@ -142,7 +148,7 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     if method == "auto" and chosen == "sinkhorn" and (status == st.NUMERICAL_ERROR).any():
         # the kernel form under/overflowed on some problem: all again in the log-domain (as sinkhorn2's "auto")
         return _solve_batch(M, x, y, metric, A, Bw, reg, "sinkhorn_log", numItermax, stopThr, num_threads,
-                            want_plans, warn, backend, dtype, progress)
+                            want_plans, warn, backend, dtype, progress, omega)
     bad = np.flatnonzero(status == st.NUMERICAL_ERROR)
     if bad.size:
         hint = "; use method='sinkhorn_log' or 'auto'" if chosen == "sinkhorn" else ""
@@ -191,7 +197,8 @@ def _progress_bar(total, progress):
 
 
 def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, num_threads=0,
-                    return_plans=False, log=False, warn=True, grad="implicit", backend="auto", progress=False):
+                    return_plans=False, log=False, warn=True, grad="implicit", backend="auto", progress=False,
+                    omega=1.0):
     r"""Entropic OT losses of B independent problems in one call.
 
     .. math::
@@ -233,6 +240,10 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
         Show a progress bar (tqdm; a line per tenth on stderr without it): the problems then go to the kernel in
         about 100 calls instead of one (the same results). ``return_plans=True`` raises a MemoryError naming the
         size before allocating plans that cannot fit.
+    omega : float in (0, 2) or "auto"
+        Over-relaxation of each problem's Sinkhorn (methods ``"sinkhorn"`` and ``"sinkhorn_log"``; see
+        :func:`otkit.sinkhorn`): 1 (default) gives POT's iterates, ``"auto"`` fewer iterations to the same
+        ``stopThr``.
 
     Returns
     -------
@@ -253,7 +264,7 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     torch = _autograd.torch_module(a, b, M)
     if torch is not None:
         return _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, return_plans, log, warn,
-                            grad, backend, progress)
+                            grad, backend, progress, omega)
     dtype = resolve_dtype(None, M)
     M = as_float_array(M, "M")
     if M.ndim != 3 or 0 in M.shape:
@@ -264,7 +275,7 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     dt = np.float32 if dtype == np.float32 else np.float64
     M = np.ascontiguousarray(M, dtype=dt)
     W, plans, lg = _solve_batch(M, None, None, "sqeuclidean", a, b, reg, method, numItermax, stopThr, num_threads,
-                                return_plans, warn, backend, dt, progress)
+                                return_plans, warn, backend, dt, progress, omega)
     return _pack(W, plans, lg, return_plans, log)
 
 
@@ -275,7 +286,7 @@ def _pack(W, plans, lg, return_plans, log):
 
 def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=1000, stopThr=1e-9,
                               method="sinkhorn", num_threads=0, return_plans=False, log=False, warn=True,
-                              grad="implicit", backend="auto", progress=False):
+                              grad="implicit", backend="auto", progress=False, omega=1.0):
     r"""Entropic OT losses between B pairs of point clouds, X_s[k] (n, d) and X_t[k] (m, d), in one call.
 
     The same as :func:`sinkhorn2_batch` on the (B, n, m) costs ``c(x, y) = ||x - y||^2`` (``"sqeuclidean"``) or
@@ -304,7 +315,7 @@ def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean
             C = torch.sqrt(C)
         return sinkhorn2_batch(a, b, C, reg, method=method, numItermax=numIterMax, stopThr=stopThr,
                                num_threads=num_threads, return_plans=return_plans, log=log, warn=warn, grad=grad,
-                               backend=backend, progress=progress)
+                               backend=backend, progress=progress, omega=omega)
     dtype = resolve_dtype(None, X_s)
     dt = np.float32 if dtype == np.float32 else np.float64
     x, y = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
@@ -321,12 +332,12 @@ def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean
             raise ValueError("the costs of X_s and X_t overflow float64; rescale the points")
     x, y = np.ascontiguousarray(x, dtype=dt), np.ascontiguousarray(y, dtype=dt)
     W, plans, lg = _solve_batch(None, x, y, metric, a, b, reg, method, numIterMax, stopThr, num_threads,
-                                return_plans, warn, backend, dt, progress)
+                                return_plans, warn, backend, dt, progress, omega)
     return _pack(W, plans, lg, return_plans, log)
 
 
 def _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, return_plans, log, warn, grad,
-                 backend, progress=False):
+                 backend, progress=False, omega=1.0):
     """sinkhorn2_batch on torch tensors: one batched solve on host copies, then one sinkhorn2 autograd node per
     problem fed with its solution (each problem's implicit gradient, as otkit.sinkhorn2)."""
     if not isinstance(M, torch.Tensor) or M.ndim != 3 or 0 in M.shape:
@@ -342,7 +353,7 @@ def _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, 
         raise ValueError("M has non-finite entries (NaN or inf)")
     dt = np.float32 if Mh.dtype == np.float32 else np.float64
     W, plans, lg = _solve_batch(Mh.astype(dt, copy=False), None, None, "sqeuclidean", host(a), host(b), reg, method,
-                                numItermax, stopThr, num_threads, return_plans, warn, backend, dt, progress)
+                                numItermax, stopThr, num_threads, return_plans, warn, backend, dt, progress, omega)
     A = _weights(host(a), "a", nb, n, np.float64)
     B = _weights(host(b), "b", nb, m, np.float64)
     graph = any(isinstance(t, torch.Tensor) and t.requires_grad for t in (a, b, M))

@@ -1032,8 +1032,8 @@ def sinkhorn_batch_f64(M, x, y, a, b, reg, X, Y, *, method, metric="sqeuclidean"
     if b.shape != (nb, m) or Y.shape != (nb, m):
         raise ValueError("sinkhorn_batch: b and Y must be (B, m)")
     check_options(options)
-    if options.omega != 1.0 or options.omega_auto:
-        raise ValueError("sinkhorn_batch: no over-relaxation (omega must be 1)")
+    if (options.omega != 1.0 or options.omega_auto) and SinkhornMethod(int(method)) == SinkhornMethod.STABILIZED:
+        raise ValueError("sinkhorn_batch: no over-relaxation (omega != 1) for the stabilized method")
     if SinkhornMethod(int(method)) != SinkhornMethod.LOG:
         no_annealing(options, "the kernel-form and stabilized methods")
     values = np.empty(nb)
