@@ -33,6 +33,7 @@ B = rng.dirichlet(np.ones(1024), size=100).T.copy()
 A = rng.dirichlet(np.ones(1024), size=10).T.copy()
 IM256 = rng.random((4, 256, 256)); IM256 /= IM256.sum((1, 2), keepdims=True)
 IM64 = rng.random((4, 64, 64)); IM64 /= IM64.sum((1, 2), keepdims=True)
+X2000, Y2000 = rng.random((2000, 2)), rng.random((2000, 2))
 cases = {
  "sinkhorn d=256 (1000 it)": lambda: otkit.sinkhorn2(*P[256], 0.1, numItermax=1000, stopThr=0),
  "sinkhorn d=1024 (200 it)": lambda: otkit.sinkhorn2(a1, b1, M1, 0.1, numItermax=200, stopThr=0),
@@ -48,6 +49,8 @@ cases = {
  "conv barycenter log 4x64x64 (20 it)": lambda: otkit.convolutional_barycenter2d(IM64, 4e-3, method="sinkhorn_log",
                                                                                  numItermax=20, stopThr=0, warn=False),
  "emd2 d=1024": lambda: otkit.emd2(a1, b1, M1),
+ "sinkhorn_log cloud n=2000 (30 it)": lambda: otkit.sinkhorn2(
+     None, None, otkit.geometry.PointCloud(X2000, Y2000), 0.005, method="sinkhorn_log", numItermax=30, stopThr=0),
 }
 import warnings; warnings.simplefilter("ignore")
 out = {"module": _backend._ext.__name__}
