@@ -11,7 +11,6 @@ POT's sinkhorn_epsilon_scaling runs once, 35 outer iterations at stopThr 1e-9 (i
 iterations).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import otkit  # noqa: E402
-from otkit.bench.common import get_metric, settle, default_cache_dir  # noqa: E402
+from otkit.bench.common import default_cache_dir, emit_report, get_metric, settle  # noqa: E402
 
 
 def solvers(reg):
@@ -124,13 +123,7 @@ def main():
             thr = f"{row['stopThr']:g}" if row["reached"] else f"not reached (last {row['stopThr']:g}, cap {row['cap']})"
             sp = f"{row['speedup_vs_best_pot']:.1f}x" if row.get("speedup_vs_best_pot") else "-"
             lines.append(f"| {row['solver']} | {thr} | {row['niter']} | {row['time']:.2f} | {row['err']:.1e} | {sp} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out + ".md", "w") as fh:
-            fh.write(text)
-        with open(args.out + ".json", "w") as fh:
-            json.dump(runs, fh, indent=1, default=str)
+    emit_report("\n".join(lines) + "\n", runs, args.out)
 
 
 if __name__ == "__main__":

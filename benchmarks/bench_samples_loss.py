@@ -8,7 +8,6 @@ GeomLoss row, "otkit at least as accurate" is the fastest otkit row whose error 
     python benchmarks/bench_samples_loss.py [--n 2000,5000] [--blur 0.05] --out benchmarks/results/samples_loss
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import otkit  # noqa: E402
-from otkit.bench.common import settle  # noqa: E402
+from otkit.bench.common import emit_report, settle  # noqa: E402
 
 
 def _time(fn):
@@ -96,13 +95,7 @@ def main():
             ot = f"{g['otkit_time']:.2f}" if g["otkit_time"] is not None else "-"
             sp = f"{g['speedup']:.1f}x" if g["speedup"] is not None else "-"
             lines.append(f"| {g['solver']} | {g['time']:.2f} | {g['err']:.1e} | {ot} | {sp} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out + ".md", "w") as fh:
-            fh.write(text)
-        with open(args.out + ".json", "w") as fh:
-            json.dump({"runs": runs, "load": os.getloadavg()[0], "backends": backends}, fh, indent=1, default=str)
+    emit_report("\n".join(lines) + "\n", {"runs": runs, "load": os.getloadavg()[0], "backends": backends}, args.out)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,8 @@ py::dict batch(py::object M_, py::object x_, py::object y_, py::array A_, py::ar
     for (auto* arr : {&Bh, &Y})
         if (arr->shape(0) != nb || arr->shape(1) != m) throw py::value_error("sinkhorn_batch: b and Y must be (B, m)");
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
-    if (opt.omega != 1.0 || opt.omega_auto) throw py::value_error("sinkhorn_batch: no over-relaxation (omega must be 1)");
+    if ((opt.omega != 1.0 || opt.omega_auto) && method == SinkhornMethod::STABILIZED)
+        throw py::value_error("sinkhorn_batch: no over-relaxation (omega != 1) for the stabilized method");
     if (method != SinkhornMethod::LOG) sinkhorn_bind::no_annealing(opt, "the kernel-form and stabilized methods");
     py::array_t<T> values(nb);
     py::array_t<T> plans = want_plans ? py::array_t<T>({nb, n, m}) : py::array_t<T>();

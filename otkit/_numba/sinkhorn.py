@@ -958,7 +958,7 @@ def _symmetric_driver(C, a, reg, f, max_iter, stop_thr, check_every, want_trace,
             _average_log(f, tf)
             annealed += 1
     f *= r_prev / reg
-    status, niter, err = MAX_ITER, 0, 1.0
+    err = 1.0
     trace = np.empty(64)
     ntrace = 0
     ii = 0

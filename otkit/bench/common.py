@@ -203,6 +203,14 @@ def write_json(path: Path, obj) -> None:
         json.dump(obj, fh, indent=1, default=_jsonable)
 
 
+def emit_report(text: str, obj, out: str | None) -> None:
+    """Print a Markdown report; with ``out``, also write it to OUT.md and the data to OUT.json."""
+    print(text)
+    if out:
+        Path(out + ".md").write_text(text)
+        write_json(Path(out + ".json"), obj)
+
+
 def write_csv(path: Path, rows: list[dict]) -> None:
     keys: list[str] = []
     for r in rows:
