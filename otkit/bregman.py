@@ -6,6 +6,7 @@ and the backend, and turns the kernel's status into a result, a warning or a ``l
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -649,6 +650,8 @@ def _cloud_sinkhorn2_torch(a, b, geom, reg, grad, solve, log):
 def _eps_options(epsilon0, numInnerItermax, schedule, factor):
     if not isinstance(schedule, str) or schedule.lower() not in SCHEDULES:
         raise ValueError(f"epsilon_schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if isinstance(epsilon0, (bool, np.bool_)) or not isinstance(epsilon0, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"epsilon0 must be a finite number > 0, got {type(epsilon0).__name__}")
     if not (np.isfinite(epsilon0) and epsilon0 > 0):
         raise ValueError(f"epsilon0 must be a finite number > 0, got {epsilon0}")
     inner = check_max_iter(numInnerItermax, "numInnerItermax")

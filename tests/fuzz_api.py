@@ -327,6 +327,19 @@ def _specs():
         lambda draw: dict(x=draw.random((draw.integer(1, 6), 2)), y=draw.random((draw.integer(1, 6), 2)),
                           blur=draw.choice([1.0, 0.5])),
         dict(x="array", y="array", blur="scalar")))
+    specs.append(Spec(  # over-relaxation and the geometric epsilon schedule (no reference: other iterates)
+        "sinkhorn2[omega=auto]", lambda kw: otkit.sinkhorn2(omega="auto", **kw),
+        lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),
+                          numItermax=draw.choice([50, 1000]), stopThr=1e-9),
+        sk_kinds))
+    specs.append(Spec(
+        "sinkhorn2[epsilon geometric]",
+        lambda kw: otkit.sinkhorn2(method="sinkhorn_epsilon_scaling", epsilon_schedule="geometric", **kw),
+        lambda draw: dict(_sinkhorn_problem(draw), epsilon0=draw.choice([1.0, 10.0]), numInnerItermax=draw.choice([1, 3]),
+                          numItermax=draw.choice([50, 1000]), stopThr=1e-9),
+        dict(a="array", b="array", M="array", reg="scalar", numItermax="int", stopThr="scalar", epsilon0="scalar",
+             numInnerItermax="int"),
+        skip={"huge"}))  # numInnerItermax = 2**40 asks for 2**40 steps at each stage
     specs.append(Spec(
         "free_support_barycenter", lambda kw: otkit.free_support_barycenter(**kw),
         lambda draw: _free_support_problem(draw),
