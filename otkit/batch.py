@@ -21,7 +21,7 @@ import numpy as np
 from . import _autograd, _backend
 from . import _status as st
 from .utils import (as_float_array, check_max_iter, check_method, check_positive_int, check_reg, check_threshold,
-                    resolve_dtype)
+                    check_omega, resolve_dtype)
 
 __all__ = ["sinkhorn2_batch", "empirical_sinkhorn2_batch", "solve_batch", "solve_sample_batch"]
 
@@ -84,10 +84,8 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
                  dtype, progress=False, omega=1.0):
     """The kernels on validated host arrays. Returns (values (B,), plans or None, log dict)."""
     method = check_method(method, _METHODS)
-    omega_auto = isinstance(omega, str) and omega == "auto"
-    if not omega_auto and (isinstance(omega, str) or not 0.0 < float(omega) < 2.0):
-        raise ValueError(f"omega (over-relaxation) must be in (0, 2) or 'auto', got {omega!r}")
-    if method == "sinkhorn_stabilized" and (omega_auto or float(omega) != 1.0):
+    omega_value, omega_auto = check_omega(omega)
+    if method == "sinkhorn_stabilized" and (omega_auto or omega_value != 1.0):
         raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn' and 'sinkhorn_log'")
     reg = check_reg(reg)
     numItermax = check_max_iter(numItermax)
@@ -125,8 +123,7 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     from .bregman import _CHECK_EVERY
 
     opts = impl.SinkhornOptions(max_iter=numItermax, stop_thr=float(stopThr), check_every=_CHECK_EVERY[chosen],
-                                num_threads=int(num_threads), omega=1.0 if omega_auto else float(omega),
-                                omega_auto=omega_auto)
+                                num_threads=int(num_threads), omega=omega_value, omega_auto=omega_auto)
     kmethod = getattr(impl.SinkhornMethod, _KERNEL_METHOD[chosen])
     parts = _chunks(nb, progress)
     bar = _progress_bar(nb, progress)

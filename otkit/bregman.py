@@ -14,7 +14,7 @@ import numpy as np
 from . import _autograd, _backend, _device, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, check_threshold
-from .utils import resolve_dtype
+from .utils import check_omega, resolve_dtype
 from .utils import array_range, check_method, check_max_iter, check_reg_scale, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
@@ -295,11 +295,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     numItermax = check_max_iter(numItermax)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     stopThr = check_threshold(stopThr)
-    omega_auto = isinstance(omega, str) and omega == "auto"
-    if omega_auto:
-        omega = 1.0
-    elif isinstance(omega, str) or not (0.0 < float(omega) < 2.0):
-        raise ValueError(f"omega (over-relaxation) must be in (0, 2) or 'auto', got {omega!r}")
+    omega, omega_auto = check_omega(omega)
     if isinstance(M, geometry.DenseCost):
         M = M.M
     cloud = isinstance(M, geometry.PointCloud)

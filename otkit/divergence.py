@@ -183,7 +183,7 @@ class SamplesLoss:
             raise NotImplementedError("SamplesLoss: reach (unbalanced OT) is not implemented for point clouds yet")
         if p not in (1, 2):
             raise ValueError(f"p must be 1 or 2, got {p!r}")
-        from .utils import check_max_iter, check_reg, check_threshold
+        from .utils import check_max_iter, check_omega, check_reg, check_threshold
         self.blur = check_reg(blur, "blur")
         self.p, self.debias, self.backend = p, bool(debias), backend
         with np.errstate(over="ignore", under="ignore"):
@@ -191,9 +191,8 @@ class SamplesLoss:
         if not (np.isfinite(self.eps) and self.eps >= 1e-280):
             raise ValueError(f"blur={self.blur:g} gives eps = blur^{p} = {self.eps:g}, outside float64's usable range")
         self.tol, self.max_iter = check_threshold(tol), check_max_iter(max_iter, "max_iter")
+        check_omega(omega)
         self.omega = omega
-        if not (omega == "auto" or (not isinstance(omega, str) and 0.0 < float(omega) < 2.0)):
-            raise ValueError(f"omega must be in (0, 2) or 'auto', got {omega!r}")
         self.scaling = 0.5 if scaling is None else float(scaling)
         if not 0.0 < self.scaling < 1.0:
             raise ValueError(f"scaling must be in (0, 1), got {scaling!r}")

@@ -249,6 +249,15 @@ def check_max_iter(numItermax, name: str = "numItermax", minimum: int = 1, cap: 
     return int(numItermax) if cap is None else min(int(numItermax), cap)
 
 
+def check_omega(omega):
+    """The over-relaxation argument: ``(omega, auto)`` with omega in (0, 2) (1.0 for ``"auto"``)."""
+    if isinstance(omega, str) and omega == "auto":
+        return 1.0, True
+    if isinstance(omega, str) or not isinstance(omega, (numbers.Real, np.number)) or not 0.0 < float(omega) < 2.0:
+        raise ValueError(f"omega (over-relaxation) must be in (0, 2) or 'auto', got {omega!r}")
+    return float(omega), False
+
+
 def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backend="auto", nx=None,
          use_tensor=False):
     r"""Pairwise cost matrix between the rows of ``x1`` (n, k) and ``x2`` (m, k) (POT's ``ot.dist``).

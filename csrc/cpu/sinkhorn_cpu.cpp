@@ -928,9 +928,10 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
     const bool use_fast = opt.log_fast;
     // f from g (row log-sum-exp) and the column LSE of the new f, in one read of the costs: one exp per entry
     // where safe, else the exact two-exp pass
-    auto row_step = [&](T sc, const Team& team, double* pass_val) {
+    // (f_saved: fprev already holds f)
+    auto row_step = [&](T sc, const Team& team, double* pass_val, bool f_saved) {
         if (use_fast) {
-            std::copy(f, f + n, fprev.begin());
+            if (!f_saved) std::copy(f, f + n, fprev.begin());
             if (log_pass_onexp(cost, n, m, sc, a, b, loga.data(), g, f, lse.data(), buf, totals, team, rule, pass_val))
                 return true;
             std::copy(fprev.begin(), fprev.end(), f);
@@ -959,7 +960,7 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
             rescale(rk);
             for (int t = 0; t < opt.anneal_inner; ++t) {
                 poll.check();
-                row_step(T(-1 / rk), all, nullptr);
+                row_step(T(-1 / rk), all, nullptr, false);
                 for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);
             }
             if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
@@ -971,7 +972,7 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
             annealed += opt.anneal_inner;
         }
         rescale(double(reg));
-        row_step(scale, all, nullptr);  // f at the target reg, and the column LSE for the first g update
+        row_step(scale, all, nullptr, false);  // f at the target reg, and the column LSE for the first g update
     } else {
         log_pass(cost, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);  // column LSE of the initial f
     }
@@ -979,10 +980,9 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
     bool value_ready = false;  // pass_value holds <P, M> of the current (f, g)
     double pass_value = 0;
     int ii;
-    std::vector<T> fstart(n);
     for (ii = 0; ii < opt.max_iter; ++ii) {
         poll.check();
-        std::copy(f, f + n, fstart.begin());
+        std::copy(f, f + n, fprev.begin());
         std::copy(g, g + m, gprev.begin());
         for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);  // v = log b - LSE_i(Mr + u)
         // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
@@ -991,10 +991,10 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
             TunedIteration it(tuner, ii);
             const Team team{nthreads, it.threads};
             // <P, M> of the final (f, g) comes with a fast pass (one multiply-add per entry)
-            value_ready = row_step(scale, team, &pass_value);
+            value_ready = row_step(scale, team, &pass_value, true);
         }
         if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
-            std::copy(fstart.begin(), fstart.end(), f);
+            std::copy(fprev.begin(), fprev.end(), f);
             std::copy(gprev.begin(), gprev.end(), g);
             info->status = NUMERICAL_ERROR;
             info->niter = ii + annealed;

@@ -650,11 +650,11 @@ def _log_plan_value(C, scale, f, g, plan, want_plan, nblocks):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast):
+def _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast, fprev):
     """f from g and the column LSE of the new f (csrc/cpu/sinkhorn_cpu.cpp's row_step): one exp per entry where
-    safe, else the exact two-exp pass. Returns (fast, <P, M> of the fast pass)."""
+    safe, else the exact two-exp pass from fprev (which holds f on entry). Returns (fast, <P, M> of the fast
+    pass)."""
     if log_fast:
-        fprev = f.copy()
         fast, pass_value = _log_pass_onexp(M, scale, a, b, loga, g, f, lse, nblocks, omega)
         if fast:
             return True, pass_value
@@ -682,6 +682,8 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     logb = np.log(b)
     lse = np.empty(m, dtype=f.dtype)
     omega, best, gstate, gprev_err = 1.0, np.inf, 0, 0.0
+    fprev = np.empty_like(f)
+    gprev = np.empty_like(g)
     annealed = 0
     if stages.shape[0] > 0:
         r_prev = reg
@@ -693,7 +695,8 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
             for t in range(inner):
                 if stop[0] != 0:
                     break
-                _log_row_step(M, -1.0 / rk, a, b, loga, g, f, lse, nblocks, 1.0, log_fast)
+                fprev[:] = f
+                _log_row_step(M, -1.0 / rk, a, b, loga, g, f, lse, nblocks, 1.0, log_fast, fprev)
                 for j in range(m):
                     g[j] = logb[j] - lse[j]
             if not (_finite_log(f) and _finite_log(g)):
@@ -704,7 +707,8 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
             annealed += inner
         f *= r_prev / reg
         g *= r_prev / reg
-        _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, 1.0, log_fast)
+        fprev[:] = f
+        _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, 1.0, log_fast, fprev)
     else:
         _log_pass(M, scale, loga, g, f, False, lse, nblocks, omega)
     value_ready, pass_value = False, 0.0
@@ -712,8 +716,6 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
     trace = np.empty(64)
     ntrace = 0
     ii = 0
-    fprev = np.empty_like(f)
-    gprev = np.empty_like(g)
     while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         fprev[:] = f
         gprev[:] = g
@@ -725,7 +727,7 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
                 g[j] = fresh
         # one exp per entry where safe, else the exact two-exp pass (as the C++ kernel); <P, M> of the final
         # (f, g) comes with a fast pass
-        value_ready, pass_value = _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast)
+        value_ready, pass_value = _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast, fprev)
         if not (_finite_log(f) and _finite_log(g)):
             f[:] = fprev
             g[:] = gprev
