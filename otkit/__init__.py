@@ -31,7 +31,7 @@ from .batch import empirical_sinkhorn2_batch, sinkhorn2_batch  # noqa: E402
 from .bregman import sinkhorn, sinkhorn2  # noqa: E402
 from .divergence import SamplesLoss, empirical_sinkhorn_divergence, sinkhorn_divergence  # noqa: E402
 from .empirical import empirical_sinkhorn, empirical_sinkhorn2  # noqa: E402
-from .emd import emd, emd2, emd2_batch  # noqa: E402
+from .emd import emd, emd2, emd2_batch, emd2_sample, emd_sample  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
 from .solve import OTResult, solve, solve_sample  # noqa: E402
@@ -65,6 +65,8 @@ __all__ = [
     "emd",
     "emd2",
     "emd2_batch",
+    "emd_sample",
+    "emd2_sample",
     "wasserstein",
     "wasserstein_1d",
     "emd_1d",

@@ -279,8 +279,9 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     "euclidean"), never stored; ``res.plan`` is None and ``res.lazy_plan`` computes blocks on demand;
     ``res.value`` is the regularized objective from the dual, :math:`reg (\langle a, f - \log a\rangle +
     \langle b, g - \log b\rangle)`, equal to the primal ``<P, C> + reg KL(P | a b^T)`` at convergence (POT
-    returns None there). Other arguments as :func:`solve`; ``batch_size`` is accepted (otkit's kernels tile on
-    their own).
+    returns None there). ``lazy=True`` with ``reg`` None or 0: exact OT by :func:`otkit.emd2_sample` (no cost
+    matrix either; the plan in ``res.sparse_plan``, a coo_matrix). Other arguments as :func:`solve`;
+    ``batch_size`` is accepted (otkit's kernels tile on their own).
 
     Examples
     --------
@@ -318,10 +319,10 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     reg = _reg_value(reg)
     reg_type = _check_reg_type(reg_type)
     _check_unbalanced_type(unbalanced_type)
-    if reg == 0:
-        _unsupported("exact OT with lazy=True")
     if unbalanced is not None:
         _unsupported("unbalanced OT with lazy=True")
+    if reg == 0:  # exact OT: the point-cloud network simplex, costs on the fly
+        return _exact_sample(torch, X_a, X_b, a, b, metric, max_iter, backend)
     n, m = np.shape(X_a)[0], np.shape(X_b)[0]
     if a is None:
         a = _uniform_like(torch, n, X_a)
@@ -350,6 +351,20 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
         value = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
     return OTResult(value=value, value_linear=value_linear, plan=None, potentials=(f, g),
                     lazy_plan=lg["lazy_plan"], status=_status(lg), log=lg)
+
+
+def _exact_sample(torch, X_a, X_b, a, b, metric, max_iter, backend):
+    """solve_sample(lazy=True, reg=0 or None): :func:`otkit.emd2_sample` (no cost matrix); the plan is sparse
+    (``res.sparse_plan``, at most n + m - 1 nonzeros), ``res.plan`` None."""
+    from .emd import emd2_sample
+
+    value, lg = emd2_sample(X_a, X_b, a, b, metric=metric, numItermax=max_iter, return_plan=True, backend=backend)
+    u, v = lg["u"], lg["v"]
+    if torch is not None:
+        ref = next(x for x in (X_a, X_b, a, b) if isinstance(x, torch.Tensor))
+        u, v = (torch.as_tensor(x, dtype=ref.dtype, device=ref.device) for x in (u, v))
+    return OTResult(value=value, value_linear=value, plan=None, potentials=(u, v), status=_status(lg), log=lg,
+                    sparse_plan=lg["G"])
 
 
 def _like(torch, x, ref):

@@ -108,7 +108,7 @@ def test_unsupported_options_raise():
     with pytest.raises(NotImplementedError, match="sliced"):
         otkit.solve_sample(x, y, method="sliced")
     with pytest.raises(NotImplementedError, match="lazy"):
-        otkit.solve_sample(x, y, lazy=True)
+        otkit.solve_sample(x, y, lazy=True, reg=0.1, unbalanced=1.0)
     with pytest.raises(ValueError, match="reg"):
         otkit.solve(M, a, b, reg=-1.0)
     with pytest.raises(TypeError, match="reg"):

@@ -13,7 +13,7 @@ namespace {
 // The raw entry point refuses what the network simplex cannot solve (the Python layer checks first):
 // weights that are negative or not finite, unequal total masses (relative 1e-9: otkit.emd rescales b to
 // a's mass exactly), costs that are not finite. Numba: otkit/_numba/emd.py, _check_transport_problem.
-void check_transport_problem(const double* M, int64_t n, int64_t m, const double* a, const double* b) {
+void check_masses(int64_t n, int64_t m, const double* a, const double* b) {
     double sa = 0.0, sb = 0.0;
     for (int64_t i = 0; i < n; ++i) {
         if (!(a[i] >= 0.0) || !std::isfinite(a[i]))
@@ -30,10 +30,31 @@ void check_transport_problem(const double* M, int64_t n, int64_t m, const double
     if (std::fabs(sa - sb) > 1e-9 * std::max(sa, sb))
         throw py::value_error("emd_network_simplex: a and b must have the same total mass (sum(a) = " +
                               std::to_string(sa) + ", sum(b) = " + std::to_string(sb) + ")");
+}
+
+void check_transport_problem(const double* M, int64_t n, int64_t m, const double* a, const double* b) {
+    check_masses(n, m, a, b);
     for (int64_t k = 0; k < n * m; ++k)
         if (!std::isfinite(M[k]))
             throw py::value_error("emd_network_simplex: M[" + std::to_string(k / m) + ", " + std::to_string(k % m) +
                                   "] is not finite");
+}
+
+// Warm-start potentials alpha0 (n,), beta0 (m,): both or neither, finite. Returns whether given.
+bool warm_potentials(const py::object& alpha0_, const py::object& beta0_, int64_t n, int64_t m,
+                     py::array_t<double, py::array::c_style>* alpha0, py::array_t<double, py::array::c_style>* beta0) {
+    if (alpha0_.is_none() != beta0_.is_none())
+        throw py::value_error("emd_network_simplex: give both alpha0 and beta0, or neither");
+    if (alpha0_.is_none()) return false;
+    *alpha0 = as_carray<double>(alpha0_.cast<py::array>(), "alpha0", 1);
+    *beta0 = as_carray<double>(beta0_.cast<py::array>(), "beta0", 1);
+    if (alpha0->shape(0) != n || beta0->shape(0) != m)
+        throw py::value_error("emd_network_simplex: alpha0 and beta0 must have lengths n and m");
+    for (int64_t i = 0; i < n; ++i)
+        if (!std::isfinite(alpha0->data()[i])) throw py::value_error("emd_network_simplex: alpha0 is not finite");
+    for (int64_t j = 0; j < m; ++j)
+        if (!std::isfinite(beta0->data()[j])) throw py::value_error("emd_network_simplex: beta0 is not finite");
+    return true;
 }
 
 // emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, return_basis=False)
@@ -55,20 +76,8 @@ py::tuple network_simplex(py::array M_, py::array a_, py::array b_, int64_t max_
     if (n == 0 || m == 0) throw py::value_error("emd_network_simplex: M is empty");
     if (max_iter < 0) throw py::value_error("numItermax must be >= 0");
     check_transport_problem(M.data(), n, m, a.data(), b.data());
-    if (alpha0_.is_none() != beta0_.is_none())
-        throw py::value_error("emd_network_simplex: give both alpha0 and beta0, or neither");
     py::array_t<double, py::array::c_style> alpha0, beta0;
-    const bool warm = !alpha0_.is_none();
-    if (warm) {
-        alpha0 = as_carray<double>(alpha0_.cast<py::array>(), "alpha0", 1);
-        beta0 = as_carray<double>(beta0_.cast<py::array>(), "beta0", 1);
-        if (alpha0.shape(0) != n || beta0.shape(0) != m)
-            throw py::value_error("emd_network_simplex: alpha0 and beta0 must have lengths M.shape[0] and M.shape[1]");
-        for (int64_t i = 0; i < n; ++i)
-            if (!std::isfinite(alpha0.data()[i])) throw py::value_error("emd_network_simplex: alpha0 is not finite");
-        for (int64_t j = 0; j < m; ++j)
-            if (!std::isfinite(beta0.data()[j])) throw py::value_error("emd_network_simplex: beta0 is not finite");
-    }
+    const bool warm = warm_potentials(alpha0_, beta0_, n, m, &alpha0, &beta0);
     py::array_t<int64_t, py::array::c_style> bpar_in;
     py::array_t<double, py::array::c_style> bflow_in;
     const bool has_basis = !basis_.is_none();
@@ -114,6 +123,48 @@ py::tuple network_simplex(py::array M_, py::array a_, py::array b_, int64_t max_
     return py::make_tuple(I, J, X, alpha, beta, info.cost, info.niter, info.status);
 }
 
+// emd_network_simplex_cloud(X, Y, a, b, max_iter, euclidean, alpha0=None, beta0=None)
+//   -> (I, J, X, alpha, beta, cost, niter, status), as emd_network_simplex, with the costs
+//   ||x_i - y_j||^2 (or ||x_i - y_j|| when euclidean) computed on the fly from X (n, d), Y (m, d)
+py::tuple network_simplex_cloud(py::array X_, py::array Y_, py::array a_, py::array b_, int64_t max_iter,
+                                bool euclidean, py::object alpha0_, py::object beta0_) {
+    auto X = as_carray<double>(X_, "X", 2);
+    auto Y = as_carray<double>(Y_, "Y", 2);
+    auto a = as_carray<double>(a_, "a", 1);
+    auto b = as_carray<double>(b_, "b", 1);
+    const int64_t n = X.shape(0), m = Y.shape(0), d = X.shape(1);
+    if (Y.shape(1) != d) throw py::value_error("emd_network_simplex_cloud: X and Y must have the same dimension");
+    if (a.shape(0) != n || b.shape(0) != m)
+        throw py::value_error("emd_network_simplex_cloud: a and b must have lengths X.shape[0] and Y.shape[0]");
+    if (n == 0 || m == 0 || d == 0) throw py::value_error("emd_network_simplex_cloud: X or Y is empty");
+    if (max_iter < 0) throw py::value_error("numItermax must be >= 0");
+    check_masses(n, m, a.data(), b.data());
+    for (int64_t k = 0; k < n * d; ++k)
+        if (!std::isfinite(X.data()[k])) throw py::value_error("emd_network_simplex_cloud: X is not finite");
+    for (int64_t k = 0; k < m * d; ++k)
+        if (!std::isfinite(Y.data()[k])) throw py::value_error("emd_network_simplex_cloud: Y is not finite");
+    py::array_t<double, py::array::c_style> alpha0, beta0;
+    const bool warm = warm_potentials(alpha0_, beta0_, n, m, &alpha0, &beta0);
+    const int64_t cap = n + m - 1;
+    py::array_t<int64_t> I(cap), J(cap);
+    py::array_t<double> P(cap), alpha(n), beta(m);
+    EmdInfo info;
+    {
+        const double *Xp = X.data(), *Yp = Y.data(), *ap = a.data(), *bp = b.data();
+        const double* a0 = warm ? alpha0.data() : nullptr;
+        const double* b0 = warm ? beta0.data() : nullptr;
+        int64_t *Ip = I.mutable_data(), *Jp = J.mutable_data();
+        double *Pp = P.mutable_data(), *al = alpha.mutable_data(), *be = beta.mutable_data();
+        run_without_gil([&] {
+            emd_network_simplex_cloud(Xp, Yp, n, m, d, euclidean, ap, bp, max_iter, Ip, Jp, Pp, al, be, &info, a0, b0);
+        });
+    }
+    I.resize({info.narcs});
+    J.resize({info.narcs});
+    P.resize({info.narcs});
+    return py::make_tuple(I, J, P, alpha, beta, info.cost, info.niter, info.status);
+}
+
 }  // namespace
 
 void bind_emd(py::module_& m) {
@@ -121,6 +172,9 @@ void bind_emd(py::module_& m) {
     m.def("emd_network_simplex", &network_simplex, "M"_a, "a"_a, "b"_a, "max_iter"_a, "alpha0"_a = py::none(),
           "beta0"_a = py::none(), "basis"_a = py::none(), "return_basis"_a = false,
           "Exact OT by the primal network simplex: (I, J, X, alpha, beta, cost, niter, status).");
+    m.def("emd_network_simplex_cloud", &network_simplex_cloud, "X"_a, "Y"_a, "a"_a, "b"_a, "max_iter"_a,
+          "euclidean"_a = false, "alpha0"_a = py::none(), "beta0"_a = py::none(),
+          "Exact OT between point clouds, costs computed on the fly: (I, J, X, alpha, beta, cost, niter, status).");
 }
 
 }  // namespace otkit

@@ -2,7 +2,8 @@
 //
 // Graph: n' sources (rows of positive mass) and m' sinks (columns of positive mass), one
 // uncapacitated arc i -> j for every pair, cost M_ij. Arcs are never stored: an arc is the
-// pair (i, j) and its cost is read from M in place.
+// pair (i, j) and its cost is read from M in place (DenseCosts) or computed from two point
+// clouds (CloudCosts, no n x m matrix at all).
 //
 // Basis: a spanning tree of the n' + m' nodes (n' + m' - 1 arcs), rooted at a sink, held as
 //   parent[v], flow[v] (flow on the arc between v and parent[v]) and doubly linked child
@@ -35,6 +36,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "common/interrupt.h"
@@ -46,16 +48,87 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int kShortlist = 16;  // cells per row offered to the least-cost phase of the initial basis
 
+// ---------------------------------------------------------------- cost policies
+// The simplex reads costs through a policy indexed by network rows/columns (i < n', j < m'):
+//   cost(i, j)                    one arc's cost (tree arcs, the entering arc, the final cost);
+//   row_costs(i, j0, len, buf)    the costs c(i, j0 .. j0 + len - 1), in place (a pointer into M)
+//                                 or written to buf (len <= m'); pricing and the initial basis
+//                                 scan these rows.
+// Dense M (row-major, leading dimension ld). Gather: some columns have zero mass and are not in
+// the network, so a row is read through the column map.
 template <bool Gather>
+struct DenseCosts {
+    const double* M;
+    int64_t ld;
+    const int64_t* rows;
+    const int64_t* cols;
+    double cost(int i, int j) const { return Gather ? M[rows[i] * ld + cols[j]] : M[rows[i] * ld + j]; }
+    const double* row_costs(int i, int j0, int len, double* buf) const {
+        const double* Mi = M + rows[i] * ld;
+        if (!Gather) return Mi + j0;
+        const int64_t* cj = cols + j0;
+        for (int k = 0; k < len; ++k) buf[k] = Mi[cj[k]];
+        return buf;
+    }
+};
+
+// Point clouds: c(x_i, y_j) = ||x_i - y_j||^2 (sqeuclidean) or ||x_i - y_j|| (euclidean),
+// computed on the fly, so no n x m matrix exists. The target points of the network are kept
+// coordinate-major (d x m') so that a row of costs is d vectorized passes over contiguous data.
+struct CloudCosts {
+    const double* X;  // (n, d) row-major, original row indices
+    int64_t d;
+    bool root;        // euclidean: square root of the squared distance
+    const int64_t* rows;
+    int m;
+    std::vector<double> YT;  // (d, m') network columns
+
+    CloudCosts(const double* X_, const double* Y, int64_t d_, bool euclid, const std::vector<int64_t>& rows_,
+               const std::vector<int64_t>& cols)
+        : X(X_), d(d_), root(euclid), rows(rows_.data()), m(static_cast<int>(cols.size())),
+          YT(static_cast<size_t>(d_) * cols.size()) {
+        for (int j = 0; j < m; ++j)
+            for (int64_t c = 0; c < d; ++c) YT[c * m + j] = Y[cols[j] * d + c];
+    }
+    double cost(int i, int j) const {
+        const double* xi = X + rows[i] * d;
+        double s = 0.0;
+        for (int64_t c = 0; c < d; ++c) {
+            const double t = xi[c] - YT[c * m + j];
+            s += t * t;
+        }
+        return root ? std::sqrt(s) : s;
+    }
+    const double* row_costs(int i, int j0, int len, double* buf) const {
+        const double* xi = X + rows[i] * d;
+        for (int k = 0; k < len; ++k) buf[k] = 0.0;
+        for (int64_t c = 0; c < d; ++c) {
+            const double xc = xi[c];
+            const double* yc = YT.data() + c * m + j0;
+#pragma omp simd
+            for (int k = 0; k < len; ++k) {
+                const double t = xc - yc[k];
+                buf[k] += t * t;
+            }
+        }
+        if (root) {
+#pragma omp simd
+            for (int k = 0; k < len; ++k) buf[k] = std::sqrt(buf[k]);
+        }
+        return buf;
+    }
+};
+
+template <class Costs>
 class NetworkSimplex {
    public:
     // a0, b0 (nullptr or one entry per row / column of the network): potentials that guide the
     // initial basis (warm start, see init_basis).
-    NetworkSimplex(const double* M, int64_t ld, const std::vector<int64_t>& rows, const std::vector<int64_t>& cols,
+    NetworkSimplex(const Costs& costs, const std::vector<int64_t>& rows, const std::vector<int64_t>& cols,
                    const std::vector<double>& sa, const std::vector<double>& sb, const double* a0 = nullptr,
                    const double* b0 = nullptr, const EmdBasis* warm = nullptr)
-        : M_(M), ld_(ld), rows_(rows), cols_(cols), n_(static_cast<int>(rows.size())),
-          m_(static_cast<int>(cols.size())), N_(n_ + m_) {
+        : C_(costs), rows_(rows), cols_(cols), n_(static_cast<int>(rows.size())),
+          m_(static_cast<int>(cols.size())), N_(n_ + m_), buf_(static_cast<size_t>(m_)) {
         parent_.assign(N_, -1);
         mark_.assign(N_, 0);
         first_.assign(N_, -1);
@@ -212,11 +285,11 @@ class NetworkSimplex {
         return true;
     }
 
-    const double* M_;
-    int64_t ld_;
+    const Costs& C_;
     const std::vector<int64_t>& rows_;
     const std::vector<int64_t>& cols_;
     int n_, m_, N_;
+    mutable std::vector<double> buf_;  // one row of costs (row_costs), m' entries
     std::vector<int> parent_, first_, next_, prev_;
     std::vector<uint32_t> mark_;  // apex search: 2 * stamp (s-side) or 2 * stamp + 1 (t-side)
     uint32_t stamp_ = 0;
@@ -224,9 +297,10 @@ class NetworkSimplex {
     int64_t block_ = 16;
     double eps_ = 0.0, scale_ = 0.0;
     int cur_i_ = 0, cur_j_ = 0;  // where the next pricing scan starts
+    double best_rc_ = 0.0;       // most negative reduced cost of the current scan
 
-    const double* row(int i) const { return M_ + rows_[i] * ld_; }
-    double cost(int i, int j) const { return Gather ? row(i)[cols_[j]] : row(i)[j]; }
+    double cost(int i, int j) const { return C_.cost(i, j); }
+    const double* row_costs(int i, int j0, int len) const { return C_.row_costs(i, j0, len, buf_.data()); }
 
     void add_child(int p, int c) {
         const int f = first_[p];
@@ -296,10 +370,10 @@ class NetworkSimplex {
             std::vector<double> kv(K);
             std::vector<int> kj(K);
             for (int i = 0; i < n_; ++i) {
-                const double* Mi = row(i);
+                const double* Ci = row_costs(i, 0, m_);
                 int cnt = 0;
                 for (int j = 0; j < m_; ++j) {
-                    const double c = (Gather ? Mi[cols_[j]] : Mi[j]) + pen[j];
+                    const double c = Ci[j] + pen[j];
                     if (cnt == K && !(c < kv[K - 1])) continue;
                     int p = cnt < K ? cnt++ : K - 1;  // insertion into the sorted shortlist
                     while (p > 0 && kv[p - 1] > c) {
@@ -324,20 +398,16 @@ class NetworkSimplex {
         // Phase 2, row-minimum rule for the rows still open.
         for (int i = 0; i < n_ && !done; ++i) {
             if (row_closed[i]) continue;
-            const double* Mi = row(i);
+            const double* Ci = row_costs(i, 0, m_);
             while (true) {
                 // cheapest open column of row i
                 double vmin = kInf;
-                if (Gather) {
-                    for (int j = 0; j < m_; ++j) vmin = std::min(vmin, Mi[cols_[j]] + pen[j]);
-                } else {
-                    const double* pp = pen.data();
-                    const int64_t len = m_;
+                const double* pp = pen.data();
+                const int64_t len = m_;
 #pragma omp simd reduction(min : vmin)
-                    for (int64_t j = 0; j < len; ++j) vmin = std::min(vmin, Mi[j] + pp[j]);
-                }
+                for (int64_t j = 0; j < len; ++j) vmin = std::min(vmin, Ci[j] + pp[j]);
                 int j = 0;
-                while (j < m_ && !((Gather ? Mi[cols_[j]] : Mi[j]) + pen[j] == vmin)) ++j;
+                while (j < m_ && !(Ci[j] + pen[j] == vmin)) ++j;
                 if (allocate(i, j)) break;
             }
         }
@@ -443,45 +513,37 @@ class NetworkSimplex {
     }
 
     // ---------------------------------------------------------------- pricing
-    // min over j in [j0, j1) of M_ij + pot[n + j]
-    double segment_min(int i, int j0, int j1) const {
+    // min over j in [j0, j0 + len) of c_ij + pot[n + j]; *arg: where it is attained
+    double segment_min(int i, int j0, int len, int* arg) const {
+        const double* Ci = row_costs(i, j0, len);
         const double* ps = pot_.data() + n_ + j0;
-        const int64_t len = j1 - j0;
         double vmin = kInf;
-        if (Gather) {
-            const double* Mi = row(i);
-            const int64_t* cj = cols_.data() + j0;
-            for (int64_t k = 0; k < len; ++k) vmin = std::min(vmin, Mi[cj[k]] + ps[k]);
-        } else {
-            const double* Mi = row(i) + j0;
 #pragma omp simd reduction(min : vmin)
-            for (int64_t k = 0; k < len; ++k) vmin = std::min(vmin, Mi[k] + ps[k]);
+        for (int k = 0; k < len; ++k) vmin = std::min(vmin, Ci[k] + ps[k]);
+        *arg = -1;
+        if (vmin - pot_[i] < best_rc_) {  // only a new best needs its column
+            int k = 0;
+            while (k < len - 1 && !(Ci[k] + ps[k] == vmin)) ++k;
+            *arg = j0 + k;
         }
         return vmin;
-    }
-    int segment_find(int i, int j0, int j1, double v) const {
-        const double* Mi = row(i);
-        const double* ps = pot_.data() + n_;
-        for (int j = j0; j < j1; ++j)
-            if ((Gather ? Mi[cols_[j]] : Mi[j]) + ps[j] == v) return j;
-        return j0;  // unreachable
     }
 
     // Block search: the most negative reduced cost in the first block that has one.
     bool price(int* ei, int* ej, double* erc) {
         const int64_t total = static_cast<int64_t>(n_) * m_;
         int64_t scanned = 0, budget = block_;
-        double best = -eps_;
+        best_rc_ = -eps_;
         int bi = -1, bj = -1;
         int i = cur_i_, j = cur_j_;
         while (scanned < total) {
             const int len = static_cast<int>(std::min<int64_t>(m_ - j, budget));
-            const double vmin = segment_min(i, j, j + len);
-            const double r = vmin - pot_[i];
-            if (r < best) {
-                best = r;
+            int arg;
+            const double r = segment_min(i, j, len, &arg) - pot_[i];
+            if (arg >= 0) {
+                best_rc_ = r;
                 bi = i;
-                bj = segment_find(i, j, j + len, vmin);
+                bj = arg;
             }
             scanned += len;
             budget -= len;
@@ -598,12 +660,12 @@ class NetworkSimplex {
     }
 };
 
-}  // namespace
-
-void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a, const double* b,
-                         int64_t max_iter, int64_t* arc_i, int64_t* arc_j, double* arc_x, double* alpha,
-                         double* beta, EmdInfo* info, const double* alpha0, const double* beta0,
-                         const EmdBasis* basis) {
+// The network (rows/columns of positive mass), the outputs' defaults, then the simplex on the
+// costs that make_costs(rows, cols) returns (a policy above, or a tag for the dense dispatch).
+template <class Solve>
+void solve_network(int64_t n, int64_t m, const double* a, const double* b, int64_t max_iter, int64_t* arc_i,
+                   int64_t* arc_j, double* arc_x, double* alpha, double* beta, EmdInfo* info, const double* alpha0,
+                   const double* beta0, const EmdBasis* basis, Solve&& with_costs) {
     std::vector<int64_t> rows, cols;
     std::vector<double> sa, sb, a0, b0;
     for (int64_t i = 0; i < n; ++i)
@@ -635,19 +697,39 @@ void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a,
     }
     const double* pa = a0.empty() ? nullptr : a0.data();
     const double* pb = b0.empty() ? nullptr : b0.data();
-    auto solve = [&](auto& ns) {
+    auto solve = [&](const auto& costs) {
+        NetworkSimplex<std::decay_t<decltype(costs)>> ns(costs, rows, cols, sa, sb, pa, pb, basis);
         info->warm_basis = ns.loaded() ? 1 : 0;
         info->status = ns.run(max_iter, &info->niter);
         ns.output(arc_i, arc_j, arc_x, alpha, beta, info);
         if (basis && basis->parent_out) ns.export_basis(*basis);
     };
-    if (static_cast<int64_t>(cols.size()) == m) {
-        NetworkSimplex<false> ns(M, m, rows, cols, sa, sb, pa, pb, basis);
-        solve(ns);
-    } else {
-        NetworkSimplex<true> ns(M, m, rows, cols, sa, sb, pa, pb, basis);
-        solve(ns);
-    }
+    with_costs(rows, cols, solve);
+}
+
+}  // namespace
+
+void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a, const double* b,
+                         int64_t max_iter, int64_t* arc_i, int64_t* arc_j, double* arc_x, double* alpha,
+                         double* beta, EmdInfo* info, const double* alpha0, const double* beta0,
+                         const EmdBasis* basis) {
+    solve_network(n, m, a, b, max_iter, arc_i, arc_j, arc_x, alpha, beta, info, alpha0, beta0, basis,
+                  [&](const std::vector<int64_t>& rows, const std::vector<int64_t>& cols, auto&& solve) {
+                      if (static_cast<int64_t>(cols.size()) == m)
+                          solve(DenseCosts<false>{M, m, rows.data(), cols.data()});
+                      else
+                          solve(DenseCosts<true>{M, m, rows.data(), cols.data()});
+                  });
+}
+
+void emd_network_simplex_cloud(const double* X, const double* Y, int64_t n, int64_t m, int64_t d, bool euclidean,
+                               const double* a, const double* b, int64_t max_iter, int64_t* arc_i, int64_t* arc_j,
+                               double* arc_x, double* alpha, double* beta, EmdInfo* info, const double* alpha0,
+                               const double* beta0) {
+    solve_network(n, m, a, b, max_iter, arc_i, arc_j, arc_x, alpha, beta, info, alpha0, beta0, nullptr,
+                  [&](const std::vector<int64_t>& rows, const std::vector<int64_t>& cols, auto&& solve) {
+                      solve(CloudCosts(X, Y, d, euclidean, rows, cols));
+                  });
 }
 
 }  // namespace otkit

@@ -48,4 +48,12 @@ void emd_network_simplex(const double* M, int64_t n, int64_t m, const double* a,
                          double* beta, EmdInfo* info, const double* alpha0 = nullptr,
                          const double* beta0 = nullptr, const EmdBasis* basis = nullptr);
 
+// The same problem between point clouds, costs computed on the fly (never an n x m matrix):
+//   X (n x d), Y (m x d) row-major; cost ||x_i - y_j||^2, or ||x_i - y_j|| when euclidean.
+// Memory O((n + m) d). Same outputs and warm start by potentials as above (no basis).
+void emd_network_simplex_cloud(const double* X, const double* Y, int64_t n, int64_t m, int64_t d, bool euclidean,
+                               const double* a, const double* b, int64_t max_iter, int64_t* arc_i, int64_t* arc_j,
+                               double* arc_x, double* alpha, double* beta, EmdInfo* info,
+                               const double* alpha0 = nullptr, const double* beta0 = nullptr);
+
 }  // namespace otkit

@@ -604,3 +604,28 @@ def emd_network_simplex(M, a, b, max_iter, alpha0=None, beta0=None, basis=None, 
         bflow[orig] = flw
         out += ((bpar, bflow, bool(warm)),)
     return out
+
+
+def emd_network_simplex_cloud(X, Y, a, b, max_iter, euclidean=False, alpha0=None, beta0=None):
+    """Exact OT between point clouds: ``(I, J, X, alpha, beta, cost, niter, status)``, as
+    ``otkit._ext.emd_network_simplex_cloud``.
+
+    The Numba fallback builds the (n, m) cost matrix (the compiled kernel computes the costs on the fly
+    instead) and runs the same network simplex on it: same pivots, same answers. A MemoryError says so
+    before allocating a matrix that does not fit.
+    """
+    from ..bregman import _kernel_fits
+
+    n, m = X.shape[0], Y.shape[0]
+    if not _kernel_fits(n, m, np.float64):
+        raise MemoryError(f"the Numba fallback of the point-cloud network simplex needs the {n} x {m} cost matrix "
+                          f"({n * m * 8 / 2**30:.1f} GiB), which does not fit in memory; the compiled extension "
+                          "(otkit._ext) computes the costs on the fly: see otkit.show_config() for why it is not "
+                          "loaded")
+    from ..emd import cloud_costs
+
+    M = np.empty((n, m))
+    chunk = max(1, 2**22 // max(1, m))
+    for i0 in range(0, n, chunk):
+        M[i0:i0 + chunk] = cloud_costs(X[i0:i0 + chunk], Y, euclidean)
+    return emd_network_simplex(M, a, b, max_iter, alpha0, beta0)
