@@ -25,43 +25,61 @@ def _cost(M, rows, cols, i, j):
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_child(first, nxt, prv, p, c):
-    f = first[p]
-    nxt[c] = f
-    prv[c] = -1
-    if f >= 0:
-        prv[f] = c
-    first[p] = c
+def _link(thread, rev, u, v):
+    thread[u] = v
+    rev[v] = u
 
 
 @numba.njit(cache=True, nogil=True)
-def _remove_child(first, nxt, prv, p, c):
-    pv = prv[c]
-    nx = nxt[c]
-    if pv >= 0:
-        nxt[pv] = nx
-    else:
-        first[p] = nx
-    if nx >= 0:
-        prv[nx] = pv
+def _build_thread(n, parent, thread, rev, size, last):
+    """The preorder thread (circular), subtree sizes and last nodes from parent (see emd_cpu.cpp,
+    build_thread): depth first from the root (sink 0), children in increasing node id."""
+    N = parent.size
+    root = n
+    off = np.zeros(N + 1, np.int64)
+    for v in range(N):
+        if parent[v] >= 0:
+            off[parent[v] + 1] += 1
+    for v in range(N):
+        off[v + 1] += off[v]
+    fill = off[:N].copy()
+    kids = np.empty(N, np.int64)
+    for v in range(N):
+        if parent[v] >= 0:
+            kids[fill[parent[v]]] = v
+            fill[parent[v]] += 1
+    order = np.empty(N, np.int64)
+    stack = np.empty(N, np.int64)
+    sp = 0
+    stack[sp] = root
+    sp += 1
+    k = 0
+    while sp > 0:
+        sp -= 1
+        v = stack[sp]
+        order[k] = v
+        k += 1
+        for c in range(off[v + 1] - 1, off[v] - 1, -1):
+            stack[sp] = kids[c]
+            sp += 1
+    for k in range(N):
+        _link(thread, rev, order[k], order[(k + 1) % N])
+    for k in range(N - 1, -1, -1):
+        v = order[k]
+        size[v] = 1
+        for c in range(off[v], off[v + 1]):
+            size[v] += size[kids[c]]
+        last[v] = order[k + size[v] - 1]
 
 
 @numba.njit(cache=True, nogil=True)
-def _potentials(M, rows, cols, n, parent, first, nxt, pot):
-    """Potentials from the tree; returns max |M_ij| over the tree arcs (the tolerance scale)."""
+def _potentials(M, rows, cols, n, parent, thread, pot):
+    """Potentials from the tree (in preorder); returns max |M_ij| over the tree arcs (the tolerance scale)."""
     root = n
     pot[root] = 0.0
     scale = 0.0
-    v = root
-    while True:
-        if first[v] >= 0:
-            v = first[v]
-        else:
-            while v != root and nxt[v] < 0:
-                v = parent[v]
-            if v == root:
-                break
-            v = nxt[v]
+    v = thread[root]
+    while v != root:
         p = parent[v]
         if v < n:
             c = _cost(M, rows, cols, v, p - n)
@@ -70,6 +88,7 @@ def _potentials(M, rows, cols, n, parent, first, nxt, pot):
             c = _cost(M, rows, cols, p, v - n)
             pot[v] = pot[p] - c
         scale = max(scale, abs(c))
+        v = thread[v]
     return scale
 
 
@@ -95,7 +114,7 @@ def _allocate(i, j, ra, rb, pen, row_closed, ei, ej, ex, E, rows_open, cols_open
 
 
 @numba.njit(cache=True, nogil=True)
-def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow, a0, b0):
+def _init_basis(M, rows, cols, sa, sb, parent, flow, a0, b0):
     # a0, b0: warm-start potentials (one per row / column of the network) or empty arrays;
     # both rules then run on the reduced costs M_ij - a0_i - b0_j (see emd_cpu.cpp)
     n = rows.size
@@ -237,9 +256,6 @@ def _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow, a0, b0):
         flow[k] = 0.0
         parent[l] = k
         flow[l] = fk
-    for v in range(N):
-        if parent[v] >= 0:
-            _add_child(first, nxt, prv, parent[v], v)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -292,7 +308,9 @@ def _price(M, rows, cols, n, m, pot, state, block, eps, gather):
 
 
 @numba.njit(cache=True, nogil=True)
-def _pivot(M, rows, cols, n, s_i, t_j, rc, parent, first, nxt, prv, flow, pot, mark, stamp):
+def _pivot(n, s_i, t_j, rc, parent, thread, rev, size, last, flow, pot, mark, stamp, stem, pieces):
+    """One pivot (see emd_cpu.cpp, pivot and retree); returns True when the potentials of the part of the
+    tree outside the moved subtree were shifted (the root's potential then leaves 0)."""
     s = s_i
     t = n + t_j
     ms = 2 * stamp
@@ -349,39 +367,97 @@ def _pivot(M, rows, cols, n, s_i, t_j, rc, parent, first, nxt, prv, flow, pot, m
     e_in = t if tside else s
     e_out = s if tside else t
     shift = -rc if tside else rc
-    _remove_child(first, nxt, prv, parent[q], q)
+    ns = 0
+    x = e_in
+    while True:
+        stem[ns] = x
+        ns += 1
+        if x == q:
+            break
+        x = parent[x]
+    _retree(stem, ns, e_out, apex, parent, thread, rev, size, last, pieces)
     cur = e_in
     newpar = e_out
     carry = theta
     while True:
         oldpar = parent[cur]
         oldflow = flow[cur]
-        if cur != q:
-            _remove_child(first, nxt, prv, oldpar, cur)
         parent[cur] = newpar
         flow[cur] = carry
-        _add_child(first, nxt, prv, newpar, cur)
         if cur == q:
             break
         newpar = cur
         carry = oldflow
         cur = oldpar
-    pot[e_in] += shift
-    x = e_in
-    while True:
-        if first[x] >= 0:
-            x = first[x]
-        else:
-            while x != e_in and nxt[x] < 0:
-                x = parent[x]
-            if x == e_in:
-                break
-            x = nxt[x]
-        pot[x] += shift
+    N = parent.size
+    moved = size[e_in]
+    if 2 * moved <= N:
+        x = e_in
+        for _ in range(moved):
+            pot[x] += shift
+            x = thread[x]
+        return False
+    x = thread[last[e_in]]
+    for _ in range(N - moved):
+        pot[x] -= shift
+        x = thread[x]
+    return True
 
 
 @numba.njit(cache=True, nogil=True)
-def _load_basis(n, m, sa, sb, wpar, wflow, parent, first, nxt, prv, flow):
+def _retree(stem, ns, e_out, apex, parent, thread, rev, size, last, pieces):
+    """Thread, sizes and last nodes after moving stem[ns - 1]'s subtree under e_out through the reversed
+    stem (parent still the old tree); the piece-by-piece splice of emd_cpu.cpp, retree."""
+    k = ns - 1
+    q = stem[k]
+    p = parent[q]
+    Lq = last[q]
+    Zq = size[q]
+    for t in range(1, k + 1):  # pieces[t] = (a_end, b_start or -1, b_end, old size of stem[t])
+        below = stem[t - 1]
+        pieces[t, 0] = rev[below]
+        pieces[t, 1] = thread[last[below]] if last[stem[t]] != last[below] else -1
+        pieces[t, 2] = last[stem[t]]
+        pieces[t, 3] = size[stem[t]]
+    before = rev[q]
+    _link(thread, rev, before, thread[Lq])
+    x = p
+    while x >= 0 and last[x] == Lq:
+        last[x] = before
+        x = parent[x]
+    x = p
+    while x != apex:
+        size[x] -= Zq
+        x = parent[x]
+    tail = last[stem[0]]
+    below_size = size[stem[0]]
+    for t in range(1, k + 1):
+        _link(thread, rev, tail, stem[t])
+        tail = pieces[t, 0]
+        if pieces[t, 1] >= 0:
+            _link(thread, rev, tail, pieces[t, 1])
+            tail = pieces[t, 2]
+        size[stem[t]] = Zq - below_size
+        below_size = pieces[t, 3]
+    size[stem[0]] = Zq
+    for t in range(k + 1):
+        last[stem[t]] = tail
+    nxt = thread[e_out]
+    _link(thread, rev, e_out, stem[0])
+    _link(thread, rev, tail, nxt)
+    if last[e_out] == e_out:
+        x = e_out
+        while x >= 0 and last[x] == e_out:
+            last[x] = tail
+            x = parent[x]
+    x = e_out
+    while x != apex:
+        size[x] += Zq
+        x = parent[x]
+
+
+@numba.njit(cache=True, nogil=True)
+def _load_basis(n, m, sa, sb, wpar, wflow, parent, flow):
     """Warm-start tree given in network node ids (wpar: -1 root, < -1 or out of range: invalid).
 
     Accepted only if it is a bipartite spanning tree rooted at sink 0 whose flows are finite,
@@ -430,9 +506,6 @@ def _load_basis(n, m, sa, sb, wpar, wflow, parent, first, nxt, prv, flow):
             return False
         for q in range(k):
             st[path[q]] = 2
-    for v in range(N):
-        if parent[v] >= 0:
-            _add_child(first, nxt, prv, parent[v], v)
     return True
 
 
@@ -442,9 +515,12 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow, stop):
     m = cols.size
     N = n + m
     parent = np.full(N, -1, np.int64)
-    first = np.full(N, -1, np.int64)
-    nxt = np.full(N, -1, np.int64)
-    prv = np.full(N, -1, np.int64)
+    thread = np.full(N, -1, np.int64)
+    rev = np.full(N, -1, np.int64)
+    size = np.ones(N, np.int64)
+    last = np.full(N, -1, np.int64)
+    stem = np.empty(N, np.int64)
+    pieces = np.empty((N, 4), np.int64)
     flow = np.zeros(N)
     pot = np.zeros(N)
     mark = np.zeros(N, np.int64)
@@ -452,14 +528,15 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow, stop):
     block = min(block, n * m)
     warm = False
     if wpar.size == N:
-        warm = _load_basis(n, m, sa, sb, wpar, wflow, parent, first, nxt, prv, flow)
+        warm = _load_basis(n, m, sa, sb, wpar, wflow, parent, flow)
         if not warm:
             parent[:] = -1
             flow[:] = 0.0
     if not warm:
-        _init_basis(M, rows, cols, sa, sb, parent, first, nxt, prv, flow, a0, b0)
+        _init_basis(M, rows, cols, sa, sb, parent, flow, a0, b0)
+    _build_thread(n, parent, thread, rev, size, last)
     # optimality tolerance: 2^-40 max |M_ij| over the basis arcs (see emd_cpu.cpp)
-    scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
+    scale = _potentials(M, rows, cols, n, parent, thread, pot)
     eps = math.ldexp(scale, -40)
     state = np.zeros(2, np.int64)
     it = 0
@@ -468,7 +545,7 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow, stop):
     while True:
         bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
         if bi < 0:
-            scale = _potentials(M, rows, cols, n, parent, first, nxt, pot)
+            scale = _potentials(M, rows, cols, n, parent, thread, pot)
             eps = math.ldexp(scale, -40)
             bi, bj = _price(M, rows, cols, n, m, pot, state, block, eps, gather)
             if bi < 0:
@@ -478,13 +555,16 @@ def _solve(M, rows, cols, sa, sb, max_iter, gather, a0, b0, wpar, wflow, stop):
             break
         rc = _cost(M, rows, cols, bi, bj) - pot[bi] + pot[n + bj]
         stamp += 1
-        _pivot(M, rows, cols, n, bi, bj, rc, parent, first, nxt, prv, flow, pot, mark, stamp)
+        if _pivot(n, bi, bj, rc, parent, thread, rev, size, last, flow, pot, mark, stamp, stem, pieces) and \
+                abs(pot[n]) > math.ldexp(scale, 10):  # re-anchor drifted potentials (see emd_cpu.cpp)
+            scale = _potentials(M, rows, cols, n, parent, thread, pot)
+            eps = math.ldexp(scale, -40)
         c = abs(_cost(M, rows, cols, bi, bj))
         if c > scale:
             scale = c
             eps = math.ldexp(scale, -40)
         it += 1
-    _potentials(M, rows, cols, n, parent, first, nxt, pot)
+    _potentials(M, rows, cols, n, parent, thread, pot)
     # output: the support and the cost (compensated sum)
     I = np.empty(N - 1, np.int64)
     J = np.empty(N - 1, np.int64)
@@ -611,8 +691,9 @@ def emd_network_simplex_cloud(X, Y, a, b, max_iter, euclidean=False, alpha0=None
     ``otkit._ext.emd_network_simplex_cloud``.
 
     The Numba fallback builds the (n, m) cost matrix (the compiled kernel computes the costs on the fly
-    instead) and runs the same network simplex on it: same pivots, same answers. A MemoryError says so
-    before allocating a matrix that does not fit.
+    instead) and runs the dense network simplex on it: the same optimum (the compiled kernel prices in
+    smaller blocks, so the pivot counts differ). A MemoryError says so before allocating a matrix that does
+    not fit.
     """
     from ..bregman import _kernel_fits
 
