@@ -499,9 +499,10 @@ def _sample_problem(X_a, X_b, a, b, metric, check_marginals):
     """Validated host float64 point clouds and weights (b rescaled to a's mass, as :func:`emd`)."""
     from .empirical import _check_clouds
 
-    if metric not in _CLOUD_METRICS:
-        raise ValueError(f"metric must be one of {_CLOUD_METRICS} (costs computed on the fly), got {metric!r}; "
-                         "for another metric pass otkit.dist(X_a, X_b, metric) to otkit.emd2")
+    if not isinstance(metric, str) or metric.lower() not in _CLOUD_METRICS:
+        err = TypeError if not isinstance(metric, str) else ValueError
+        raise err(f"metric must be one of {_CLOUD_METRICS} (costs computed on the fly), got {metric!r}; for "
+                  "another metric pass otkit.dist(X_a, X_b, metric) to otkit.emd2")
     X_a, X_b = _check_clouds(X_a, X_b, names=("X_a", "X_b"))
     n, m = X_a.shape[0], X_b.shape[0]
     a = check_hist(a, "a", n, other="X_a.shape[0]")
@@ -594,7 +595,7 @@ def emd2_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None,
         return _emd2_sample_torch(torch, X_a, X_b, a, b, metric, numItermax, log, return_plan, center_dual,
                                   check_marginals, backend)
     Xa, Xb, a, b = _sample_problem(X_a, X_b, a, b, metric, check_marginals)
-    I, J, X, cost, lg = _solve_sample(Xa, Xb, a, b, metric, numItermax, center_dual, backend)
+    I, J, X, cost, lg = _solve_sample(Xa, Xb, a, b, metric.lower(), numItermax, center_dual, backend)
     if not (log or return_plan):
         return cost
     if return_plan:
@@ -619,7 +620,7 @@ def emd_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None, 
            [0.5, 0. ]])
     """
     Xa, Xb, a, b = _sample_problem(X_a, X_b, a, b, metric, check_marginals)
-    I, J, X, cost, lg = _solve_sample(Xa, Xb, a, b, metric, numItermax, center_dual, backend)
+    I, J, X, cost, lg = _solve_sample(Xa, Xb, a, b, metric.lower(), numItermax, center_dual, backend)
     G = _plan(I, J, X, (a.size, b.size), sparse=True)
     return (G, lg) if log else G
 
@@ -641,7 +642,7 @@ def _emd2_sample_torch(torch, X_a, X_b, a, b, metric, numItermax, log, return_pl
     xb = torch.as_tensor(X_b, dtype=dt, device=dev)
     It, Jt = torch.as_tensor(I, device=dev), torch.as_tensor(J, device=dev)
     d2 = ((xa[It] - xb[Jt]) ** 2).sum(-1)
-    c = d2 if metric == "sqeuclidean" else torch.sqrt(torch.clamp(d2, min=torch.finfo(dt).tiny))
+    c = d2 if metric.lower() == "sqeuclidean" else torch.sqrt(torch.clamp(d2, min=torch.finfo(dt).tiny))
     value = (torch.as_tensor(X, dtype=dt, device=dev) * c).sum()
     for w, pot in ((a, lg["u"]), (b, lg["v"])):
         if isinstance(w, torch.Tensor) and w.requires_grad:

@@ -159,6 +159,12 @@ def _sinkhorn_problem(draw):
     return dict(a=_hist(draw, n), b=_hist(draw, m), M=_cost(draw, n, m), reg=draw.choice([1.0, 0.5, 0.1]))
 
 
+def _emd_sample_problem(draw):
+    n, m = draw.integer(1, 6), draw.integer(1, 6)
+    return dict(X_a=draw.random((n, 2)) * draw.choice([1.0, 10.0]), X_b=draw.random((m, 2)), a=_hist(draw, n),
+                b=_hist(draw, m), metric=draw.choice(["sqeuclidean", "euclidean"]))
+
+
 def _bary_problem(draw):
     d, N = draw.integer(2, 7), draw.integer(1, 3)
     x = np.linspace(0, 1, d)[:, None]
@@ -309,6 +315,13 @@ def _specs():
         dict(X_s="array", X_t="array", reg="scalar", numIterMax="int"),
         ref=lambda kw: _pot().bregman.empirical_sinkhorn2(kw["X_s"], kw["X_t"], kw["reg"],
                                                           numIterMax=kw.get("numIterMax", 10000)), rtol=1e-6))
+    specs.append(Spec(
+        "emd2_sample", lambda kw: otkit.emd2_sample(**kw),
+        lambda draw: _emd_sample_problem(draw),
+        dict(X_a="array", X_b="array", a="array", b="array", metric="method", numItermax="int"),
+        ref=lambda kw: _pot().emd2(kw["a"], kw["b"], _pot().dist(kw["X_a"], kw["X_b"], metric=kw["metric"])),
+        rtol=1e-9,
+        skip={"huge"}))
     specs.append(Spec(
         "solve", lambda kw: otkit.solve(**kw).value,
         lambda draw: dict(M=_cost(draw, draw.integer(1, 6), draw.integer(1, 6)), reg=draw.choice([None, 0.5, 1.0])),
