@@ -198,6 +198,24 @@ def _jsonable(x):
     return str(x)
 
 
+def fastemd(a, b, M) -> float:
+    """FastEMD (Pele & Werman's C++ min-cost flow, pyemd) on float64 inputs.
+
+    pyemd 1.1 made POT its default backend (``pyemd.emd(..., backend="pot")`` calls POT's
+    ``partial_wasserstein``), so a plain ``pyemd.emd(a, b, M)`` no longer measures FastEMD: ask for
+    ``backend="cpp"``; older pyemd (< 1.1) has no ``backend`` argument and only the C++ solver.
+    """
+    import pyemd
+
+    a, b, M = (np.ascontiguousarray(x, dtype=np.float64) for x in (a, b, M))
+    try:
+        return float(pyemd.emd(a, b, M, backend="cpp"))
+    except TypeError as exc:
+        if "backend" not in str(exc):
+            raise
+        return float(pyemd.emd(a, b, M))
+
+
 def write_json(path: Path, obj) -> None:
     with open(path, "w") as fh:
         json.dump(obj, fh, indent=1, default=_jsonable)
