@@ -91,12 +91,31 @@ def test_exact_agreement_tolerance(tmp_path):
         return r
 
     reg = dict(S.SOLVERS)
-    reg["fastemd"] = dataclasses.replace(S.SOLVERS["fastemd"], run=slightly_wrong, available=lambda: (True, ""))
+    reg["otkit-emd"] = dataclasses.replace(S.SOLVERS["otkit-emd"], run=slightly_wrong, available=lambda: (True, ""))
     buf = io.StringIO()
-    res = run_sweep([16], [0.5], metric="euclidean", solvers=["pot-emd", "fastemd"], repeat=1, out=None,
+    res = run_sweep([16], [0.5], metric="euclidean", solvers=["pot-emd", "otkit-emd"], repeat=1, out=None,
                     registry=reg, bandwidth_d=0, show_progress=False, stream=buf)
-    assert [m["solver"] for m in res["mismatches"]] == ["pot-emd"]
+    assert [m["solver"] for m in res["mismatches"]] == ["otkit-emd"]
     assert "MISMATCH" in buf.getvalue()
+
+
+@pytest.mark.parametrize("error,mismatch", [(2e-5, False), (1e-3, True)])
+def test_fastemd_agreement_tolerance(error, mismatch):
+    """FastEMD rounds its inputs to 6 digits (costs off by ~1e-5): checked to 1e-4, not to the exact 1e-9."""
+    import io
+
+    good = S.SOLVERS["pot-emd"]
+
+    def rounded(*args):
+        r = good.run(*args)
+        r["value"] *= 1 + error
+        return r
+
+    reg = dict(S.SOLVERS)
+    reg["fastemd"] = dataclasses.replace(S.SOLVERS["fastemd"], run=rounded, available=lambda: (True, ""))
+    res = run_sweep([16], [0.5], metric="euclidean", solvers=["pot-emd", "fastemd"], repeat=1, out=None,
+                    registry=reg, bandwidth_d=0, show_progress=False, stream=io.StringIO())
+    assert [m["solver"] for m in res["mismatches"]] == (["pot-emd"] if mismatch else [])
 
 
 def test_budget_skips_larger_dims():

@@ -13,6 +13,16 @@ import numpy as np
 
 # agreement tolerances (protocol section 1)
 RTOL = {"sinkhorn": 1e-6, "exact": 1e-9}
+# FastEMD (pyemd's C++ emd_hat) rounds the masses and costs to integers scaled to 10^6 of their largest
+# value before solving, so its costs differ from the exact ones by about 1e-5 relative (measured up to 3.8e-5)
+RTOL_FASTEMD = 1e-4
+
+
+def agreement_tolerance(name: str, ref: str, registry: dict) -> float:
+    """The relative tolerance between the values of solver ``name`` and its reference ``ref``."""
+    if "fastemd" in (name, ref):
+        return RTOL_FASTEMD
+    return RTOL[registry[name].family]
 
 
 @dataclass
