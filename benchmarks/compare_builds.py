@@ -49,6 +49,7 @@ cases = {
  "conv barycenter log 4x64x64 (20 it)": lambda: otkit.convolutional_barycenter2d(IM64, 4e-3, method="sinkhorn_log",
                                                                                  numItermax=20, stopThr=0, warn=False),
  "emd2 d=1024": lambda: otkit.emd2(a1, b1, M1),
+ "emd2 d=4096": lambda: otkit.emd2(*P[4096], numItermax=10**7),
  "sinkhorn_log cloud n=2000 (30 it)": lambda: otkit.sinkhorn2(
      None, None, otkit.geometry.PointCloud(X2000, Y2000), 0.005, method="sinkhorn_log", numItermax=30, stopThr=0),
 }

@@ -38,6 +38,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/cloud_costs.h"
 #include "common/interrupt.h"
 #include "common/otkit_common.h"
 
@@ -104,26 +105,7 @@ struct CloudCosts {
         return root ? std::sqrt(s) : s;
     }
     const double* row_costs(int i, int j0, int len, double* buf) const {
-        const double* xi = X + rows[i] * d;
-        {
-            const double xc = xi[0];
-            const double* yc = YT.data() + j0;
-#pragma omp simd
-            for (int k = 0; k < len; ++k) buf[k] = (xc - yc[k]) * (xc - yc[k]);
-        }
-        for (int64_t c = 1; c < d; ++c) {
-            const double xc = xi[c];
-            const double* yc = YT.data() + c * m + j0;
-#pragma omp simd
-            for (int k = 0; k < len; ++k) {
-                const double t = xc - yc[k];
-                buf[k] += t * t;
-            }
-        }
-        if (root) {
-#pragma omp simd
-            for (int k = 0; k < len; ++k) buf[k] = std::sqrt(buf[k]);
-        }
+        cloud_cost_row(X + rows[i] * d, YT.data(), int64_t(m), d, int64_t(j0), int64_t(len), root, buf);
         return buf;
     }
 };

@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/cloud_costs.h"
 #include "common/interrupt.h"
 #include "common/otkit_common.h"
 #include "common/sinkhorn_rules.h"
@@ -652,24 +653,7 @@ struct CloudRows {
     bool euclidean;
     size_t scratch_size() const { return size_t(kTileRows) * size_t(m); }
     const T* tile(int64_t t0, int64_t t1, T* C) const {
-        for (int64_t i = t0; i < t1; ++i) {
-            T* Ci = C + (i - t0) * m;
-            const T* xi = x + i * d;
-            std::fill(Ci, Ci + m, T(0));
-            for (int64_t k = 0; k < d; ++k) {  // (x_ik - y_jk)^2 summed over k in order, as NumPy's sum(-1)
-                const T xk = xi[k];
-                const T* yk = yT + k * m;
-#pragma omp simd
-                for (int64_t j = 0; j < m; ++j) {
-                    const T t = xk - yk[j];
-                    Ci[j] += t * t;
-                }
-            }
-            if (euclidean) {
-#pragma omp simd
-                for (int64_t j = 0; j < m; ++j) Ci[j] = std::sqrt(Ci[j]);
-            }
-        }
+        for (int64_t i = t0; i < t1; ++i) cloud_cost_row(x + i * d, yT, m, d, int64_t(0), m, euclidean, C + (i - t0) * m);
         return C;
     }
 };
