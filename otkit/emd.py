@@ -479,7 +479,6 @@ def _emd2_batch_torch(torch, a, b, M, numItermax, num_threads, return_plans, che
     return (W, torch.stack(plans)) if return_plans else W
 
 
-
 # ---------------------------------------------------------------------------------------------- point clouds
 _CLOUD_METRICS = ("sqeuclidean", "euclidean")
 
@@ -534,8 +533,9 @@ def emd2_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None,
     The network simplex of :func:`otkit.emd` with the costs computed from the points inside its pricing
     passes (vectorized, d passes over the target coordinates per row of arcs): its memory is O((n + m) d)
     instead of the 8 n m bytes of ``emd2(a, b, dist(X_a, X_b))`` (800 MB at n = m = 10^4), and it
-    makes the same pivots and returns the same optimum. The result is exact; optimality is certified by
-    the potentials (``log["u"] + log["v"] <= c`` everywhere, with equality on the plan's support).
+    returns the same optimum (it prices in smaller blocks than the dense solver: more, cheaper pivots). The
+    result is exact; optimality is certified by the potentials (``log["u"] + log["v"] <= c`` everywhere,
+    with equality on the plan's support).
 
     Parameters
     ----------
@@ -609,7 +609,9 @@ def emd_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None, 
     r"""Exact optimal plan between two point clouds, as a ``scipy.sparse.coo_matrix`` (no cost matrix).
 
     Same solver and arguments as :func:`otkit.emd2_sample`; the plan has at most n + m - 1 nonzeros, so it
-    is returned sparse (``.toarray()`` for the dense (n, m) array when it fits).
+    is returned sparse (``.toarray()`` for the dense (n, m) array when it fits). Torch tensors in: a sparse
+    COO tensor of X_a's dtype and device, without a graph (the plan of an LP is piecewise constant in its
+    inputs; differentiate :func:`otkit.emd2_sample` instead).
 
     Examples
     --------
@@ -619,6 +621,16 @@ def emd_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None, 
     array([[0. , 0.5],
            [0.5, 0. ]])
     """
+    torch = _autograd.torch_module(X_a, X_b, a, b)
+    if torch is not None:
+        _autograd.check_same_device(torch, ("X_a", "X_b", "a", "b"), X_a, X_b, a, b)
+        ref = X_a if isinstance(X_a, torch.Tensor) else X_b
+        host = lambda t: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t  # noqa: E731
+        G, lg = emd_sample(host(X_a), host(X_b), host(a), host(b), metric=metric, numItermax=numItermax, log=True,
+                           center_dual=center_dual, check_marginals=check_marginals, backend=backend)
+        idx = torch.as_tensor(np.stack([G.row, G.col]), device=ref.device)
+        Gt = torch.sparse_coo_tensor(idx, torch.as_tensor(G.data, dtype=ref.dtype, device=ref.device), G.shape)
+        return (Gt, lg) if log else Gt
     Xa, Xb, a, b = _sample_problem(X_a, X_b, a, b, metric, check_marginals)
     I, J, X, cost, lg = _solve_sample(Xa, Xb, a, b, metric.lower(), numItermax, center_dual, backend)
     G = _plan(I, J, X, (a.size, b.size), sparse=True)

@@ -175,6 +175,14 @@ def test_torch_gradients_equal_pot_and_finite_differences():
         np.testing.assert_allclose(xt.grad[i, c].item(), fd, rtol=1e-6, atol=1e-10)
 
 
+def test_emd_sample_torch_returns_a_sparse_tensor():
+    torch = pytest.importorskip("torch")
+    x, y, a, b = _clouds(30, 20, 2, 6)
+    G = otkit.emd_sample(torch.tensor(x, dtype=torch.float32, requires_grad=True), torch.tensor(y, dtype=torch.float32))
+    assert G.is_sparse and G.dtype == torch.float32 and G.shape == (30, 20)
+    np.testing.assert_allclose(G.to_dense().numpy(), otkit.emd_sample(x, y).toarray(), rtol=1e-6, atol=1e-7)
+
+
 def test_torch_float32_stays_float32():
     torch = pytest.importorskip("torch")
     x, y, a, b = _clouds(30, 20, 2, 4)
