@@ -129,4 +129,5 @@ PYBIND11_MODULE(OTKIT_EXT_NAME, m) {
     otkit::bind_emd(m);
     otkit::bind_semidual(m);
     otkit::bind_barycenter(m);
+    otkit::bind_multiscale(m);
 }

@@ -93,7 +93,7 @@ def env_backend() -> str:
 
 # kernel family -> its module in otkit._numba (the families of otkit._ext share one module)
 FAMILIES = {"sinkhorn": "sinkhorn", "unbalanced": "unbalanced", "barycenter": "barycenter", "emd": "emd",
-            "semidual": "semidual"}
+            "semidual": "semidual", "multiscale": "multiscale"}
 
 
 def kernels(backend: str | None, family: str):

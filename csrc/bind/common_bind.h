@@ -74,5 +74,6 @@ void bind_sinkhorn(py::module_& m);
 void bind_emd(py::module_& m);
 void bind_semidual(py::module_& m);
 void bind_barycenter(py::module_& m);
+void bind_multiscale(py::module_& m);
 
 }  // namespace otkit
