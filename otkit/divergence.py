@@ -18,6 +18,9 @@ from .utils import as_float_array, dist, host_dist
 
 __all__ = ["sinkhorn_divergence", "empirical_sinkhorn_divergence", "SamplesLoss"]
 
+_SAMPLES_BACKENDS = ("auto", "cpp", "numba", "tensorized", "online", "multiscale")
+_MULTISCALE_PAIRS = 2.5e7  # backend="auto": multiscale above n m pairs (in dimension <= 3), as GeomLoss does
+
 
 def _maximum0(torch, S):
     if torch is not None and isinstance(S, torch.Tensor):
@@ -162,7 +165,13 @@ class SamplesLoss:
         Over-relaxation of the cross term's Sinkhorn at the target blur (see :func:`otkit.sinkhorn`; safeguarded:
         plain steps again if the error grows). ``"auto"`` (default) picks it from the measured rate of plain
         steps; 1 gives plain Sinkhorn. The value does not depend on it beyond ``tol``.
-    backend : {"auto", "cpp", "numba"}
+    backend : {"auto", "cpp", "numba", "tensorized", "online", "multiscale"}
+        GeomLoss's names choose the solver: "tensorized" and "online" the point-cloud log-domain Sinkhorn over all
+        pairs (costs computed in the passes either way), "multiscale" the multiscale solver
+        (:func:`otkit.multiscale.multiscale_sinkhorn`: clusters, coarse-to-fine, a block truncation certified below
+        ``tol``; points in dimension <= 3). "auto" takes the multiscale solver above 2.5e7 pairs (n m) in
+        dimension <= 3, the all-pairs one below. "cpp" and "numba" choose otkit's kernels (with the "auto"
+        solver).
 
     Examples
     --------
@@ -185,7 +194,12 @@ class SamplesLoss:
             raise ValueError(f"p must be 1 or 2, got {p!r}")
         from .utils import check_max_iter, check_omega, check_reg, check_threshold
         self.blur = check_reg(blur, "blur")
-        self.p, self.debias, self.backend = p, bool(debias), backend
+        self.p, self.debias = p, bool(debias)
+        if backend not in _SAMPLES_BACKENDS:
+            raise ValueError(f"backend must be one of {_SAMPLES_BACKENDS}, got {backend!r}")
+        # GeomLoss's names choose the solver; otkit's the kernels
+        self.solver = backend if backend in ("tensorized", "online", "multiscale") else "auto"
+        self.backend = backend if backend in ("auto", "cpp", "numba") else "auto"
         with np.errstate(over="ignore", under="ignore"):
             self.eps = float(np.float64(self.blur) ** p)
         if not (np.isfinite(self.eps) and self.eps >= 1e-280):
@@ -244,7 +258,11 @@ class SamplesLoss:
         diam = float(np.sqrt(np.sum((hi.astype(np.float64) - lo) ** 2)))
         reg0 = 2.0 * diam ** 2 if self.p == 2 else diam
         factor = self.scaling ** self.p
-        if x is y and (a is b):  # a debiasing term: the symmetric problem, F = G
+        ms = None
+        if self._use_multiscale(n, m, xh.shape[1]):
+            ms = self._multiscale(torch, a, x, b, y, ah, xh, bh, yh, reg, cost, reg0, factor)
+            F, G = ms["f"], ms["g"]
+        elif x is y and (a is b):  # a debiasing term: the symmetric problem, F = G
             F = G = self._symmetric(ah, xh, reg, cost, reg0, factor)
         else:
             try:
@@ -266,13 +284,45 @@ class SamplesLoss:
         out = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
         grads = []
         plan = LazyPlan(xh, yh, F, G, reg, cost)
-        for t, dt in ((a, lambda: f - f.mean()), (b, lambda: g - g.mean()),
-                      (x, lambda: self._dcost(plan, xh, yh)), (y, lambda: self._dcost(plan, xh, yh, transpose=True))):
+        if ms is not None:  # the plan's sums over the kept blocks, from the multiscale solver
+            dx = lambda: ms["row_mass"][:, None] * ms["mean_dx"]  # noqa: E731
+            dy = lambda: ms["col_mass"][:, None] * ms["mean_dy"]  # noqa: E731
+        else:
+            dx = lambda: self._dcost(plan, xh, yh)  # noqa: E731
+            dy = lambda: self._dcost(plan, xh, yh, transpose=True)  # noqa: E731
+        for t, dt in ((a, lambda: f - f.mean()), (b, lambda: g - g.mean()), (x, dx), (y, dy)):
             if isinstance(t, torch.Tensor) and t.requires_grad:
                 grads.append((t, dt()))
         for t, dx in grads:  # value + <dx, t - t.detach()>: the value, with gradient dx in t
             out = out + torch.sum(torch.as_tensor(dx, dtype=t.dtype, device=t.device) * (t - t.detach()))
         return out
+
+    def _use_multiscale(self, n, m, d):
+        if self.solver == "multiscale":
+            if d > 3:
+                raise ValueError(f"backend='multiscale' clusters points on a grid: dimension <= 3, got {d}")
+            return True
+        return self.solver == "auto" and d <= 3 and float(n) * float(m) > _MULTISCALE_PAIRS
+
+    def _multiscale(self, torch, a, x, b, y, ah, xh, bh, yh, reg, cost, reg0, factor):
+        """The multiscale solver (otkit.multiscale): the symmetric averaged fixed point for a debiasing term."""
+        import warnings
+
+        from . import _status
+        from .multiscale import multiscale_sinkhorn
+
+        want_grad = torch is not None and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (x, y))
+        r = multiscale_sinkhorn(xh, yh, ah, bh, reg, metric=cost, tol=self.tol, max_iter=self.max_iter,
+                                epsilon0=max(reg0, reg), epsilon_factor=factor, symmetric=(x is y and a is b),
+                                want_value=False, want_grad=want_grad, backend=self.backend)
+        if r["status"] == _status.NUMERICAL_ERROR:
+            raise FloatingPointError(f"SamplesLoss: multiscale Sinkhorn hit a numerical error (blur={self.blur:g}); "
+                                     f"use a larger blur")
+        if r["status"] != _status.OK:
+            warnings.warn(f"SamplesLoss: multiscale Sinkhorn did not converge in max_iter={self.max_iter} iterations "
+                          f"(marginal error {r['err']:.3e}, truncation bound {r['truncation_bound']:.1e}, tol "
+                          f"{self.tol:.1e})", UserWarning, stacklevel=4)
+        return r
 
     def _symmetric(self, a, x, reg, cost, reg0, factor):
         """Log-scalings F of the symmetric problem (a, x) against itself, by the compiled averaged fixed point

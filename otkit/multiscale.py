@@ -96,15 +96,22 @@ class _Clusters:
 
 
 class _OmegaGuard:
-    """omega="auto" of the log-domain drivers (``OmegaGuard`` in csrc/common/sinkhorn_types.h, checked at every
-    iteration): plain steps until the error is below ``start`` and falling, then omega = 2 / (1 + sqrt(1 - r))
-    from the measured rate r (at most 1.9); plain steps for good if the error grows 10x above its best. Here the
-    rate is measured after ``plain_steps`` plain steps at least: the first steps after the coarse-to-fine jump
-    fall fast (local corrections) and would give an omega near 1."""
+    """omega="auto" of the log-domain drivers (``OmegaGuard`` in csrc/common/sinkhorn_types.h), checked at every
+    iteration: plain steps until the error is below ``start`` and falling, then omega = 2 / (1 + sqrt(1 - r))
+    from the measured rate r of the plain steps (at most ``omega_max``); plain steps for good if the error grows
+    10x above its best. Two changes here: the rate is measured after ``plain_steps`` plain steps (the first steps
+    after the coarse-to-fine jump fall fast, local corrections, and would give an omega near 1), and omega is
+    re-estimated every ``window`` steps: an over-relaxed iteration below the optimal omega converges at a rate
+    rho with (rho + omega - 1)^2 = rho omega^2 r (SOR theory, Young 1971), which gives the plain rate r back;
+    omega only grows."""
 
-    def __init__(self, start=1e-2, omega_max=1.9, plain_steps=10):
-        self.start, self.omega_max, self.plain_steps = start, omega_max, plain_steps
+    def __init__(self, start=1e-2, omega_max=1.95, plain_steps=10, window=20):
+        self.start, self.omega_max, self.plain_steps, self.window = start, omega_max, plain_steps, window
         self.omega, self.best, self.prev, self.on, self.off, self.seen = 1.0, np.inf, 0.0, False, False, 0
+        self.mark = None  # (step, error) at the start of the current window
+
+    def _omega_for(self, r):
+        return min(self.omega_max, 2.0 / (1.0 + math.sqrt(max(0.0, 1.0 - r))))
 
     def update(self, err):
         if self.off:
@@ -113,13 +120,21 @@ class _OmegaGuard:
             self.off = True
             return 1.0
         self.best = min(self.best, err)
+        self.seen += 1
         if not self.on:
             r = err / self.prev if self.prev > 0 else 1.0
             self.prev = err
-            self.seen += 1
             if err < self.start and r < 1.0 and self.seen > self.plain_steps:
-                self.omega = min(self.omega_max, 2.0 / (1.0 + math.sqrt(1.0 - r)))
+                self.omega = self._omega_for(r)
                 self.on = True
+                self.mark = (self.seen, err)
+        elif self.seen - self.mark[0] >= self.window:
+            rho = (err / self.mark[1]) ** (1.0 / (self.seen - self.mark[0])) if self.mark[1] > 0 else 1.0
+            w = self.omega
+            if 0.0 < rho < 1.0 and rho > 1.05 * (w - 1.0):
+                r = min(1.0, (rho + w - 1.0) ** 2 / (rho * w * w))
+                self.omega = max(w, self._omega_for(r))
+            self.mark = (self.seen, err)
         return self.omega if self.on else 1.0
 
 
@@ -173,7 +188,7 @@ def default_cell(X, Y, reg, metric, max_clusters=8192, min_points=8):
 
 def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_iter=100000, epsilon0=None,
                         epsilon_factor=0.25, symmetric=False, cell=None, trunc=None, want_value=True,
-                        backend="auto", verbose=False):
+                        want_grad=False, backend="auto", verbose=False):
     r"""Entropic OT between point clouds by multiscale Sinkhorn (module docstring: the method and its bound).
 
     Solves :math:`\min_P \langle P, C\rangle + \varepsilon \mathrm{KL}(P | a \otimes b)` with
@@ -210,12 +225,17 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
         is below ``tol``.
     want_value : bool
         Compute <P, C> of the truncated plan (one more pass).
+    want_grad : bool
+        Also return, per point, the plan's row and column masses and the means of x_i - y_j over each row and of
+        y_j - x_i over each column under the plan (over the distance for "euclidean"): the gradient of <P, C> in
+        the points, for a fixed P, is 2 row_mass * mean_dx ("sqeuclidean") or row_mass * mean_dx ("euclidean").
     backend : {"auto", "cpp", "numba"}
 
     Returns
     -------
     dict with ``f``, ``g`` (log-scalings in the input order; :math:`P_{ij} = \exp(f_i + g_j - C_{ij}/\varepsilon)`),
-    ``value_linear`` (<P, C>, or None), ``niter`` (iterations at the target reg), ``n_stages`` (annealing
+    ``value_linear`` (<P, C>, or None), ``row_mass``, ``col_mass``, ``mean_dx``, ``mean_dy`` (``want_grad``, else
+    None), ``niter`` (iterations at the target reg), ``n_stages`` (annealing
     stages), ``err``, ``truncation_bound``, ``status`` (``otkit._status`` code), ``kept_fraction`` (of the n m
     pairs visited per half-step at the end), ``n_clusters`` (kx, ky), ``time`` (s per phase).
 
@@ -385,7 +405,7 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
             status = _status.NUMERICAL_ERROR
             break
         if verbose:
-            print(f"multiscale: iteration {it}, marginal error {err:.3e}")
+            print(f"multiscale: iteration {it}, marginal error {err:.3e}, omega {guard.omega if guard.on and not guard.off else 1.0:.3f}")
         omega = guard.update(err)
         if err < tol:
             if exact_rows:
@@ -411,12 +431,30 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
         it += 1
     times["target"] = time.perf_counter() - t0
     value = None
-    if want_value and status != _status.NUMERICAL_ERROR:
+    mean_dx = mean_dy = row_mass = col_mass = None
+    if (want_value or want_grad) and status != _status.NUMERICAL_ERROR:
         cbar = np.empty(nx, dtype=dtype)
-        lse = row_lse(mask, reg, psi, cbar=cbar).astype(np.float64)
+        gx = np.empty((nx, cx.pts.shape[1]), dtype=dtype) if want_grad else None
+        lse_fn(cx.pts, cy.ptsT, cx.off, cy.off, mask[0], mask[1], float(-1.0 / reg),
+               (psi + cy.logw).astype(dtype, copy=False), lse_x, metric=metric, cbar=cbar, gbar=gx)
         with np.errstate(invalid="ignore", over="ignore"):
-            row_mass = np.where(cx.w > 0, cx.w * np.exp(phi + lse), 0.0)
-        value = float(np.sum(row_mass * cbar))
+            rm = np.where(cx.w > 0, cx.w * np.exp(phi + lse_x.astype(np.float64)), 0.0)
+        value = float(np.sum(rm * cbar))
+        if want_grad:
+            row_mass, mean_dx = np.empty(nx), np.empty((nx, gx.shape[1]))
+            row_mass[cx.order], mean_dx[cx.order] = rm, gx
+            if symmetric:
+                col_mass, mean_dy = row_mass, mean_dx
+            else:
+                gy = np.empty((ny, gx.shape[1]), dtype=dtype)
+                lse_fn(cy.pts, cx.ptsT, cy.off, cx.off, maskT[0], maskT[1], float(-1.0 / reg),
+                       (phi + cx.logw).astype(dtype, copy=False), lse_y, metric=metric, gbar=gy)
+                with np.errstate(invalid="ignore", over="ignore"):
+                    cm = np.where(cy.w > 0, cy.w * np.exp(psi + lse_y.astype(np.float64)), 0.0)
+                col_mass, mean_dy = np.empty(ny), np.empty((ny, gx.shape[1]))
+                col_mass[cy.order], mean_dy[cy.order] = cm, gy
+        if not want_value:
+            value = None
     kept = float(np.sum(np.diff(cy.off)[mask[1]] * np.repeat(np.diff(cx.off), np.diff(mask[0])))) / (nx * ny)
     f = np.empty(nx)
     f[cx.order] = phi + cx.logw
@@ -426,5 +464,6 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
         g = np.empty(ny)
         g[cy.order] = psi + cy.logw
     times["total"] = time.perf_counter() - t_start
-    return dict(f=f, g=g, value_linear=value, niter=it, coarse_niter=coarse_iter, n_stages=n_stages, err=err, truncation_bound=bound,
+    return dict(f=f, g=g, value_linear=value, row_mass=row_mass, col_mass=col_mass, mean_dx=mean_dx, mean_dy=mean_dy,
+                niter=it, coarse_niter=coarse_iter, n_stages=n_stages, err=err, truncation_bound=bound,
                 status=status, kept_fraction=kept, n_clusters=(cx.k, cy.k), time=times, cell=cell, trunc=trunc)

@@ -50,7 +50,7 @@ bool euclidean_metric(const std::string& metric) {
 template <typename T>
 void block_lse(py::array x_, py::array yT_, py::array xoff_, py::array yoff_, py::array indptr_, py::array indices_,
                double scale, py::array g_, py::array lse_, const std::string& metric, py::object cbar_,
-               int num_threads) {
+               py::object gbar_, int num_threads) {
     auto x = as_carray<T>(x_, "x", 2);
     auto yT = as_carray<T>(yT_, "yT", 2);
     auto g = as_carray<T>(g_, "g", 1);
@@ -72,12 +72,19 @@ void block_lse(py::array x_, py::array yT_, py::array xoff_, py::array yoff_, py
         if (cbar.shape(0) != n) throw py::value_error("block_lse: cbar must have n entries");
         cb = cbar.mutable_data();
     }
+    T* gb = nullptr;
+    py::array_t<T, py::array::c_style> gbar;
+    if (!gbar_.is_none()) {
+        gbar = as_carray<T>(gbar_.cast<py::array>(), "gbar", 2);
+        if (gbar.shape(0) != n || gbar.shape(1) != d) throw py::value_error("block_lse: gbar must be (n, d)");
+        gb = gbar.mutable_data();
+    }
     const T *xp = x.data(), *yp = yT.data(), *gp = g.data();
     T* lp = lse.mutable_data();
     const int64_t *xo = xoff.data(), *yo = yoff.data(), *ip = indptr.data(), *ix = indices.data();
     const int nt = check_num_threads(num_threads);
     run_without_gil([&] {
-        block_lse_cpu<T>(xp, yp, n, m, d, euclid, xo, kx, yo, ky, ip, ix, static_cast<T>(scale), gp, lp, cb, nt);
+        block_lse_cpu<T>(xp, yp, n, m, d, euclid, xo, kx, yo, ky, ip, ix, static_cast<T>(scale), gp, lp, cb, gb, nt);
     });
 }
 
@@ -126,11 +133,12 @@ py::tuple block_mask(py::array cx_, py::array rx_, py::array phi_, py::array log
 void bind_multiscale(py::module_& m) {
     using namespace pybind11::literals;
     const char* ldoc = "Row log-sum-exp over the kept blocks of a block mask between clustered point clouds:\n"
-                       "lse_i = LSE_j (c(x_i, y_j) * scale + g_j); cbar (optional) the mean cost of each row.";
+                       "lse_i = LSE_j (c(x_i, y_j) * scale + g_j); cbar (optional) the mean cost of each row, gbar (optional,\n"
+                       "n x d) the mean of x_i - y_j (over ||x_i - y_j|| when euclidean) under the row's weights.";
     m.def("block_lse_f64", &block_lse<double>, "x"_a, "yT"_a, "xoff"_a, "yoff"_a, "indptr"_a, "indices"_a, "scale"_a,
-          "g"_a, "lse"_a, py::kw_only(), "metric"_a = "sqeuclidean", "cbar"_a = py::none(), "num_threads"_a = 0, ldoc);
+          "g"_a, "lse"_a, py::kw_only(), "metric"_a = "sqeuclidean", "cbar"_a = py::none(), "gbar"_a = py::none(), "num_threads"_a = 0, ldoc);
     m.def("block_lse_f32", &block_lse<float>, "x"_a, "yT"_a, "xoff"_a, "yoff"_a, "indptr"_a, "indices"_a, "scale"_a,
-          "g"_a, "lse"_a, py::kw_only(), "metric"_a = "sqeuclidean", "cbar"_a = py::none(), "num_threads"_a = 0, ldoc);
+          "g"_a, "lse"_a, py::kw_only(), "metric"_a = "sqeuclidean", "cbar"_a = py::none(), "gbar"_a = py::none(), "num_threads"_a = 0, ldoc);
     m.def("block_mask", &block_mask, "cx"_a, "rx"_a, "phi"_a, "logA"_a, "cy"_a, "ry"_a, "psi"_a, "logB"_a, "reg"_a,
           "trunc"_a, py::kw_only(), "metric"_a = "sqeuclidean", "ref_indptr"_a = py::none(),
           "ref_indices"_a = py::none(), "bounds"_a = true, "num_threads"_a = 0,

@@ -30,28 +30,12 @@ inline void kept_segments(const int64_t* yoff, const int64_t* indptr, const int6
     }
 }
 
-// Lower bound of the cost between two clusters (centres p, q; radii rp, rq), by the triangle inequality,
-// lowered by a relative 1e-12 for the rounding of the centre distance.
-inline double cluster_cost_lb(const double* p, const double* q, double rp, double rq, int64_t d, bool euclidean) {
-    double s = 0;
-    for (int64_t c = 0; c < d; ++c) {
-        const double t = p[c] - q[c];
-        s += t * t;
-    }
-    const double gap = std::max(0.0, (std::sqrt(s) - rp - rq) * (1 - 1e-12));
-    return euclidean ? gap : gap * gap;
-}
-
-inline bool in_sorted(const int64_t* first, const int64_t* last, int64_t v) {
-    return std::binary_search(first, last, v);
-}
-
 }  // namespace
 
 template <typename T>
 void block_lse_cpu(const T* x, const T* yT, int64_t n, int64_t m, int64_t d, bool euclidean, const int64_t* xoff,
                    int64_t kx, const int64_t* yoff, int64_t ky, const int64_t* indptr, const int64_t* indices, T scale,
-                   const T* g, T* lse, T* cbar, int num_threads) {
+                   const T* g, T* lse, T* cbar, T* gbar, int num_threads) {
     (void)n;
     (void)ky;
     // entries per cluster (rows x kept columns): the work, and the longest row for the buffers
@@ -101,22 +85,50 @@ void block_lse_cpu(const T* x, const T* yT, int64_t n, int64_t m, int64_t d, boo
                     if (mx == -std::numeric_limits<T>::infinity()) {
                         lse[i] = mx;
                         if (cbar != nullptr) cbar[i] = T(0);
+                        if (gbar != nullptr) std::fill(gbar + i * d, gbar + (i + 1) * d, T(0));
                         continue;
                     }
-                    T s = 0, sc = 0;
-                    const T* zp = Z.data();
+                    T s = 0;
+                    T* zp = Z.data();
                     const T* cp = C.data();
-                    if (cbar != nullptr) {
+                    if (cbar == nullptr && gbar == nullptr) {
+#pragma omp simd reduction(+ : s)
+                        for (int64_t k = 0; k < L; ++k) s += fast_exp_nonpos_ftz(zp[k] - mx);
+                    } else {
+                        // the plan's row weights e_k (kept in Z), then the means under them
+                        T sc = 0;
 #pragma omp simd reduction(+ : s, sc)
                         for (int64_t k = 0; k < L; ++k) {
                             const T e = fast_exp_nonpos_ftz(zp[k] - mx);
+                            zp[k] = e;
                             s += e;
                             sc += e * cp[k];
                         }
-                        cbar[i] = sc / s;
-                    } else {
-#pragma omp simd reduction(+ : s)
-                        for (int64_t k = 0; k < L; ++k) s += fast_exp_nonpos_ftz(zp[k] - mx);
+                        if (cbar != nullptr) cbar[i] = sc / s;
+                        if (gbar != nullptr) {
+                            // sum_j e_j (x_i - y_j), divided by |x_i - y_j| (0 at x_i = y_j) when euclidean
+                            for (int64_t c = 0; c < d; ++c) {
+                                const T xc = x[i * d + c];
+                                T acc = 0;
+                                int64_t off = 0;
+                                for (const auto& sg : seg) {
+                                    const int64_t len = sg.second - sg.first;
+                                    const T* yc = yT + c * m + sg.first;
+                                    const T* ez = zp + off;
+                                    const T* cz = cp + off;
+                                    if (euclidean) {
+#pragma omp simd reduction(+ : acc)
+                                        for (int64_t k = 0; k < len; ++k)
+                                            acc += cz[k] > T(0) ? ez[k] * (xc - yc[k]) / cz[k] : T(0);
+                                    } else {
+#pragma omp simd reduction(+ : acc)
+                                        for (int64_t k = 0; k < len; ++k) acc += ez[k] * (xc - yc[k]);
+                                    }
+                                    off += len;
+                                }
+                                gbar[i * d + c] = acc / s;
+                            }
+                        }
                     }
                     lse[i] = mx + std::log(s);
                 }
@@ -131,91 +143,113 @@ void block_mask_cpu(const double* cx, const double* rx, const double* phi, const
                     int64_t d, bool euclidean, double reg, double trunc, const int64_t* ref_indptr,
                     const int64_t* ref_indices, std::vector<int64_t>& indptr, std::vector<int64_t>& indices,
                     double* delta_rows, double* delta_cols, int num_threads) {
-    // (delta_rows == nullptr: no bounds)
+    // One pass over the kx x ky cluster pairs, a row cluster at a time: u_IJ for all J (vectorized), the kept
+    // blocks, the row's bound, and the column bounds and best rows accumulated per part (a fixed number of
+    // parts, added in part order: the result does not depend on the number of threads). delta_rows == nullptr:
+    // no bounds.
     const double ninf = -std::numeric_limits<double>::infinity();
-    auto u = [&](int64_t I, int64_t J) {
-        return phi[I] + psi[J] - cluster_cost_lb(cx + I * d, cy + J * d, rx[I], ry[J], d, euclidean) / reg;
-    };
-    const int nt = once_threads(double(kx) * double(ky) * double(d) * kNsPerKernelEntry * 3, num_threads);
+    const bool bounds = delta_rows != nullptr;
+    const bool use_ref = ref_indptr != nullptr;
+    std::vector<double> cyT(static_cast<size_t>(d) * ky), psiv(ky);
+    for (int64_t J = 0; J < ky; ++J) {
+        for (int64_t c = 0; c < d; ++c) cyT[c * ky + J] = cy[J * d + c];
+        psiv[J] = logB[J] == ninf ? ninf : psi[J];  // a cluster without mass is never needed
+    }
+    const int64_t parts = std::min<int64_t>(8, std::max<int64_t>(1, kx));
+    const int64_t chunk = (kx + parts - 1) / parts;
+    std::vector<double> col_sum(bounds ? static_cast<size_t>(parts) * ky : 0, 0.0);
+    std::vector<double> col_best_u(static_cast<size_t>(parts) * ky, ninf);
+    std::vector<int64_t> col_best_i(static_cast<size_t>(parts) * ky, -1);
     std::vector<std::vector<int64_t>> rows(kx);
-    std::vector<char> col_kept(ky, 0);
+    const int nt = once_threads(double(kx) * double(ky) * (double(d) + 4.0) * kNsPerKernelEntry, num_threads);
     InterruptPoll poll;
     poll.check();
-    // the kept blocks, row cluster by row cluster
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
-    for (int64_t I = 0; I < kx; ++I) {
-        if (logA[I] == ninf || phi[I] == ninf) continue;  // no mass: no row of I needs a column
-        int64_t best = -1;
-        double ubest = ninf;
-        for (int64_t J = 0; J < ky; ++J) {
-            if (logB[J] == ninf || psi[J] == ninf) continue;
-            const double v = u(I, J);
-            if (v > -trunc) rows[I].push_back(J);
-            if (v > ubest || best < 0) ubest = v, best = J;
+    const double inv_reg = 1.0 / reg;
+#pragma omp parallel num_threads(nt)
+    {
+        std::vector<double> u(ky);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t p = 0; p < parts; ++p) {
+            double* csum = bounds ? col_sum.data() + p * ky : nullptr;
+            double* cbu = col_best_u.data() + p * ky;
+            int64_t* cbi = col_best_i.data() + p * ky;
+            for (int64_t I = p * chunk; I < std::min(kx, (p + 1) * chunk); ++I) {
+                if (bounds) delta_rows[I] = 0.0;
+                if (logA[I] == ninf || phi[I] == ninf) continue;  // no mass: no row of I needs a column
+                const double* xc = cx + I * d;
+                const double ph = phi[I], rI = rx[I];
+                double* up = u.data();
+#pragma omp simd
+                for (int64_t J = 0; J < ky; ++J) {
+                    double s2 = 0;
+                    for (int64_t c = 0; c < d; ++c) {
+                        const double t = xc[c] - cyT[c * ky + J];
+                        s2 += t * t;
+                    }
+                    // the cost lower bound (triangle inequality), lowered by 1e-12 relative for the rounding
+                    double gap = (std::sqrt(s2) - rI - ry[J]) * (1 - 1e-12);
+                    gap = gap > 0 ? gap : 0.0;
+                    up[J] = ph + psiv[J] - (euclidean ? gap : gap * gap) * inv_reg;
+                }
+                std::vector<int64_t>& kept = rows[I];
+                int64_t best = -1;
+                double ubest = ninf;
+                for (int64_t J = 0; J < ky; ++J) {
+                    const double v = up[J];
+                    if (v == ninf) continue;
+                    if (v > -trunc) kept.push_back(J);
+                    if (v > ubest || best < 0) ubest = v, best = J;
+                    if (v > cbu[J]) cbu[J] = v, cbi[J] = I;
+                }
+                if (kept.empty() && best >= 0) kept.push_back(best);
+                if (!bounds) continue;
+                // the blocks outside the reference mask (or the kept ones): drop the others from u, then sum
+                const int64_t* lb = use_ref ? ref_indices + ref_indptr[I] : kept.data();
+                const int64_t* le = use_ref ? ref_indices + ref_indptr[I + 1] : kept.data() + kept.size();
+                for (const int64_t* q = lb; q < le; ++q) up[*q] = ninf;
+                double rs = 0;
+                const double la = logA[I];
+#pragma omp simd reduction(+ : rs)
+                for (int64_t J = 0; J < ky; ++J) {
+                    rs += fast_exp(up[J] + logB[J]);
+                    csum[J] += fast_exp(up[J] + la);
+                }
+                delta_rows[I] = rs;
+            }
         }
-        if (rows[I].empty() && best >= 0) rows[I].push_back(best);
     }
+    poll.check();
+    // a column cluster with mass and no kept block keeps its best row cluster
+    std::vector<char> col_kept(ky, 0);
     for (int64_t I = 0; I < kx; ++I)
         for (int64_t J : rows[I]) col_kept[J] = 1;
-    // a column cluster with mass and no kept block keeps its best one
-    poll.check();
-    std::vector<int64_t> col_best(ky, -1);
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
     for (int64_t J = 0; J < ky; ++J) {
-        if (col_kept[J] || logB[J] == ninf || psi[J] == ninf) continue;
-        double ubest = ninf;
-        for (int64_t I = 0; I < kx; ++I) {
-            if (logA[I] == ninf || phi[I] == ninf) continue;
-            const double v = u(I, J);
-            if (v > ubest || col_best[J] < 0) ubest = v, col_best[J] = I;
-        }
-    }
-    for (int64_t J = 0; J < ky; ++J) {
-        const int64_t I = col_best[J];
-        if (I < 0) continue;
-        rows[I].insert(std::lower_bound(rows[I].begin(), rows[I].end(), J), J);
+        if (col_kept[J] || psiv[J] == ninf) continue;
+        int64_t I = -1;
+        double ub = ninf;
+        for (int64_t p = 0; p < parts; ++p)
+            if (col_best_i[p * ky + J] >= 0 && (I < 0 || col_best_u[p * ky + J] > ub))
+                ub = col_best_u[p * ky + J], I = col_best_i[p * ky + J];
+        if (I >= 0) rows[I].insert(std::lower_bound(rows[I].begin(), rows[I].end(), J), J);
     }
     indptr.assign(kx + 1, 0);
     for (int64_t I = 0; I < kx; ++I) indptr[I + 1] = indptr[I] + int64_t(rows[I].size());
     indices.resize(indptr[kx]);
     for (int64_t I = 0; I < kx; ++I) std::copy(rows[I].begin(), rows[I].end(), indices.begin() + indptr[I]);
-    rows.clear();
-    rows.shrink_to_fit();
-    // the bound of the blocks outside the reference mask (the new mask by default)
-    if (delta_rows == nullptr) return;
-    const int64_t* rp = ref_indptr != nullptr ? ref_indptr : indptr.data();
-    const int64_t* ri = ref_indptr != nullptr ? ref_indices : indices.data();
-    poll.check();
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
-    for (int64_t I = 0; I < kx; ++I) {
-        double s = 0;
-        if (phi[I] != ninf) {
-            for (int64_t J = 0; J < ky; ++J) {
-                if (logB[J] == ninf || psi[J] == ninf || in_sorted(ri + rp[I], ri + rp[I + 1], J)) continue;
-                s += std::exp(u(I, J) + logB[J]);
-            }
+    if (bounds) {
+        for (int64_t J = 0; J < ky; ++J) {
+            double s = 0;
+            for (int64_t p = 0; p < parts; ++p) s += col_sum[p * ky + J];
+            delta_cols[J] = s;
         }
-        delta_rows[I] = s;
-    }
-    poll.check();
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 16)
-    for (int64_t J = 0; J < ky; ++J) {
-        double s = 0;
-        if (psi[J] != ninf) {
-            for (int64_t I = 0; I < kx; ++I) {
-                if (logA[I] == ninf || phi[I] == ninf || in_sorted(ri + rp[I], ri + rp[I + 1], J)) continue;
-                s += std::exp(u(I, J) + logA[I]);
-            }
-        }
-        delta_cols[J] = s;
     }
 }
 
 template void block_lse_cpu<double>(const double*, const double*, int64_t, int64_t, int64_t, bool, const int64_t*,
                                     int64_t, const int64_t*, int64_t, const int64_t*, const int64_t*, double,
-                                    const double*, double*, double*, int);
+                                    const double*, double*, double*, double*, int);
 template void block_lse_cpu<float>(const float*, const float*, int64_t, int64_t, int64_t, bool, const int64_t*,
                                    int64_t, const int64_t*, int64_t, const int64_t*, const int64_t*, float, const float*,
-                                   float*, float*, int);
+                                   float*, float*, float*, int);
 
 }  // namespace otkit

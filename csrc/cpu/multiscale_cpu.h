@@ -17,12 +17,14 @@ namespace otkit {
 // with c = ||x_i - y_j||^2 (or ||x_i - y_j|| when euclidean), computed on the fly (x: n x d row-major;
 // yT: d x m coordinate-major). cbar (n, or nullptr) receives sum_j e_ij c_ij / sum_j e_ij with
 // e_ij = exp(c_ij * scale + g_j): the mean cost of row i under the plan (for <P, C>). A row whose terms
-// are all -inf gets lse_i = -inf and cbar_i = 0. Rows are independent: the result does not depend on
-// the number of threads. Polls for Ctrl-C between chunks of clusters (throws Interrupted).
+// are all -inf gets lse_i = -inf and cbar_i = 0. gbar (n x d, or nullptr) receives the mean of x_i - y_j under
+// the same weights (divided by ||x_i - y_j||, 0 where it is 0, when euclidean): the gradient of the cost in x_i
+// under the plan, up to the factor of the cost. Rows are independent: the result does not depend on the number
+// of threads. Polls for Ctrl-C between chunks of clusters (throws Interrupted).
 template <typename T>
 void block_lse_cpu(const T* x, const T* yT, int64_t n, int64_t m, int64_t d, bool euclidean, const int64_t* xoff,
                    int64_t kx, const int64_t* yoff, int64_t ky, const int64_t* indptr, const int64_t* indices, T scale,
-                   const T* g, T* lse, T* cbar, int num_threads);
+                   const T* g, T* lse, T* cbar, T* gbar, int num_threads);
 
 // The block mask of the truncation. With u_IJ = phi_I + psi_J - cmin_IJ / reg, where phi_I, psi_J bound
 // the potentials (f_i - log a_i, in units of reg) on the clusters from above and cmin_IJ bounds the

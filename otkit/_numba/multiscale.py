@@ -42,7 +42,7 @@ def _metric(metric):
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
-def _block_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cbar, euclid, I0, I1):
+def _block_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cbar, gbar, want_gbar, euclid, I0, I1):
     d, m = yT.shape
     for I in prange(I0, I1):
         L = 0
@@ -76,31 +76,44 @@ def _block_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cba
                 lse[i] = mx
                 if want_cbar:
                     cbar[i] = 0.0
+                if want_gbar:
+                    gbar[i, :] = 0.0
                 continue
             s = 0.0
             sc = 0.0
             for q in range(L):
                 e = math.exp(Z[q] - mx)
+                Z[q] = e
                 s += e
                 sc += e * C[q]
             if want_cbar:
                 cbar[i] = sc / s
+            if want_gbar:  # mean of x_i - y_j (over |x_i - y_j| when euclidean) under the row's weights
+                for c in range(d):
+                    acc = 0.0
+                    for q in range(L):
+                        t = Z[q] * (x[i, c] - yT[c, cols[q]])
+                        if euclid:
+                            t = t / C[q] if C[q] > 0 else 0.0
+                        acc += t
+                    gbar[i, c] = acc / s
             lse[i] = mx + math.log(s)
 
 
-def _kernel_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cbar, euclid, work, stop):
+def _kernel_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cbar, gbar, want_gbar, euclid, work,
+                stop):
     # chunks of clusters of about 1e7 entries, the stop flag read between them
     kx = len(xoff) - 1
     I0 = 0
     while I0 < kx and stop[0] == 0:
         I1 = int(np.searchsorted(work, work[I0] + 1e7, side="right"))
         I1 = min(kx, max(I0 + 1, I1 - 1))
-        _block_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cbar, euclid, I0, I1)
+        _block_lse(x, yT, xoff, yoff, indptr, indices, scale, g, lse, cbar, want_cbar, gbar, want_gbar, euclid, I0, I1)
         I0 = I1
 
 
 def _block_lse_entry(dtype, x, yT, xoff, yoff, indptr, indices, scale, g, lse, metric="sqeuclidean", cbar=None,
-                     num_threads=0):
+                     gbar=None, num_threads=0):
     for name, arr, nd in (("x", x, 2), ("yT", yT, 2), ("g", g, 1), ("lse", lse, 1)):
         if not (isinstance(arr, np.ndarray) and arr.dtype == dtype and arr.flags.c_contiguous):
             raise TypeError(f"{name}: expected a C-contiguous {np.dtype(dtype).name} array")
@@ -125,22 +138,26 @@ def _block_lse_entry(dtype, x, yT, xoff, yoff, indptr, indices, scale, g, lse, m
     if want and (not isinstance(cbar, np.ndarray) or cbar.dtype != dtype or cbar.shape != (n,)):
         raise ValueError("block_lse: cbar must have n entries")
     cb = cbar if want else np.empty(1, dtype=dtype)
+    want_g = gbar is not None
+    if want_g and (not isinstance(gbar, np.ndarray) or gbar.dtype != dtype or gbar.shape != (n, d)):
+        raise ValueError("block_lse: gbar must be (n, d)")
+    gb = gbar if want_g else np.empty((1, 1), dtype=dtype)
     cum = np.r_[0, np.cumsum(np.diff(yoff)[indices])]
     per_cluster = (cum[indptr[1:]] - cum[indptr[:-1]]) * np.diff(xoff)  # entries of each row cluster
     work = np.r_[0.0, np.cumsum(per_cluster, dtype=np.float64)]
-    _interrupt.run(_kernel_lse, x, yT, xoff, yoff, indptr, indices, dtype.type(scale), g, lse, cb, want, euclid, work,
-                   work=float(work[-1]))
+    _interrupt.run(_kernel_lse, x, yT, xoff, yoff, indptr, indices, dtype.type(scale), g, lse, cb, want, gb, want_g, euclid,
+                   work, work=float(work[-1]))
 
 
-def block_lse_f64(x, yT, xoff, yoff, indptr, indices, scale, g, lse, *, metric="sqeuclidean", cbar=None,
+def block_lse_f64(x, yT, xoff, yoff, indptr, indices, scale, g, lse, *, metric="sqeuclidean", cbar=None, gbar=None,
                   num_threads=0):
     """Row log-sum-exp over the kept blocks (csrc/cpu/multiscale_cpu.h, block_lse_cpu)."""
-    _block_lse_entry(np.dtype(np.float64), x, yT, xoff, yoff, indptr, indices, scale, g, lse, metric, cbar, num_threads)
+    _block_lse_entry(np.dtype(np.float64), x, yT, xoff, yoff, indptr, indices, scale, g, lse, metric, cbar, gbar, num_threads)
 
 
-def block_lse_f32(x, yT, xoff, yoff, indptr, indices, scale, g, lse, *, metric="sqeuclidean", cbar=None,
+def block_lse_f32(x, yT, xoff, yoff, indptr, indices, scale, g, lse, *, metric="sqeuclidean", cbar=None, gbar=None,
                   num_threads=0):
-    _block_lse_entry(np.dtype(np.float32), x, yT, xoff, yoff, indptr, indices, scale, g, lse, metric, cbar, num_threads)
+    _block_lse_entry(np.dtype(np.float32), x, yT, xoff, yoff, indptr, indices, scale, g, lse, metric, cbar, gbar, num_threads)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
