@@ -218,7 +218,7 @@ def _deltas(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, ref, drows, dcols
         drows[I] = s
     for J in prange(ky):
         s = 0.0
-        if psi[J] != -np.inf:
+        if psi[J] != -np.inf and logB[J] != -np.inf:  # a cluster without mass is never needed
             for I in range(kx):
                 if logA[I] == -np.inf or phi[I] == -np.inf or ref[I, J]:
                     continue
