@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from . import stochastic  # noqa: E402  (solve_semi_dual_entropic, semi_discrete, plan_from_dual)
 from . import batch  # noqa: E402  (POT's ot.batch: solve_batch, solve_sample_batch)
 from . import geometry  # noqa: E402  (DenseCost, PointCloud)
+from . import multiscale  # noqa: E402  (multiscale_sinkhorn: large point clouds)
 from . import unbalanced  # noqa: E402  (POT's ot.unbalanced namespace)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._build import OtkitBuildWarning  # noqa: E402

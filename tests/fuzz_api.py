@@ -340,6 +340,14 @@ def _specs():
         lambda draw: dict(x=draw.random((draw.integer(1, 6), 2)), y=draw.random((draw.integer(1, 6), 2)),
                           blur=draw.choice([1.0, 0.5])),
         dict(x="array", y="array", blur="scalar")))
+    specs.append(Spec(  # the multiscale solver: the same value as the all-pairs one
+        "SamplesLoss[multiscale]",
+        lambda kw: otkit.SamplesLoss("sinkhorn", blur=kw["blur"], backend="multiscale", tol=1e-11)(kw["x"], kw["y"]),
+        lambda draw: dict(x=draw.random((draw.integer(1, 40), 2)), y=draw.random((draw.integer(1, 40), 2)),
+                          blur=draw.choice([0.5, 0.1, 0.05])),
+        dict(x="array", y="array", blur="scalar"),
+        ref=lambda kw: otkit.SamplesLoss("sinkhorn", blur=kw["blur"], backend="online", tol=1e-11)(kw["x"], kw["y"]),
+        rtol=1e-6))
     specs.append(Spec(  # over-relaxation and the geometric epsilon schedule (no reference: other iterates)
         "sinkhorn2[omega=auto]", lambda kw: otkit.sinkhorn2(omega="auto", **kw),
         lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),
