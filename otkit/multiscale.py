@@ -256,12 +256,26 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
     """
     if metric not in ("sqeuclidean", "euclidean"):
         raise ValueError(f"metric must be 'sqeuclidean' or 'euclidean', got {metric!r}")
+    from .empirical import _check_clouds
+    from .utils import as_float_array, check_max_iter, check_reg, check_threshold
+    reg, tol = check_reg(reg), check_threshold(tol, "tol")
+    max_iter = check_max_iter(max_iter, "max_iter", minimum=0)
     if symmetric:
         Y, b = X, a
+    X, Y = _check_clouds(as_float_array(X, "X"), as_float_array(Y, "Y"), names=("X", "Y"))
+    if X.shape[1] > 3:
+        raise ValueError(f"multiscale Sinkhorn clusters the points on a grid: dimension <= 3, got {X.shape[1]}")
+    a, b = (np.asarray(w, dtype=np.float64) for w in (a, b))
+    for name, w, P in (("a", a, X), ("b", b, Y)):
+        if w.shape != (len(P),):
+            raise ValueError(f"{name} must have one weight per point ({len(P)}), got shape {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError(f"{name} must hold finite weights >= 0 with a positive sum")
+    if abs(a.sum() - b.sum()) > 1e-9 * max(a.sum(), b.sum()):
+        raise ValueError(f"a and b must have the same total mass (sum(a) = {a.sum():g}, sum(b) = {b.sum():g})")
     be, impl = _backend.kernels(backend, "multiscale")
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     lse_fn = getattr(impl, "block_lse_" + ("f32" if dtype == np.float32 else "f64"))
-    reg = float(reg)
     t_start = time.perf_counter()
     times = {}
     if cell is None:

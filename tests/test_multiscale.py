@@ -218,3 +218,23 @@ def test_samples_loss_backend_names():
         warnings.simplefilter("error")
         v = [otkit.SamplesLoss("sinkhorn", backend=be)(X, Y) for be in ("tensorized", "online", "auto", "multiscale")]
     np.testing.assert_allclose(v, v[0], rtol=1e-7)
+
+
+def test_bad_input_names_the_argument():
+    X, Y, a, b = clouds(30, 20)
+    with pytest.raises(ValueError, match="metric"):
+        multiscale_sinkhorn(X, Y, a, b, 0.1, metric="cityblock")
+    with pytest.raises(ValueError, match="reg"):
+        multiscale_sinkhorn(X, Y, a, b, -1.0)
+    with pytest.raises(ValueError, match="dimension"):
+        multiscale_sinkhorn(np.zeros((5, 4)), np.ones((5, 4)), np.full(5, 0.2), np.full(5, 0.2), 0.1)
+    with pytest.raises(ValueError, match="same total mass"):
+        multiscale_sinkhorn(X, Y, a, 2 * b, 0.1)
+    with pytest.raises(ValueError, match="one weight per point"):
+        multiscale_sinkhorn(X, Y, a[:-1], b, 0.1)
+    bad = a.copy()
+    bad[0] = np.nan
+    with pytest.raises(ValueError, match="finite weights"):
+        multiscale_sinkhorn(X, Y, bad, b, 0.1)
+    with pytest.raises(ValueError, match="X"):
+        multiscale_sinkhorn(np.zeros((0, 2)), Y, np.zeros(0), b, 0.1)
