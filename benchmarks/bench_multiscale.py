@@ -141,7 +141,6 @@ def main():
     if args.million:
         n = 10 ** 6
         for tol in (1e-2, 1e-3):
-            t0 = time.perf_counter()
             dt, v, r = ot_eps(n, 2, 0.01, tol)
             print(f"n = 10^6, d = 2, blur 0.01, tol {tol:g}: {dt:.1f} s, OT_eps {v:.10g}, iterations {r['niter']}, "
                   f"kept {r['kept_fraction']:.4f}, clusters {r['n_clusters'][0]}, phases "

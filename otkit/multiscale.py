@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 
@@ -350,7 +349,6 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
     phi[cx.w == 0] = 0.0
     psi[cy.w == 0] = 0.0
     r_prev = r_c
-    scale_now = [None]
 
     trunc_now = [float(trunc)]  # raised when the certificate fails
 
