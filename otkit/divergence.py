@@ -283,11 +283,11 @@ class SamplesLoss:
         ref = next(t for t in (x, y, a, b) if isinstance(t, torch.Tensor))
         out = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
         grads = []
-        plan = LazyPlan(xh, yh, F, G, reg, cost)
         if ms is not None:  # the plan's sums over the kept blocks, from the multiscale solver
             dx = lambda: ms["row_mass"][:, None] * ms["mean_dx"]  # noqa: E731
             dy = lambda: ms["col_mass"][:, None] * ms["mean_dy"]  # noqa: E731
         else:
+            plan = LazyPlan(xh, yh, F, G, reg, cost)
             dx = lambda: self._dcost(plan, xh, yh)  # noqa: E731
             dy = lambda: self._dcost(plan, xh, yh, transpose=True)  # noqa: E731
         for t, dt in ((a, lambda: f - f.mean()), (b, lambda: g - g.mean()), (x, dx), (y, dy)):
@@ -306,30 +306,20 @@ class SamplesLoss:
 
     def _multiscale(self, torch, a, x, b, y, ah, xh, bh, yh, reg, cost, reg0, factor):
         """The multiscale solver (otkit.multiscale): the symmetric averaged fixed point for a debiasing term."""
-        import warnings
-
-        from . import _status
         from .multiscale import multiscale_sinkhorn
 
         want_grad = torch is not None and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (x, y))
         r = multiscale_sinkhorn(xh, yh, ah, bh, reg, metric=cost, tol=self.tol, max_iter=self.max_iter,
                                 epsilon0=max(reg0, reg), epsilon_factor=factor, symmetric=(x is y and a is b),
                                 want_value=False, want_grad=want_grad, backend=self.backend)
-        if r["status"] == _status.NUMERICAL_ERROR:
-            raise FloatingPointError(f"SamplesLoss: multiscale Sinkhorn hit a numerical error (blur={self.blur:g}); "
-                                     f"use a larger blur")
-        if r["status"] != _status.OK:
-            warnings.warn(f"SamplesLoss: multiscale Sinkhorn did not converge in max_iter={self.max_iter} iterations "
-                          f"(marginal error {r['err']:.3e}, truncation bound {r['truncation_bound']:.1e}, tol "
-                          f"{self.tol:.1e})", UserWarning, stacklevel=4)
+        self._report(r["status"], "multiscale Sinkhorn",
+                     f"marginal error {r['err']:.3e}, truncation bound {r['truncation_bound']:.1e}")
         return r
 
     def _symmetric(self, a, x, reg, cost, reg0, factor):
         """Log-scalings F of the symmetric problem (a, x) against itself, by the compiled averaged fixed point
         (alternating Sinkhorn oscillates there: 7,000 iterations and more at blur 0.05), annealed from reg0."""
-        import warnings
-
-        from . import _backend, _status
+        from . import _backend
 
         be, impl = _backend.kernels(self.backend, "sinkhorn")
         if be == "cuda":
@@ -341,15 +331,22 @@ class SamplesLoss:
                                     anneal_start=float(reg0), anneal_factor=float(factor), anneal_inner=1)
         r = fn(np.ascontiguousarray(x, dtype=dt), np.ascontiguousarray(a, dtype=dt), float(reg), F, metric=cost,
                options=opts)
-        st = int(r["status"][0])
-        if st == _status.NUMERICAL_ERROR:
-            raise FloatingPointError(f"SamplesLoss: the symmetric Sinkhorn of a debiasing term hit a numerical error "
-                                     f"(blur={self.blur:g}); use a larger blur")
-        if st != _status.OK:
-            warnings.warn(f"SamplesLoss: the symmetric Sinkhorn of a debiasing term did not converge in max_iter="
-                          f"{self.max_iter} iterations (marginal error {float(r['err'][0]):.3e} > tol {self.tol:.1e})",
-                          UserWarning, stacklevel=4)
+        self._report(int(r["status"][0]), "the symmetric Sinkhorn of a debiasing term",
+                     f"marginal error {float(r['err'][0]):.3e}")
         return F.astype(np.float64)
+
+    def _report(self, status, solver, errors):
+        """A numerical error raises, non-convergence warns (naming the solver and its errors)."""
+        import warnings
+
+        from . import _status
+
+        if status == _status.NUMERICAL_ERROR:
+            raise FloatingPointError(f"SamplesLoss: {solver} hit a numerical error (blur={self.blur:g}); use a larger "
+                                     f"blur")
+        if status != _status.OK:
+            warnings.warn(f"SamplesLoss: {solver} did not converge in max_iter={self.max_iter} iterations ({errors}, "
+                          f"tol {self.tol:.1e})", UserWarning, stacklevel=5)
 
     def _dcost(self, plan, xh, yh, transpose=False):
         """sum_j P_ij grad_x C(x_i, y_j) (or, transposed, sum_i P_ij grad_y C(x_i, y_j)), block by block."""

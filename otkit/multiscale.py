@@ -364,26 +364,28 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
     lse_x = np.empty(cx.pts.shape[0], dtype=dtype)
     lse_y = np.empty(cy.pts.shape[0], dtype=dtype)
 
-    def row_lse(mask, r, pot_other, cbar=None):  # LSE over the kept columns, per point of x
+    # LSE over the kept blocks, per point of x (row_lse) or of y (col_lse), in float64 (no copy for float64 input;
+    # the buffer is overwritten by the next call); cbar, gbar: the plan's means of the cost and of x - y per point
+    def row_lse(mask, r, pot_other, cbar=None, gbar=None):
         lse_fn(cx.pts, cy.ptsT, cx.off, cy.off, mask[0], mask[1], float(-1.0 / r),
-               (pot_other + cy.logw).astype(dtype, copy=False), lse_x, metric=metric, cbar=cbar)
-        return lse_x
+               (pot_other + cy.logw).astype(dtype, copy=False), lse_x, metric=metric, cbar=cbar, gbar=gbar)
+        return lse_x.astype(np.float64, copy=False)
 
-    def col_lse(maskT, r, pot_other):
+    def col_lse(maskT, r, pot_other, gbar=None):
         lse_fn(cy.pts, cx.ptsT, cy.off, cx.off, maskT[0], maskT[1], float(-1.0 / r),
-               (pot_other + cx.logw).astype(dtype, copy=False), lse_y, metric=metric)
-        return lse_y
+               (pot_other + cx.logw).astype(dtype, copy=False), lse_y, metric=metric, gbar=gbar)
+        return lse_y.astype(np.float64, copy=False)
 
     def half_steps(mask, maskT, r):
         """One Sinkhorn iteration (psi from phi, then phi from psi) or one averaged symmetric step."""
         nonlocal phi, psi
         if symmetric:
-            t = -row_lse(mask, r, phi).astype(np.float64)
+            t = -row_lse(mask, r, phi)
             phi = 0.5 * (phi + t)
             psi = phi
         else:
-            psi = -col_lse(maskT, r, phi).astype(np.float64)
-            phi = -row_lse(mask, r, psi).astype(np.float64)
+            psi = -col_lse(maskT, r, phi)
+            phi = -row_lse(mask, r, psi)
 
     t0 = time.perf_counter()
     n_stages = len(coarse)
@@ -410,23 +412,23 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
     exact_rows = True  # phi = -row_lse(psi) exactly (the last row update was plain): the rows are exact
     while it < max_iter:
         if symmetric:
-            t = -row_lse(mask, reg, phi).astype(np.float64)
+            t = -row_lse(mask, reg, phi)
             with np.errstate(invalid="ignore"):
                 err = float(np.sum(np.where(cx.w > 0, cx.w * np.abs(np.expm1(phi - t)), 0.0)))
         else:
-            lse = col_lse(maskT, reg, phi).astype(np.float64)
+            lse = col_lse(maskT, reg, phi)
             with np.errstate(invalid="ignore", over="ignore"):
                 err = float(np.sqrt(np.sum(np.where(cy.w > 0, cy.w * np.expm1(psi + lse), 0.0) ** 2)))
         if not np.isfinite(err):
             status = _status.NUMERICAL_ERROR
             break
         if verbose:
-            print(f"multiscale: iteration {it}, marginal error {err:.3e}, omega {guard.omega if guard.on and not guard.off else 1.0:.3f}")
+            print(f"multiscale: iteration {it}, marginal error {err:.3e}")
         omega = guard.update(err)
         if err < tol:
             if exact_rows:
                 # the bound of the dropped blocks with the final potentials
-                new, dr, dc = mask_for(reg, ref=mask, bounds=True)
+                _, dr, dc = mask_for(reg, ref=mask, bounds=True)
                 if symmetric:
                     bound = max(float(np.sum(cx.mass * dr)), float(np.sum(cy.mass * dc)))
                 else:
@@ -446,7 +448,7 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
             psi = phi
         else:
             psi = _relax(psi, -lse, omega)
-            phi = _relax(phi, -row_lse(mask, reg, psi).astype(np.float64), omega)
+            phi = _relax(phi, -row_lse(mask, reg, psi), omega)
             exact_rows = omega == 1.0
         it += 1
     times["target"] = time.perf_counter() - t0
@@ -455,10 +457,9 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
     if (want_value or want_grad) and status != _status.NUMERICAL_ERROR:
         cbar = np.empty(nx, dtype=dtype)
         gx = np.empty((nx, cx.pts.shape[1]), dtype=dtype) if want_grad else None
-        lse_fn(cx.pts, cy.ptsT, cx.off, cy.off, mask[0], mask[1], float(-1.0 / reg),
-               (psi + cy.logw).astype(dtype, copy=False), lse_x, metric=metric, cbar=cbar, gbar=gx)
+        lse = row_lse(mask, reg, psi, cbar=cbar, gbar=gx)
         with np.errstate(invalid="ignore", over="ignore"):
-            rm = np.where(cx.w > 0, cx.w * np.exp(phi + lse_x.astype(np.float64)), 0.0)
+            rm = np.where(cx.w > 0, cx.w * np.exp(phi + lse), 0.0)
         value = float(np.sum(rm * cbar))
         if want_grad:
             row_mass, mean_dx = np.empty(nx), np.empty((nx, gx.shape[1]))
@@ -467,10 +468,9 @@ def multiscale_sinkhorn(X, Y, a, b, reg, metric="sqeuclidean", tol=1e-6, max_ite
                 col_mass, mean_dy = row_mass, mean_dx
             else:
                 gy = np.empty((ny, gx.shape[1]), dtype=dtype)
-                lse_fn(cy.pts, cx.ptsT, cy.off, cx.off, maskT[0], maskT[1], float(-1.0 / reg),
-                       (phi + cx.logw).astype(dtype, copy=False), lse_y, metric=metric, gbar=gy)
+                lse = col_lse(maskT, reg, phi, gbar=gy)
                 with np.errstate(invalid="ignore", over="ignore"):
-                    cm = np.where(cy.w > 0, cy.w * np.exp(psi + lse_y.astype(np.float64)), 0.0)
+                    cm = np.where(cy.w > 0, cy.w * np.exp(psi + lse), 0.0)
                 col_mass, mean_dy = np.empty(ny), np.empty((ny, gx.shape[1]))
                 col_mass[cy.order], mean_dy[cy.order] = cm, gy
         if not want_value:

@@ -170,18 +170,25 @@ def _cost_lb(cx, cy, rx, ry, I, J, euclid):
     return gap if euclid else gap * gap
 
 
+@njit(cache=True, error_model="numpy", nogil=True)
+def _u(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, I, J):
+    """u_IJ = phi_I + psi_J - cmin_IJ / reg; -inf when either cluster has no mass (never needed)."""
+    if logA[I] == -np.inf or phi[I] == -np.inf or logB[J] == -np.inf or psi[J] == -np.inf:
+        return -np.inf
+    return phi[I] + psi[J] - _cost_lb(cx, cy, rx, ry, I, J, euclid) / reg
+
+
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
 def _mask_rows(cx, rx, phi, logA, cy, ry, psi, logB, reg, trunc, euclid, keep, best):
+    # the kept blocks and each row cluster's best column cluster (block_mask_cpu's pass)
     kx, ky = cx.shape[0], cy.shape[0]
     for I in prange(kx):
         best[I] = -1
-        if logA[I] == -np.inf or phi[I] == -np.inf:
-            continue
         ub = -np.inf
         for J in range(ky):
-            if logB[J] == -np.inf or psi[J] == -np.inf:
+            v = _u(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, I, J)
+            if v == -np.inf:
                 continue
-            v = phi[I] + psi[J] - _cost_lb(cx, cy, rx, ry, I, J, euclid) / reg
             keep[I, J] = v > -trunc
             if v > ub or best[I] < 0:
                 ub = v
@@ -189,40 +196,36 @@ def _mask_rows(cx, rx, phi, logA, cy, ry, psi, logB, reg, trunc, euclid, keep, b
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
-def _mask_cols(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, col_kept, best):
+def _best_rows(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, col_kept, best):
+    # the best row cluster of each column cluster that no block keeps
     kx, ky = cx.shape[0], cy.shape[0]
     for J in prange(ky):
         best[J] = -1
-        if col_kept[J] or logB[J] == -np.inf or psi[J] == -np.inf:
+        if col_kept[J]:
             continue
         ub = -np.inf
         for I in range(kx):
-            if logA[I] == -np.inf or phi[I] == -np.inf:
-                continue
-            v = phi[I] + psi[J] - _cost_lb(cx, cy, rx, ry, I, J, euclid) / reg
-            if v > ub or best[J] < 0:
+            v = _u(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, I, J)
+            if v != -np.inf and (v > ub or best[J] < 0):
                 ub = v
                 best[J] = I
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
 def _deltas(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, ref, drows, dcols):
+    # the bounds of the blocks outside ref: sum_J B_J exp(u_IJ) per row cluster, sum_I A_I exp(u_IJ) per column
     kx, ky = cx.shape[0], cy.shape[0]
     for I in prange(kx):
         s = 0.0
-        if phi[I] != -np.inf:
-            for J in range(ky):
-                if logB[J] == -np.inf or psi[J] == -np.inf or ref[I, J]:
-                    continue
-                s += math.exp(phi[I] + psi[J] - _cost_lb(cx, cy, rx, ry, I, J, euclid) / reg + logB[J])
+        for J in range(ky):
+            if not ref[I, J]:
+                s += math.exp(_u(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, I, J) + logB[J])
         drows[I] = s
     for J in prange(ky):
         s = 0.0
-        if psi[J] != -np.inf and logB[J] != -np.inf:  # a cluster without mass is never needed
-            for I in range(kx):
-                if logA[I] == -np.inf or phi[I] == -np.inf or ref[I, J]:
-                    continue
-                s += math.exp(phi[I] + psi[J] - _cost_lb(cx, cy, rx, ry, I, J, euclid) / reg + logA[I])
+        for I in range(kx):
+            if not ref[I, J]:
+                s += math.exp(_u(cx, rx, phi, logA, cy, ry, psi, logB, reg, euclid, I, J) + logA[I])
         dcols[J] = s
 
 
@@ -256,7 +259,7 @@ def block_mask(cx, rx, phi, logA, cy, ry, psi, logB, reg, trunc, *, metric="sqeu
     empty = ~keep.any(axis=1) & (best >= 0)
     keep[np.flatnonzero(empty), best[empty]] = True
     col_best = np.empty(ky, dtype=np.int64)
-    _mask_cols(cx, rx, phi, logA, cy, ry, psi, logB, float(reg), euclid, keep.any(axis=0), col_best)
+    _best_rows(cx, rx, phi, logA, cy, ry, psi, logB, float(reg), euclid, keep.any(axis=0), col_best)
     fix = np.flatnonzero(col_best >= 0)
     keep[col_best[fix], fix] = True
     rows, cols = np.nonzero(keep)
