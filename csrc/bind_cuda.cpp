@@ -45,6 +45,7 @@ py::dict solve_dev(int device, uintptr_t M, int64_t n, int64_t m, uintptr_t a, u
         throw py::value_error("sinkhorn_dev: the log-domain and stabilized methods take one problem (N = 1)");
     SinkhornOptions opt = sinkhorn_bind::checked(options);
     sinkhorn_bind::no_annealing(opt, "the CUDA kernels");
+    sinkhorn_bind::no_anderson(opt, "the CUDA kernels");
     opt.num_threads = 0;
     if (method == SinkhornMethod::KERNEL && opt.omega != 1.0 && N != 1)
         throw py::value_error("over-relaxation (omega != 1) is for single problems");

@@ -14,7 +14,7 @@ import numpy as np
 from . import _autograd, _backend, _device, geometry
 from . import _status as st
 from .utils import as_float_array, check_cost, check_hist, check_masses, check_positive_int, check_reg, check_threshold
-from .utils import check_omega, resolve_dtype
+from .utils import check_anderson, check_omega, resolve_dtype
 from .utils import array_range, check_method, check_max_iter, check_reg_scale, dtype_name
 
 __all__ = ["sinkhorn", "sinkhorn2", "kernel_form_is_safe"]
@@ -289,13 +289,16 @@ def _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmsta
 
 
 def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart, backend, dtype,
-           want_plan, omega=1.0, tau=1e3, mass_rtol=1e-6, num_threads=0, omega_start=1e-2, eps=None):
+           want_plan, omega=1.0, tau=1e3, mass_rtol=1e-6, num_threads=0, omega_start=1e-2, eps=None, anderson=0):
     """Run one method on validated input. Returns (values (N,), plan or None, log dict)."""
     method = check_method(method, METHODS)
     numItermax = check_max_iter(numItermax)
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     stopThr = check_threshold(stopThr)
     omega, omega_auto = check_omega(omega)
+    anderson = check_anderson(anderson)
+    if anderson and (omega_auto or omega != 1.0):
+        raise ValueError("anderson and omega (over-relaxation) exclude each other: use one of the two")
     if isinstance(M, geometry.DenseCost):
         M = M.M
     cloud = isinstance(M, geometry.PointCloud)
@@ -313,6 +316,9 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     elif isinstance(M, geometry.Geometry):
         raise TypeError(f"unsupported geometry {type(M).__name__}")
     elif _on_device(M, backend):
+        if anderson:
+            raise ValueError("anderson (Anderson acceleration) runs in the CPU kernels only: pass M as a host "
+                             "array, or use omega='auto' on the GPU")
         be = _backend.resolve_backend("cuda", family="sinkhorn")
         a, b, M, reg, dt, (mmin, mmax), ops = _prepare_device(a, b, M, reg, dtype, mass_rtol)
         kern = _device.DeviceKernels(_backend.cuda(), ops)
@@ -349,6 +355,13 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if chosen == "sinkhorn" and relaxed and batched:
         raise ValueError("over-relaxation (omega != 1) of the kernel form is for a single b; "
                          "use method='sinkhorn_log' for batched problems")
+    if anderson and (chosen == "sinkhorn_stabilized" or (chosen == "sinkhorn_epsilon_scaling" and
+                                                         eps["schedule"] != "geometric")):
+        raise ValueError("anderson (Anderson acceleration) is available for 'sinkhorn', 'sinkhorn_log', 'auto' and "
+                         "the geometric epsilon schedule")
+    if chosen == "sinkhorn" and anderson and batched:
+        raise ValueError("anderson (Anderson acceleration) of the kernel form is for a single b; "
+                         "use method='sinkhorn_log' for batched problems")
     check_every = _CHECK_EVERY[chosen]
     lg: dict = {"method": chosen, "backend": be}
 
@@ -356,7 +369,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if warmstart is not None:  # host copies of warm starts given in GPU memory
         warmstart = tuple(ops.host(w) if _device.is_device_array(w) else w for w in warmstart)
     if chosen == "sinkhorn_epsilon_scaling":
-        relax = dict(omega=float(omega), omega_start=float(omega_start), omega_auto=omega_auto)
+        relax = dict(omega=float(omega), omega_start=float(omega_start), omega_auto=omega_auto, anderson=anderson)
         values, plan, le = _epsilon_scaling(kern, ops, M, a, B, reg, numItermax, stopThr, warn, warmstart, dt, tau,
                                             num_threads, dict(eps, relax=relax))
         if verbose and not batched:
@@ -364,7 +377,8 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
         lg.update(le)
         return ops.result(values), plan, lg
     opts = dict(max_iter=numItermax, stop_thr=float(stopThr), check_every=check_every, tau=float(tau),
-                omega=float(omega), omega_start=float(omega_start), num_threads=int(num_threads), omega_auto=omega_auto)
+                omega=float(omega), omega_start=float(omega_start), num_threads=int(num_threads), omega_auto=omega_auto,
+                anderson=anderson)
     if chosen == "sinkhorn":  # scalings u, v
         if warmstart is None:
             X, Y = ops.full((n, N), 1.0 / n), ops.full((m, N), 1.0 / m)
@@ -391,7 +405,8 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     if res is None or chosen == "sinkhorn" and method == "auto" and np.any(res["status"] == st.NUMERICAL_ERROR):
         # the scalings over/underflowed although K did not: redo in the log-domain
         return _solve(a, b, M, reg, "sinkhorn_log", numItermax, stopThr, verbose, log, warn, None,
-                      be, dt, want_plan, "auto" if omega_auto else omega, tau, mass_rtol, num_threads, omega_start)
+                      be, dt, want_plan, "auto" if omega_auto else omega, tau, mass_rtol, num_threads, omega_start,
+                      anderson=anderson)
     values, plan = res["values"], res["plan"]
     status, niter, err, trace = res["status"], res["niter"], res["err"], res["trace"]
     Xo = X[:, 0] if not batched else X
@@ -434,7 +449,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
 def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False,
              warn=True, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
              mass_rtol=1e-6, num_threads=0, epsilon0=1e4, numInnerItermax=100, epsilon_schedule="pot",
-             epsilon_factor=0.5, **kwargs):
+             epsilon_factor=0.5, anderson=0, **kwargs):
     r"""Solve the entropic regularization optimal transport problem and return the OT plan.
 
     .. math::
@@ -495,6 +510,16 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
         again for good if the error grows between two checks. Single problems only in kernel form.
     omega_start : float
         Marginal error below which over-relaxation starts.
+    anderson : int
+        Anderson acceleration [4] with this many past iterates (0, the default: off; 5 is a good value): each
+        iteration's new log-scaling log v is replaced by the combination of the last ``anderson`` iterates whose
+        residuals cancel best (regularized type-II mixing), at no extra pass over K or M. The answer is the same
+        fixed point, reached in fewer iterations when reg is small (d = 4096, reg 0.02: 6x fewer than
+        ``omega="auto"``, docs/sinkhorn.md); the iterates are no longer POT's. Safeguarded: a mix that is not
+        finite (or whose scalings would under/overflow) is discarded, the history restarts when the marginal
+        error grows 10x above its best, and after 8 restarts plain Sinkhorn steps go on. CPU kernels,
+        ``"sinkhorn"`` (single ``b``), ``"sinkhorn_log"``, ``"auto"`` and the geometric epsilon schedule;
+        exclusive with ``omega``.
     tau : float
         Absorption threshold of ``sinkhorn_stabilized``.
     mass_rtol : float
@@ -538,6 +563,7 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
        Problems, SIAM J. Sci. Comput. 2019.
     .. [3] A. Thibault, L. Chizat, C. Dossal, N. Papadakis, Overrelaxed Sinkhorn-Knopp Algorithm for
        Regularized Optimal Transport, Algorithms 2021.
+    .. [4] H. F. Walker, P. Ni, Anderson Acceleration for Fixed-Point Iterations, SIAM J. Numer. Anal. 2011.
     """
     _reject_kwargs(kwargs)
     eps = _eps_options(epsilon0, numInnerItermax, epsilon_schedule, epsilon_factor)
@@ -550,7 +576,7 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
         a, b, M = (_autograd.host_or_device(torch, x) for x in ref)
     values, plan, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmstart,
                               backend, dtype, want_plan=True, omega=omega, tau=tau, mass_rtol=mass_rtol,
-                              num_threads=num_threads, omega_start=omega_start, eps=eps)
+                              num_threads=num_threads, omega_start=omega_start, eps=eps, anderson=anderson)
     out = values if plan is None else plan
     if torch is not None and not isinstance(M, geometry.Geometry):
         out = _autograd.as_tensor_like(torch, out, ref[2], ref[0], ref[1])
@@ -560,7 +586,7 @@ def sinkhorn(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ver
 def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, verbose=False, log=False,
               warn=True, warmstart=None, backend="auto", dtype=None, omega=1.0, omega_start=1e-2, tau=1e3,
               mass_rtol=1e-6, num_threads=0, epsilon0=1e4, numInnerItermax=100, epsilon_schedule="pot",
-              epsilon_factor=0.5, grad="implicit", **kwargs):
+              epsilon_factor=0.5, grad="implicit", anderson=0, **kwargs):
     r"""Solve the entropic regularization OT problem and return the loss :math:`\langle \gamma^*, M \rangle_F`.
 
     Same arguments, stopping rule and value as POT's ``ot.sinkhorn2``, except one default: ``warn=True``
@@ -593,7 +619,7 @@ def sinkhorn2(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, ve
     def solve(a, b, M, want_log=log):
         values, _, lg = _solve(a, b, M, reg, method, numItermax, stopThr, verbose, want_log, warn, warmstart,
                                backend, dtype, want_plan=False, omega=omega, tau=tau, mass_rtol=mass_rtol,
-                               num_threads=num_threads, omega_start=omega_start, eps=eps)
+                               num_threads=num_threads, omega_start=omega_start, eps=eps, anderson=anderson)
         return (values if np.ndim(lg["niter"]) == 1 else values[0]), lg
 
     if isinstance(M, geometry.PointCloud) and _autograd.torch_module(a, b, M.x, M.y) is not None:

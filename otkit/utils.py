@@ -258,6 +258,18 @@ def check_omega(omega):
     return float(omega), False
 
 
+ANDERSON_MAX_MEMORY = 32  # AndersonMixer::kMaxMemory (csrc/common/anderson.h)
+
+
+def check_anderson(anderson):
+    """The Anderson acceleration argument: the number of past iterates mixed, an int in [0, 32] (0: off)."""
+    if isinstance(anderson, (bool, np.bool_)) or not isinstance(anderson, (numbers.Integral, np.integer)) \
+            or not 0 <= int(anderson) <= ANDERSON_MAX_MEMORY:
+        raise ValueError(f"anderson (memory of the Anderson acceleration) must be an int in [0, {ANDERSON_MAX_MEMORY}] "
+                         f"(0: off; 5 is a good value), got {anderson!r}")
+    return int(anderson)
+
+
 def dist(x1, x2=None, metric: str = "sqeuclidean", p: float = 2.0, w=None, backend="auto", nx=None,
          use_tensor=False):
     r"""Pairwise cost matrix between the rows of ``x1`` (n, k) and ``x2`` (m, k) (POT's ``ot.dist``).

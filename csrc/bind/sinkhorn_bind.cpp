@@ -45,6 +45,7 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     uo.method = method;
     SinkhornOptions o = sinkhorn_bind::checked(opt);
     sinkhorn_bind::no_annealing(o, "sinkhorn_unbalanced");
+    sinkhorn_bind::no_anderson(o, "sinkhorn_unbalanced");
     if (o.omega_auto) throw py::value_error("sinkhorn_unbalanced: no over-relaxation (omega_auto)");
     sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
     out.info.resize(1);  // one status for the N problems (POT's stopping rule runs over all of them)
@@ -105,6 +106,7 @@ py::dict symmetric_cloud(py::array x_, py::array a_, double reg, py::array f_, c
         throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
     if (!(reg > 0) || !std::isfinite(reg)) throw py::value_error("reg must be a finite number > 0");
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
+    sinkhorn_bind::no_anderson(opt, "the symmetric (debiasing) problems");
     std::vector<SinkhornInfo> info(1);
     std::vector<double> trace;
     T* fp = f.mutable_data();
@@ -149,6 +151,7 @@ py::dict batch(py::object M_, py::object x_, py::object y_, py::array A_, py::ar
     if ((opt.omega != 1.0 || opt.omega_auto) && method == SinkhornMethod::STABILIZED)
         throw py::value_error("sinkhorn_batch: no over-relaxation (omega != 1) for the stabilized method");
     if (method != SinkhornMethod::LOG) sinkhorn_bind::no_annealing(opt, "the kernel-form and stabilized methods");
+    sinkhorn_bind::no_anderson(opt, "sinkhorn_batch");
     py::array_t<T> values(nb);
     py::array_t<T> plans = want_plans ? py::array_t<T>({nb, n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(nb);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bind/common_bind.h"
+#include "common/anderson.h"
 #include "common/otkit_common.h"
 #include "common/sinkhorn_types.h"
 
@@ -31,6 +32,11 @@ inline SinkhornOptions checked(SinkhornOptions o) {
         throw py::value_error("anneal_start (epsilon scaling) must be a finite number >= 0 (0: none)");
     if (!(o.anneal_factor > 0.0 && o.anneal_factor < 1.0)) throw py::value_error("anneal_factor must be in (0, 1)");
     if (o.anneal_inner < 1) throw py::value_error("anneal_inner must be >= 1");
+    if (o.anderson < 0 || o.anderson > AndersonMixer::kMaxMemory)
+        throw py::value_error("anderson (memory of the Anderson acceleration) must be in [0, " +
+                              std::to_string(AndersonMixer::kMaxMemory) + "], got " + std::to_string(o.anderson));
+    if (o.anderson > 0 && (o.omega != 1.0 || o.omega_auto))
+        throw py::value_error("anderson and omega (over-relaxation) exclude each other: use one of the two");
     o.num_threads = check_num_threads(o.num_threads);
     return o;
 }
@@ -41,6 +47,14 @@ inline void no_annealing(const SinkhornOptions& o, const char* where) {
     if (o.anneal_start > 0.0)
         throw py::value_error(std::string("epsilon scaling (anneal_start > 0) is not available for ") + where +
                               " (the CPU log-domain solvers have it)");
+}
+
+// Anderson acceleration runs in the CPU kernel-form (one problem) and log-domain drivers only: anywhere else it is
+// an error, never silently ignored.
+inline void no_anderson(const SinkhornOptions& o, const char* where) {
+    if (o.anderson > 0)
+        throw py::value_error(std::string("Anderson acceleration (anderson > 0) is not available for ") + where +
+                              " (the CPU kernel-form and log-domain solvers have it)");
 }
 
 inline py::dict info_dict(const std::vector<SinkhornInfo>& info, const std::vector<double>& trace) {
@@ -144,6 +158,9 @@ py::dict solve(py::array M_, py::array a_, py::array B_, double reg, py::array X
     if (opt.omega_auto && (method == SinkhornMethod::STABILIZED || (method == SinkhornMethod::KERNEL && N != 1)))
         throw py::value_error("omega='auto' (over-relaxation) is for single problems of the kernel-form and log-domain methods");
     if (method != SinkhornMethod::LOG || !Solver::anneals) no_annealing(opt, Solver::anneals ? "this method" : "these kernels");
+    if (!Solver::anneals) no_anderson(opt, "these kernels");
+    if (method == SinkhornMethod::STABILIZED) no_anderson(opt, "the stabilized method");
+    if (method == SinkhornMethod::KERNEL && N != 1) no_anderson(opt, "batched problems of the kernel form");
     Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
     T* Xp = p.X.mutable_data();
     T* Yp = p.Y.mutable_data();
@@ -190,7 +207,7 @@ inline void bind_types(py::module_& m) {
                                 "Options of the Sinkhorn solvers (csrc/common/sinkhorn_types.h), by name.")
         .def(py::init([](int max_iter, double stop_thr, int check_every, double tau, double omega, double omega_start,
                          int num_threads, bool log_fast, double anneal_start, double anneal_factor, int anneal_inner,
-                         bool omega_auto) {
+                         bool omega_auto, int anderson) {
                  SinkhornOptions o;
                  o.max_iter = max_iter;
                  o.stop_thr = stop_thr;
@@ -204,11 +221,12 @@ inline void bind_types(py::module_& m) {
                  o.anneal_factor = anneal_factor;
                  o.anneal_inner = anneal_inner;
                  o.omega_auto = omega_auto;
+                 o.anderson = anderson;
                  return o;
              }),
              py::kw_only(), "max_iter"_a = 1000, "stop_thr"_a = 1e-9, "check_every"_a = 10, "tau"_a = 1e3,
              "omega"_a = 1.0, "omega_start"_a = 1e-2, "num_threads"_a = 0, "log_fast"_a = true,
-             "anneal_start"_a = 0.0, "anneal_factor"_a = 0.5, "anneal_inner"_a = 1, "omega_auto"_a = false)
+             "anneal_start"_a = 0.0, "anneal_factor"_a = 0.5, "anneal_inner"_a = 1, "omega_auto"_a = false, "anderson"_a = 0)
         .def_readwrite("max_iter", &SinkhornOptions::max_iter)
         .def_readwrite("stop_thr", &SinkhornOptions::stop_thr)
         .def_readwrite("check_every", &SinkhornOptions::check_every)
@@ -220,7 +238,8 @@ inline void bind_types(py::module_& m) {
         .def_readwrite("anneal_start", &SinkhornOptions::anneal_start)
         .def_readwrite("anneal_factor", &SinkhornOptions::anneal_factor)
         .def_readwrite("anneal_inner", &SinkhornOptions::anneal_inner)
-        .def_readwrite("omega_auto", &SinkhornOptions::omega_auto);
+        .def_readwrite("omega_auto", &SinkhornOptions::omega_auto)
+        .def_readwrite("anderson", &SinkhornOptions::anderson);
 }
 
 template <class Solver>

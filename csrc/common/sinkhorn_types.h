@@ -33,6 +33,9 @@ struct SinkhornOptions {
     double anneal_start = 0.0;
     double anneal_factor = 0.5;
     int anneal_inner = 1;
+    // Anderson acceleration (csrc/common/anderson.h): the number of past iterates mixed (0: off). CPU kernel-form
+    // (single problem) and log-domain drivers; exclusive with over-relaxation.
+    int anderson = 0;
 };
 
 // The regularizations of the annealing stages of `o` above the target reg (empty without annealing).

@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/anderson.h"
 #include "common/cloud_costs.h"
 #include "common/interrupt.h"
 #include "common/otkit_common.h"
@@ -402,6 +403,9 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
     std::vector<char> bad(N, 0);
     OmegaGuard guard(opt);
     double omega_eff = 1.0;
+    // Anderson on log v (single problem): exp of the mixed log-scalings must stay a normal number
+    AndersonMixer anderson(N == 1 ? opt.anderson : 0, m, std::log(double(std::numeric_limits<T>::min())) + 1.0,
+                           std::log(double(std::numeric_limits<T>::max())) - 1.0);
     int ii = 0;
     InterruptPoll poll;  // Ctrl-C: throws Interrupted (outside the parallel regions)
     for (ii = 0; ii < opt.max_iter && na > 0; ++ii) {
@@ -424,6 +428,10 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                 if (kt == T(0) || !is_finite(vj)) bad[k] = 1;
             }
         }
+        if (anderson.enabled() && !bad[0])  // v <- exp(Anderson mix of log v) (na == 1: ld == 1)
+            anderson.step([&](int64_t j) { return std::log(double(Vprev[j])); },
+                          [&](int64_t j) { return std::log(double(Vp[j])); },
+                          [&](int64_t j, double x) { Vp[j] = static_cast<T>(std::exp(x)); });
         // u = a / K v and, fused, K^T u
         {
             TunedIteration it(tuner, ii);
@@ -460,6 +468,7 @@ void sinkhorn_knopp_cpu(const T* M, int64_t n, int64_t m, const T* a, const T* B
                 lastErr[col] = err;
                 if (trace && N == 1) trace->push_back(err);
                 if (N == 1) omega_eff = guard.update(err);
+                anderson.check(err);
                 if (err < opt.stop_thr) {
                     unpack_col(Up.data(), n, ld, kp, U, N, col);
                     unpack_col(Vp.data(), m, ld, kp, V, N, col);
@@ -909,6 +918,7 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
     OmegaGuard guard(opt);
     BalancedRule<T> rule{T(1)};
+    AndersonMixer anderson(opt.anderson, m);  // on g = log v
     const bool use_fast = opt.log_fast;
     // f from g (row log-sum-exp) and the column LSE of the new f, in one read of the costs: one exp per entry
     // where safe, else the exact two-exp pass
@@ -969,6 +979,9 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
         std::copy(f, f + n, fprev.begin());
         std::copy(g, g + m, gprev.begin());
         for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);  // v = log b - LSE_i(Mr + u)
+        if (anderson.enabled())
+            anderson.step([&](int64_t j) { return double(gprev[j]); }, [&](int64_t j) { return double(g[j]); },
+                          [&](int64_t j, double x) { g[j] = static_cast<T>(x); });
         // u, and LSE for the next v: one exp per entry; where that is not safe (a column sum far
         // below the representable range, typically in the first iterations), the exact two-exp pass
         {
@@ -1000,6 +1013,7 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
                 break;
             }
             rule.omega = static_cast<T>(guard.update(info->err));
+            anderson.check(info->err);
         }
     }
     if (info->status == MAX_ITER) info->niter = std::max(0, ii - 1) + annealed;

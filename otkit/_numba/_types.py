@@ -33,6 +33,7 @@ class SinkhornOptions:
     anneal_start: float = 0.0
     anneal_factor: float = 0.5
     anneal_inner: int = 1
+    anderson: int = 0
 
 
 def anneal_stages(o, reg):
@@ -61,6 +62,16 @@ def check_options(o):
         raise ValueError("anneal_factor must be in (0, 1)")
     if o.anneal_inner < 1:
         raise ValueError("anneal_inner must be >= 1")
+    if not 0 <= o.anderson <= 32:
+        raise ValueError(f"anderson (memory of the Anderson acceleration) must be in [0, 32], got {o.anderson}")
+    if o.anderson > 0 and (o.omega != 1.0 or o.omega_auto):
+        raise ValueError("anderson and omega (over-relaxation) exclude each other: use one of the two")
+
+
+def no_anderson(o, where):
+    if o.anderson > 0:
+        raise ValueError(f"Anderson acceleration (anderson > 0) is not available for {where} (the CPU kernel-form "
+                         "and log-domain solvers have it)")
 
 
 def no_annealing(o, where):

@@ -16,7 +16,8 @@ from numba.extending import overload
 
 from . import _interrupt
 from ._types import SinkhornMethod, SinkhornOptions, UnbalancedMethod  # noqa: F401  (names of otkit._ext)
-from ._types import anneal_stages, check_options, no_annealing
+from ._types import anneal_stages, check_options, no_anderson, no_annealing
+from .anderson import anderson_check, anderson_enabled, anderson_state, anderson_step
 from ._vexp import exp_inplace, exp_nonpos_inplace
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
@@ -206,7 +207,8 @@ def _pass_multi_blas(K, a, V, U, KTU, omega):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
-                  want_value, want_trace, nblocks, stop):
+                  want_value, want_trace, nblocks, aR, aY, amix, ast, abest, stop):
+    # aR, aY, amix, ast, abest: the Anderson mixer of log v (otkit/_numba/anderson.py; off when aR is empty)
     n, m = M.shape
     N = B.shape[1]
     K = np.empty((n, m), dtype=M.dtype)
@@ -231,6 +233,11 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
     bad_buf = np.empty(N, dtype=np.bool_)
     keep_buf = np.empty(N, dtype=np.bool_)
     omega, best, gstate, gprev_err = M.dtype.type(1.0), np.inf, 0, 0.0
+    # exp of the mixed log-scalings must stay a normal number
+    alo = math.log(np.finfo(M.dtype).tiny) + 1.0
+    ahi = math.log(np.finfo(M.dtype).max) - 1.0
+    xl = np.empty(m)
+    yl = np.empty(m)
     ii = 0
     while ii < max_iter and cols.size > 0 and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         na = cols.size
@@ -250,6 +257,14 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
                 Vp[j, k] = vj
                 if kt == 0.0 or not np.isfinite(vj):
                     bad[k] = True
+        if N == 1 and anderson_enabled(aR, ast) and not bad[0]:  # v <- exp(Anderson mix of log v)
+            for j in range(m):
+                xl[j] = math.log(Vprev[j, 0]) if Vprev[j, 0] > 0.0 else -np.inf
+                yl[j] = math.log(Vp[j, 0]) if Vp[j, 0] > 0.0 else -np.inf
+            if anderson_step(xl, yl, aR, aY, amix, ast, alo, ahi):
+                for j in range(m):
+                    if math.isfinite(xl[j]) and math.isfinite(yl[j]):
+                        Vp[j, 0] = math.exp(yl[j])
         if na == 1:
             u1[:] = Up[:, 0]
             v1[:] = Vp[:, 0]
@@ -287,6 +302,8 @@ def _knopp_driver(M, a, B, reg, U, V, max_iter, stop_thr, check_every, omega_tar
                     om, best, gstate, gprev_err, omega_target = _guard(omega_target, omega_start, e, best, gstate,
                                                                        gprev_err, check_every)
                     omega = M.dtype.type(om)
+                    if anderson_enabled(aR, ast):
+                        anderson_check(e, ast, abest)
                 if e < stop_thr:
                     U[:, col] = Up[:, k]
                     V[:, col] = Vp[:, k]
@@ -406,11 +423,14 @@ def _knopp(M, a, B, reg, U, V, options, want_plan, want_value, want_trace):
     o = options
     if (o.omega != 1.0 or o.omega_auto) and B.shape[1] != 1:
         raise ValueError("over-relaxation (omega != 1) of the kernel form is for single problems")
+    if B.shape[1] != 1:
+        no_anderson(o, "batched problems of the kernel form")
     nb = _nblocks(*M.shape, o.num_threads)
     with _threads(nb):
         out = _interrupt.run(_knopp_driver, M, a, B, M.dtype.type(reg), U, V, int(o.max_iter), float(o.stop_thr),
                              int(o.check_every), _omega_arg(o), float(o.omega_start), bool(want_plan),
-                             bool(want_value), bool(want_trace), nb, work=_work(M, B, o.max_iter))
+                             bool(want_value), bool(want_trace), nb, *anderson_state(int(o.anderson), M.shape[1]),
+                             work=_work(M, B, o.max_iter))
     return _as_dict(*out, want_plan)
 
 
@@ -439,6 +459,8 @@ def sinkhorn_f64(M, a, B, reg, X, Y, *, method, options, want_plan=False, want_v
                          "methods")
     if method == SinkhornMethod.STABILIZED and o.omega != 1.0:
         raise ValueError("over-relaxation (omega != 1) is not available for the stabilized method")
+    if method == SinkhornMethod.STABILIZED:
+        no_anderson(o, "the stabilized method")
     kind = 0 if method == SinkhornMethod.LOG else 1
     nb = _nblocks(n, m, o.num_threads)
     out = None
@@ -673,7 +695,7 @@ def _finite_log(x):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_target, omega_start, want_plan,
-                want_trace, nblocks, log_fast, stages, inner, stop):
+                want_trace, nblocks, log_fast, stages, inner, aR, aY, amix, ast, abest, stop):
     # M: the cost matrix, or a point-cloud tuple (x, yT, euclidean) (see _cost_tile); stages: the epsilon-scaling
     # regularizations above reg (inner iterations each), as the C++ driver
     n, m = _cost_shape(M)
@@ -725,6 +747,8 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
                 g[j] = (1.0 - omega) * g[j] + omega * fresh
             else:
                 g[j] = fresh
+        if anderson_enabled(aR, ast):  # g <- the Anderson mix (gprev: the map's input)
+            anderson_step(gprev, g, aR, aY, amix, ast, -np.inf, np.inf)
         # one exp per entry where safe, else the exact two-exp pass (as the C++ kernel); <P, M> of the final
         # (f, g) comes with a fast pass
         value_ready, pass_value = _log_row_step(M, scale, a, b, loga, g, f, lse, nblocks, omega, log_fast, fprev)
@@ -748,6 +772,8 @@ def _log_driver(M, a, b, reg, f, g, max_iter, stop_thr, check_every, omega_targe
             om, best, gstate, gprev_err, omega_target = _guard(omega_target, omega_start, err, best, gstate,
                                                                gprev_err, check_every)
             omega = om
+            if anderson_enabled(aR, ast):
+                anderson_check(err, ast, abest)
         ii += 1
     if status == MAX_ITER:
         niter = max(0, ii - 1) + annealed
@@ -850,7 +876,8 @@ def _log_or_stab(kind, M, a, b, t, reg, x, y, o, want_plan, want_trace, nb):
         value, plan, status, niter, err, trace = _interrupt.run(
             _log_driver, M, a, b, t(reg), x, y, int(o.max_iter), float(o.stop_thr), int(o.check_every),
             _omega_arg(o), float(o.omega_start), bool(want_plan), bool(want_trace), nb, bool(o.log_fast),
-            np.array(anneal_stages(o, float(reg)), dtype=np.float64), int(o.anneal_inner), work=work)
+            np.array(anneal_stages(o, float(reg)), dtype=np.float64), int(o.anneal_inner),
+            *anderson_state(int(o.anderson), b.shape[0]), work=work)
     else:
         value, plan, status, niter, err, trace = _interrupt.run(
             _stab_driver, M, a, b, t(reg), x, y, int(o.max_iter), float(o.stop_thr), int(o.check_every), t(o.tau),
@@ -888,7 +915,7 @@ def sinkhorn_cloud_f64(x, y, a, B, reg, X, Y, *, metric, options, want_plan=Fals
                 _log_driver, C, a.astype(np.float64), B[:, k].astype(np.float64), float(reg), f, g, int(o.max_iter),
                 float(o.stop_thr), int(o.check_every), _omega_arg(o), float(o.omega_start), bool(want_plan),
                 bool(want_trace), nb, bool(o.log_fast), np.array(anneal_stages(o, float(reg)), dtype=np.float64),
-                int(o.anneal_inner), work=_work(C, B[:, k], o.max_iter))
+                int(o.anneal_inner), *anderson_state(int(o.anderson), m), work=_work(C, B[:, k], o.max_iter))
         X[:, k], Y[:, k] = f, g
         values[k], status[k], niter[k], err[k] = value, st, it, e
         if N == 1:
@@ -987,6 +1014,7 @@ def sinkhorn_symmetric_cloud_f64(x, a, reg, f, *, metric, options, want_trace=Fa
     averaged fixed point on the log-scaling f (n), updated in place."""
     o = options
     check_options(o)
+    no_anderson(o, "the symmetric (debiasing) problems")
     if metric not in ("sqeuclidean", "euclidean"):
         raise ValueError(f"metric must be 'sqeuclidean' or 'euclidean', got {metric!r}")
     n = x.shape[0]
@@ -1034,6 +1062,7 @@ def sinkhorn_batch_f64(M, x, y, a, b, reg, X, Y, *, method, metric="sqeuclidean"
     if b.shape != (nb, m) or Y.shape != (nb, m):
         raise ValueError("sinkhorn_batch: b and Y must be (B, m)")
     check_options(options)
+    no_anderson(options, "sinkhorn_batch")
     if (options.omega != 1.0 or options.omega_auto) and SinkhornMethod(int(method)) == SinkhornMethod.STABILIZED:
         raise ValueError("sinkhorn_batch: no over-relaxation (omega != 1) for the stabilized method")
     if SinkhornMethod(int(method)) != SinkhornMethod.LOG:

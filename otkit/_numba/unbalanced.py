@@ -15,7 +15,7 @@ from numba import njit
 
 from . import _checks, _interrupt
 from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
-from ._types import check_options, no_annealing
+from ._types import check_options, no_anderson, no_annealing
 from .sinkhorn import _log_pass, _nblocks
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
@@ -237,6 +237,7 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
     _check(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, options)
     check_options(options)
     no_annealing(options, "sinkhorn_unbalanced")
+    no_anderson(options, "sinkhorn_unbalanced")
     if options.omega_auto:
         raise ValueError("sinkhorn_unbalanced: no over-relaxation (omega_auto)")
     M64, Mk64 = M.astype(np.float64), Mk.astype(np.float64)
