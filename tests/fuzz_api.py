@@ -353,6 +353,11 @@ def _specs():
         lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),
                           numItermax=draw.choice([50, 1000]), stopThr=1e-9),
         sk_kinds))
+    specs.append(Spec(  # Anderson acceleration (no reference: other iterates; the same fixed point is tested)
+        "sinkhorn2[anderson]", lambda kw: otkit.sinkhorn2(**kw),
+        lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),
+                          anderson=draw.choice([1, 5, 32]), numItermax=draw.choice([50, 1000]), stopThr=1e-9),
+        dict(sk_kinds, anderson="int")))
     specs.append(Spec(
         "sinkhorn2[epsilon geometric]",
         lambda kw: otkit.sinkhorn2(method="sinkhorn_epsilon_scaling", epsilon_schedule="geometric", **kw),
