@@ -263,8 +263,10 @@ ANDERSON_MAX_MEMORY = 32  # AndersonMixer::kMaxMemory (csrc/common/anderson.h)
 
 def check_anderson(anderson):
     """The Anderson acceleration argument: the number of past iterates mixed, an int in [0, 32] (0: off)."""
-    if isinstance(anderson, (bool, np.bool_)) or not isinstance(anderson, (numbers.Integral, np.integer)) \
-            or not 0 <= int(anderson) <= ANDERSON_MAX_MEMORY:
+    if isinstance(anderson, (bool, np.bool_)) or not isinstance(anderson, (numbers.Integral, np.integer)):
+        raise TypeError(f"anderson (memory of the Anderson acceleration) must be an int in [0, {ANDERSON_MAX_MEMORY}], "
+                        f"got {type(anderson).__name__}")
+    if not 0 <= int(anderson) <= ANDERSON_MAX_MEMORY:
         raise ValueError(f"anderson (memory of the Anderson acceleration) must be an int in [0, {ANDERSON_MAX_MEMORY}] "
                          f"(0: off; 5 is a good value), got {anderson!r}")
     return int(anderson)

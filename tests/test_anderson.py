@@ -119,10 +119,11 @@ def test_property_same_value_as_plain(seed, n, m, reg, memory):
         np.testing.assert_allclose(v, plain, rtol=1e-8, atol=1e-12)
 
 
-@pytest.mark.parametrize("bad", [-1, 33, 1.5, True, "5"])
-def test_bad_memory(bad):
+@pytest.mark.parametrize("bad,error", [(-1, ValueError), (33, ValueError), (1.5, TypeError), (True, TypeError),
+                                       ("5", TypeError), (None, TypeError)])
+def test_bad_memory(bad, error):
     a, b, M = problem(5, 5)
-    with pytest.raises(ValueError, match="anderson"):
+    with pytest.raises(error, match="anderson"):
         otkit.sinkhorn2(a, b, M, 0.1, anderson=bad)
 
 
