@@ -348,20 +348,15 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
             stacklevel=3,
         )
     relaxed = omega_auto or omega != 1.0
-    if relaxed and (chosen == "sinkhorn_stabilized" or (chosen == "sinkhorn_epsilon_scaling" and
-                                                        eps["schedule"] != "geometric")):
-        raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn', 'sinkhorn_log' and the "
-                         "geometric epsilon schedule")
-    if chosen == "sinkhorn" and relaxed and batched:
-        raise ValueError("over-relaxation (omega != 1) of the kernel form is for a single b; "
-                         "use method='sinkhorn_log' for batched problems")
-    if anderson and (chosen == "sinkhorn_stabilized" or (chosen == "sinkhorn_epsilon_scaling" and
-                                                         eps["schedule"] != "geometric")):
-        raise ValueError("anderson (Anderson acceleration) is available for 'sinkhorn', 'sinkhorn_log', 'auto' and "
-                         "the geometric epsilon schedule")
-    if chosen == "sinkhorn" and anderson and batched:
-        raise ValueError("anderson (Anderson acceleration) of the kernel form is for a single b; "
-                         "use method='sinkhorn_log' for batched problems")
+    no_plain_driver = chosen == "sinkhorn_stabilized" or (chosen == "sinkhorn_epsilon_scaling" and
+                                                          eps["schedule"] != "geometric")
+    for used, what in ((relaxed, "over-relaxation (omega != 1)"), (anderson, "anderson (Anderson acceleration)")):
+        if used and no_plain_driver:
+            raise ValueError(f"{what} is available for 'sinkhorn', 'sinkhorn_log', 'auto' and the geometric "
+                             "epsilon schedule")
+        if used and chosen == "sinkhorn" and batched:
+            raise ValueError(f"{what} of the kernel form is for a single b; use method='sinkhorn_log' for batched "
+                             "problems")
     check_every = _CHECK_EVERY[chosen]
     lg: dict = {"method": chosen, "backend": be}
 
