@@ -21,7 +21,7 @@ import numpy as np
 from . import _autograd, _backend
 from . import _status as st
 from .utils import (as_float_array, check_max_iter, check_method, check_positive_int, check_reg, check_threshold,
-                    check_omega, resolve_dtype)
+                    check_anderson, check_omega, resolve_dtype)
 
 __all__ = ["sinkhorn2_batch", "empirical_sinkhorn2_batch", "solve_batch", "solve_sample_batch"]
 
@@ -81,12 +81,17 @@ def _chunks(nb, progress):
 
 
 def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_threads, want_plans, warn, backend,
-                 dtype, progress=False, omega=1.0):
+                 dtype, progress=False, omega=1.0, anderson=0):
     """The kernels on validated host arrays. Returns (values (B,), plans or None, log dict)."""
     method = check_method(method, _METHODS)
     omega_value, omega_auto = check_omega(omega)
-    if method == "sinkhorn_stabilized" and (omega_auto or omega_value != 1.0):
-        raise ValueError("over-relaxation (omega != 1) is available for 'sinkhorn' and 'sinkhorn_log'")
+    anderson = check_anderson(anderson)
+    for used, what in ((omega_auto or omega_value != 1.0, "over-relaxation (omega != 1)"),
+                       (anderson, "anderson (Anderson acceleration)")):
+        if used and method == "sinkhorn_stabilized":
+            raise ValueError(f"{what} is available for 'sinkhorn' and 'sinkhorn_log'")
+    if anderson and (omega_auto or omega_value != 1.0):
+        raise ValueError("anderson and omega (over-relaxation) exclude each other: use one of the two")
     reg = check_reg(reg)
     numItermax = check_max_iter(numItermax)
     stopThr = check_threshold(stopThr)
@@ -123,7 +128,8 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     from .bregman import _CHECK_EVERY
 
     opts = impl.SinkhornOptions(max_iter=numItermax, stop_thr=float(stopThr), check_every=_CHECK_EVERY[chosen],
-                                num_threads=int(num_threads), omega=omega_value, omega_auto=omega_auto)
+                                num_threads=int(num_threads), omega=omega_value, omega_auto=omega_auto,
+                                anderson=anderson)
     kmethod = getattr(impl.SinkhornMethod, _KERNEL_METHOD[chosen])
     parts = _chunks(nb, progress)
     bar = _progress_bar(nb, progress)
@@ -145,7 +151,7 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     if method == "auto" and chosen == "sinkhorn" and (status == st.NUMERICAL_ERROR).any():
         # the kernel form under/overflowed on some problem: all again in the log-domain (as sinkhorn2's "auto")
         return _solve_batch(M, x, y, metric, A, Bw, reg, "sinkhorn_log", numItermax, stopThr, num_threads,
-                            want_plans, warn, backend, dtype, progress, omega)
+                            want_plans, warn, backend, dtype, progress, omega, anderson)
     bad = np.flatnonzero(status == st.NUMERICAL_ERROR)
     if bad.size:
         hint = "; use method='sinkhorn_log' or 'auto'" if chosen == "sinkhorn" else ""
@@ -195,7 +201,7 @@ def _progress_bar(total, progress):
 
 def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e-9, num_threads=0,
                     return_plans=False, log=False, warn=True, grad="implicit", backend="auto", progress=False,
-                    omega=1.0):
+                    omega=1.0, anderson=0):
     r"""Entropic OT losses of B independent problems in one call.
 
     .. math::
@@ -241,6 +247,9 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
         Over-relaxation of each problem's Sinkhorn (methods ``"sinkhorn"`` and ``"sinkhorn_log"``; see
         :func:`otkit.sinkhorn`): 1 (default) gives POT's iterates, ``"auto"`` fewer iterations to the same
         ``stopThr``.
+    anderson : int
+        Anderson acceleration of each problem's Sinkhorn with this many past iterates (0: off; see
+        :func:`otkit.sinkhorn`); methods ``"sinkhorn"`` and ``"sinkhorn_log"``, exclusive with ``omega``.
 
     Returns
     -------
@@ -261,7 +270,7 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     torch = _autograd.torch_module(a, b, M)
     if torch is not None:
         return _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, return_plans, log, warn,
-                            grad, backend, progress, omega)
+                            grad, backend, progress, omega, anderson)
     dtype = resolve_dtype(None, M)
     M = as_float_array(M, "M")
     if M.ndim != 3 or 0 in M.shape:
@@ -272,7 +281,7 @@ def sinkhorn2_batch(a, b, M, reg, method="sinkhorn", numItermax=1000, stopThr=1e
     dt = np.float32 if dtype == np.float32 else np.float64
     M = np.ascontiguousarray(M, dtype=dt)
     W, plans, lg = _solve_batch(M, None, None, "sqeuclidean", a, b, reg, method, numItermax, stopThr, num_threads,
-                                return_plans, warn, backend, dt, progress, omega)
+                                return_plans, warn, backend, dt, progress, omega, anderson)
     return _pack(W, plans, lg, return_plans, log)
 
 
@@ -283,7 +292,7 @@ def _pack(W, plans, lg, return_plans, log):
 
 def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean", numIterMax=1000, stopThr=1e-9,
                               method="sinkhorn", num_threads=0, return_plans=False, log=False, warn=True,
-                              grad="implicit", backend="auto", progress=False, omega=1.0):
+                              grad="implicit", backend="auto", progress=False, omega=1.0, anderson=0):
     r"""Entropic OT losses between B pairs of point clouds, X_s[k] (n, d) and X_t[k] (m, d), in one call.
 
     The same as :func:`sinkhorn2_batch` on the (B, n, m) costs ``c(x, y) = ||x - y||^2`` (``"sqeuclidean"``) or
@@ -312,7 +321,7 @@ def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean
             C = torch.sqrt(C)
         return sinkhorn2_batch(a, b, C, reg, method=method, numItermax=numIterMax, stopThr=stopThr,
                                num_threads=num_threads, return_plans=return_plans, log=log, warn=warn, grad=grad,
-                               backend=backend, progress=progress, omega=omega)
+                               backend=backend, progress=progress, omega=omega, anderson=anderson)
     dtype = resolve_dtype(None, X_s)
     dt = np.float32 if dtype == np.float32 else np.float64
     x, y = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
@@ -329,12 +338,12 @@ def empirical_sinkhorn2_batch(X_s, X_t, reg, a=None, b=None, metric="sqeuclidean
             raise ValueError("the costs of X_s and X_t overflow float64; rescale the points")
     x, y = np.ascontiguousarray(x, dtype=dt), np.ascontiguousarray(y, dtype=dt)
     W, plans, lg = _solve_batch(None, x, y, metric, a, b, reg, method, numIterMax, stopThr, num_threads,
-                                return_plans, warn, backend, dt, progress, omega)
+                                return_plans, warn, backend, dt, progress, omega, anderson)
     return _pack(W, plans, lg, return_plans, log)
 
 
 def _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, return_plans, log, warn, grad,
-                 backend, progress=False, omega=1.0):
+                 backend, progress=False, omega=1.0, anderson=0):
     """sinkhorn2_batch on torch tensors: one batched solve on host copies, then one sinkhorn2 autograd node per
     problem fed with its solution (each problem's implicit gradient, as otkit.sinkhorn2)."""
     if not isinstance(M, torch.Tensor) or M.ndim != 3 or 0 in M.shape:
@@ -350,7 +359,8 @@ def _torch_batch(torch, a, b, M, reg, method, numItermax, stopThr, num_threads, 
         raise ValueError("M has non-finite entries (NaN or inf)")
     dt = np.float32 if Mh.dtype == np.float32 else np.float64
     W, plans, lg = _solve_batch(Mh.astype(dt, copy=False), None, None, "sqeuclidean", host(a), host(b), reg, method,
-                                numItermax, stopThr, num_threads, return_plans, warn, backend, dt, progress, omega)
+                                numItermax, stopThr, num_threads, return_plans, warn, backend, dt, progress, omega,
+                                anderson)
     A = _weights(host(a), "a", nb, n, np.float64)
     B = _weights(host(b), "b", nb, m, np.float64)
     graph = any(isinstance(t, torch.Tensor) and t.requires_grad for t in (a, b, M))

@@ -63,6 +63,26 @@ def test_over_relaxed_batch_equals_separate_calls(backend, method):
         otkit.sinkhorn2_batch(a, b, M, 0.01, backend=backend, omega=2.5)
 
 
+@pytest.mark.parametrize("method", ["sinkhorn", "sinkhorn_log"])
+def test_anderson_batch_equals_separate_calls(backend, method):
+    X, Y, a, b = clouds(seed=6)
+    M = costs(X, Y)
+    W0, l0 = otkit.sinkhorn2_batch(a, b, M, 0.01, method=method, log=True, backend=backend)
+    W, lg = otkit.sinkhorn2_batch(a, b, M, 0.01, method=method, log=True, backend=backend, anderson=5)
+    for k in range(len(M)):
+        single, ls = otkit.sinkhorn2(a[k], b[k], M[k], 0.01, method=method, log=True, num_threads=1,
+                                     backend=backend, anderson=5)
+        assert W[k] == single and lg["niter"][k] == ls["niter"]
+    np.testing.assert_allclose(W, W0, rtol=1e-7)  # the same losses (stopThr 1e-9) in fewer iterations
+    assert lg["niter"].sum() * 2 < l0["niter"].sum()
+    W2 = otkit.empirical_sinkhorn2_batch(X, Y, 0.01, a=a, b=b, method=method, backend=backend, anderson=3)
+    np.testing.assert_allclose(W2, W0, rtol=1e-7)
+    with pytest.raises(ValueError, match="anderson"):
+        otkit.sinkhorn2_batch(a, b, M, 0.01, method="sinkhorn_stabilized", backend=backend, anderson=5)
+    with pytest.raises(ValueError, match="exclude each other"):
+        otkit.sinkhorn2_batch(a, b, M, 0.01, backend=backend, anderson=5, omega="auto")
+
+
 def test_plans_and_shared_weights(backend):
     X, Y, a, b = clouds(seed=1)
     M = costs(X, Y)

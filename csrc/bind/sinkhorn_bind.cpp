@@ -151,7 +151,7 @@ py::dict batch(py::object M_, py::object x_, py::object y_, py::array A_, py::ar
     if ((opt.omega != 1.0 || opt.omega_auto) && method == SinkhornMethod::STABILIZED)
         throw py::value_error("sinkhorn_batch: no over-relaxation (omega != 1) for the stabilized method");
     if (method != SinkhornMethod::LOG) sinkhorn_bind::no_annealing(opt, "the kernel-form and stabilized methods");
-    sinkhorn_bind::no_anderson(opt, "sinkhorn_batch");
+    if (method == SinkhornMethod::STABILIZED) sinkhorn_bind::no_anderson(opt, "the stabilized method");
     py::array_t<T> values(nb);
     py::array_t<T> plans = want_plans ? py::array_t<T>({nb, n, m}) : py::array_t<T>();
     std::vector<SinkhornInfo> info(nb);

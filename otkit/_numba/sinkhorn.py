@@ -1062,7 +1062,6 @@ def sinkhorn_batch_f64(M, x, y, a, b, reg, X, Y, *, method, metric="sqeuclidean"
     if b.shape != (nb, m) or Y.shape != (nb, m):
         raise ValueError("sinkhorn_batch: b and Y must be (B, m)")
     check_options(options)
-    no_anderson(options, "sinkhorn_batch")
     if (options.omega != 1.0 or options.omega_auto) and SinkhornMethod(int(method)) == SinkhornMethod.STABILIZED:
         raise ValueError("sinkhorn_batch: no over-relaxation (omega != 1) for the stabilized method")
     if SinkhornMethod(int(method)) != SinkhornMethod.LOG:
