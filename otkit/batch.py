@@ -85,13 +85,11 @@ def _solve_batch(M, x, y, metric, a, b, reg, method, numItermax, stopThr, num_th
     """The kernels on validated host arrays. Returns (values (B,), plans or None, log dict)."""
     method = check_method(method, _METHODS)
     omega_value, omega_auto = check_omega(omega)
-    anderson = check_anderson(anderson)
+    anderson = check_anderson(anderson, relaxed=omega_auto or omega_value != 1.0)
     for used, what in ((omega_auto or omega_value != 1.0, "over-relaxation (omega != 1)"),
                        (anderson, "anderson (Anderson acceleration)")):
         if used and method == "sinkhorn_stabilized":
             raise ValueError(f"{what} is available for 'sinkhorn' and 'sinkhorn_log'")
-    if anderson and (omega_auto or omega_value != 1.0):
-        raise ValueError("anderson and omega (over-relaxation) exclude each other: use one of the two")
     reg = check_reg(reg)
     numItermax = check_max_iter(numItermax)
     stopThr = check_threshold(stopThr)

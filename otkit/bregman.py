@@ -296,9 +296,7 @@ def _solve(a, b, M, reg, method, numItermax, stopThr, verbose, log, warn, warmst
     num_threads = check_positive_int(num_threads, "num_threads", minimum=0)
     stopThr = check_threshold(stopThr)
     omega, omega_auto = check_omega(omega)
-    anderson = check_anderson(anderson)
-    if anderson and (omega_auto or omega != 1.0):
-        raise ValueError("anderson and omega (over-relaxation) exclude each other: use one of the two")
+    anderson = check_anderson(anderson, relaxed=omega_auto or omega != 1.0)
     if isinstance(M, geometry.DenseCost):
         M = M.M
     cloud = isinstance(M, geometry.PointCloud)

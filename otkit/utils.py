@@ -261,14 +261,17 @@ def check_omega(omega):
 ANDERSON_MAX_MEMORY = 32  # AndersonMixer::kMaxMemory (csrc/common/anderson.h)
 
 
-def check_anderson(anderson):
-    """The Anderson acceleration argument: the number of past iterates mixed, an int in [0, 32] (0: off)."""
+def check_anderson(anderson, relaxed=False):
+    """The Anderson acceleration argument: the number of past iterates mixed, an int in [0, 32] (0: off);
+    ``relaxed``: over-relaxation (omega) was asked for too, which excludes it."""
     if isinstance(anderson, (bool, np.bool_)) or not isinstance(anderson, (numbers.Integral, np.integer)):
         raise TypeError(f"anderson (memory of the Anderson acceleration) must be an int in [0, {ANDERSON_MAX_MEMORY}], "
                         f"got {type(anderson).__name__}")
     if not 0 <= int(anderson) <= ANDERSON_MAX_MEMORY:
         raise ValueError(f"anderson (memory of the Anderson acceleration) must be an int in [0, {ANDERSON_MAX_MEMORY}] "
                          f"(0: off; 5 is a good value), got {anderson!r}")
+    if anderson and relaxed:
+        raise ValueError("anderson and omega (over-relaxation) exclude each other: use one of the two")
     return int(anderson)
 
 

@@ -35,43 +35,44 @@ class AndersonMixer {
             R_.assign(static_cast<size_t>(mem_ + 1) * n_, 0.0);
             Y_.assign(static_cast<size_t>(mem_ + 1) * n_, 0.0);
             mixed_.resize(n_);
+            live_.resize(n_);
         }
     }
 
     bool enabled() const { return mem_ > 0 && restarts_ <= kMaxRestarts; }
 
-    // x: the map's input g_k, y: its output G(g_k), both log-scalings (read through get(i), set(i, value)
-    // accessors so that the kernel form can pass logs of its scalings). On return y holds g_{k+1}.
+    // x: the map's input g_k, y: its output G(g_k), both log-scalings (read once each through get(i) accessors,
+    // so that the kernel form can pass logs of its scalings); set_y(i, value) receives g_{k+1} on the live entries.
     template <class GetX, class GetY, class SetY>
     void step(GetX x, GetY y, SetY set_y) {
         if (!enabled()) return;
-        const int slot = count_ % (mem_ + 1);
-        double* r = &R_[static_cast<size_t>(slot) * n_];
-        double* yy = &Y_[static_cast<size_t>(slot) * n_];
+        const int size = mem_ + 1;
+        double* r = &R_[static_cast<size_t>(count_ % size) * n_];
+        double* yy = &Y_[static_cast<size_t>(count_ % size) * n_];
         for (int64_t i = 0; i < n_; ++i) {
             const double yi = y(i), xi = x(i);
-            const bool live = std::isfinite(yi) && std::isfinite(xi);
-            yy[i] = live ? yi : 0.0;
-            r[i] = live ? yi - xi : 0.0;
+            live_[i] = std::isfinite(yi) && std::isfinite(xi);
+            yy[i] = live_[i] ? yi : 0.0;
+            r[i] = live_[i] ? yi - xi : 0.0;
         }
         ++count_;
         const int k = std::min(count_ - 1, mem_);  // number of differences available
         if (k == 0) return;
-        // differences dR_c = r_{k-c} - r_{k-c-1} (c = 0 .. k-1), in the ring
-        auto row = [&](const std::vector<double>& A, int back) {  // the entry `back` steps before the newest
-            const int s = ((count_ - 1 - back) % (mem_ + 1) + (mem_ + 1)) % (mem_ + 1);
-            return &A[static_cast<size_t>(s) * n_];
-        };
+        // the ring entries `back` steps before the newest (back = 0: this step's); dR_c = R[c] - R[c + 1]
+        const double *Rb[kMaxMemory + 1], *Yb[kMaxMemory + 1];
+        for (int back = 0; back <= k; ++back) {
+            const size_t s = static_cast<size_t>((count_ - 1 - back) % size) * n_;
+            Rb[back] = &R_[s];
+            Yb[back] = &Y_[s];
+        }
         double G[kMaxMemory * kMaxMemory], rhs[kMaxMemory];
         for (int c = 0; c < k; ++c) {
-            const double *rc1 = row(R_, c), *rc0 = row(R_, c + 1);
             double s = 0.0;
-            for (int64_t i = 0; i < n_; ++i) s += (rc1[i] - rc0[i]) * r[i];
+            for (int64_t i = 0; i < n_; ++i) s += (Rb[c][i] - Rb[c + 1][i]) * r[i];
             rhs[c] = s;
             for (int e = 0; e <= c; ++e) {
-                const double *re1 = row(R_, e), *re0 = row(R_, e + 1);
                 double t = 0.0;
-                for (int64_t i = 0; i < n_; ++i) t += (rc1[i] - rc0[i]) * (re1[i] - re0[i]);
+                for (int64_t i = 0; i < n_; ++i) t += (Rb[c][i] - Rb[c + 1][i]) * (Rb[e][i] - Rb[e + 1][i]);
                 G[c * kMaxMemory + e] = G[e * kMaxMemory + c] = t;
             }
         }
@@ -82,20 +83,17 @@ class AndersonMixer {
         double gamma[kMaxMemory];
         if (!solve_spd(G, rhs, gamma, k)) return;
         for (int64_t i = 0; i < n_; ++i) {
+            if (!live_[i]) continue;  // left out (-inf: empty column)
             double v = yy[i];
-            for (int c = 0; c < k; ++c) v -= (row(Y_, c)[i] - row(Y_, c + 1)[i]) * gamma[c];
-            mixed_[i] = v;
-        }
-        for (int64_t i = 0; i < n_; ++i) {
-            const double yi = y(i);
-            if (!std::isfinite(yi) || !std::isfinite(x(i))) continue;  // left out (-inf: empty column)
-            if (!(mixed_[i] >= lo_ && mixed_[i] <= hi_)) {  // not finite or out of range: keep the plain step
+            for (int c = 0; c < k; ++c) v -= (Yb[c][i] - Yb[c + 1][i]) * gamma[c];
+            if (!(v >= lo_ && v <= hi_)) {  // not finite or out of range: keep the plain step
                 restart();
                 return;
             }
+            mixed_[i] = v;
         }
         for (int64_t i = 0; i < n_; ++i)
-            if (std::isfinite(y(i)) && std::isfinite(x(i))) set_y(i, mixed_[i]);
+            if (live_[i]) set_y(i, mixed_[i]);
     }
 
     // forget the history (the next mixes start from the current iterate); counts towards kMaxRestarts
@@ -153,6 +151,7 @@ class AndersonMixer {
     int count_ = 0, restarts_ = 0;
     double best_ = std::numeric_limits<double>::infinity();
     std::vector<double> R_, Y_, mixed_;
+    std::vector<char> live_;
 };
 
 }  // namespace otkit
