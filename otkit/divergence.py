@@ -153,6 +153,16 @@ class SamplesLoss:
     blur : float
         :math:`\varepsilon^{1/p}`, > 0.
     debias : bool
+    reach : float, optional
+        Unbalanced OT (GeomLoss's ``reach``): the marginal constraints become KL penalties of weight
+        :math:`\rho = \mathrm{reach}^p`, with GeomLoss's value :math:`\mathrm{OT}_{\varepsilon,\rho}(a, b) = (\rho +
+        \varepsilon/2)(\langle a, 1 - e^{-f/\rho}\rangle + \langle b, 1 - e^{-g/\rho}\rangle)` at the fixed point
+        :math:`f = -\tfrac{\rho}{\rho + \varepsilon}\,\varepsilon \log \sum_j b_j e^{(g_j - C_{ij})/\varepsilon}`
+        (and symmetrically for g), debiased as above. The cross term runs
+        :func:`otkit.unbalanced.unbalanced_cloud` (annealed as above; ``tol`` bounds the relative change of the
+        scalings, POT's unbalanced stopping rule), the debiasing terms the averaged fixed point. Gradients: the
+        plan in the points, :math:`\rho + \varepsilon/2 - (\rho + \varepsilon) e^{-f_i/\rho}` in the weights
+        (the exact derivative of the value). None (default): balanced. Not with ``backend="multiscale"``.
     scaling : float in (0, 1), optional
         Ratio of the blur between two annealing stages (GeomLoss's parameter; 0.5 by default). It changes the
         time, not the value (each term is then solved to ``tol``).
@@ -188,12 +198,14 @@ class SamplesLoss:
                  max_iter=100000, omega="auto", backend="auto", **kwargs):
         if loss != "sinkhorn":
             raise NotImplementedError(f"SamplesLoss: loss={loss!r} is not implemented (only 'sinkhorn')")
-        if reach is not None:
-            raise NotImplementedError("SamplesLoss: reach (unbalanced OT) is not implemented for point clouds yet")
         if p not in (1, 2):
             raise ValueError(f"p must be 1 or 2, got {p!r}")
         from .utils import check_max_iter, check_omega, check_reg, check_threshold
         self.blur = check_reg(blur, "blur")
+        self.reach = None if reach is None else check_reg(reach, "reach")
+        self.rho = None if reach is None else float(np.float64(self.reach) ** p)
+        if self.rho is not None and not (np.isfinite(self.rho) and self.rho > 0):
+            raise ValueError(f"reach={reach!r} gives rho = reach^{p} = {self.rho:g}, outside float64's usable range")
         self.p, self.debias = p, bool(debias)
         if backend not in _SAMPLES_BACKENDS:
             raise ValueError(f"backend must be one of {_SAMPLES_BACKENDS}, got {backend!r}")
@@ -214,7 +226,8 @@ class SamplesLoss:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
 
     def __repr__(self):
-        return f"SamplesLoss('sinkhorn', p={self.p}, blur={self.blur:g}, debias={self.debias})"
+        reach = "" if self.reach is None else f", reach={self.reach:g}"
+        return f"SamplesLoss('sinkhorn', p={self.p}, blur={self.blur:g}{reach}, debias={self.debias})"
 
     def __call__(self, *args):
         if len(args) == 2:
@@ -264,6 +277,8 @@ class SamplesLoss:
             F, G = ms["f"], ms["g"]
         elif x is y and (a is b):  # a debiasing term: the symmetric problem, F = G
             F = G = self._symmetric(ah, xh, reg, cost, reg0, factor)
+        elif self.rho is not None:  # unbalanced: KL marginals of weight rho (2 rho on |x - y|^2 at 2 eps)
+            F, G = self._unbalanced(ah, xh, bh, yh, reg, cost, reg0, factor)
         else:
             try:
                 _, lg = sinkhorn2(ah, bh, geometry.PointCloud(xh, yh, cost=cost), reg, method="sinkhorn_epsilon_scaling",
@@ -275,9 +290,22 @@ class SamplesLoss:
                     raise ValueError(f"blur={self.blur:g} (eps = {self.eps:g}): {exc}") from None
                 raise
             F, G = np.asarray(lg["log_u"]), np.asarray(lg["log_v"])
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             f, g = self.eps * (F - np.log(ah)), self.eps * (G - np.log(bh))
-        value = float(ah @ f + bh @ g)
+        if self.rho is None:
+            value = float(ah @ f + bh @ g)
+            dweights = lambda h: h - h.mean()  # noqa: E731
+        else:
+            # GeomLoss's unbalanced value (rho + eps/2) (<a, 1 - e^(-f/rho)> + <b, 1 - e^(-g/rho)>) is, at the fixed
+            # point (P 1 = a e^(-f/rho)), the dual optimum D plus eps ((m(a) + m(b)) / 2 - m(a) m(b)) (0 for
+            # probability weights). dD/da_i = rho - (rho + eps) e^(-f_i/rho) + eps m(b) (envelope theorem), so the
+            # value's derivative is rho + eps/2 - (rho + eps) e^(-f_i/rho)
+            rho, eps = self.rho, self.eps
+            with np.errstate(invalid="ignore"):
+                ea, eb = np.exp(-f / rho), np.exp(-g / rho)
+            value = (rho + eps / 2) * float(np.sum(np.where(ah > 0, ah * (1 - ea), 0.0))
+                                            + np.sum(np.where(bh > 0, bh * (1 - eb), 0.0)))
+            dweights = lambda h: (rho + eps / 2) - (rho + eps) * np.exp(-h / rho)  # noqa: E731
         if torch is None:
             return value
         ref = next(t for t in (x, y, a, b) if isinstance(t, torch.Tensor))
@@ -290,7 +318,7 @@ class SamplesLoss:
             plan = LazyPlan(xh, yh, F, G, reg, cost)
             dx = lambda: self._dcost(plan, xh, yh)  # noqa: E731
             dy = lambda: self._dcost(plan, xh, yh, transpose=True)  # noqa: E731
-        for t, dt in ((a, lambda: f - f.mean()), (b, lambda: g - g.mean()), (x, dx), (y, dy)):
+        for t, dt in ((a, lambda: dweights(f)), (b, lambda: dweights(g)), (x, dx), (y, dy)):
             if isinstance(t, torch.Tensor) and t.requires_grad:
                 grads.append((t, dt()))
         for t, dx in grads:  # value + <dx, t - t.detach()>: the value, with gradient dx in t
@@ -301,8 +329,12 @@ class SamplesLoss:
         if self.solver == "multiscale":
             if d > 3:
                 raise ValueError(f"backend='multiscale' clusters points on a grid: dimension <= 3, got {d}")
+            if self.rho is not None:
+                raise ValueError("backend='multiscale' has no unbalanced (reach) solver yet; use backend='online' "
+                                 "or 'auto' (the all-pairs solver)")
             return True
-        return self.solver == "auto" and d <= 3 and float(n) * float(m) > _MULTISCALE_PAIRS
+        return (self.solver == "auto" and self.rho is None and d <= 3
+                and float(n) * float(m) > _MULTISCALE_PAIRS)
 
     def _multiscale(self, torch, a, x, b, y, ah, xh, bh, yh, reg, cost, reg0, factor):
         """The multiscale solver (otkit.multiscale): the symmetric averaged fixed point for a debiasing term."""
@@ -330,10 +362,33 @@ class SamplesLoss:
         opts = impl.SinkhornOptions(max_iter=int(self.max_iter), stop_thr=float(self.tol), check_every=1,
                                     anneal_start=float(reg0), anneal_factor=float(factor), anneal_inner=1)
         r = fn(np.ascontiguousarray(x, dtype=dt), np.ascontiguousarray(a, dtype=dt), float(reg), F, metric=cost,
-               options=opts)
+               options=opts, reg_m=self._solver_reg_m())
         self._report(int(r["status"][0]), "the symmetric Sinkhorn of a debiasing term",
                      f"marginal error {float(r['err'][0]):.3e}")
         return F.astype(np.float64)
+
+    def _solver_reg_m(self):
+        """The marginal penalty of the solver's problem (|x - y|^2 at 2 eps for p = 2: 2 rho), inf: balanced."""
+        if self.rho is None:
+            return float("inf")
+        return 2.0 * self.rho if self.p == 2 else self.rho
+
+    def _unbalanced(self, a, x, b, y, reg, cost, reg0, factor):
+        """Log-scalings F, G of the unbalanced problem between (a, x) and (b, y) (otkit.unbalanced.unbalanced_cloud,
+        reference a b^T as GeomLoss), annealed from reg0."""
+        import warnings
+
+        from .unbalanced import unbalanced_cloud
+
+        if self.backend not in ("auto", "cpp", "numba"):
+            raise ValueError(f"backend {self.backend!r} has no unbalanced point-cloud kernel")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # reported below, with the loss's names
+            r = unbalanced_cloud(x, y, a, b, reg, self._solver_reg_m(), metric=cost, reg_type="kl",
+                                 numItermax=self.max_iter, stopThr=self.tol,
+                                 epsilon0=reg0 if reg0 > reg else None, epsilon_factor=factor, backend=self.backend)
+        self._report(r["status"], "unbalanced Sinkhorn", f"relative change {r['err']:.3e}")
+        return r["f"], r["g"]
 
     def _report(self, status, solver, errors):
         """A numerical error raises, non-convergence warns (naming the solver and its errors)."""

@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from . import _autograd
+from . import _autograd, geometry
 from .utils import as_float_array, check_max_iter, check_method
 
 __all__ = ["OTResult", "solve", "solve_sample"]
@@ -242,7 +242,7 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
                                                         lambda *_: solved)
         return OTResult(value=value, value_linear=value_linear, plan=plan, potentials=(f, g), status=_status(lg),
                         log=lg)
-    plan, lg = sinkhorn_unbalanced(ad, bd, Md, reg, unbalanced, method=method or "sinkhorn", reg_type="kl", c=cd,
+    plan, lg = sinkhorn_unbalanced(ad, bd, Md, reg, unbalanced, method=method or "sinkhorn", reg_type=reg_type, c=cd,
                                    warmstart=potentials_init, numItermax=max_iter, stopThr=tol, verbose=verbose,
                                    log=True, backend=backend)
     value, value_linear = lg["total_cost"], lg["cost"]
@@ -250,12 +250,12 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
         from .unbalanced import _reg_pair
         r1, r2 = _reg_pair(unbalanced)
         hplan = _host(plan)
-        value, value_linear = (_autograd.unbalanced2_autograd(torch, a, b, M, reg, r1, r2, "kl", total,
+        value, value_linear = (_autograd.unbalanced2_autograd(torch, a, b, M, reg, r1, r2, reg_type, total,
                                                               lambda *_, v=v: (v, hplan))
                                for total, v in ((True, _host(value)), (False, _host(value_linear))))
     elif graph:  # a user c: sinkhorn_unbalanced2 says that it returns no graph
         from .unbalanced import sinkhorn_unbalanced2
-        kw = dict(method=method or "sinkhorn", reg_type="kl", c=c, numItermax=max_iter, stopThr=tol, backend=backend)
+        kw = dict(method=method or "sinkhorn", reg_type=reg_type, c=c, numItermax=max_iter, stopThr=tol, backend=backend)
         value = sinkhorn_unbalanced2(a, b, M, reg, unbalanced, returnCost="total", **kw)
         value_linear = sinkhorn_unbalanced2(a, b, M, reg, unbalanced, returnCost="linear", **kw)
     return OTResult(value=value, value_linear=value_linear, plan=plan,
@@ -280,7 +280,10 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     ``res.value`` is the regularized objective from the dual, :math:`reg (\langle a, f - \log a\rangle +
     \langle b, g - \log b\rangle)`, equal to the primal ``<P, C> + reg KL(P | a b^T)`` at convergence (POT
     returns None there). ``lazy=True`` with ``reg`` None or 0: exact OT by :func:`otkit.emd2_sample` (no cost
-    matrix either; the plan in ``res.sparse_plan``, a coo_matrix). Other arguments as :func:`solve`;
+    matrix either; the plan in ``res.sparse_plan``, a coo_matrix). ``lazy=True`` with ``unbalanced=reg_m`` (KL
+    marginals, ``reg > 0``): the unbalanced log-domain solver on the points (the values and potentials of
+    :func:`solve` on the cost matrix with ``method="sinkhorn_log"``; no autograd graph, see
+    :class:`otkit.SamplesLoss` with ``reach`` for a differentiable loss). Other arguments as :func:`solve`;
     ``batch_size`` is accepted (otkit's kernels tile on their own).
 
     Examples
@@ -319,10 +322,13 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     reg = _reg_value(reg)
     reg_type = _check_reg_type(reg_type)
     _check_unbalanced_type(unbalanced_type)
-    if unbalanced is not None:
-        _unsupported("unbalanced OT with lazy=True")
     if reg == 0:  # exact OT: the point-cloud network simplex, costs on the fly
+        if unbalanced is not None:
+            _unsupported("exact (reg = 0) unbalanced OT")
         return _exact_sample(torch, X_a, X_b, a, b, metric, max_iter, backend)
+    if unbalanced is not None:
+        return _unbalanced_sample(torch, X_a, X_b, a, b, metric, reg, reg_type, unbalanced, max_iter, tol,
+                                  potentials_init, backend)
     n, m = np.shape(X_a)[0], np.shape(X_b)[0]
     if a is None:
         a = _uniform_like(torch, n, X_a)
@@ -351,6 +357,51 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
         value = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
     return OTResult(value=value, value_linear=value_linear, plan=None, potentials=(f, g),
                     lazy_plan=lg["lazy_plan"], status=_status(lg), log=lg)
+
+
+def _unbalanced_sample(torch, X_a, X_b, a, b, metric, reg, reg_type, unbalanced, max_iter, tol, potentials_init,
+                       backend):
+    """solve_sample(lazy=True, unbalanced=reg_m, reg > 0): :func:`otkit.unbalanced.unbalanced_cloud` (costs computed
+    in the passes). The result is that of :func:`solve` on the cost matrix with ``method="sinkhorn_log"``:
+    potentials log u, log v with P = exp(log u + log v - Mk / reg), Mk = C - reg log(a b^T) for reg_type "KL"
+    (C for "entropy"), value = POT's total cost, value_linear = <P, C>; ``res.lazy_plan`` gives the plan's
+    blocks. No autograd graph (a UserWarning says so)."""
+    from .empirical import LazyPlan, _check_clouds
+    from .unbalanced import unbalanced_cloud
+
+    if metric not in geometry.COSTS:
+        raise ValueError(f"solve_sample(lazy=True, unbalanced=...) computes the costs in its passes for metric in "
+                         f"{geometry.COSTS}, got {metric!r}; use lazy=False")
+    xh, yh = _check_clouds(_host(X_a), _host(X_b), names=("X_a", "X_b"))
+    n, m = len(xh), len(yh)
+    ah = np.full(n, 1.0 / n) if a is None else _host(a).astype(np.float64)
+    bh = np.full(m, 1.0 / m) if b is None else _host(b).astype(np.float64)
+    kl = reg_type == "kl"
+    with np.errstate(divide="ignore"):
+        la, lb = (np.log(ah), np.log(bh)) if kl else (0.0, 0.0)
+    warm = None
+    if potentials_init is not None:  # given as the result's potentials (log u, log v)
+        warm = tuple(np.asarray(_host(p), dtype=np.float64) + l for p, l in zip(potentials_init, (la, lb)))
+    r = unbalanced_cloud(xh, yh, ah, bh, reg, unbalanced, metric=metric, reg_type=reg_type,
+                         numItermax=1000 if max_iter is None else max_iter, stopThr=1e-9 if tol is None else tol,
+                         warmstart=warm, backend=backend)
+    with np.errstate(invalid="ignore"):
+        f, g = r["f"] - la, r["g"] - lb
+    lg = {"niter": r["niter"], "err": r["err"], "status": r["status"], "converged": r["status"] == 0,
+          "backend": r["backend"], "cost": r["cost"], "total_cost": r["total_cost"], "logu": f, "logv": g,
+          "row_mass": r["row_mass"], "col_mass": r["col_mass"]}
+    value, value_linear = r["total_cost"], r["cost"]
+    if torch is not None:
+        ref = next(x for x in (X_a, X_b, a, b) if isinstance(x, torch.Tensor))
+        f, g, value, value_linear = (torch.as_tensor(x, dtype=ref.dtype, device=ref.device)
+                                     for x in (f, g, value, value_linear))
+        if _requires_grad(torch, X_a, X_b, a, b):
+            import warnings
+            warnings.warn("otkit.solve_sample(lazy=True, unbalanced=...): the values have no autograd graph; "
+                          "otkit.SamplesLoss(reach=...) is the differentiable unbalanced loss between point clouds",
+                          UserWarning, stacklevel=3)
+    return OTResult(value=value, value_linear=value_linear, plan=None, potentials=(f, g),
+                    lazy_plan=LazyPlan(xh, yh, r["f"], r["g"], reg, metric), status=_status(lg), log=lg)
 
 
 def _exact_sample(torch, X_a, X_b, a, b, metric, max_iter, backend):

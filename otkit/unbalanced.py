@@ -312,3 +312,84 @@ from .barycenter import (barycenter_unbalanced, barycenter_unbalanced_sinkhorn, 
                          barycenter_unbalanced_stabilized)
 
 __all__ += ["barycenter_unbalanced", "barycenter_unbalanced_sinkhorn", "barycenter_unbalanced_stabilized"]
+
+
+def unbalanced_cloud(x, y, a, b, reg, reg_m, metric="sqeuclidean", reg_type="kl", numItermax=10000, stopThr=1e-9,
+                     warmstart=None, epsilon0=None, epsilon_factor=0.5, backend="auto", num_threads=0):
+    r"""Unbalanced entropic OT between the point clouds ``x`` (n, d) and ``y`` (m, d), the costs computed inside the
+    solver's passes (never stored; memory O((n + m) d)).
+
+    Solves POT's unbalanced problem (module docstring) on :math:`C_{ij} = \|x_i - y_j\|^2` ("sqeuclidean") or
+    :math:`\|x_i - y_j\|` ("euclidean") by the log-domain iterates of ``sinkhorn_unbalanced(method="sinkhorn_log")``
+    on the cost matrix, with the reference measure :math:`c = a b^T` (``reg_type="kl"``) or 1 ("entropy"), and
+    optional epsilon scaling (``epsilon0``: the first regularization, divided by ``1 / epsilon_factor`` at each
+    stage, one iteration per stage; the potentials carried over). Host arrays (NumPy); :func:`otkit.solve_sample`
+    and :class:`otkit.SamplesLoss` are the user-facing calls.
+
+    Returns
+    -------
+    dict
+        ``f``, ``g``: log-scalings with :math:`P_{ij} = \exp(f_i + g_j - C_{ij} / reg)` (float64); ``cost``:
+        :math:`\langle P, C\rangle`; ``total_cost``: the objective with POT's ``kl_div`` terms (POT's
+        ``sinkhorn_unbalanced2(..., returnCost="total")``); ``row_mass`` :math:`P 1`, ``col_mass``
+        :math:`P^T 1`; ``status``, ``niter``, ``err``, ``backend``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from otkit.unbalanced import unbalanced_cloud
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.random((50, 2)), rng.random((40, 2))
+    >>> a, b = np.full(50, 1 / 50), np.full(40, 2 / 40)      # masses 1 and 2
+    >>> r = unbalanced_cloud(x, y, a, b, reg=0.05, reg_m=1.0)
+    >>> bool(1.0 < r["row_mass"].sum() < 2.0), r["status"] == 0
+    (True, True)
+    """
+    reg = check_reg(reg)
+    r1, r2 = _reg_pair(reg_m)
+    if not isinstance(reg_type, str) or reg_type.lower() not in ("kl", "entropy"):
+        raise ValueError(f"reg_type must be 'kl' or 'entropy', got {reg_type!r}")
+    if metric not in geometry.COSTS:
+        raise ValueError(f"metric must be one of {geometry.COSTS} for point clouds, got {metric!r}")
+    numItermax = check_max_iter(numItermax)
+    stopThr = check_threshold(stopThr)
+    n, m = len(x), len(y)
+    a = check_hist(a, "a", n, np.float64, other="x.shape[0]")
+    b = check_hist(b, "b", m, np.float64, other="y.shape[0]")
+    be, impl = _backend.kernels(backend, "unbalanced")
+    fn = getattr(impl, "sinkhorn_unbalanced_cloud_f64", None)
+    if fn is None:
+        raise ValueError(f"backend {be!r} has no unbalanced point-cloud kernel; use backend='cpp' or 'numba'")
+    _check_warm_pair(warmstart)
+    if warmstart is None:
+        f, g = np.zeros(n), np.zeros(m)
+    else:
+        f = np.array(_warm(warmstart[0], n, 1, np.float64, "warmstart[0]")[0], dtype=np.float64)
+        g = np.array(_warm(warmstart[1], m, 1, np.float64, "warmstart[1]")[0], dtype=np.float64)
+    anneal = {}
+    if epsilon0 is not None:
+        if not (np.isfinite(epsilon0) and epsilon0 > 0) or not 0.0 < epsilon_factor < 1.0:
+            raise ValueError(f"epsilon0 must be > 0 and epsilon_factor in (0, 1), got {epsilon0!r}, "
+                             f"{epsilon_factor!r}")
+        anneal = dict(anneal_start=float(epsilon0), anneal_factor=float(epsilon_factor), anneal_inner=1)
+    opts = impl.SinkhornOptions(max_iter=int(numItermax), stop_thr=float(stopThr),
+                                num_threads=check_positive_int(num_threads, "num_threads", minimum=0), **anneal)
+    kl = reg_type.lower() == "kl"
+    res = fn(np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), a, b, float(reg),
+             f, g, reg_m1=r1, reg_m2=r2, kl_ref=kl, metric=metric, options=opts)
+    status = int(res["status"][0])
+    alpha, beta, lin = res["row_mass"], res["col_mass"], float(res["value"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loga, logb = np.log(a), np.log(b)
+        # sum P log(P / c) = <P 1, f - log a> + <P^T 1, g - log b> - <P, C> / reg (reference a b^T; 1: no log terms)
+        pf = np.where(alpha > 0, alpha * (f - (loga if kl else 0.0)), 0.0)
+        pg = np.where(beta > 0, beta * (g - (logb if kl else 0.0)), 0.0)
+        total = lin + reg * (float(pf.sum() + pg.sum()) - lin / reg)
+    if np.isfinite(r1):
+        total += r1 * _kl(alpha, a)
+    if np.isfinite(r2):
+        total += r2 * _kl(beta, b)
+    if status == st.NUMERICAL_ERROR or not np.isfinite(total):
+        warnings.warn(f"Numerical errors at iteration {int(res['niter'][0])}", UserWarning, stacklevel=2)
+    return {"f": f, "g": g, "cost": lin, "total_cost": total, "row_mass": alpha, "col_mass": beta,
+            "status": status, "niter": int(res["niter"][0]), "err": float(res["err"][0]), "backend": be}

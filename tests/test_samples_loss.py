@@ -100,8 +100,8 @@ def test_batches_and_errors():
     assert isinstance(vt, torch.Tensor) and vt.shape == (3,)
     with pytest.raises(NotImplementedError, match="loss"):
         otkit.SamplesLoss("energy")
-    with pytest.raises(NotImplementedError, match="reach"):
-        otkit.SamplesLoss("sinkhorn", reach=1.0)
+    with pytest.raises(ValueError, match="reach"):
+        otkit.SamplesLoss("sinkhorn", reach=-1.0)
     with pytest.raises(ValueError, match="p must"):
         otkit.SamplesLoss("sinkhorn", p=3)
     with pytest.raises(ValueError, match="blur"):

@@ -95,7 +95,7 @@ py::dict cloud(py::array x_, py::array y_, py::array a_, py::array B_, double re
 // place. Returns dict(status, niter, err, trace) with err the L1 marginal error.
 template <typename T>
 py::dict symmetric_cloud(py::array x_, py::array a_, double reg, py::array f_, const std::string& metric,
-                         const SinkhornOptions& options, bool want_trace) {
+                         const SinkhornOptions& options, bool want_trace, double reg_m) {
     auto x = as_carray<T>(x_, "x", 2);
     auto a = as_carray<T>(a_, "a", 1);
     auto f = as_carray<T>(f_, "f", 1);
@@ -105,6 +105,7 @@ py::dict symmetric_cloud(py::array x_, py::array a_, double reg, py::array f_, c
     if (metric != "sqeuclidean" && metric != "euclidean")
         throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
     if (!(reg > 0) || !std::isfinite(reg)) throw py::value_error("reg must be a finite number > 0");
+    if (!(reg_m > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
     sinkhorn_bind::no_anderson(opt, "the symmetric (debiasing) problems");
     std::vector<SinkhornInfo> info(1);
@@ -112,10 +113,52 @@ py::dict symmetric_cloud(py::array x_, py::array a_, double reg, py::array f_, c
     T* fp = f.mutable_data();
     const T *xp = x.data(), *ap = a.data();
     run_without_gil([&] {
-        sinkhorn_symmetric_cloud_cpu<T>(xp, n, d, metric == "euclidean", ap, static_cast<T>(reg), opt, fp, info.data(),
+        sinkhorn_symmetric_cloud_cpu<T>(xp, n, d, metric == "euclidean", ap, static_cast<T>(reg), reg_m, opt, fp, info.data(),
                                         want_trace ? &trace : nullptr);
     });
     return sinkhorn_bind::info_dict(info, trace);
+}
+
+// Unbalanced log-domain Sinkhorn between point clouds x (n x d), y (m x d) (sinkhorn_unbalanced_cloud_cpu); f (n),
+// g (m): log-scalings, updated in place. Returns dict(value <P, c>, row_mass, col_mass, status, niter, err, trace).
+template <typename T>
+py::dict unbalanced_cloud(py::array x_, py::array y_, py::array a_, py::array b_, double reg, py::array f_,
+                          py::array g_, double reg_m1, double reg_m2, bool kl_ref, const std::string& metric,
+                          const SinkhornOptions& options, bool want_trace) {
+    auto x = as_carray<T>(x_, "x", 2);
+    auto y = as_carray<T>(y_, "y", 2);
+    auto a = as_carray<T>(a_, "a", 1);
+    auto b = as_carray<T>(b_, "b", 1);
+    auto f = as_carray<T>(f_, "f", 1);
+    auto g = as_carray<T>(g_, "g", 1);
+    const int64_t n = x.shape(0), m = y.shape(0), d = x.shape(1);
+    if (y.shape(1) != d) throw py::value_error("x and y must have the same number of columns (dimension)");
+    if (n == 0 || m == 0) throw py::value_error("sinkhorn_unbalanced_cloud: empty problem");
+    if (a.shape(0) != n || f.shape(0) != n) throw py::value_error("sinkhorn_unbalanced_cloud: a and f must have n entries");
+    if (b.shape(0) != m || g.shape(0) != m) throw py::value_error("sinkhorn_unbalanced_cloud: b and g must have m entries");
+    if (metric != "sqeuclidean" && metric != "euclidean")
+        throw py::value_error("metric must be 'sqeuclidean' or 'euclidean', got '" + metric + "'");
+    if (!(reg > 0) || !std::isfinite(reg)) throw py::value_error("reg must be a finite number > 0");
+    if (!(reg_m1 > 0) || !(reg_m2 > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
+    const SinkhornOptions opt = sinkhorn_bind::checked(options);
+    sinkhorn_bind::no_anderson(opt, "sinkhorn_unbalanced_cloud");
+    if (opt.omega_auto || opt.omega != 1.0) throw py::value_error("sinkhorn_unbalanced_cloud: no over-relaxation (omega)");
+    py::array_t<T> row(n), col(m);
+    T value = 0;
+    std::vector<SinkhornInfo> info(1);
+    std::vector<double> trace;
+    T *fp = f.mutable_data(), *gp = g.mutable_data(), *rp = row.mutable_data(), *cp = col.mutable_data();
+    const T *xp = x.data(), *yp = y.data(), *ap = a.data(), *bp = b.data();
+    run_without_gil([&] {
+        sinkhorn_unbalanced_cloud_cpu<T>(xp, yp, n, m, d, metric == "euclidean", ap, bp, static_cast<T>(reg), reg_m1,
+                                         reg_m2, kl_ref, opt, fp, gp, &value, rp, cp, info.data(),
+                                         want_trace ? &trace : nullptr);
+    });
+    py::dict out = sinkhorn_bind::info_dict(info, trace);
+    out["value"] = py::float_(double(value));
+    out["row_mass"] = row;
+    out["col_mass"] = col;
+    return out;
 }
 
 // nb independent problems (sinkhorn_batch_cpu): costs M (nb x n x m), or point clouds x (nb x n x d),
@@ -197,9 +240,17 @@ void bind_sinkhorn(py::module_& m) {
     const char* sdoc = "The symmetric problem (a, a) on one point cloud x (n x d), averaged fixed point (debiasing terms);\n"
                        "f (n): log-scaling, updated in place.";
     m.def("sinkhorn_symmetric_cloud_f64", &symmetric_cloud<double>, "x"_a, "a"_a, "reg"_a, "f"_a, py::kw_only(),
-          "metric"_a, "options"_a, "want_trace"_a = false, sdoc);
+          "metric"_a, "options"_a, "want_trace"_a = false, "reg_m"_a = HUGE_VAL, sdoc);
     m.def("sinkhorn_symmetric_cloud_f32", &symmetric_cloud<float>, "x"_a, "a"_a, "reg"_a, "f"_a, py::kw_only(),
-          "metric"_a, "options"_a, "want_trace"_a = false, sdoc);
+          "metric"_a, "options"_a, "want_trace"_a = false, "reg_m"_a = HUGE_VAL, sdoc);
+    const char* udoc = "Unbalanced log-domain Sinkhorn between point clouds x (n x d), y (m x d), costs computed in the\n"
+                       "passes; f (n), g (m): log-scalings (P = exp(f + g - c / reg)), updated in place.";
+    m.def("sinkhorn_unbalanced_cloud_f64", &unbalanced_cloud<double>, "x"_a, "y"_a, "a"_a, "b"_a, "reg"_a, "f"_a,
+          "g"_a, py::kw_only(), "reg_m1"_a, "reg_m2"_a, "kl_ref"_a, "metric"_a, "options"_a, "want_trace"_a = false,
+          udoc);
+    m.def("sinkhorn_unbalanced_cloud_f32", &unbalanced_cloud<float>, "x"_a, "y"_a, "a"_a, "b"_a, "reg"_a, "f"_a,
+          "g"_a, py::kw_only(), "reg_m1"_a, "reg_m2"_a, "kl_ref"_a, "metric"_a, "options"_a, "want_trace"_a = false,
+          udoc);
     const char* bdoc = "nb independent Sinkhorn problems, one per thread: costs M (nb, n, m), or point clouds x (nb, n, d),\n"
                        "y (nb, m, d) when M is None; X (nb, n), Y (nb, m) updated in place.";
     m.def("sinkhorn_batch_f64", &batch<double>, "M"_a, "x"_a, "y"_a, "a"_a, "b"_a, "reg"_a, "X"_a, "Y"_a,

@@ -1048,17 +1048,33 @@ void sinkhorn_log_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_
 
 namespace {
 
+// Log-scalings at reg_prev rescaled to reg_new = reg_prev / c, the dual potential reg (f - ref) kept:
+// f <- (f - ref) c + ref, ref = log a (reference a b^T, with_ref) or 0. -inf (an empty row) stays; a row of
+// target -inf is left for the next update (which empties it).
+template <typename T>
+void rescale_log(T* f, const T* loga, int64_t n, T c, bool with_ref) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T ref = with_ref ? loga[i] : T(0);
+        if (f[i] != neg_inf<T>() && ref != neg_inf<T>()) f[i] = (f[i] - ref) * c + ref;
+    }
+}
+
 // The symmetric problem (a, a) on a symmetric cost (the debiasing terms of the Sinkhorn divergence): the averaged
 // fixed point f <- (f + T(f)) / 2, T(f)_i = log a_i - LSE_j(-C_ij / reg + f_j), whose plan
 // P_ij = exp(f_i + f_j - C_ij / reg) is symmetric (Feydy et al. 2019, Sec. 3.1); alternating Sinkhorn oscillates
 // there and converges slowly. Stops when the L1 marginal error sum_i |a_i exp(f_i - T(f)_i) - a_i| < stop_thr
 // (checked when ii % check_every == 0); epsilon scaling as the log driver (averaged steps at each stage).
+// reg_m < inf: the unbalanced problem with KL-relaxed marginals and reference a a^T (GeomLoss's `reach`), whose
+// map is T(f)_i = log a_i - fi LSE_j(-C_ij / reg + f_j), fi = reg_m / (reg_m + reg) (unbalanced_log_driver with
+// kl_ref); the annealing then carries the dual potential reg_k (f - log a).
 template <typename T, class Rows>
-void symmetric_driver(const Rows& cost, int64_t n, const T* a, T reg, const SinkhornOptions& opt, T* f,
+void symmetric_driver(const Rows& cost, int64_t n, const T* a, T reg, double reg_m, const SinkhornOptions& opt, T* f,
                       SinkhornInfo* info, std::vector<double>* trace, double ns_per_entry) {
     const int nthreads = plan_parts(double(n) * double(n) * ns_per_entry, opt.num_threads);
     std::vector<T> loga(n), tf(n);
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
+    const bool relaxed = !std::isinf(reg_m);
+    T fi = static_cast<T>(unbalanced_exponent(reg_m, double(reg)));  // the exponent at the current reg_k
     auto apply_T = [&](T sc) {  // tf = T(f) at the scale sc = -1 / reg_k
 #pragma omp parallel num_threads(nthreads)
         {
@@ -1069,7 +1085,7 @@ void symmetric_driver(const Rows& cost, int64_t n, const T* a, T reg, const Sink
                 const int64_t t1 = std::min<int64_t>(n, t0 + kTileRows);
                 const T* Ct = cost.tile(t0, t1, scratch.data());
                 for (int64_t i = t0; i < t1; ++i)
-                    tf[i] = loga[i] == neg_inf<T>() ? neg_inf<T>() : loga[i] - lse_affine(Ct + (i - t0) * n, sc, f, n);
+                    tf[i] = loga[i] == neg_inf<T>() ? neg_inf<T>() : loga[i] - fi * lse_affine(Ct + (i - t0) * n, sc, f, n);
             }
         }
     };
@@ -1081,8 +1097,9 @@ void symmetric_driver(const Rows& cost, int64_t n, const T* a, T reg, const Sink
     double r_prev = double(reg);
     auto rescale = [&](double r_new) {
         const T c = T(r_prev / r_new);
-        for (int64_t i = 0; i < n; ++i) f[i] *= c;
+        rescale_log(f, loga.data(), n, c, relaxed);
         r_prev = r_new;
+        fi = static_cast<T>(unbalanced_exponent(reg_m, r_new));
     };
     for (const double rk : anneal_stages(opt, double(reg))) {
         rescale(rk);
@@ -1125,12 +1142,12 @@ void symmetric_driver(const Rows& cost, int64_t n, const T* a, T reg, const Sink
 }  // namespace
 
 template <typename T>
-void sinkhorn_symmetric_cloud_cpu(const T* x, int64_t n, int64_t d, bool euclidean, const T* a, T reg,
+void sinkhorn_symmetric_cloud_cpu(const T* x, int64_t n, int64_t d, bool euclidean, const T* a, T reg, double reg_m,
                                   const SinkhornOptions& opt, T* f, SinkhornInfo* info, std::vector<double>* trace) {
     std::vector<T> xT(static_cast<size_t>(d) * n);
     for (int64_t j = 0; j < n; ++j)
         for (int64_t k = 0; k < d; ++k) xT[k * n + j] = x[j * d + k];
-    symmetric_driver(CloudRows<T>{x, xT.data(), n, d, euclidean}, n, a, reg, opt, f, info, trace,
+    symmetric_driver(CloudRows<T>{x, xT.data(), n, d, euclidean}, n, a, reg, reg_m, opt, f, info, trace,
                      2 * kNsPerExp + double(d) * kNsPerKernelEntry);
 }
 
@@ -1291,20 +1308,71 @@ void unbalanced_plan_value(const T* M, const T* Mk, int64_t n, int64_t m, int64_
     }
 }
 
-// Log-domain unbalanced Sinkhorn on one problem: f = fi1 (log a - LSE_j(-Mk/reg + g)), then
-// g = fi2 (log b - LSE_i(-Mk/reg + f)), the fused exact log pass per iteration; POT's stopping rule on
-// u = exp(f), v = exp(g).
-template <typename T>
-void unbalanced_log_single(const T* Mk, int64_t n, int64_t m, const T* a, const T* b, T reg, double fi1, double fi2,
-                           const SinkhornOptions& opt, T* f, T* g, SinkhornInfo* info, std::vector<double>* trace,
-                           int nthreads, ThreadTuner& tuner) {
-    const T scale = T(-1) / reg;
-    std::vector<T> loga(n), logb(m), lse(m), buf, fprev(n), gprev(m);
+// Log-domain unbalanced Sinkhorn on one problem and any cost geometry (Rows): f = fi1 (log a - LSE_j(-C/reg + g)),
+// then g = fi2 (log b - LSE_i(-C/reg + f)), fi = reg_m / (reg_m + reg) (Chizat et al. 2018), the fused exact log
+// pass per iteration; POT's stopping rule on u = exp(f), v = exp(g).
+//
+// kl_ref: reg_type "kl" (reference a b^T) on a geometry whose costs cannot absorb -reg log(a_i b_j) (point
+// clouds; the dense solver passes Mk = M - reg log(a b^T) instead). The potentials keep the form
+// P = exp(f_i + g_j - C_ij / reg); the fixed point is then f = log a - fi1 LSE_j(-C/reg + g), the rule's with the
+// target log a / fi1 (and the same for g).
+// Epsilon scaling (opt.anneal_*): anneal_inner iterations at each reg_k > reg with the exponents of reg_k, the
+// dual potentials reg_k (f - log a) (kl_ref) or reg_k f carried from stage to stage, as in log_driver.
+template <typename T, class Rows>
+void unbalanced_log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, T reg, double reg_m1,
+                           double reg_m2, bool kl_ref, const SinkhornOptions& opt, T* f, T* g, SinkhornInfo* info,
+                           std::vector<double>* trace, int nthreads, ThreadTuner& tuner) {
+    std::vector<T> loga(n), logb(m), ta(n), tb(m), lse(m), buf, fprev(n), gprev(m);
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
-    const UnbalancedRule<T> rows{static_cast<T>(fi1)}, cols{static_cast<T>(fi2)};
-    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
+    UnbalancedRule<T> rows, cols;
+    auto use_reg = [&](double r) {  // the rules (and targets) of the problem at reg r
+        const double fi1 = unbalanced_exponent(reg_m1, r), fi2 = unbalanced_exponent(reg_m2, r);
+        rows.fi = static_cast<T>(fi1);
+        cols.fi = static_cast<T>(fi2);
+        for (int64_t i = 0; i < n; ++i) ta[i] = kl_ref ? static_cast<T>(loga[i] / fi1) : loga[i];
+        for (int64_t j = 0; j < m; ++j) tb[j] = kl_ref ? static_cast<T>(logb[j] / fi2) : logb[j];
+    };
+    // one iteration at scale sc (= -1 / reg_k): f from g, then g from the column LSE of the new f
+    auto iterate = [&](T sc, const Team& team) {
+        log_pass(cost, n, m, sc, ta.data(), g, f, true, lse.data(), buf, team, rows);
+        for (int64_t j = 0; j < m; ++j) g[j] = cols.log(tb[j], lse[j], g[j], j);
+    };
     InterruptPoll poll;
+    int annealed = 0;
+    const std::vector<double> stages = anneal_stages(opt, double(reg));
+    if (!stages.empty()) {
+        double r_prev = double(reg);
+        auto rescale = [&](double r_new) {
+            const T c = T(r_prev / r_new);
+            rescale_log(f, loga.data(), n, c, kl_ref);
+            rescale_log(g, logb.data(), m, c, kl_ref);
+            r_prev = r_new;
+        };
+        std::vector<T> fkeep(n), gkeep(m);
+        for (const double rk : stages) {
+            std::copy(f, f + n, fkeep.begin());
+            std::copy(g, g + m, gkeep.begin());
+            const double r_keep = r_prev;
+            rescale(rk);
+            use_reg(rk);
+            for (int t = 0; t < opt.anneal_inner; ++t) {
+                poll.check();
+                iterate(T(-1 / rk), Team{nthreads, nthreads});
+            }
+            if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {  // the stage is undone, the annealing ends
+                std::copy(fkeep.begin(), fkeep.end(), f);
+                std::copy(gkeep.begin(), gkeep.end(), g);
+                r_prev = r_keep;
+                break;
+            }
+            annealed += opt.anneal_inner;
+        }
+        rescale(double(reg));
+    }
+    use_reg(double(reg));
+    const T scale = T(-1) / reg;
+    *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
         poll.check();
@@ -1312,25 +1380,23 @@ void unbalanced_log_single(const T* Mk, int64_t n, int64_t m, const T* a, const 
         std::copy(g, g + m, gprev.begin());
         {
             TunedIteration it(tuner, ii);
-            log_pass(DenseRows<T>{Mk, m}, n, m, scale, loga.data(), g, f, true, lse.data(), buf, Team{nthreads, it.threads},
-                     rows);
+            iterate(scale, Team{nthreads, it.threads});
         }
-        for (int64_t j = 0; j < m; ++j) g[j] = cols.log(logb[j], lse[j], g[j], j);
         if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
             std::copy(fprev.begin(), fprev.end(), f);
             std::copy(gprev.begin(), gprev.end(), g);
-            *info = SinkhornInfo{NUMERICAL_ERROR, ii, info->err};
+            *info = SinkhornInfo{NUMERICAL_ERROR, ii + annealed, info->err};
             return;
         }
         info->err = 0.5 * (rel_change_log(f, fprev.data(), n) + rel_change_log(g, gprev.data(), m));
         if (trace) trace->push_back(info->err);
         if (info->err < opt.stop_thr) {
             info->status = OK;
-            info->niter = ii;
+            info->niter = ii + annealed;
             return;
         }
     }
-    info->niter = std::max(0, ii - 1);
+    info->niter = std::max(0, ii - 1) + annealed;
 }
 
 }  // namespace
@@ -1351,8 +1417,8 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
             for (int64_t i = 0; i < n; ++i) f[i] = U[i * N + k];
             for (int64_t j = 0; j < m; ++j) g[j] = V[j * N + k], b[j] = B[j * N + k];
             SinkhornInfo ik;
-            unbalanced_log_single(Mk, n, m, a, b.data(), reg, fi1, fi2, opt, f.data(), g.data(), &ik,
-                                  N == 1 ? trace : nullptr, nthreads, tuner);
+            unbalanced_log_driver(DenseRows<T>{Mk, m}, n, m, a, b.data(), reg, r1, r2, false, opt, f.data(), g.data(),
+                                  &ik, N == 1 ? trace : nullptr, nthreads, tuner);
             if (k == 0 || ik.status > info->status) *info = SinkhornInfo{ik.status, std::max(info->niter, ik.niter), ik.err};
             else info->niter = std::max(info->niter, ik.niter);
             for (int64_t i = 0; i < n; ++i) U[i * N + k] = f[i];
@@ -1545,6 +1611,40 @@ void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, cons
     }
 }
 
+template <typename T>
+void sinkhorn_unbalanced_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_t d, bool euclidean,
+                                   const T* a, const T* b, T reg, double reg_m1, double reg_m2, bool kl_ref,
+                                   const SinkhornOptions& opt, T* f, T* g, T* value, T* row_mass, T* col_mass,
+                                   SinkhornInfo* info, std::vector<double>* trace) {
+    std::vector<T> xT(static_cast<size_t>(d) * n), yT(static_cast<size_t>(d) * m);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t k = 0; k < d; ++k) xT[k * n + i] = x[i * d + k];
+    for (int64_t j = 0; j < m; ++j)
+        for (int64_t k = 0; k < d; ++k) yT[k * m + j] = y[j * d + k];
+    const CloudRows<T> rows{x, yT.data(), m, d, euclidean}, cols{y, xT.data(), n, d, euclidean};  // C and C^T
+    const int nthreads = plan_parts(double(n) * double(m) * (kNsPerExp + double(d) * kNsPerKernelEntry),
+                                    opt.num_threads);
+    ThreadTuner tuner(nthreads, TUNE_SINKHORN_LOG, double(n) * double(m));
+    unbalanced_log_driver(rows, n, m, a, b, reg, reg_m1, reg_m2, kl_ref, opt, f, g, info, trace, nthreads, tuner);
+    // the plan's marginals P 1 = exp(f + LSE_j(-C/reg + g)), P^T 1 = exp(g + LSE_i(-C/reg + f)) (column passes of
+    // C^T and C that leave the potentials as they are) and <P, C>
+    const T scale = T(-1) / reg;
+    const Team all{nthreads, nthreads};
+    const BalancedRule<T> unused_rule{T(1)};
+    std::vector<T> lse, buf;
+    if (col_mass != nullptr) {
+        lse.resize(m);
+        log_pass(rows, n, m, scale, static_cast<const T*>(nullptr), g, f, false, lse.data(), buf, all, unused_rule);
+        for (int64_t j = 0; j < m; ++j) col_mass[j] = std::exp(g[j] + lse[j]);
+    }
+    if (row_mass != nullptr) {
+        lse.resize(n);
+        log_pass(cols, m, n, scale, static_cast<const T*>(nullptr), f, g, false, lse.data(), buf, all, unused_rule);
+        for (int64_t i = 0; i < n; ++i) row_mass[i] = std::exp(f[i] + lse[i]);
+    }
+    if (value != nullptr) *value = log_plan_value(rows, n, m, scale, f, g, static_cast<T*>(nullptr), nthreads);
+}
+
 // ---------------------------------------------------------------------------------------
 // Batches of independent problems (minibatch OT)
 // ---------------------------------------------------------------------------------------
@@ -1625,11 +1725,14 @@ void sinkhorn_batch_cpu(const T* M, const T* x, const T* y, int64_t d, bool eucl
     template void sinkhorn_log_cloud_cpu<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, const T*, T,  \
                                             const SinkhornOptions&, T*, T*, T*, T*, SinkhornInfo*,                    \
                                             std::vector<double>*);                                                   \
-    template void sinkhorn_symmetric_cloud_cpu<T>(const T*, int64_t, int64_t, bool, const T*, T,                    \
+    template void sinkhorn_symmetric_cloud_cpu<T>(const T*, int64_t, int64_t, bool, const T*, T, double,                    \
                                                   const SinkhornOptions&, T*, SinkhornInfo*, std::vector<double>*);  \
     template void sinkhorn_unbalanced_cpu<T>(const T*, const T*, int64_t, int64_t, const T*, const T*, int64_t, T, \
                                              const UnbalancedOptions&, const SinkhornOptions&, T*, T*, T*, T*,    \
                                              SinkhornInfo*, std::vector<double>*);                                \
+    template void sinkhorn_unbalanced_cloud_cpu<T>(const T*, const T*, int64_t, int64_t, int64_t, bool, const T*, \
+                                                   const T*, T, double, double, bool, const SinkhornOptions&, T*, T*, \
+                                                   T*, T*, T*, SinkhornInfo*, std::vector<double>*);                \
     template void sinkhorn_batch_cpu<T>(const T*, const T*, const T*, int64_t, bool, int64_t, int64_t, int64_t,   \
                                         const T*, const T*, T, SinkhornMethod, const SinkhornOptions&, T*, T*, T*, \
                                         T*, SinkhornInfo*);

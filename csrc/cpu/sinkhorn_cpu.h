@@ -39,8 +39,10 @@ void sinkhorn_log_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_
 // The symmetric problem (a, a) on one point cloud x (n x d) (a debiasing term of the Sinkhorn divergence): the
 // averaged fixed point f <- (f + T(f)) / 2 on the log-scaling f (n), in: initial, out: final; the plan is
 // P = exp(f_i + f_j - c_ij / reg) with c as sinkhorn_log_cloud_cpu. info->err: L1 marginal error.
+// reg_m < inf: the unbalanced problem (KL-relaxed marginals of weight reg_m, reference a a^T; GeomLoss's reach^p),
+// whose fixed point is f = log a - fi LSE_j(-c_ij / reg + f_j), fi = reg_m / (reg_m + reg).
 template <typename T>
-void sinkhorn_symmetric_cloud_cpu(const T* x, int64_t n, int64_t d, bool euclidean, const T* a, T reg,
+void sinkhorn_symmetric_cloud_cpu(const T* x, int64_t n, int64_t d, bool euclidean, const T* a, T reg, double reg_m,
                                   const SinkhornOptions& opt, T* f, SinkhornInfo* info, std::vector<double>* trace);
 
 // Stabilized kernel form (absorption of large scalings into the potentials alpha, beta,
@@ -64,6 +66,17 @@ template <typename T>
 void sinkhorn_unbalanced_cpu(const T* M, const T* Mk, int64_t n, int64_t m, const T* a, const T* B, int64_t N,
                              T reg, const UnbalancedOptions& uo, const SinkhornOptions& opt, T* U, T* V,
                              T* values, T* plan, SinkhornInfo* info, std::vector<double>* trace);
+
+// Unbalanced log-domain Sinkhorn between point clouds (costs as sinkhorn_log_cloud_cpu, computed in the passes):
+// KL-relaxed marginals of weights reg_m1, reg_m2 (inf: a hard constraint), reference a b^T (kl_ref, POT's
+// reg_type="kl", GeomLoss's unbalanced OT) or 1 ("entropy"). f (n), g (m): initial and final log-scalings with
+// P = exp(f_i + g_j - c_ij / reg) in both cases. Epsilon scaling from opt.anneal_*. POT's stopping rule (relative
+// change of exp(f), exp(g)). Outputs (each may be null): value <P, c>, row_mass P 1 (n), col_mass P^T 1 (m).
+template <typename T>
+void sinkhorn_unbalanced_cloud_cpu(const T* x, const T* y, int64_t n, int64_t m, int64_t d, bool euclidean,
+                                   const T* a, const T* b, T reg, double reg_m1, double reg_m2, bool kl_ref,
+                                   const SinkhornOptions& opt, T* f, T* g, T* value, T* row_mass, T* col_mass,
+                                   SinkhornInfo* info, std::vector<double>* trace);
 
 // nb independent problems (minibatch OT), each with the single-problem solver of `method` and its own stopping
 // rule, one problem per thread (the result of nb calls with num_threads = 1). Costs: M (nb x n x m), or, when M

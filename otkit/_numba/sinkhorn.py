@@ -935,8 +935,8 @@ def sinkhorn_cloud_f32(x, y, a, B, reg, X, Y, **kwargs):
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
-def _apply_T(C, scale, loga, f, tf, nblocks):
-    # tf_i = log a_i - LSE_j(C_ij scale + f_j) (the symmetric driver's map, csrc/cpu/sinkhorn_cpu.cpp)
+def _apply_T(C, scale, loga, f, tf, nblocks, fi):
+    # tf_i = log a_i - fi LSE_j(C_ij scale + f_j) (the symmetric driver's map, csrc/cpu/sinkhorn_cpu.cpp)
     n, m = _cost_shape(C)
     R = 8
     chunk = (n + nblocks - 1) // nblocks
@@ -958,7 +958,7 @@ def _apply_T(C, scale, loga, f, tf, nblocks):
                 s = 0.0
                 for j in range(m):
                     s += math.exp(M[i - t0, j] * scale + f[j] - mx)
-                tf[i] = loga[i] - (mx + math.log(s))
+                tf[i] = loga[i] - fi * (mx + math.log(s))
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -968,31 +968,46 @@ def _average_log(f, tf):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _symmetric_driver(C, a, reg, f, max_iter, stop_thr, check_every, want_trace, nblocks, stages, inner, stop):
-    # The averaged fixed point of the symmetric problem (csrc/cpu/sinkhorn_cpu.cpp, symmetric_driver)
+def _rescale(x, logx, c, kl_ref):
+    # rescale_log (csrc/cpu/sinkhorn_cpu.cpp): x <- (x - ref) c + ref, ref = log a (kl_ref) or 0; -inf stays, a
+    # target of -inf is left for the next update
+    for i in range(x.size):
+        ref = logx[i] if kl_ref else 0.0
+        if x[i] != -np.inf and ref != -np.inf:
+            x[i] = (x[i] - ref) * c + ref
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _symmetric_driver(C, a, reg, reg_m, f, max_iter, stop_thr, check_every, want_trace, nblocks, stages, inner,
+                      stop):
+    # The averaged fixed point of the symmetric problem (csrc/cpu/sinkhorn_cpu.cpp, symmetric_driver); reg_m < inf:
+    # unbalanced (reference a a^T), the map log a - fi LSE and the potentials reg_k (f - log a) carried over
     n = f.shape[0]
     loga = np.log(a)
     tf = np.empty_like(f)
     annealed = 0
     r_prev = reg
+    relaxed = reg_m != np.inf
     for rk in stages:
-        f *= r_prev / rk
+        _rescale(f, loga, r_prev / rk, relaxed)
         r_prev = rk
+        fi = 1.0 if not relaxed else reg_m / (reg_m + rk)
         for t in range(inner):
             if stop[0] != 0:
                 break
-            _apply_T(C, -1.0 / rk, loga, f, tf, nblocks)
+            _apply_T(C, -1.0 / rk, loga, f, tf, nblocks, fi)
             if not _finite_log(tf):
                 break
             _average_log(f, tf)
             annealed += 1
-    f *= r_prev / reg
+    _rescale(f, loga, r_prev / reg, relaxed)
+    fi = 1.0 if not relaxed else reg_m / (reg_m + reg)
     err = 1.0
     trace = np.empty(64)
     ntrace = 0
     ii = 0
     while ii < max_iter and stop[0] == 0:
-        _apply_T(C, -1.0 / reg, loga, f, tf, nblocks)
+        _apply_T(C, -1.0 / reg, loga, f, tf, nblocks, fi)
         if not _finite_log(tf):
             return NUMERICAL_ERROR, ii + annealed, err, trace[:ntrace]
         if ii % check_every == 0:
@@ -1009,7 +1024,7 @@ def _symmetric_driver(C, a, reg, f, max_iter, stop_thr, check_every, want_trace,
     return MAX_ITER, max(0, ii - 1) + annealed, err, trace[:ntrace]
 
 
-def sinkhorn_symmetric_cloud_f64(x, a, reg, f, *, metric, options, want_trace=False):
+def sinkhorn_symmetric_cloud_f64(x, a, reg, f, *, metric, options, want_trace=False, reg_m=np.inf):
     """The symmetric problem (a, a) on one point cloud x (n x d), as otkit._ext.sinkhorn_symmetric_cloud_f64: the
     averaged fixed point on the log-scaling f (n), updated in place."""
     o = options
@@ -1024,13 +1039,15 @@ def sinkhorn_symmetric_cloud_f64(x, a, reg, f, *, metric, options, want_trace=Fa
         raise ValueError("sinkhorn_symmetric_cloud: a and f must have n entries")
     if not (reg > 0 and math.isfinite(reg)):
         raise ValueError("reg must be a finite number > 0")
+    if not reg_m > 0:
+        raise ValueError("reg_m must be > 0 (inf: balanced)")
     x64 = np.ascontiguousarray(x, dtype=np.float64)
     C = (x64, np.ascontiguousarray(x64.T), metric == "euclidean")
     nb = _nblocks(n, n, o.num_threads)
     f64 = f.astype(np.float64)
     with _threads(nb):
         st, it, e, tr = _interrupt.run(
-            _symmetric_driver, C, a.astype(np.float64), float(reg), f64, int(o.max_iter), float(o.stop_thr),
+            _symmetric_driver, C, a.astype(np.float64), float(reg), float(reg_m), f64, int(o.max_iter), float(o.stop_thr),
             int(o.check_every), bool(want_trace), nb, np.array(anneal_stages(o, float(reg)), dtype=np.float64),
             int(o.anneal_inner), work=_work(C, a[:, None], o.max_iter))
     f[...] = f64

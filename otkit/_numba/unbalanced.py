@@ -16,7 +16,7 @@ from numba import njit
 from . import _checks, _interrupt
 from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
 from ._types import check_options, no_anderson, no_annealing
-from .sinkhorn import _log_pass, _nblocks
+from .sinkhorn import _log_pass, _nblocks, _rescale
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 
@@ -45,29 +45,67 @@ def _rel_change_log(f, fp):
     return np.max(np.abs(x - y)) / max(np.max(x), np.max(y), math.exp(-F))
 
 
+@njit(cache=True, inline="always", error_model="numpy", nogil=True)
+def _exponent(reg_m, reg):
+    return 1.0 if reg_m == np.inf else reg_m / (reg_m + reg)
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
-def _log_single(Mk, a, b, reg, fi1, fi2, max_iter, stop_thr, f, g, trace, nblocks, stop):
-    """The log-domain passes of the balanced solver (_log_pass) with the unbalanced rule."""
-    scale = -1.0 / reg
+def _iterate(C, scale, ta, tb, f, g, lse, fi1, fi2, nblocks):
+    _log_pass(C, scale, ta, g, f, True, lse, nblocks, 1.0, fi1)  # f, and the column LSE of the new f
+    for j in range(g.size):
+        g[j] = tb[j] if tb[j] == -np.inf else fi2 * (tb[j] - lse[j])
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _finite(x):
+    return not (np.any(np.isnan(x)) or np.any(x == np.inf))
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _log_single(C, a, b, reg, r1, r2, kl_ref, max_iter, stop_thr, f, g, trace, nblocks, stages, inner, stop):
+    """unbalanced_log_driver (csrc/cpu/sinkhorn_cpu.cpp): the log-domain passes of the balanced solver (_log_pass)
+    with the unbalanced rule, on a cost matrix or point clouds (C); kl_ref: targets log a / fi (reference a b^T);
+    epsilon scaling over `stages`."""
     loga, logb = np.log(a), np.log(b)
     lse = np.empty(g.size)
+    annealed = 0
+    r_prev = reg
+    for rk in stages:
+        fkeep, gkeep = f.copy(), g.copy()
+        _rescale(f, loga, r_prev / rk, kl_ref)
+        _rescale(g, logb, r_prev / rk, kl_ref)
+        fi1, fi2 = _exponent(r1, rk), _exponent(r2, rk)
+        ta, tb = (loga / fi1, logb / fi2) if kl_ref else (loga, logb)
+        for t in range(inner):
+            if stop[0] != 0:
+                break
+            _iterate(C, -1.0 / rk, ta, tb, f, g, lse, fi1, fi2, nblocks)
+        if not (_finite(f) and _finite(g)):  # the stage is undone, the annealing ends
+            f[:] = fkeep
+            g[:] = gkeep
+            break
+        r_prev = rk
+        annealed += inner
+    _rescale(f, loga, r_prev / reg, kl_ref)
+    _rescale(g, logb, r_prev / reg, kl_ref)
+    fi1, fi2 = _exponent(r1, reg), _exponent(r2, reg)
+    ta, tb = (loga / fi1, logb / fi2) if kl_ref else (loga, logb)
     err = 1.0
     ii = 0
     while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         fprev, gprev = f.copy(), g.copy()
-        _log_pass(Mk, scale, loga, g, f, True, lse, nblocks, 1.0, fi1)  # f, and the column LSE of the new f
-        for j in range(g.size):
-            g[j] = logb[j] if logb[j] == -np.inf else fi2 * (logb[j] - lse[j])
-        if np.any(np.isnan(f)) or np.any(f == np.inf) or np.any(np.isnan(g)) or np.any(g == np.inf):
+        _iterate(C, -1.0 / reg, ta, tb, f, g, lse, fi1, fi2, nblocks)
+        if not (_finite(f) and _finite(g)):
             f[:] = fprev
             g[:] = gprev
-            return NUMERICAL_ERROR, ii, err
+            return NUMERICAL_ERROR, ii + annealed, err
         err = 0.5 * (_rel_change_log(f, fprev) + _rel_change_log(g, gprev))
         trace.append(err)
         if err < stop_thr:
-            return OK, ii, err
+            return OK, ii + annealed, err
         ii += 1
-    return MAX_ITER, max(0, ii - 1), err
+    return MAX_ITER, max(0, ii - 1) + annealed, err
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -258,9 +296,9 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
             f, g = U64[:, k].copy(), V64[:, k].copy()
             tr = List.empty_list(numba.float64)
             s, it, e = _interrupt.run(
-                _log_single, Mk64, a64, B64[:, k].copy(), float(reg), 1.0 if r1 == np.inf else r1 / (r1 + reg),
-                1.0 if r2 == np.inf else r2 / (r2 + reg), int(options.max_iter), float(options.stop_thr), f, g, tr,
-                _nblocks(*Mk64.shape, options.num_threads), work=work)
+                _log_single, Mk64, a64, B64[:, k].copy(), float(reg), r1, r2, False, int(options.max_iter),
+                float(options.stop_thr), f, g, tr, _nblocks(*Mk64.shape, options.num_threads), np.zeros(0), 0,
+                work=work)
             if k == 0 or s > status:
                 status, err = s, e
             niter = max(niter, it)
@@ -300,3 +338,56 @@ def sinkhorn_unbalanced_f32(M, Mk, a, B, reg, U, V, *, reg_m1, reg_m2, method, o
                             want_value=True, want_trace=False):
     return _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, want_value, want_trace,
                 np.float32)
+
+
+def sinkhorn_unbalanced_cloud_f64(x, y, a, b, reg, f, g, *, reg_m1, reg_m2, kl_ref, metric, options,
+                                  want_trace=False):
+    """Unbalanced log-domain Sinkhorn between point clouds, as otkit._ext.sinkhorn_unbalanced_cloud_f64
+    (sinkhorn_unbalanced_cloud_cpu): f (n), g (m) log-scalings updated in place; returns dict(value <P, c>,
+    row_mass, col_mass, status, niter, err, trace)."""
+    from .sinkhorn import _log_plan_value, _threads, _work
+
+    _checks.arrays(x=(x, 2), y=(y, 2), a=(a, 1), b=(b, 1), f=(f, 1), g=(g, 1))
+    n, m = x.shape[0], y.shape[0]
+    _checks.need(x.shape[1] == y.shape[1], "x and y must have the same number of columns (dimension)")
+    _checks.need(n > 0 and m > 0, "sinkhorn_unbalanced_cloud: empty problem")
+    _checks.need(a.shape[0] == n and f.shape[0] == n, "sinkhorn_unbalanced_cloud: a and f must have n entries")
+    _checks.need(b.shape[0] == m and g.shape[0] == m, "sinkhorn_unbalanced_cloud: b and g must have m entries")
+    _checks.need(metric in ("sqeuclidean", "euclidean"),
+                 f"metric must be 'sqeuclidean' or 'euclidean', got '{metric}'")
+    _checks.need(reg > 0 and np.isfinite(reg), "reg must be a finite number > 0")
+    _checks.need(reg_m1 > 0 and reg_m2 > 0, "reg_m must be > 0 (inf: balanced)")
+    o = options
+    check_options(o)
+    no_anderson(o, "sinkhorn_unbalanced_cloud")
+    _checks.need(not o.omega_auto and o.omega == 1.0, "sinkhorn_unbalanced_cloud: no over-relaxation (omega)")
+    from ._types import anneal_stages
+
+    x64, y64 = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
+    euclid = metric == "euclidean"
+    C, CT = (x64, np.ascontiguousarray(y64.T), euclid), (y64, np.ascontiguousarray(x64.T), euclid)
+    nb = _nblocks(n, m, o.num_threads)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    f64, g64 = f.astype(np.float64), g.astype(np.float64)
+    from numba.typed import List
+    tr = List.empty_list(numba.float64)
+    with _threads(nb):
+        st, it, e = _interrupt.run(_log_single, C, a64, b64, float(reg), float(reg_m1), float(reg_m2), bool(kl_ref),
+                                   int(o.max_iter), float(o.stop_thr), f64, g64, tr, nb,
+                                   np.array(anneal_stages(o, float(reg)), dtype=np.float64), int(o.anneal_inner),
+                                   work=_work(C, b64[:, None], o.max_iter))
+        # the marginals (column passes of C and C^T that leave the potentials as they are) and <P, c>
+        lse_c, lse_r = np.empty(m), np.empty(n)
+        _log_pass(C, -1.0 / reg, a64, g64, f64, False, lse_c, nb, 1.0)
+        _log_pass(CT, -1.0 / reg, b64, f64, g64, False, lse_r, nb, 1.0)
+        value = _log_plan_value(C, -1.0 / reg, f64, g64, np.zeros((0, 0)), False, nb)
+    f[...] = f64
+    g[...] = g64
+    dt = f.dtype
+    return {"status": np.array([st], dtype=np.int32), "niter": np.array([it], dtype=np.int32),
+            "err": np.array([e]), "trace": [float(t) for t in tr] if want_trace else [],
+            "value": float(value), "row_mass": np.exp(f64 + lse_r).astype(dt),
+            "col_mass": np.exp(g64 + lse_c).astype(dt)}
+
+
+sinkhorn_unbalanced_cloud_f32 = sinkhorn_unbalanced_cloud_f64
