@@ -108,6 +108,13 @@ def _check_unbalanced_type(unbalanced_type):
         _unsupported(f"unbalanced_type={unbalanced_type!r}")
 
 
+def _check_unbalanced(unbalanced):
+    """unbalanced: None (balanced) or POT's reg_m (a number > 0 or a pair), errors naming the argument."""
+    if unbalanced is not None:
+        from .unbalanced import _reg_pair
+        _reg_pair(unbalanced, "unbalanced")
+
+
 def _reg_value(reg):
     if reg is None:
         return 0.0
@@ -182,6 +189,7 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
 
     torch = _autograd.torch_module(M, a, b, c)
     reg = _reg_value(reg)
+    _check_unbalanced(unbalanced)
     reg_type = _check_reg_type(reg_type)
     _check_unbalanced_type(unbalanced_type)
     if method is not None:
@@ -320,6 +328,7 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
                      plan_init=plan_init, potentials_init=potentials_init, tol=tol, verbose=verbose, grad=grad,
                      backend=backend)
     reg = _reg_value(reg)
+    _check_unbalanced(unbalanced)
     reg_type = _check_reg_type(reg_type)
     _check_unbalanced_type(unbalanced_type)
     if reg == 0:  # exact OT: the point-cloud network simplex, costs on the fly

@@ -29,25 +29,25 @@ METHODS = ("sinkhorn", "sinkhorn_stabilized", "sinkhorn_translation_invariant", 
            "sinkhorn_reg_scaling")
 
 
-def _reg_pair(reg_m):
-    """POT's get_parameter_pair: a scalar, or (reg_m1, reg_m2)."""
+def _reg_pair(reg_m, name="reg_m"):
+    """POT's get_parameter_pair: a scalar, or (reg_m1, reg_m2); errors name the caller's argument."""
     if reg_m is None or isinstance(reg_m, (str, bytes, bool, np.bool_)) or np.iscomplexobj(reg_m):
-        raise TypeError(f"reg_m must be a real number > 0 or a pair of them, got {type(reg_m).__name__}")
+        raise TypeError(f"{name} must be a real number > 0 or a pair of them, got {type(reg_m).__name__}")
     if np.ndim(reg_m) == 0:
         r1 = r2 = reg_m
     else:
         try:
             vals = list(np.asarray(reg_m, dtype=float).ravel())
         except (TypeError, ValueError):
-            raise TypeError(f"reg_m must be a real number > 0 or a pair of them, got {reg_m!r}") from None
+            raise TypeError(f"{name} must be a real number > 0 or a pair of them, got {reg_m!r}") from None
         if len(vals) == 1:
             r1 = r2 = vals[0]
         elif len(vals) == 2:
             r1, r2 = vals
         else:
-            raise ValueError(f"reg_m must be a number or a pair (reg_m1, reg_m2), got {reg_m!r}")
+            raise ValueError(f"{name} must be a number or a pair (reg_m1, reg_m2), got {reg_m!r}")
     out = []
-    for name, r in (("reg_m", r1), ("reg_m", r2)):
+    for r in (r1, r2):
         r = float(r)
         if not (r > 0):  # NaN too
             raise ValueError(f"{name} must be > 0 (inf: the marginal is a hard constraint), got {r}")

@@ -348,6 +348,20 @@ def _specs():
         dict(x="array", y="array", blur="scalar"),
         ref=lambda kw: otkit.SamplesLoss("sinkhorn", blur=kw["blur"], backend="online", tol=1e-11)(kw["x"], kw["y"]),
         rtol=1e-6))
+    specs.append(Spec(  # unbalanced (reach): the point-cloud solver against the dense unbalanced solver
+        "solve_sample[lazy-unbalanced]",
+        lambda kw: otkit.solve_sample(lazy=True, tol=1e-13, max_iter=100000, **kw).value_linear,
+        lambda draw: dict(X_a=draw.random((draw.integer(1, 8), 2)), X_b=draw.random((draw.integer(1, 8), 2)),
+                          reg=draw.choice([1.0, 0.2, 0.05]), unbalanced=draw.choice([0.1, 1.0, 10.0])),
+        dict(X_a="array", X_b="array", unbalanced="scalar"),  # (reg: the "solve" spec; 0 asks for exact OT)
+        ref=lambda kw: otkit.solve_sample(method="sinkhorn_log", tol=1e-13, max_iter=100000, **kw).value_linear,
+        rtol=1e-8))
+    specs.append(Spec(
+        "SamplesLoss[reach]",
+        lambda kw: otkit.SamplesLoss("sinkhorn", blur=kw["blur"], reach=kw["reach"])(kw["x"], kw["y"]),
+        lambda draw: dict(x=draw.random((draw.integer(1, 6), 2)), y=draw.random((draw.integer(1, 6), 2)),
+                          blur=draw.choice([1.0, 0.5, 0.1]), reach=draw.choice([0.1, 1.0, 10.0])),
+        dict(x="array", y="array", blur="scalar", reach="scalar")))
     specs.append(Spec(  # over-relaxation and the geometric epsilon schedule (no reference: other iterates)
         "sinkhorn2[omega=auto]", lambda kw: otkit.sinkhorn2(omega="auto", **kw),
         lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),

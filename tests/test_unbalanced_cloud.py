@@ -5,7 +5,6 @@ References: otkit's dense unbalanced log-domain solver on dist(x, y) (itself equ
 POT's sinkhorn_unbalanced on the dense cost, GeomLoss 0.3 (tensorized backend, reach) for SamplesLoss, the
 alternating solver for the symmetric terms, central finite differences for gradients, C++ against Numba.
 """
-import warnings
 
 import numpy as np
 import pytest
