@@ -174,7 +174,8 @@ class SamplesLoss:
     omega : float in (0, 2) or "auto"
         Over-relaxation of the cross term's Sinkhorn at the target blur (see :func:`otkit.sinkhorn`; safeguarded:
         plain steps again if the error grows). ``"auto"`` (default) picks it from the measured rate of plain
-        steps; 1 gives plain Sinkhorn. The value does not depend on it beyond ``tol``.
+        steps; 1 gives plain Sinkhorn. The value does not depend on it beyond ``tol``. With ``reach`` it relaxes
+        the unbalanced cross term's two updates the same way.
     backend : {"auto", "cpp", "numba", "tensorized", "online", "multiscale"}
         GeomLoss's names choose the solver: "tensorized" and "online" the point-cloud log-domain Sinkhorn over all
         pairs (costs computed in the passes either way), "multiscale" the multiscale solver
@@ -386,7 +387,8 @@ class SamplesLoss:
             warnings.simplefilter("ignore", UserWarning)  # reported below, with the loss's names
             r = unbalanced_cloud(x, y, a, b, reg, self._solver_reg_m(), metric=cost, reg_type="kl",
                                  numItermax=self.max_iter, stopThr=self.tol,
-                                 epsilon0=reg0 if reg0 > reg else None, epsilon_factor=factor, backend=self.backend)
+                                 epsilon0=reg0 if reg0 > reg else None, epsilon_factor=factor, omega=self.omega,
+                                 backend=self.backend)
         self._report(r["status"], "unbalanced Sinkhorn", f"relative change {r['err']:.3e}")
         return r["f"], r["g"]
 

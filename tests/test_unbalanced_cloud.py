@@ -94,16 +94,30 @@ def test_annealing_reaches_the_same_solution(backend):
     assert annealed["niter"] < plain["niter"]
 
 
+@pytest.mark.parametrize("omega", [1.5, "auto"])
+def test_over_relaxation_reaches_the_same_solution(backend, omega):
+    x, y, a, b = clouds(50, 45, seed=14, masses=(1.0, 1.3))
+    kw = dict(reg=0.003, reg_m=0.5, stopThr=1e-12, numItermax=100000, backend=backend)
+    plain = unbalanced_cloud(x, y, a, b, **kw)
+    relaxed = unbalanced_cloud(x, y, a, b, omega=omega, **kw)
+    assert plain["status"] == 0 and relaxed["status"] == 0
+    np.testing.assert_allclose(relaxed["f"], plain["f"], atol=1e-8)
+    np.testing.assert_allclose(relaxed["cost"], plain["cost"], rtol=1e-9)
+    assert relaxed["niter"] < plain["niter"]
+
+
 def test_cpp_equals_numba():
     pytest.importorskip("numba")
     x, y, a, b = clouds(33, 21, seed=6, d=3, masses=(1.0, 1.3))
-    kw = dict(reg=0.03, reg_m=(0.4, 0.7), stopThr=1e-12, numItermax=100000, epsilon0=3.0, epsilon_factor=0.7)
+    kw = dict(reg=0.03, reg_m=(0.4, 0.7), stopThr=1e-12, numItermax=100000, epsilon0=3.0, epsilon_factor=0.7,
+              omega="auto")
     rc = unbalanced_cloud(x, y, a, b, backend="cpp", **kw)
     rn = unbalanced_cloud(x, y, a, b, backend="numba", **kw)
     assert rc["niter"] == rn["niter"]
     np.testing.assert_allclose(rc["f"], rn["f"], atol=1e-11)
     np.testing.assert_allclose(rc["g"], rn["g"], atol=1e-11)
-    np.testing.assert_allclose(rc["total_cost"], rn["total_cost"], rtol=1e-11)
+    np.testing.assert_allclose(rc["cost"], rn["cost"], rtol=1e-11)
+    np.testing.assert_allclose(rc["total_cost"], rn["total_cost"], atol=1e-11 * rc["cost"])
 
 
 @pytest.mark.parametrize("reg_type", ["KL", "entropy"])
@@ -150,6 +164,8 @@ def test_errors_name_the_argument():
         otkit.SamplesLoss(reach=0.0)
     with pytest.raises(ValueError, match="multiscale"):
         otkit.SamplesLoss(reach=0.5, backend="multiscale")(x, y)
+    with pytest.raises(ValueError, match="omega"):
+        unbalanced_cloud(x, y, a, b, 0.1, 1.0, omega=2.5)
 
 
 def test_non_convergence_is_reported():

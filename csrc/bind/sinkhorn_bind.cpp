@@ -46,7 +46,7 @@ py::dict unbalanced(py::array M_, py::array Mk_, py::array a_, py::array B_, dou
     SinkhornOptions o = sinkhorn_bind::checked(opt);
     sinkhorn_bind::no_annealing(o, "sinkhorn_unbalanced");
     sinkhorn_bind::no_anderson(o, "sinkhorn_unbalanced");
-    if (o.omega_auto) throw py::value_error("sinkhorn_unbalanced: no over-relaxation (omega_auto)");
+    if (o.omega_auto || o.omega != 1.0) throw py::value_error("sinkhorn_unbalanced: no over-relaxation (omega)");
     sinkhorn_bind::Outputs<T> out(N, n, m, want_plan, want_value, want_trace);
     out.info.resize(1);  // one status for the N problems (POT's stopping rule runs over all of them)
     T* Up = p.X.mutable_data();
@@ -142,7 +142,6 @@ py::dict unbalanced_cloud(py::array x_, py::array y_, py::array a_, py::array b_
     if (!(reg_m1 > 0) || !(reg_m2 > 0)) throw py::value_error("reg_m must be > 0 (inf: balanced)");
     const SinkhornOptions opt = sinkhorn_bind::checked(options);
     sinkhorn_bind::no_anderson(opt, "sinkhorn_unbalanced_cloud");
-    if (opt.omega_auto || opt.omega != 1.0) throw py::value_error("sinkhorn_unbalanced_cloud: no over-relaxation (omega)");
     py::array_t<T> row(n), col(m);
     T value = 0;
     std::vector<SinkhornInfo> info(1);

@@ -13,7 +13,7 @@
 //
 // Log-domain counterparts act on f = log u with lse_i = log s_i:
 //   Balanced      f_i = log a_i - lse_i          (relaxed: (1 - omega) f_i + omega (log a_i - lse_i))
-//   Unbalanced    f_i = fi (log a_i - lse_i)
+//   Unbalanced    f_i = fi (log a_i - lse_i)          (relaxed as the balanced one)
 #pragma once
 
 #include <cmath>
@@ -59,16 +59,17 @@ struct UnbalancedRule {
     T fi = T(1);               // exponent reg_m / (reg_m + reg)
     T eps = T(0);              // added to s (POT's stabilized unbalanced: 1e-16)
     const T* phi = nullptr;    // optional per-entry factor (stabilized: exp(-alpha_i / (reg + reg_m)))
+    T omega = T(1);            // over-relaxation of the log-domain update (relax_log)
     OTKIT_HD T operator()(T target, T s, T, int64_t i) const {
         if (target == T(0)) return T(0);
         const T r = target / (s + eps);
         const T x = fi == T(1) ? r : std::pow(r, fi);
         return phi != nullptr ? x * phi[i] : x;
     }
-    OTKIT_HD T log(T logt, T lse, T, int64_t) const {
-        return logt == -HUGE_VAL ? logt : fi * (logt - lse);
+    OTKIT_HD T log(T logt, T lse, T old, int64_t) const {
+        return logt == -HUGE_VAL ? logt : relax_log(old, fi * (logt - lse), omega);
     }
-    OTKIT_HD bool plain() const { return fi == T(1) && phi == nullptr && eps == T(0); }
+    OTKIT_HD bool plain() const { return fi == T(1) && phi == nullptr && eps == T(0) && omega == T(1); }
 };
 
 }  // namespace otkit

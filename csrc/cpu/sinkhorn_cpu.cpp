@@ -1317,12 +1317,15 @@ void unbalanced_plan_value(const T* M, const T* Mk, int64_t n, int64_t m, int64_
 // P = exp(f_i + g_j - C_ij / reg); the fixed point is then f = log a - fi1 LSE_j(-C/reg + g), the rule's with the
 // target log a / fi1 (and the same for g).
 // Epsilon scaling (opt.anneal_*): anneal_inner iterations at each reg_k > reg with the exponents of reg_k, the
-// dual potentials reg_k (f - log a) (kl_ref) or reg_k f carried from stage to stage, as in log_driver.
+// dual potentials reg_k (f - log a) (kl_ref) or reg_k f carried from stage to stage, as in log_driver. One exp per
+// entry where safe (opt.log_fast: log_pass_onexp, else the exact pass), and the safeguarded over-relaxation of
+// OmegaGuard (opt.omega, omega_auto) on both updates, checked at every iteration against the stopping error.
 template <typename T, class Rows>
 void unbalanced_log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, T reg, double reg_m1,
                            double reg_m2, bool kl_ref, const SinkhornOptions& opt, T* f, T* g, SinkhornInfo* info,
                            std::vector<double>* trace, int nthreads, ThreadTuner& tuner) {
-    std::vector<T> loga(n), logb(m), ta(n), tb(m), lse(m), buf, fprev(n), gprev(m);
+    std::vector<T> loga(n), logb(m), ta(n), tb(m), lse(m), buf, fprev(n), gprev(m), fsave(n);
+    std::vector<double> totals;
     for (int64_t i = 0; i < n; ++i) loga[i] = std::log(a[i]);
     for (int64_t j = 0; j < m; ++j) logb[j] = std::log(b[j]);
     UnbalancedRule<T> rows, cols;
@@ -1335,7 +1338,14 @@ void unbalanced_log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, c
     };
     // one iteration at scale sc (= -1 / reg_k): f from g, then g from the column LSE of the new f
     auto iterate = [&](T sc, const Team& team) {
-        log_pass(cost, n, m, sc, ta.data(), g, f, true, lse.data(), buf, team, rows);
+        bool fast = false;
+        if (opt.log_fast) {
+            std::copy(f, f + n, fsave.begin());
+            fast = log_pass_onexp(cost, n, m, sc, a, b, ta.data(), g, f, lse.data(), buf, totals, team, rows,
+                                  static_cast<double*>(nullptr));
+            if (!fast) std::copy(fsave.begin(), fsave.end(), f);
+        }
+        if (!fast) log_pass(cost, n, m, sc, ta.data(), g, f, true, lse.data(), buf, team, rows);
         for (int64_t j = 0; j < m; ++j) g[j] = cols.log(tb[j], lse[j], g[j], j);
     };
     InterruptPoll poll;
@@ -1372,6 +1382,9 @@ void unbalanced_log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, c
     }
     use_reg(double(reg));
     const T scale = T(-1) / reg;
+    SinkhornOptions every = opt;
+    every.check_every = 1;  // the error below is measured at every iteration
+    OmegaGuard guard(every);
     *info = SinkhornInfo{MAX_ITER, 0, 1.0};
     int ii;
     for (ii = 0; ii < opt.max_iter; ++ii) {
@@ -1395,6 +1408,7 @@ void unbalanced_log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, c
             info->niter = ii + annealed;
             return;
         }
+        rows.omega = cols.omega = static_cast<T>(guard.update(info->err));
     }
     info->niter = std::max(0, ii - 1) + annealed;
 }

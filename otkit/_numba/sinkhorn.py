@@ -532,10 +532,10 @@ def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega, expo=1.0):
                         for j in range(m):
                             s += math.exp(M[i - t0, j] * scale + g[j] - mx)
                         lse_i = mx + math.log(s)
-                    if expo != 1.0:
-                        f[i] = loga[i] if loga[i] == -np.inf else expo * (loga[i] - lse_i)
-                        continue
-                    fresh = loga[i] - lse_i
+                    if expo != 1.0:  # (UnbalancedRule::log)
+                        fresh = loga[i] if loga[i] == -np.inf else expo * (loga[i] - lse_i)
+                    else:
+                        fresh = loga[i] - lse_i
                     if omega != 1.0 and fresh != -np.inf and f[i] != -np.inf:
                         f[i] = (1.0 - omega) * f[i] + omega * fresh
                     else:
@@ -577,7 +577,7 @@ def _log_pass(C, scale, loga, g, f, update_rows, lse, nblocks, omega, expo=1.0):
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract", "reassoc"}, nogil=True)
-def _log_pass_onexp(C, scale, a, b, loga, g, f, lse, nblocks, omega):
+def _log_pass_onexp(C, scale, a, b, loga, g, f, lse, nblocks, omega, expo=1.0):
     # One exp per entry (csrc/cpu/sinkhorn_cpu.cpp, log_pass_onexp): e_ij = exp(M_ij scale + g_j - mx_i),
     # f_i from the row sums, S_j = sum_i e_ij A_i (A_i = exp(f_i + mx_i)) the column marginal and
     # lse_j = log S_j - g_j. Returns False when a column sum is below 1e-200 (or not finite): then the
@@ -619,12 +619,15 @@ def _log_pass_onexp(C, scale, a, b, loga, g, f, lse, nblocks, omega):
                     lse_i = mx + math.log(s)
                 else:
                     E[r, :] = 0.0
-                fresh = loga[i] - lse_i
+                if expo != 1.0:  # the unbalanced rule (UnbalancedRule::log)
+                    fresh = loga[i] if loga[i] == -np.inf else expo * (loga[i] - lse_i)
+                else:
+                    fresh = loga[i] - lse_i
                 relaxed = omega != 1.0 and fresh != -np.inf and f[i] != -np.inf
                 f[i] = (1.0 - omega) * f[i] + omega * fresh if relaxed else fresh
                 if f[i] == -np.inf or mx == -np.inf:
                     A[r] = 0.0
-                elif relaxed:
+                elif relaxed or expo != 1.0:
                     A[r] = math.exp(f[i] + mx)
                 else:
                     A[r] = a[i] / s

@@ -16,7 +16,7 @@ from numba import njit
 from . import _checks, _interrupt
 from ._types import SinkhornOptions, UnbalancedMethod  # noqa: F401  (same names as otkit._ext)
 from ._types import check_options, no_anderson, no_annealing
-from .sinkhorn import _log_pass, _nblocks, _rescale
+from .sinkhorn import _guard, _log_pass, _log_pass_onexp, _nblocks, _omega_arg, _rescale
 
 OK, MAX_ITER, NUMERICAL_ERROR = 0, 1, 2
 
@@ -51,10 +51,23 @@ def _exponent(reg_m, reg):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _iterate(C, scale, ta, tb, f, g, lse, fi1, fi2, nblocks):
-    _log_pass(C, scale, ta, g, f, True, lse, nblocks, 1.0, fi1)  # f, and the column LSE of the new f
+def _iterate(C, scale, a, b, ta, tb, f, g, lse, fi1, fi2, omega, log_fast, nblocks):
+    # f, and the column LSE of the new f: one exp per entry where safe, else the exact pass (from f on entry)
+    fast = False
+    if log_fast:
+        fsave = f.copy()
+        fast, _ = _log_pass_onexp(C, scale, a, b, ta, g, f, lse, nblocks, omega, fi1)
+        if not fast:
+            f[:] = fsave
+    if not fast:
+        _log_pass(C, scale, ta, g, f, True, lse, nblocks, omega, fi1)
     for j in range(g.size):
-        g[j] = tb[j] if tb[j] == -np.inf else fi2 * (tb[j] - lse[j])
+        if tb[j] == -np.inf:
+            g[j] = tb[j]
+            continue
+        fresh = fi2 * (tb[j] - lse[j])
+        relaxed = omega != 1.0 and fresh != -np.inf and g[j] != -np.inf
+        g[j] = (1.0 - omega) * g[j] + omega * fresh if relaxed else fresh
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -63,10 +76,11 @@ def _finite(x):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _log_single(C, a, b, reg, r1, r2, kl_ref, max_iter, stop_thr, f, g, trace, nblocks, stages, inner, stop):
-    """unbalanced_log_driver (csrc/cpu/sinkhorn_cpu.cpp): the log-domain passes of the balanced solver (_log_pass)
-    with the unbalanced rule, on a cost matrix or point clouds (C); kl_ref: targets log a / fi (reference a b^T);
-    epsilon scaling over `stages`."""
+def _log_single(C, a, b, reg, r1, r2, kl_ref, max_iter, stop_thr, f, g, trace, nblocks, stages, inner, omega_target,
+                omega_start, log_fast, stop):
+    """unbalanced_log_driver (csrc/cpu/sinkhorn_cpu.cpp): the log-domain passes of the balanced solver (_log_pass,
+    _log_pass_onexp) with the unbalanced rule, on a cost matrix or point clouds (C); kl_ref: targets log a / fi
+    (reference a b^T); epsilon scaling over `stages`; the safeguarded over-relaxation (omega_target <= 0: auto)."""
     loga, logb = np.log(a), np.log(b)
     lse = np.empty(g.size)
     annealed = 0
@@ -80,7 +94,7 @@ def _log_single(C, a, b, reg, r1, r2, kl_ref, max_iter, stop_thr, f, g, trace, n
         for t in range(inner):
             if stop[0] != 0:
                 break
-            _iterate(C, -1.0 / rk, ta, tb, f, g, lse, fi1, fi2, nblocks)
+            _iterate(C, -1.0 / rk, a, b, ta, tb, f, g, lse, fi1, fi2, 1.0, log_fast, nblocks)
         if not (_finite(f) and _finite(g)):  # the stage is undone, the annealing ends
             f[:] = fkeep
             g[:] = gkeep
@@ -92,10 +106,11 @@ def _log_single(C, a, b, reg, r1, r2, kl_ref, max_iter, stop_thr, f, g, trace, n
     fi1, fi2 = _exponent(r1, reg), _exponent(r2, reg)
     ta, tb = (loga / fi1, logb / fi2) if kl_ref else (loga, logb)
     err = 1.0
+    om, best, gstate, gprev_err = 1.0, np.inf, 0, 0.0
     ii = 0
     while ii < max_iter and stop[0] == 0:  # stop: Ctrl-C (see _interrupt)
         fprev, gprev = f.copy(), g.copy()
-        _iterate(C, -1.0 / reg, ta, tb, f, g, lse, fi1, fi2, nblocks)
+        _iterate(C, -1.0 / reg, a, b, ta, tb, f, g, lse, fi1, fi2, om, log_fast, nblocks)
         if not (_finite(f) and _finite(g)):
             f[:] = fprev
             g[:] = gprev
@@ -104,6 +119,8 @@ def _log_single(C, a, b, reg, r1, r2, kl_ref, max_iter, stop_thr, f, g, trace, n
         trace.append(err)
         if err < stop_thr:
             return OK, ii + annealed, err
+        om, best, gstate, gprev_err, omega_target = _guard(omega_target, omega_start, err, best, gstate, gprev_err,
+                                                           1)
         ii += 1
     return MAX_ITER, max(0, ii - 1) + annealed, err
 
@@ -276,8 +293,8 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
     check_options(options)
     no_annealing(options, "sinkhorn_unbalanced")
     no_anderson(options, "sinkhorn_unbalanced")
-    if options.omega_auto:
-        raise ValueError("sinkhorn_unbalanced: no over-relaxation (omega_auto)")
+    if options.omega_auto or options.omega != 1.0:
+        raise ValueError("sinkhorn_unbalanced: no over-relaxation (omega)")
     M64, Mk64 = M.astype(np.float64), Mk.astype(np.float64)
     a64, B64 = a.astype(np.float64), B.astype(np.float64)
     U64, V64 = U.astype(np.float64), V.astype(np.float64)
@@ -298,7 +315,7 @@ def _run(M, Mk, a, B, reg, U, V, reg_m1, reg_m2, method, options, want_plan, wan
             s, it, e = _interrupt.run(
                 _log_single, Mk64, a64, B64[:, k].copy(), float(reg), r1, r2, False, int(options.max_iter),
                 float(options.stop_thr), f, g, tr, _nblocks(*Mk64.shape, options.num_threads), np.zeros(0), 0,
-                work=work)
+                1.0, 1.0, bool(options.log_fast), work=work)
             if k == 0 or s > status:
                 status, err = s, e
             niter = max(niter, it)
@@ -360,7 +377,6 @@ def sinkhorn_unbalanced_cloud_f64(x, y, a, b, reg, f, g, *, reg_m1, reg_m2, kl_r
     o = options
     check_options(o)
     no_anderson(o, "sinkhorn_unbalanced_cloud")
-    _checks.need(not o.omega_auto and o.omega == 1.0, "sinkhorn_unbalanced_cloud: no over-relaxation (omega)")
     from ._types import anneal_stages
 
     x64, y64 = np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64)
@@ -375,6 +391,7 @@ def sinkhorn_unbalanced_cloud_f64(x, y, a, b, reg, f, g, *, reg_m1, reg_m2, kl_r
         st, it, e = _interrupt.run(_log_single, C, a64, b64, float(reg), float(reg_m1), float(reg_m2), bool(kl_ref),
                                    int(o.max_iter), float(o.stop_thr), f64, g64, tr, nb,
                                    np.array(anneal_stages(o, float(reg)), dtype=np.float64), int(o.anneal_inner),
+                                   _omega_arg(o), float(o.omega_start), bool(o.log_fast),
                                    work=_work(C, b64[:, None], o.max_iter))
         # the marginals (column passes of C and C^T that leave the potentials as they are) and <P, c>
         lse_c, lse_r = np.empty(m), np.empty(n)
