@@ -36,6 +36,8 @@ from .emd import emd, emd2, emd2_batch, emd2_sample, emd_sample  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
 from .solve import OTResult, solve, solve_sample  # noqa: E402
+from .gaussian import bures_wasserstein_distance, empirical_bures_wasserstein_distance  # noqa: E402
+from .sliced import get_random_projections, max_sliced_wasserstein_distance, sliced_wasserstein_distance  # noqa: E402
 from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
 from .utils import dist, unif  # noqa: E402
 from .wasserstein import emd2_1d, emd_1d, wasserstein, wasserstein_1d  # noqa: E402
@@ -72,6 +74,11 @@ __all__ = [
     "wasserstein_1d",
     "emd_1d",
     "emd2_1d",
+    "sliced_wasserstein_distance",
+    "max_sliced_wasserstein_distance",
+    "get_random_projections",
+    "bures_wasserstein_distance",
+    "empirical_bures_wasserstein_distance",
     "barycenter",
     "barycenter_sinkhorn",
     "barycenter_stabilized",

@@ -8,14 +8,21 @@ One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (
 ``reg`` > 0, ``reg_type`` "KL"/"entropy"  entropic OT, POT's ``sinkhorn_log`` iterates
                                           (:func:`otkit.sinkhorn`, ``method="sinkhorn_log"``)
 ``reg`` > 0, ``unbalanced`` (KL)          unbalanced entropic OT (:func:`otkit.sinkhorn_unbalanced`,
-                                          ``reg_type="kl"``; ``method`` "sinkhorn" or "sinkhorn_log")
+                                          ``reg_type`` "kl" or "entropy"; ``method`` "sinkhorn" or
+                                          "sinkhorn_log")
 ``solve_sample(..., lazy=True)``, reg>0   costs computed on the fly (:func:`otkit.empirical_sinkhorn2`,
-                                          ``isLazy=True``; metrics sqeuclidean and euclidean)
+                                          ``isLazy=True``; with ``unbalanced``:
+                                          :func:`otkit.unbalanced.unbalanced_cloud`; metrics sqeuclidean
+                                          and euclidean); reg 0: :func:`otkit.emd2_sample`
+``solve_sample`` ``method`` "1d",         values only: :func:`otkit.wasserstein_1d` per dimension,
+"sliced", "max_sliced", "gaussian"        :func:`otkit.sliced_wasserstein_distance`, its max form (p = 2
+                                          for "sqeuclidean", 1 for "euclidean"/"cityblock"), the squared
+                                          :func:`otkit.empirical_bures_wasserstein_distance`
 ========================================  ==============================================================
 
 The other combinations of POT (``reg_type="L2"`` or a custom regularizer, ``unbalanced_type`` "L2"/"TV",
-exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "1d", "sliced", "gaussian", "lowrank",
-"nystroem", "factored", "geomloss" and "bsp" methods) raise NotImplementedError naming the option.
+exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "gaussian_hd", "lowrank", "nystroem",
+"factored", "geomloss" and "bsp" methods) raise NotImplementedError naming the option.
 """
 from __future__ import annotations
 
@@ -271,8 +278,9 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
                     status=_status(lg), log=lg)
 
 
-_SAMPLE_ONLY = ("1d", "gaussian", "gaussian_hd", "lowrank", "nystroem", "factored", "geomloss", "geomloss_auto",
-                "geomloss_tensorized", "geomloss_online", "geomloss_multiscale", "sliced", "max_sliced", "bsp")
+_SAMPLE_CLOSED = ("1d", "sliced", "max_sliced", "gaussian")  # solve_sample's methods without a plan (_closed_sample)
+_SAMPLE_ONLY = ("gaussian_hd", "lowrank", "nystroem", "factored", "geomloss", "geomloss_auto",
+                "geomloss_tensorized", "geomloss_online", "geomloss_multiscale", "bsp")
 
 
 def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=None, reg_type="KL", unbalanced=None,
@@ -320,6 +328,8 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
         _unsupported("scaler")
     if isinstance(method, str) and method.lower() in _SAMPLE_ONLY:
         _unsupported(f"solve_sample method={method!r}")
+    if isinstance(method, str) and method.lower() in _SAMPLE_CLOSED:
+        return _closed_sample(method.lower(), X_a, X_b, a, b, metric, reg, kwargs)
     torch = _autograd.torch_module(X_a, X_b, a, b)
     if not lazy:
         M = dist(X_a, X_b, metric=metric) if torch is not None else _dense(X_a, X_b, metric)
@@ -366,6 +376,36 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
         value = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
     return OTResult(value=value, value_linear=value_linear, plan=None, potentials=(f, g),
                     lazy_plan=lg["lazy_plan"], status=_status(lg), log=lg)
+
+
+def _closed_sample(method, X_a, X_b, a, b, metric, reg, kwargs):
+    """POT's solve_sample methods that return a value only: "1d" (W_p^p per dimension, p = 2 for "sqeuclidean",
+    1 for "euclidean"/"cityblock"), "sliced" and "max_sliced" (sliced distances, same p; ``n_projections``,
+    ``projections``, ``random_state``), "gaussian" (the squared Bures-Wasserstein distance of the fitted Gaussians,
+    ``reg`` added to the covariances, 1e-6 if None; metric "sqeuclidean")."""
+    from .gaussian import empirical_bures_wasserstein_distance
+    from .sliced import max_sliced_wasserstein_distance, sliced_wasserstein_distance
+    from .wasserstein import wasserstein_1d
+
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string, got {type(metric).__name__}")
+    if method == "gaussian":
+        if metric != "sqeuclidean":
+            _unsupported(f"solve_sample method='gaussian' with metric={metric!r} (only 'sqeuclidean')")
+        W, lg = empirical_bures_wasserstein_distance(X_a, X_b, reg=1e-6 if reg is None else reg, ws=a, wt=b, log=True)
+        value = W ** 2
+        return OTResult(value=value, value_linear=value, status="Converged", log=lg)
+    p = {"sqeuclidean": 2, "euclidean": 1, "cityblock": 1}.get(metric)
+    if p is None:
+        _unsupported(f"solve_sample method={method!r} with metric={metric!r}")
+    lg = None
+    if method == "1d":
+        value = wasserstein_1d(X_a, X_b, a, b, p=p)
+    else:
+        fn = sliced_wasserstein_distance if method == "sliced" else max_sliced_wasserstein_distance
+        value, lg = fn(X_a, X_b, a, b, n_projections=kwargs.get("n_projections") or 50, p=p,
+                       projections=kwargs.get("projections"), seed=kwargs.get("random_state"), log=True)
+    return OTResult(value=value, value_linear=value, status="Converged", log=lg)
 
 
 def _unbalanced_sample(torch, X_a, X_b, a, b, metric, reg, reg_type, unbalanced, max_iter, tol, potentials_init,
