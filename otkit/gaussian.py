@@ -10,6 +10,8 @@ two samples (POT's ``ot.gaussian.bures_wasserstein_distance`` and ``empirical_bu
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import _autograd
@@ -25,6 +27,10 @@ def _sqrtm(C, torch):
         return (V * torch.sqrt(torch.clamp(w, min=0))) @ V.T
     w, V = np.linalg.eigh((C + C.T) / 2)
     return (V * np.sqrt(np.maximum(w, 0))) @ V.T
+
+
+def _finite(x, torch):
+    return bool(torch.isfinite(x).all()) if torch is not None and hasattr(x, "detach") else bool(np.isfinite(x).all())
 
 
 def _trace(C):
@@ -74,6 +80,8 @@ def _moments(x, w, bias, reg, torch, name):
         w = w if torch is not None else as_float_array(w, name)
         if tuple(w.shape) not in ((n,), (n, 1)):
             raise ValueError(f"{name} must have shape ({n},) or ({n}, 1), got {tuple(w.shape)}")
+        if not _finite(w, torch) or bool((w < 0).any()) or not float(w.sum()) > 0:
+            raise ValueError(f"{name} must be finite, >= 0 and not all 0")
         w = w.reshape(n, 1)
     total = w.sum()
     m = (w * x).sum(0) / total if bias else x[0] * 0
@@ -102,8 +110,12 @@ def empirical_bures_wasserstein_distance(xs, xt, reg=1e-6, ws=None, wt=None, bia
         if x.ndim != 2 or 0 in x.shape:
             raise ValueError(f"{name} must be a non-empty 2-D array (samples x dimensions), got shape "
                              f"{tuple(x.shape)}")
+        if not _finite(x, torch):
+            raise ValueError(f"{name} has non-finite entries (NaN or inf)")
     if xs.shape[1] != xt.shape[1]:
         raise ValueError(f"xs and xt must have the same dimension, got {xs.shape[1]} and {xt.shape[1]}")
+    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"reg must be a finite number >= 0, got {type(reg).__name__}")
     if not (np.isfinite(float(reg)) and float(reg) >= 0):
         raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
     ms, Cs = _moments(xs, ws, bias, reg, torch, "ws")

@@ -37,8 +37,13 @@ def get_random_projections(d, n_projections, seed=None, type_as=None):
     ((3, 5), True)
     """
     for name, v in (("d", d), ("n_projections", n_projections)):
-        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
+            raise TypeError(f"{name} must be a positive integer, got {type(v).__name__}")
+        if v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if int(d) * int(n_projections) > 2 ** 28:
+        raise MemoryError(f"n_projections={n_projections}: {d} x {n_projections} directions (and the projected "
+                          "points) would not fit in memory")
     rng = seed if isinstance(seed, np.random.RandomState) else np.random.RandomState(seed)
     P = rng.randn(int(d), int(n_projections))
     P /= np.sqrt(np.sum(P ** 2, axis=0, keepdims=True))
@@ -51,13 +56,19 @@ def get_random_projections(d, n_projections, seed=None, type_as=None):
 def _projected_distances(X_s, X_t, a, b, n_projections, p, projections, seed):
     """W_p^p of the projections on each direction (K,), and the directions (d, K)."""
     torch = _autograd.torch_module(X_s, X_t, a, b, projections)
-    if not (isinstance(p, (numbers.Real, np.number)) and not isinstance(p, bool) and p > 0 and np.isfinite(p)):
+    if isinstance(p, bool) or not isinstance(p, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"p must be a finite number > 0, got {type(p).__name__}")
+    if not (p > 0 and np.isfinite(p)):
         raise ValueError(f"p must be a finite number > 0, got {p!r}")
     if torch is None:
         X_s, X_t = as_float_array(X_s, "X_s"), as_float_array(X_t, "X_t")
     for name, X in (("X_s", X_s), ("X_t", X_t)):
         if X.ndim != 2 or 0 in X.shape:
             raise ValueError(f"{name} must be a non-empty 2-D array (points x dimensions), got shape {tuple(X.shape)}")
+        finite = bool(torch.isfinite(X).all()) if torch is not None and isinstance(X, torch.Tensor) else \
+            bool(np.isfinite(np.asarray(X)).all())
+        if not finite:
+            raise ValueError(f"{name} has non-finite entries (NaN or inf)")
     if X_s.shape[1] != X_t.shape[1]:
         raise ValueError(f"X_s and X_t must have the same dimension, got {X_s.shape[1]} and {X_t.shape[1]}")
     d = X_s.shape[1]

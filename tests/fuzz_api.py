@@ -362,6 +362,18 @@ def _specs():
         lambda draw: dict(x=draw.random((draw.integer(1, 6), 2)), y=draw.random((draw.integer(1, 6), 2)),
                           blur=draw.choice([1.0, 0.5, 0.1]), reach=draw.choice([0.1, 1.0, 10.0])),
         dict(x="array", y="array", blur="scalar", reach="scalar")))
+    specs.append(Spec(
+        "sliced_wasserstein_distance", lambda kw: otkit.sliced_wasserstein_distance(seed=0, **kw),
+        lambda draw: dict(X_s=draw.random((draw.integer(1, 8), 3)), X_t=draw.random((draw.integer(1, 8), 3)),
+                          n_projections=draw.choice([1, 10, 50]), p=draw.choice([1, 2])),
+        dict(X_s="array", X_t="array", n_projections="int", p="scalar"),
+        ref=lambda kw: _pot().sliced_wasserstein_distance(seed=0, **kw), rtol=1e-10))
+    specs.append(Spec(
+        "empirical_bures_wasserstein_distance", lambda kw: otkit.empirical_bures_wasserstein_distance(**kw),
+        lambda draw: dict(xs=draw.random((draw.integer(2, 8), 2)), xt=draw.random((draw.integer(2, 8), 2)),
+                          reg=draw.choice([1e-6, 1e-2])),
+        dict(xs="array", xt="array", reg="scalar"),
+        ref=lambda kw: _pot().gaussian.empirical_bures_wasserstein_distance(**kw), rtol=1e-7))
     specs.append(Spec(  # over-relaxation and the geometric epsilon schedule (no reference: other iterates)
         "sinkhorn2[omega=auto]", lambda kw: otkit.sinkhorn2(omega="auto", **kw),
         lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),

@@ -136,3 +136,12 @@ def test_errors_name_the_argument():
         otkit.empirical_bures_wasserstein_distance(xs, xt, ws=a[:-1])
     with pytest.raises(NotImplementedError, match="gaussian"):
         otkit.solve_sample(xs, xt, method="gaussian", metric="euclidean")
+
+
+def test_doctests():
+    import doctest
+    import sys
+
+    for name in ("otkit.sliced", "otkit.gaussian"):
+        res = doctest.testmod(sys.modules[name], optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert res.attempted > 0 and res.failed == 0, name

@@ -258,3 +258,11 @@ def test_samples_loss_reach_symmetric_term_equals_alternating_solver():
     x2 = x.copy()  # a different object: the cross-term solver
     biased = otkit.SamplesLoss(blur=0.15, reach=0.5, tol=1e-13, debias=False)
     np.testing.assert_allclose(biased(a, x, a, x), biased(a, x, a, x2), rtol=1e-9)
+
+
+def test_doctests():
+    import doctest
+    import sys
+
+    res = doctest.testmod(sys.modules["otkit.unbalanced"], optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert res.attempted > 0 and res.failed == 0
