@@ -625,7 +625,7 @@ def emd_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None, 
     if torch is not None:
         _autograd.check_same_device(torch, ("X_a", "X_b", "a", "b"), X_a, X_b, a, b)
         ref = X_a if isinstance(X_a, torch.Tensor) else X_b
-        host = lambda t: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t  # noqa: E731
+        host = _to_host(torch)
         G, lg = emd_sample(host(X_a), host(X_b), host(a), host(b), metric=metric, numItermax=numItermax, log=True,
                            center_dual=center_dual, check_marginals=check_marginals, backend=backend)
         idx = torch.as_tensor(np.stack([G.row, G.col]), device=ref.device)
@@ -637,6 +637,11 @@ def emd_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", numItermax=None, 
     return (G, lg) if log else G
 
 
+def _to_host(torch):
+    """t -> a NumPy copy of a torch tensor (detached, on the host); other values unchanged."""
+    return lambda t: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+
+
 def _emd2_sample_torch(torch, X_a, X_b, a, b, metric, numItermax, log, return_plan, center_dual, check_marginals,
                        backend):
     """emd2_sample on torch tensors: the LP value rebuilt in torch on the plan's support (n + m - 1 terms), so
@@ -644,7 +649,7 @@ def _emd2_sample_torch(torch, X_a, X_b, a, b, metric, numItermax, log, return_pl
     <u, a - a.detach()> + <v, b - b.detach()> (value unchanged, gradient u in a and v in b, as emd2)."""
     ref = X_a if isinstance(X_a, torch.Tensor) else X_b
     _autograd.check_same_device(torch, ("X_a", "X_b", "a", "b"), X_a, X_b, a, b)
-    host = lambda t: t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t  # noqa: E731
+    host = _to_host(torch)
     cost, lg = emd2_sample(host(X_a), host(X_b), host(a), host(b), metric=metric, numItermax=numItermax, log=True,
                            return_plan=return_plan, center_dual=center_dual, check_marginals=check_marginals,
                            backend=backend)
