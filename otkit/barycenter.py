@@ -527,8 +527,9 @@ def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, num
     -------
     q : (dim,) ndarray
         The unbalanced barycenter. Torch tensors in: a tensor; when ``A``, ``M`` or ``weights`` requires grad
-        (``method="sinkhorn"``), it is differentiable by unrolling: the compiled kernel finds the iteration
-        count, then the same iterations run in torch (as POT's torch backend differentiates them).
+        (either method), it is differentiable by unrolling: the compiled kernel finds the iteration count, then
+        the same iterations run in torch (as POT's torch backend differentiates them; the stabilized method's
+        absorptions are decided on the torch iterates).
     log : dict
         Only if ``log`` is True.
 
@@ -548,18 +549,20 @@ def barycenter_unbalanced(A, M, reg, reg_m, method="sinkhorn", weights=None, num
        transport problems. arXiv preprint arXiv:1607.05816.
     """
     torch = _autograd.torch_module(A, M, weights)
-    if (torch is not None and isinstance(method, str) and method.lower() == "sinkhorn"
+    if (torch is not None and isinstance(method, str) and method.lower() in _UNBALANCED_METHODS
             and any(isinstance(t, torch.Tensor) and t.requires_grad for t in (A, M, weights))):
         from .unbalanced import _reg_pair
 
         rm = _reg_pair(reg_m)[0]
         fi = 1.0 if np.isinf(rm) else rm / (rm + reg)
+        stab = method.lower() == "sinkhorn_stabilized"
         return _unrolled_fixed(
             torch, A, M, weights, log,
-            lambda hA, hM, hw: _barycenter_unbalanced_arrays(hA, hM, reg, reg_m, weights=hw, numItermax=numItermax,
-                                                             stopThr=stopThr, verbose=verbose, log=True, warn=warn,
-                                                             backend=backend)[1],
-            lambda At, Mt, w, iters: _iterate_unbalanced(At, Mt, w, iters, reg, fi),
+            lambda hA, hM, hw: _barycenter_unbalanced_arrays(hA, hM, reg, reg_m, method=method, weights=hw,
+                                                             numItermax=numItermax, stopThr=stopThr, verbose=verbose,
+                                                             log=True, tau=tau, warn=warn, backend=backend)[1],
+            (lambda At, Mt, w, iters: _iterate_unbalanced_stabilized(At, Mt, w, iters, reg, rm, tau)) if stab else
+            (lambda At, Mt, w, iters: _iterate_unbalanced(At, Mt, w, iters, reg, fi)),
             # the kernel's q is that of iteration niter (0-based), or of the one before it on a numerical error
             lambda lg: lg["niter"] + (0 if lg["status"] == _status.NAMES.get(_status.NUMERICAL_ERROR) else 1))
     return _barycenter_unbalanced_arrays(A, M, reg, reg_m, method=method, weights=weights, numItermax=numItermax,
@@ -581,6 +584,39 @@ def _iterate_unbalanced(At, Mt, w, iters, reg, fi):
         else:
             q = ((Ktu ** (1.0 - fi)) @ w) ** (1.0 / (1.0 - fi))
         v = (q[:, None] / Ktu) ** fi
+    return q
+
+
+def _iterate_unbalanced_stabilized(At, Mt, w, iters, reg, reg_m, tau):
+    """POT's barycenter_unbalanced_stabilized iterations (barycenter_unbalanced_cpu, stabilized): u = (A / (K v +
+    eps))^fi f_alpha, q = (sum_k w_k (K^T u)_k^(1-fi) f_beta)^(1/(1-fi)) (fi = 1: the geometric mean times
+    exp(-beta / reg)), v = (q / (K^T u + eps))^fi f_beta, with f = exp(-potential / (reg + reg_m)); a scaling above
+    tau is absorbed into the potentials (alpha, beta) and K = exp((alpha + beta - M) / reg) rebuilt, decided on the
+    torch iterates (the kernel's decisions, up to rounding)."""
+    import torch
+    d, N = At.shape
+    fi = 1.0 if np.isinf(reg_m) else reg_m / (reg_m + reg)
+    g, eps = 1.0 - fi, 1e-16
+    u = torch.full((d, N), 1.0 / d, dtype=At.dtype, device=At.device)
+    v = u.clone()
+    q = torch.full((d,), 1.0 / d, dtype=At.dtype, device=At.device)
+    alpha = torch.zeros(d, dtype=At.dtype, device=At.device)
+    beta = torch.zeros_like(alpha)
+    K = torch.exp(-Mt / reg)
+    for _ in range(iters):
+        fa, fb = torch.exp(-alpha / (reg + reg_m)), torch.exp(-beta / (reg + reg_m))
+        u = (At / (K @ v + eps)) ** fi * fa[:, None]
+        Ktu = K.T @ u
+        if fi == 1.0:
+            q = torch.exp(torch.log(Ktu) @ w - beta / reg)
+        else:
+            q = ((Ktu ** g * fb[:, None]) @ w) ** (1.0 / g)
+        v = (q[:, None] / (Ktu + eps)) ** fi * fb[:, None]
+        if bool((u > tau).any()) or bool((v > tau).any()):
+            alpha = alpha + reg * torch.log(u.max(1).values)
+            beta = beta + reg * torch.log(v.max(1).values)
+            K = torch.exp((alpha[:, None] + beta[None, :] - Mt) / reg)
+            v = torch.ones_like(v)
     return q
 
 

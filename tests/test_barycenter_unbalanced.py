@@ -218,9 +218,47 @@ def test_float32_and_torch_come_back_as_they_came():
     assert isinstance(qt, torch.Tensor) and qt.dtype == torch.float64
     np.testing.assert_allclose(qt.numpy(), otkit.barycenter_unbalanced(A, M, 0.1, 1.0), rtol=1e-12)
     assert otkit.barycenter_unbalanced(torch.tensor(A, requires_grad=True), torch.tensor(M), 0.1, 1.0).requires_grad
-    with pytest.warns(UserWarning, match="without an autograd graph"):  # (the stabilized method is not unrolled)
-        otkit.barycenter_unbalanced(torch.tensor(A, requires_grad=True), torch.tensor(M), 0.1, 1.0,
-                                    method="sinkhorn_stabilized")
+    assert otkit.barycenter_unbalanced(torch.tensor(A, requires_grad=True), torch.tensor(M), 0.1, 1.0,
+                                       method="sinkhorn_stabilized").requires_grad
+
+
+@pytest.mark.parametrize("reg,reg_m,tau", [(0.1, 1.0, 1e3), (0.005, 0.5, 10.0), (0.05, np.inf, 1e3)])
+def test_stabilized_gradients_equal_pot_torch(reg, reg_m, tau):
+    """barycenter_unbalanced(method="sinkhorn_stabilized") on tensors that require grad: the kernel's iteration
+    count, then the same iterations unrolled in torch (absorption decided on the torch iterates). Values and
+    gradients in A, M and the weights against POT's torch backend on the same tensors (the second case absorbs),
+    and central finite differences."""
+    torch = pytest.importorskip("torch")
+    A, M, w = problem(15, 3, seed=13)
+    G = np.random.default_rng(0).standard_normal(15)
+    kw = dict(method="sinkhorn_stabilized", tau=tau, stopThr=1e-9, numItermax=2000)
+    outs = []
+    # (POT's iterates are NaN at reg_m = inf: finite differences only there)
+    for fn in (otkit.barycenter_unbalanced, ot.unbalanced.barycenter_unbalanced)[:1 if np.isinf(reg_m) else 2]:
+        At, Mt, wt = (torch.tensor(v, requires_grad=True) for v in (A, M, w))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # (the absorbing case stops at numItermax in both)
+            q = fn(At, Mt, reg, reg_m, weights=wt, **kw)
+        (q @ torch.tensor(G)).backward()
+        outs.append((q.detach().numpy(), At.grad.numpy(), Mt.grad.numpy(), wt.grad.numpy()))
+    for x, r in zip(*outs) if len(outs) == 2 else ():
+        np.testing.assert_allclose(x, r, rtol=1e-7, atol=1e-9 * np.abs(r).max())
+    E = np.random.default_rng(1).standard_normal(A.shape) * A
+    h = 1e-6
+    kw["numItermax"] = 200  # (a fixed iteration count for both sides of the difference)
+    kw["stopThr"] = 1e-300
+    At = torch.tensor(A, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        (otkit.barycenter_unbalanced(At, torch.tensor(M), reg, reg_m, weights=torch.tensor(w), **kw)
+         @ torch.tensor(G)).backward()
+    outs[0] = (None, At.grad.numpy())
+
+    def f(X):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return otkit.barycenter_unbalanced(X, M, reg, reg_m, weights=w, **kw) @ G
+    np.testing.assert_allclose((outs[0][1] * E).sum(), (f(A + h * E) - f(A - h * E)) / (2 * h), rtol=1e-5)
 
 
 def test_doctests_of_the_barycenter_module():
