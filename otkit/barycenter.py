@@ -262,11 +262,16 @@ def _iterate_stabilized(At, Mt, w, iters, reg, tau):
         q = torch.exp(torch.log(Ktu) @ w)
         v = q[:, None] / Ktu
         if bool((u > tau).any()) or bool((v > tau).any()):
-            alpha = alpha + reg * torch.log(u.max(1).values)
-            beta = beta + reg * torch.log(v.max(1).values)
-            K = torch.exp((alpha[:, None] + beta[None, :] - Mt) / reg)
-            v = torch.ones_like(v)
+            alpha, beta, K, v = _absorb(torch, u, v, alpha, beta, Mt, reg)
     return q
+
+
+def _absorb(torch, u, v, alpha, beta, Mt, reg):
+    """POT's absorption of the scalings into the potentials: alpha += reg log max_k u_k (beta likewise), the kernel
+    K = exp((alpha_i + beta_j - M_ij) / reg) rebuilt and v reset to 1 (u is kept)."""
+    alpha = alpha + reg * torch.log(u.max(1).values)
+    beta = beta + reg * torch.log(v.max(1).values)
+    return alpha, beta, torch.exp((alpha[:, None] + beta[None, :] - Mt) / reg), torch.ones_like(v)
 
 
 def _iterate_debiased(At, Mt, w, iters, reg, tau=None):
@@ -613,10 +618,7 @@ def _iterate_unbalanced_stabilized(At, Mt, w, iters, reg, reg_m, tau):
             q = ((Ktu ** g * fb[:, None]) @ w) ** (1.0 / g)
         v = (q[:, None] / (Ktu + eps)) ** fi * fb[:, None]
         if bool((u > tau).any()) or bool((v > tau).any()):
-            alpha = alpha + reg * torch.log(u.max(1).values)
-            beta = beta + reg * torch.log(v.max(1).values)
-            K = torch.exp((alpha[:, None] + beta[None, :] - Mt) / reg)
-            v = torch.ones_like(v)
+            alpha, beta, K, v = _absorb(torch, u, v, alpha, beta, Mt, reg)
     return q
 
 

@@ -203,7 +203,7 @@ def test_samples_loss_reach_equals_the_dense_fixed_point(backend, p, debias):
 
 
 @pytest.mark.parametrize("p", [1, 2])
-@pytest.mark.parametrize("debias", [False, True])
+@pytest.mark.parametrize("debias", [True])  # (debias=False: the dense fixed point test above)
 def test_samples_loss_reach_matches_geomloss(p, debias):
     """Values equal GeomLoss's (to its accuracy at scaling 0.999, which tends to otkit's value as scaling -> 1); gradients equal the finite differences of GeomLoss's value. (GeomLoss's own unbalanced
     gradient is that of its last extrapolation step, not of its value: on this problem its directional derivative

@@ -903,6 +903,35 @@ T log_plan_value(const Rows& cost, int64_t n, int64_t m, T scale, const T* f, co
 
 namespace {
 
+// Epsilon scaling of the log-domain drivers: at each reg_k of `stages` (above reg), rescale(c, reg_k) converts the
+// log-scalings (c = reg_prev / reg_k) and `inner` iterations step(reg_k) run; a stage whose iterates are not finite
+// is undone and ends the annealing. At the end rescale(c, reg) converts them to reg. Returns the iterations run.
+template <typename T, class Rescale, class Step>
+int anneal_log(const std::vector<double>& stages, int inner, double reg, T* f, int64_t n, T* g, int64_t m,
+               InterruptPoll& poll, const Rescale& rescale, const Step& step) {
+    std::vector<T> fkeep(n), gkeep(m);
+    double r_prev = reg;
+    int annealed = 0;
+    for (const double rk : stages) {
+        std::copy(f, f + n, fkeep.begin());
+        std::copy(g, g + m, gkeep.begin());
+        rescale(T(r_prev / rk), rk);
+        for (int t = 0; t < inner; ++t) {
+            poll.check();
+            step(rk);
+        }
+        if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
+            std::copy(fkeep.begin(), fkeep.end(), f);
+            std::copy(gkeep.begin(), gkeep.end(), g);
+            break;
+        }
+        r_prev = rk;
+        annealed += inner;
+    }
+    rescale(T(r_prev / reg), reg);
+    return annealed;
+}
+
 // The log-domain driver, on any cost geometry (Rows: DenseRows, CloudRows); ns_per_entry: the one-thread
 // time of a pass per entry (the threading policy's estimate).
 template <typename T, class Rows>
@@ -938,34 +967,17 @@ void log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, const T* b, 
     int annealed = 0;  // iterations run at the annealing stages
     if (!stages.empty()) {
         // epsilon scaling: at each stage reg_k, anneal_inner iterations from the potentials reg_{k-1} (f, g)
-        // rescaled to reg_k; a stage whose iterates are not finite is undone and ends the annealing
-        std::vector<T> fkeep(n), gkeep(m);
-        double r_prev = double(reg);
-        auto rescale = [&](double r_new) {
-            const T c = T(r_prev / r_new);
-            for (int64_t i = 0; i < n; ++i) f[i] *= c;  // (-inf stays -inf: an empty row)
-            for (int64_t j = 0; j < m; ++j) g[j] *= c;
-            r_prev = r_new;
-        };
-        for (const double rk : stages) {
-            std::copy(f, f + n, fkeep.begin());
-            std::copy(g, g + m, gkeep.begin());
-            const double r_keep = r_prev;
-            rescale(rk);
-            for (int t = 0; t < opt.anneal_inner; ++t) {
-                poll.check();
+        // rescaled to reg_k
+        annealed = anneal_log(
+            stages, opt.anneal_inner, double(reg), f, n, g, m, poll,
+            [&](T c, double) {
+                for (int64_t i = 0; i < n; ++i) f[i] *= c;  // (-inf stays -inf: an empty row)
+                for (int64_t j = 0; j < m; ++j) g[j] *= c;
+            },
+            [&](double rk) {
                 row_step(T(-1 / rk), all, nullptr, false);
                 for (int64_t j = 0; j < m; ++j) g[j] = rule.log(logb[j], lse[j], g[j], j);
-            }
-            if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {
-                std::copy(fkeep.begin(), fkeep.end(), f);
-                std::copy(gkeep.begin(), gkeep.end(), g);
-                r_prev = r_keep;
-                break;
-            }
-            annealed += opt.anneal_inner;
-        }
-        rescale(double(reg));
+            });
         row_step(scale, all, nullptr, false);  // f at the target reg, and the column LSE for the first g update
     } else {
         log_pass(cost, n, m, scale, loga.data(), g, f, false, lse.data(), buf, all, rule);  // column LSE of the initial f
@@ -1053,6 +1065,7 @@ namespace {
 // target -inf is left for the next update (which empties it).
 template <typename T>
 void rescale_log(T* f, const T* loga, int64_t n, T c, bool with_ref) {
+    if (c == T(1)) return;  // (the same reg: f unchanged, not (f - ref) + ref)
     for (int64_t i = 0; i < n; ++i) {
         const T ref = with_ref ? loga[i] : T(0);
         if (f[i] != neg_inf<T>() && ref != neg_inf<T>()) f[i] = (f[i] - ref) * c + ref;
@@ -1349,38 +1362,14 @@ void unbalanced_log_driver(const Rows& cost, int64_t n, int64_t m, const T* a, c
         for (int64_t j = 0; j < m; ++j) g[j] = cols.log(tb[j], lse[j], g[j], j);
     };
     InterruptPoll poll;
-    int annealed = 0;
-    const std::vector<double> stages = anneal_stages(opt, double(reg));
-    if (!stages.empty()) {
-        double r_prev = double(reg);
-        auto rescale = [&](double r_new) {
-            const T c = T(r_prev / r_new);
+    const int annealed = anneal_log(
+        anneal_stages(opt, double(reg)), opt.anneal_inner, double(reg), f, n, g, m, poll,
+        [&](T c, double r_new) {
             rescale_log(f, loga.data(), n, c, kl_ref);
             rescale_log(g, logb.data(), m, c, kl_ref);
-            r_prev = r_new;
-        };
-        std::vector<T> fkeep(n), gkeep(m);
-        for (const double rk : stages) {
-            std::copy(f, f + n, fkeep.begin());
-            std::copy(g, g + m, gkeep.begin());
-            const double r_keep = r_prev;
-            rescale(rk);
-            use_reg(rk);
-            for (int t = 0; t < opt.anneal_inner; ++t) {
-                poll.check();
-                iterate(T(-1 / rk), Team{nthreads, nthreads});
-            }
-            if (!log_scalings_ok(f, n) || !log_scalings_ok(g, m)) {  // the stage is undone, the annealing ends
-                std::copy(fkeep.begin(), fkeep.end(), f);
-                std::copy(gkeep.begin(), gkeep.end(), g);
-                r_prev = r_keep;
-                break;
-            }
-            annealed += opt.anneal_inner;
-        }
-        rescale(double(reg));
-    }
-    use_reg(double(reg));
+            use_reg(r_new);
+        },
+        [&](double rk) { iterate(T(-1 / rk), Team{nthreads, nthreads}); });
     const T scale = T(-1) / reg;
     SinkhornOptions every = opt;
     every.check_every = 1;  // the error below is measured at every iteration

@@ -973,7 +973,9 @@ def _average_log(f, tf):
 @njit(cache=True, error_model="numpy", nogil=True)
 def _rescale(x, logx, c, kl_ref):
     # rescale_log (csrc/cpu/sinkhorn_cpu.cpp): x <- (x - ref) c + ref, ref = log a (kl_ref) or 0; -inf stays, a
-    # target of -inf is left for the next update
+    # target of -inf is left for the next update; c = 1 leaves x as it is
+    if c == 1.0:
+        return
     for i in range(x.size):
         ref = logx[i] if kl_ref else 0.0
         if x[i] != -np.inf and ref != -np.inf:
