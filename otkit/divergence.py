@@ -247,8 +247,10 @@ class SamplesLoss:
             return ot_ab
         return ot_ab - 0.5 * self._ot(torch, a, x, a, x) - 0.5 * self._ot(torch, b, y, b, y)
 
-    def _ot(self, torch, a, x, b, y):
-        """OT_eps(a, b) between the clouds x, y, with the envelope gradients on torch tensors."""
+    def _ot(self, torch, a, x, b, y, details=None):
+        """OT_eps(a, b) between the clouds x, y, with the envelope gradients on torch tensors; a dict ``details``
+        receives the solver's problem (``reg``, ``cost``: |x - y|^2 at 2 eps for p = 2), its log-scalings ``F``,
+        ``G`` (P = exp(F_i + G_j - C_ij / reg)) and the loss's potentials ``f``, ``g`` (in units of the loss's cost)."""
         from . import geometry
         from .bregman import sinkhorn2
         from .empirical import LazyPlan, _check_clouds
@@ -293,6 +295,8 @@ class SamplesLoss:
             F, G = np.asarray(lg["log_u"]), np.asarray(lg["log_v"])
         with np.errstate(divide="ignore", invalid="ignore"):
             f, g = self.eps * (F - np.log(ah)), self.eps * (G - np.log(bh))
+        if details is not None:
+            details.update(reg=reg, cost=cost, F=F, G=G, f=f, g=g, x=xh, y=yh)
         if self.rho is None:
             value = float(ah @ f + bh @ g)
             dweights = lambda h: h - h.mean()  # noqa: E731

@@ -18,11 +18,15 @@ One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (
 "sliced", "max_sliced", "gaussian"        :func:`otkit.sliced_wasserstein_distance`, its max form (p = 2
                                           for "sqeuclidean", 1 for "euclidean"/"cityblock"), the squared
                                           :func:`otkit.empirical_bures_wasserstein_distance`
+``solve_sample`` ``method`` "geomloss",   GeomLoss's entropic (and KL-unbalanced) OT value, annealed, on
+"geomloss_tensorized|online|multiscale"   :class:`otkit.SamplesLoss`'s solvers, differentiable on torch
+``solve_sample`` ``debias`` True/"split"  OT(a, b) - (OT(a, a) + OT(b, b)) / 2, or the split-halves form
+``solve_sample`` ``scaler``               applied to both clouds first (``.transform`` or a callable)
 ========================================  ==============================================================
 
 The other combinations of POT (``reg_type="L2"`` or a custom regularizer, ``unbalanced_type`` "L2"/"TV",
 exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "gaussian_hd", "lowrank", "nystroem",
-"factored", "geomloss" and "bsp" methods) raise NotImplementedError naming the option.
+"factored" and "bsp" methods) raise NotImplementedError naming the option.
 """
 from __future__ import annotations
 
@@ -279,8 +283,9 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
 
 
 _SAMPLE_CLOSED = ("1d", "sliced", "max_sliced", "gaussian")  # solve_sample's methods without a plan (_closed_sample)
-_SAMPLE_ONLY = ("gaussian_hd", "lowrank", "nystroem", "factored", "geomloss", "geomloss_auto",
-                "geomloss_tensorized", "geomloss_online", "geomloss_multiscale", "bsp")
+_SAMPLE_ONLY = ("gaussian_hd", "lowrank", "nystroem", "factored", "bsp")  # POT's methods otkit does not have
+_GEOMLOSS = {"geomloss": "auto", "geomloss_auto": "auto", "geomloss_tensorized": "tensorized",
+             "geomloss_online": "online", "geomloss_multiscale": "multiscale"}  # method -> SamplesLoss backend
 
 
 def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=None, reg_type="KL", unbalanced=None,
@@ -299,7 +304,14 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     matrix either; the plan in ``res.sparse_plan``, a coo_matrix). ``lazy=True`` with ``unbalanced=reg_m`` (KL
     marginals, ``reg > 0``): the unbalanced log-domain solver on the points (the values and potentials of
     :func:`solve` on the cost matrix with ``method="sinkhorn_log"``; no autograd graph, see
-    :class:`otkit.SamplesLoss` with ``reach`` for a differentiable loss). Other arguments as :func:`solve`;
+    :class:`otkit.SamplesLoss` with ``reach`` for a differentiable loss). ``method="geomloss"`` (or
+    "geomloss_tensorized", "geomloss_online", "geomloss_multiscale"): GeomLoss's value (the objective above, and
+    the KL marginal penalties with ``unbalanced``), annealed with ``scaling`` (0.95) and solved to ``tol``,
+    differentiable on torch; ``res.value_linear`` is None as in POT. ``debias=True``: ``res.value`` is
+    OT(a, b) - (OT(a, a) + OT(b, b)) / 2 (``value_linear`` likewise), plan and potentials those of OT(a, b), the
+    three results in ``res.log``; ``debias="split"``: each cloud cut in two halves of equal mass in point order,
+    OT(a1, b1) + OT(a2, b2) - OT(a1, a2) - OT(b1, b2), no plan (POT's semantics). ``scaler``: a fitted
+    transformer (``.transform``) or a callable applied to both clouds first. Other arguments as :func:`solve`;
     ``batch_size`` is accepted (otkit's kernels tile on their own).
 
     Examples
@@ -314,18 +326,31 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     >>> exact = otkit.solve_sample(xa, xb)                  # reg None: exact OT, the smallest <P, C>
     >>> bool(exact.value <= res.value_linear)
     True
+    >>> gl = otkit.solve_sample(xa, xb, reg=0.05, method="geomloss")  # GeomLoss's value, annealed
+    >>> bool(np.isclose(gl.value, res.value, rtol=1e-6))
+    True
+    >>> div = otkit.solve_sample(xa, xb, reg=0.05, debias=True)      # OT(a, b) - (OT(a, a) + OT(b, b)) / 2
+    >>> bool(0 < div.value < res.value)
+    True
     """
     from .empirical import _dense, empirical_sinkhorn2
     from .utils import dist
 
-    if kwargs.get("debias"):
-        _unsupported("debias=True (see otkit.empirical_sinkhorn_divergence)")
     unknown = set(kwargs) - {"debias", "rank", "scaling", "X_init", "random_state", "n_projections", "projections",
                              "scaler"}
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    if kwargs.get("scaler") is not None:
-        _unsupported("scaler")
+    X_a, X_b = _apply_scaler(X_a, X_b, kwargs.pop("scaler", None))
+    debias = kwargs.pop("debias", False)
+    if debias is not False and debias is not None:
+        params = dict(metric=metric, reg=reg, c=c, reg_type=reg_type, unbalanced=unbalanced,
+                      unbalanced_type=unbalanced_type, lazy=lazy, batch_size=batch_size, method=method,
+                      n_threads=n_threads, max_iter=max_iter, plan_init=plan_init, potentials_init=potentials_init,
+                      tol=tol, verbose=verbose, grad=grad, backend=backend, **kwargs)
+        return _debiased_sample(debias, X_a, X_b, a, b, params)
+    if isinstance(method, str) and method.lower().startswith("geomloss"):
+        return _geomloss_sample(method.lower(), X_a, X_b, a, b, metric, reg, unbalanced, unbalanced_type, max_iter,
+                                tol, kwargs.get("scaling"), backend)
     if isinstance(method, str) and method.lower() in _SAMPLE_ONLY:
         _unsupported(f"solve_sample method={method!r}")
     if isinstance(method, str) and method.lower() in _SAMPLE_CLOSED:
@@ -376,6 +401,144 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
         value = torch.as_tensor(value, dtype=ref.dtype, device=ref.device)
     return OTResult(value=value, value_linear=value_linear, plan=None, potentials=(f, g),
                     lazy_plan=lg["lazy_plan"], status=_status(lg), log=lg)
+
+
+def _apply_scaler(X_a, X_b, scaler):
+    """POT's ``scaler``: None (the points as given), an object with ``.transform`` (e.g. a fitted scikit-learn
+    scaler) or a callable, applied to both clouds."""
+    if scaler is None:
+        return X_a, X_b
+    if callable(getattr(scaler, "transform", None)):
+        return scaler.transform(X_a), scaler.transform(X_b)
+    if callable(scaler):
+        return scaler(X_a), scaler(X_b)
+    raise TypeError(f"scaler must be None, an object with a .transform method or a callable, got "
+                    f"{type(scaler).__name__}")
+
+
+def _split_half(X, w, torch, names):
+    """POT's ``split_sample_ratio`` at 1/2, in point order: the first points up to half the mass and the rest; the
+    point where the cumulative mass crosses the half goes to both halves with its mass shared between them (and
+    to one only if its share on the other side is 0). Returns (X1, w1, X2, w2)."""
+    if np.ndim(X) != 2:
+        raise ValueError(f"{names[0]} must be a 2-D array (points x dimensions), got shape {np.shape(X)}")
+    n = np.shape(X)[0]
+    if w is None:
+        w = _uniform_like(torch, n, X)
+    wh = as_float_array(_host(w), names[1])
+    if wh.shape != (n,):
+        raise ValueError(f"{names[1]} has shape {wh.shape} but {names[0]} has {n} points")
+    if not (np.all(np.isfinite(wh)) and np.all(wh >= 0) and wh.sum() > 0):
+        raise ValueError(f"{names[1]} must be finite, >= 0 and of positive sum (debias='split')")
+    if n < 2:
+        raise ValueError(f"debias='split' needs at least 2 points in {names[0]}, got {n}")
+    cs = np.cumsum(wh)
+    half = 0.5 * cs[-1]
+    k = min(int(np.searchsorted(cs, half, side="right")), n - 1)
+    left = half - (cs[k - 1] if k > 0 else 0.0)  # the share of point k in the first half
+    right = wh[k] - left
+    lo = k + 1 if left > 0 else k
+    hi = k if right > 0 else k + 1
+    def part(i0, i1, first, last):
+        wk = w[i0:i1]
+        if torch is not None and isinstance(w, torch.Tensor):
+            wk = wk.clone()
+        else:
+            wk = np.array(wk, dtype=np.float64)
+        if first is not None:
+            wk[0] = wk[0] * 0 + first
+        if last is not None:
+            wk[-1] = wk[-1] * 0 + last
+        return X[i0:i1], wk
+    X1, w1 = part(0, lo, None, left if lo == k + 1 else None)
+    X2, w2 = part(hi, n, right if hi == k else None, None)
+    return X1, w1, X2, w2
+
+
+def _debiased_sample(debias, X_a, X_b, a, b, params):
+    """solve_sample(debias=...) as POT: True, the Sinkhorn-divergence-style value OT(a, b) - (OT(a, a) +
+    OT(b, b)) / 2 (with the plan and potentials of OT(a, b)); "split", each cloud cut in two halves of equal mass
+    (:func:`_split_half`) and OT(a1, b1) + OT(a2, b2) - OT(a1, a2) - OT(b1, b2), no plan (Fatras et al.'s minibatch
+    debiasing). The terms are in ``res.log``."""
+    if debias is True:
+        ab = solve_sample(X_a, X_b, a, b, **params)
+        aa = solve_sample(X_a, X_a, a, a, **params)
+        bb = solve_sample(X_b, X_b, b, b, **params)
+        lin = None if ab.value_linear is None else ab.value_linear - 0.5 * (aa.value_linear + bb.value_linear)
+        return OTResult(value=ab.value - 0.5 * (aa.value + bb.value), value_linear=lin, plan=ab.plan,
+                        potentials=ab.potentials, lazy_plan=ab.lazy_plan, status=ab.status,
+                        log={"res_aa": aa, "res_bb": bb, "res_ab": ab}, sparse_plan=ab.sparse_plan)
+    if debias != "split":
+        raise ValueError(f"debias must be True, False or 'split', got {debias!r}")
+    torch = _autograd.torch_module(X_a, X_b, a, b)
+    Xa1, a1, Xa2, a2 = _split_half(X_a, a, torch, ("X_a", "a"))
+    Xb1, b1, Xb2, b2 = _split_half(X_b, b, torch, ("X_b", "b"))
+    aa = solve_sample(Xa1, Xa2, a1, a2, **params)
+    bb = solve_sample(Xb1, Xb2, b1, b2, **params)
+    ab1 = solve_sample(Xa1, Xb1, a1, b1, **params)
+    ab2 = solve_sample(Xa2, Xb2, a2, b2, **params)
+    value = ab1.value + ab2.value - (aa.value + bb.value)
+    return OTResult(value=value, value_linear=value, status="Debiased",
+                    log={"res_aa": aa, "res_bb": bb, "res_ab1": ab1, "res_ab2": ab2, "a1": a1, "a2": a2, "b1": b1,
+                         "b2": b2})
+
+
+def _geomloss_sample(method, X_a, X_b, a, b, metric, reg, unbalanced, unbalanced_type, max_iter, tol, scaling,
+                     backend):
+    """solve_sample(method="geomloss[_auto|_tensorized|_online|_multiscale]"): GeomLoss's entropic OT between
+    the clouds (POT hands this method to ``geomloss.ot.solve_sample``) on otkit's :class:`otkit.SamplesLoss`
+    solvers. ``res.value`` is the objective <P, C> + reg KL(P | a b^T) (+ unbalanced KL(P 1 | a) + unbalanced
+    KL(P^T 1 | b) with ``unbalanced``: GeomLoss's value), differentiable in the points and weights on torch;
+    ``res.potentials`` are f, g with P = a b^T exp((f + g - C) / reg); ``res.lazy_plan`` the plan's blocks;
+    ``res.value_linear`` None (as POT). The solve anneals reg as GeomLoss (``scaling``, 0.95 by default) and goes
+    on to ``tol`` (1e-9 by default; ``max_iter`` caps the iterations, 100000 by default)."""
+    from .divergence import SamplesLoss
+    from .empirical import LazyPlan, _check_clouds
+
+    if method not in _GEOMLOSS:
+        raise ValueError(f"method {method!r}: the GeomLoss methods are {tuple(_GEOMLOSS)}")
+    p = {"sqeuclidean": 2, "euclidean": 1}.get(metric) if isinstance(metric, str) else None
+    if p is None:
+        _unsupported(f"solve_sample method={method!r} with metric={metric!r} (only 'sqeuclidean', 'euclidean')")
+    reg = _reg_value(reg)
+    if reg == 0:
+        _unsupported(f"solve_sample method={method!r} with reg=None or 0 (exact OT: method=None, lazy=True)")
+    _check_unbalanced_type(unbalanced_type)
+    if unbalanced is not None:
+        _check_unbalanced(unbalanced)
+        if not isinstance(unbalanced, numbers.Real):
+            _unsupported(f"solve_sample method={method!r} with a pair of marginal penalties")
+    torch = _autograd.torch_module(X_a, X_b, a, b)
+    _check_clouds(_host(X_a), _host(X_b), names=("X_a", "X_b"))  # (errors named as this call's arguments)
+    # SamplesLoss's cost is |x - y|^p / p at eps = blur^p: for p = 2, OT_reg(|x - y|^2) = 2 OT_{reg/2}(|x - y|^2 / 2)
+    # (and the marginal penalty halves with it); for p = 1 the two problems are the same
+    k = 2.0 if p == 2 else 1.0
+    reach = None if unbalanced is None or unbalanced == float("inf") else (float(unbalanced) / k) ** (1.0 / p)
+    loss = SamplesLoss("sinkhorn", p=p, blur=(reg / k) ** (1.0 / p), debias=False, reach=reach,
+                       scaling=0.95 if scaling is None else scaling, tol=1e-9 if tol is None else tol,
+                       max_iter=100000 if max_iter is None else max_iter, backend=_GEOMLOSS[method]
+                       if backend == "auto" else backend)
+    if a is None:
+        a = _uniform_like(torch, np.shape(X_a)[0], X_a)
+    if b is None:
+        b = _uniform_like(torch, np.shape(X_b)[0], X_b)
+    d = {}
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = k * loss._ot(torch, a, X_a, b, X_b, details=d)
+    status = "Converged"
+    for w in caught:  # passed on; a solve that did not converge says so in res.status too
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if "did not converge" in str(w.message):
+            status = str(w.message)
+    f, g = k * d["f"], k * d["g"]
+    if torch is not None:
+        ref = next(x for x in (X_a, X_b, a, b) if isinstance(x, torch.Tensor))
+        f, g = (torch.as_tensor(x, dtype=ref.dtype, device=ref.device) for x in (f, g))
+    return OTResult(value=value, value_linear=None, potentials=(f, g), status=status,
+                    lazy_plan=LazyPlan(d["x"], d["y"], d["F"], d["G"], d["reg"], d["cost"]),
+                    log={"reg": d["reg"], "metric": d["cost"]})
 
 
 def _closed_sample(method, X_a, X_b, a, b, metric, reg, kwargs):
