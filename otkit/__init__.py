@@ -13,6 +13,7 @@ from . import batch  # noqa: E402  (POT's ot.batch: solve_batch, solve_sample_ba
 from . import geometry  # noqa: E402  (DenseCost, PointCloud)
 from . import multiscale  # noqa: E402  (multiscale_sinkhorn: large point clouds)
 from . import unbalanced  # noqa: E402  (POT's ot.unbalanced namespace)
+from . import lowrank  # noqa: E402  (POT's ot.lowrank: Nystroem and low-rank Sinkhorn, factored OT)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._build import OtkitBuildWarning  # noqa: E402
 from ._config import show_config  # noqa: E402
@@ -36,6 +37,7 @@ from .emd import emd, emd2, emd2_batch, emd2_sample, emd_sample  # noqa: E402
 from .metric import param_w2  # noqa: E402
 from .pairwise import pairwise_emd2, pairwise_sinkhorn2  # noqa: E402
 from .solve import OTResult, solve, solve_sample  # noqa: E402
+from .lowrank import factored_optimal_transport, lowrank_sinkhorn  # noqa: E402
 from .gaussian import bures_wasserstein_distance, empirical_bures_wasserstein_distance  # noqa: E402
 from .sliced import get_random_projections, max_sliced_wasserstein_distance, sliced_wasserstein_distance  # noqa: E402
 from .unbalanced import sinkhorn_unbalanced, sinkhorn_unbalanced2  # noqa: E402
@@ -88,6 +90,9 @@ __all__ = [
     "convolutional_barycenter2d_debiased",
     "free_support_barycenter",
     "free_support_sinkhorn_barycenter",
+    "lowrank",
+    "lowrank_sinkhorn",
+    "factored_optimal_transport",
     "param_w2",
     "pairwise_sinkhorn2",
     "solve",

@@ -681,12 +681,15 @@ def _reject_kwargs(kwargs):
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
 
 
-def __getattr__(name):  # POT's ot.bregman names defined in otkit/divergence.py and otkit/empirical.py
+def __getattr__(name):  # POT's ot.bregman names defined in divergence.py, empirical.py, lowrank.py
     if name in ("empirical_sinkhorn_divergence", "sinkhorn_divergence"):
         from . import divergence
         return getattr(divergence, name)
     if name in ("empirical_sinkhorn", "empirical_sinkhorn2"):
         from . import empirical
         return getattr(empirical, name)
+    if name in ("empirical_sinkhorn_nystroem", "empirical_sinkhorn_nystroem2"):
+        from . import lowrank
+        return getattr(lowrank, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -20,13 +20,15 @@ One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (
                                           :func:`otkit.empirical_bures_wasserstein_distance`
 ``solve_sample`` ``method`` "geomloss",   GeomLoss's entropic (and KL-unbalanced) OT value, annealed, on
 "geomloss_tensorized|online|multiscale"   :class:`otkit.SamplesLoss`'s solvers, differentiable on torch
+``solve_sample`` ``method`` "lowrank",    low-rank couplings, Nystroem Sinkhorn, factored OT
+"nystroem", "factored"                    (:mod:`otkit.lowrank`; "sqeuclidean"; ``rank``)
 ``solve_sample`` ``debias`` True/"split"  OT(a, b) - (OT(a, a) + OT(b, b)) / 2, or the split-halves form
 ``solve_sample`` ``scaler``               applied to both clouds first (``.transform`` or a callable)
 ========================================  ==============================================================
 
 The other combinations of POT (``reg_type="L2"`` or a custom regularizer, ``unbalanced_type`` "L2"/"TV",
-exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "gaussian_hd", "lowrank", "nystroem",
-"factored" and "bsp" methods) raise NotImplementedError naming the option.
+exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "gaussian_hd" and "bsp" methods) raise
+NotImplementedError naming the option.
 """
 from __future__ import annotations
 
@@ -283,7 +285,8 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
 
 
 _SAMPLE_CLOSED = ("1d", "sliced", "max_sliced", "gaussian")  # solve_sample's methods without a plan (_closed_sample)
-_SAMPLE_ONLY = ("gaussian_hd", "lowrank", "nystroem", "factored", "bsp")  # POT's methods otkit does not have
+_SAMPLE_ONLY = ("gaussian_hd", "bsp")  # POT's methods otkit does not have
+_SAMPLE_LOWRANK = ("lowrank", "nystroem", "factored")  # otkit.lowrank
 _GEOMLOSS = {"geomloss": "auto", "geomloss_auto": "auto", "geomloss_tensorized": "tensorized",
              "geomloss_online": "online", "geomloss_multiscale": "multiscale"}  # method -> SamplesLoss backend
 
@@ -355,6 +358,8 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
         _unsupported(f"solve_sample method={method!r}")
     if isinstance(method, str) and method.lower() in _SAMPLE_CLOSED:
         return _closed_sample(method.lower(), X_a, X_b, a, b, metric, reg, kwargs)
+    if isinstance(method, str) and method.lower() in _SAMPLE_LOWRANK:
+        return _lowrank_sample(method.lower(), X_a, X_b, a, b, metric, reg, lazy, max_iter, tol, verbose, kwargs)
     torch = _autograd.torch_module(X_a, X_b, a, b)
     if not lazy:
         M = dist(X_a, X_b, metric=metric) if torch is not None else _dense(X_a, X_b, metric)
@@ -481,6 +486,44 @@ def _debiased_sample(debias, X_a, X_b, a, b, params):
     return OTResult(value=value, value_linear=value, status="Debiased",
                     log={"res_aa": aa, "res_bb": bb, "res_ab1": ab1, "res_ab2": ab2, "a1": a1, "a2": a2, "b1": b1,
                          "b2": b2})
+
+
+def _lowrank_sample(method, X_a, X_b, a, b, metric, reg, lazy, max_iter, tol, verbose, kwargs):
+    """solve_sample's low-rank methods (:mod:`otkit.lowrank`, squared Euclidean cost; ``rank`` 100 by default):
+    "lowrank", :func:`otkit.lowrank_sinkhorn` (reg 0 if None; value with the entropies, value_linear <P, C>);
+    "nystroem", :func:`otkit.lowrank.empirical_sinkhorn_nystroem2` with ``rank`` anchors (reg 1 if None; value
+    and value_linear <P, C>, as POT's value); "factored", :func:`otkit.factored_optimal_transport` with ``rank``
+    points started at ``X_init`` (value = value_linear = the two OT costs; unlike POT's solve_sample, which drops
+    them, ``a`` and ``b`` are used). ``res.lazy_plan`` is the :class:`otkit.lowrank.LowRankPlan`; ``res.plan``
+    the dense plan unless ``lazy=True``."""
+    from . import lowrank
+
+    if metric != "sqeuclidean":
+        _unsupported(f"solve_sample method={method!r} with metric={metric!r} (only 'sqeuclidean')")
+    rank = kwargs.get("rank", 100)
+    rank = 100 if rank is None else rank
+    if method == "lowrank":
+        Q, R, g, lg = lowrank.lowrank_sinkhorn(X_a, X_b, a, b, reg=0 if reg is None else reg, rank=rank,
+                                               numItermax=2000 if max_iter is None else max_iter,
+                                               stopThr=1e-7 if tol is None else tol, log=True)
+        lg.update(Q=Q, R=R, g=g)
+        value, value_linear = lg["value"], lg["value_linear"]
+    elif method == "nystroem":
+        value, lg = lowrank.empirical_sinkhorn_nystroem2(
+            X_a, X_b, reg=1.0 if reg is None else reg, anchors=rank, a=a, b=b,
+            numItermax=1000 if max_iter is None else max_iter, stopThr=1e-7 if tol is None else tol,
+            verbose=verbose, random_state=kwargs.get("random_state"), log=True)
+        value_linear = value
+    else:
+        Ga, Gb, X, lg = lowrank.factored_optimal_transport(
+            X_a, X_b, a, b, reg=0.0 if reg is None else reg, r=rank, X0=kwargs.get("X_init"),
+            stopThr=1e-7 if tol is None else tol, numItermax=100 if max_iter is None else max_iter, verbose=verbose,
+            log=True, random_state=kwargs.get("random_state"))
+        lg.update(Ga=Ga, Gb=Gb, X=X)
+        value = value_linear = lg["costa"] + lg["costb"]
+    plan = None if lazy else lg["lazy_plan"][:, :]
+    return OTResult(value=value, value_linear=value_linear, plan=plan, lazy_plan=lg["lazy_plan"], status="Converged",
+                    log=lg)
 
 
 def _geomloss_sample(method, X_a, X_b, a, b, metric, reg, unbalanced, unbalanced_type, max_iter, tol, scaling,
