@@ -15,9 +15,10 @@ One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (
                                           :func:`otkit.unbalanced.unbalanced_cloud`; metrics sqeuclidean
                                           and euclidean); reg 0: :func:`otkit.emd2_sample`
 ``solve_sample`` ``method`` "1d",         values only: :func:`otkit.wasserstein_1d` per dimension,
-"sliced", "max_sliced", "gaussian"        :func:`otkit.sliced_wasserstein_distance`, its max form (p = 2
-                                          for "sqeuclidean", 1 for "euclidean"/"cityblock"), the squared
-                                          :func:`otkit.empirical_bures_wasserstein_distance`
+"sliced", "max_sliced", "gaussian",       :func:`otkit.sliced_wasserstein_distance`, its max form (p = 2
+"gaussian_hd"                             for "sqeuclidean", 1 for "euclidean"/"cityblock"), the squared
+                                          :func:`otkit.empirical_bures_wasserstein_distance` (its
+                                          probabilistic-PCA form of intrinsic dimension ``rank``)
 ``solve_sample`` ``method`` "geomloss",   GeomLoss's entropic (and KL-unbalanced) OT value, annealed, on
 "geomloss_tensorized|online|multiscale"   :class:`otkit.SamplesLoss`'s solvers, differentiable on torch
 ``solve_sample`` ``method`` "lowrank",    low-rank couplings, Nystroem Sinkhorn, factored OT
@@ -27,8 +28,8 @@ One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (
 ========================================  ==============================================================
 
 The other combinations of POT (``reg_type="L2"`` or a custom regularizer, ``unbalanced_type`` "L2"/"TV",
-exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "gaussian_hd" and "bsp" methods) raise
-NotImplementedError naming the option.
+exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "bsp" method) raise NotImplementedError
+naming the option.
 """
 from __future__ import annotations
 
@@ -284,8 +285,8 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
                     status=_status(lg), log=lg)
 
 
-_SAMPLE_CLOSED = ("1d", "sliced", "max_sliced", "gaussian")  # solve_sample's methods without a plan (_closed_sample)
-_SAMPLE_ONLY = ("gaussian_hd", "bsp")  # POT's methods otkit does not have
+_SAMPLE_CLOSED = ("1d", "sliced", "max_sliced", "gaussian", "gaussian_hd")  # solve_sample's methods without a plan (_closed_sample)
+_SAMPLE_ONLY = ("bsp",)  # POT's methods otkit does not have
 _SAMPLE_LOWRANK = ("lowrank", "nystroem", "factored")  # otkit.lowrank
 _GEOMLOSS = {"geomloss": "auto", "geomloss_auto": "auto", "geomloss_tensorized": "tensorized",
              "geomloss_online": "online", "geomloss_multiscale": "multiscale"}  # method -> SamplesLoss backend
@@ -589,16 +590,29 @@ def _closed_sample(method, X_a, X_b, a, b, metric, reg, kwargs):
     1 for "euclidean"/"cityblock"), "sliced" and "max_sliced" (sliced distances, same p; ``n_projections``,
     ``projections``, ``random_state``), "gaussian" (the squared Bures-Wasserstein distance of the fitted Gaussians,
     ``reg`` added to the covariances, 1e-6 if None; metric "sqeuclidean")."""
-    from .gaussian import empirical_bures_wasserstein_distance
+    from .gaussian import empirical_bures_wasserstein_distance, empirical_bures_wasserstein_distance_hd
     from .sliced import max_sliced_wasserstein_distance, sliced_wasserstein_distance
     from .wasserstein import wasserstein_1d
 
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a string, got {type(metric).__name__}")
-    if method == "gaussian":
+    if method in ("gaussian", "gaussian_hd"):
         if metric != "sqeuclidean":
-            _unsupported(f"solve_sample method='gaussian' with metric={metric!r} (only 'sqeuclidean')")
-        W, lg = empirical_bures_wasserstein_distance(X_a, X_b, reg=1e-6 if reg is None else reg, ws=a, wt=b, log=True)
+            _unsupported(f"solve_sample method={method!r} with metric={metric!r} (only 'sqeuclidean')")
+        if method == "gaussian":
+            W, lg = empirical_bures_wasserstein_distance(X_a, X_b, reg=1e-6 if reg is None else reg, ws=a, wt=b,
+                                                         log=True)
+        else:
+            rank = kwargs.get("rank", 100)
+            rank = 100 if rank is None else rank
+            p = np.shape(X_a)[1]
+            if isinstance(rank, numbers.Integral) and rank > p:
+                import warnings
+                warnings.warn(f"solve_sample(method='gaussian_hd'): rank={rank} is larger than the dimension {p}; "
+                              f"using {p} (full rank)", UserWarning, stacklevel=3)
+                rank = p
+            W, lg = empirical_bures_wasserstein_distance_hd(X_a, X_b, rank, reg=1e-5 if reg is None else reg, ws=a,
+                                                            wt=b, log=True)
         value = W ** 2
         return OTResult(value=value, value_linear=value, status="Converged", log=lg)
     p = {"sqeuclidean": 2, "euclidean": 1, "cityblock": 1}.get(metric)

@@ -145,3 +145,57 @@ def test_doctests():
     for name in ("otkit.sliced", "otkit.gaussian"):
         res = doctest.testmod(sys.modules[name], optionflags=doctest.NORMALIZE_WHITESPACE)
         assert res.attempted > 0 and res.failed == 0, name
+
+
+# ------------------------------------------------------------------ high-dimensional Gaussians (probabilistic PCA)
+
+@pytest.mark.parametrize("n,p,d,reg", [(100, 30, 5, 0.0), (80, 200, 10, 1e-5), (300, 50, (3, 7), 0.1)])
+def test_bures_hd_matches_pot_and_the_full_covariance_formula(n, p, d, reg):
+    ot = pytest.importorskip("ot")
+    from otkit import gaussian
+
+    rng = np.random.default_rng(p)
+    xs = rng.standard_normal((n, p)) @ rng.standard_normal((p, p)) * 0.3
+    xt = rng.standard_normal((n + 10, p)) + 0.2
+    ws = rng.random(n) + 0.1
+    W, lg = gaussian.empirical_bures_wasserstein_distance_hd(xs, xt, d, reg=reg, ws=ws, log=True)
+    ref = ot.gaussian.empirical_bures_wasserstein_distance_hd(xs, xt, d, reg=reg, ws=ws.reshape(-1, 1))
+    np.testing.assert_allclose(W, float(np.ravel(ref)[0]), rtol=1e-10)
+    # the trace of the square root on span(Us, Ut) plus its closed form outside: the p x p formula's value
+    Cs = lg["Us"] @ np.diag(lg["ls"]) @ lg["Us"].T + lg["sigma2_s"] * np.eye(p)
+    Ct = lg["Ut"] @ np.diag(lg["lt"]) @ lg["Ut"].T + lg["sigma2_t"] * np.eye(p)
+    np.testing.assert_allclose(otkit.bures_wasserstein_distance(lg["ms"], lg["mt"], Cs, Ct), W, rtol=1e-10)
+
+
+def test_bures_hd_solve_sample_torch_and_errors():
+    torch = pytest.importorskip("torch")
+    from otkit import gaussian
+
+    rng = np.random.default_rng(1)
+    xs, xt = rng.standard_normal((60, 20)), rng.standard_normal((50, 20)) + 0.3
+    res = otkit.solve_sample(xs, xt, method="gaussian_hd", rank=4)
+    np.testing.assert_allclose(res.value, gaussian.empirical_bures_wasserstein_distance_hd(xs, xt, 4, reg=1e-5) ** 2,
+                               rtol=1e-14)
+    with pytest.warns(UserWarning, match="rank"):
+        otkit.solve_sample(xs, xt, method="gaussian_hd", rank=50)
+    X = torch.tensor(xs, requires_grad=True)
+    W = gaussian.empirical_bures_wasserstein_distance_hd(X, torch.tensor(xt), 3, reg=1e-3)
+    W.backward()
+    assert isinstance(W, torch.Tensor) and torch.isfinite(X.grad).all()
+    k, h = (2, 5), 1e-6
+    vals = []
+    for s in (1, -1):
+        xp = xs.copy()
+        xp[k] += s * h
+        vals.append(gaussian.empirical_bures_wasserstein_distance_hd(xp, xt, 3, reg=1e-3))
+    np.testing.assert_allclose(X.grad[k].item(), (vals[0] - vals[1]) / (2 * h), rtol=1e-5, atol=1e-9)
+    with pytest.raises(ValueError, match="d_intrinsic"):
+        gaussian.empirical_bures_wasserstein_distance_hd(xs, xt, 0)
+    with pytest.raises(ValueError, match="d_intrinsic"):
+        gaussian.empirical_bures_wasserstein_distance_hd(xs[:5], xt, 10)
+    with pytest.raises(ValueError, match="xt has non-finite"):
+        gaussian.empirical_bures_wasserstein_distance_hd(xs, np.full((5, 20), np.nan), 3)
+    with pytest.raises(ValueError, match="ws"):
+        gaussian.empirical_bures_wasserstein_distance_hd(xs, xt, 3, ws=-np.ones(60))
+    with pytest.raises(ValueError, match="reg"):
+        gaussian.empirical_bures_wasserstein_distance_hd(xs, xt, 3, reg=-1.0)
