@@ -14,6 +14,8 @@ from . import geometry  # noqa: E402  (DenseCost, PointCloud)
 from . import multiscale  # noqa: E402  (multiscale_sinkhorn: large point clouds)
 from . import unbalanced  # noqa: E402  (POT's ot.unbalanced namespace)
 from . import lowrank  # noqa: E402  (POT's ot.lowrank: Nystroem and low-rank Sinkhorn, factored OT)
+from . import bsp  # noqa: E402  (BSP-OT bijections: solve_sample(method="bsp"))
+from . import gaussian  # noqa: E402  (Bures-Wasserstein, its high-dimensional PPCA form)
 from ._backend import available_backends, default_backend  # noqa: E402
 from ._build import OtkitBuildWarning  # noqa: E402
 from ._config import show_config  # noqa: E402
@@ -91,6 +93,8 @@ __all__ = [
     "free_support_barycenter",
     "free_support_sinkhorn_barycenter",
     "lowrank",
+    "bsp",
+    "gaussian",
     "lowrank_sinkhorn",
     "factored_optimal_transport",
     "param_w2",

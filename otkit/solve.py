@@ -23,13 +23,14 @@ One call for exact, entropic and unbalanced OT, returning an :class:`OTResult` (
 "geomloss_tensorized|online|multiscale"   :class:`otkit.SamplesLoss`'s solvers, differentiable on torch
 ``solve_sample`` ``method`` "lowrank",    low-rank couplings, Nystroem Sinkhorn, factored OT
 "nystroem", "factored"                    (:mod:`otkit.lowrank`; "sqeuclidean"; ``rank``)
+``solve_sample`` ``method`` "bsp"          a bijection by merged BSP matchings (:mod:`otkit.bsp`; an upper
+                                          bound of exact OT; n points each, uniform weights)
 ``solve_sample`` ``debias`` True/"split"  OT(a, b) - (OT(a, a) + OT(b, b)) / 2, or the split-halves form
 ``solve_sample`` ``scaler``               applied to both clouds first (``.transform`` or a callable)
 ========================================  ==============================================================
 
 The other combinations of POT (``reg_type="L2"`` or a custom regularizer, ``unbalanced_type`` "L2"/"TV",
-exact unbalanced OT, the "mm"/"lbfgsb" methods, and ``solve_sample``'s "bsp" method) raise NotImplementedError
-naming the option.
+exact unbalanced OT, the "mm"/"lbfgsb" methods) raise NotImplementedError naming the option.
 """
 from __future__ import annotations
 
@@ -286,7 +287,6 @@ def solve(M, a=None, b=None, reg=None, c=None, reg_type="KL", unbalanced=None, u
 
 
 _SAMPLE_CLOSED = ("1d", "sliced", "max_sliced", "gaussian", "gaussian_hd")  # solve_sample's methods without a plan (_closed_sample)
-_SAMPLE_ONLY = ("bsp",)  # POT's methods otkit does not have
 _SAMPLE_LOWRANK = ("lowrank", "nystroem", "factored")  # otkit.lowrank
 _GEOMLOSS = {"geomloss": "auto", "geomloss_auto": "auto", "geomloss_tensorized": "tensorized",
              "geomloss_online": "online", "geomloss_multiscale": "multiscale"}  # method -> SamplesLoss backend
@@ -355,8 +355,8 @@ def solve_sample(X_a, X_b, a=None, b=None, metric="sqeuclidean", reg=None, c=Non
     if isinstance(method, str) and method.lower().startswith("geomloss"):
         return _geomloss_sample(method.lower(), X_a, X_b, a, b, metric, reg, unbalanced, unbalanced_type, max_iter,
                                 tol, kwargs.get("scaling"), backend)
-    if isinstance(method, str) and method.lower() in _SAMPLE_ONLY:
-        _unsupported(f"solve_sample method={method!r}")
+    if isinstance(method, str) and method.lower() == "bsp":
+        return _bsp_sample(X_a, X_b, a, b, metric, kwargs)
     if isinstance(method, str) and method.lower() in _SAMPLE_CLOSED:
         return _closed_sample(method.lower(), X_a, X_b, a, b, metric, reg, kwargs)
     if isinstance(method, str) and method.lower() in _SAMPLE_LOWRANK:
@@ -525,6 +525,30 @@ def _lowrank_sample(method, X_a, X_b, a, b, metric, reg, lazy, max_iter, tol, ve
     plan = None if lazy else lg["lazy_plan"][:, :]
     return OTResult(value=value, value_linear=value_linear, plan=plan, lazy_plan=lg["lazy_plan"], status="Converged",
                     log=lg)
+
+
+def _bsp_sample(X_a, X_b, a, b, metric, kwargs):
+    """solve_sample(method="bsp"): :func:`otkit.bsp.compute_bspot_bijection` (POT's semantics: equal counts and
+    uniform weights, ``n_projections`` plans, seed ``random_state`` (0), p = 2 for "sqeuclidean" and 1, the
+    coordinate-wise |.|, for "euclidean" and "cityblock"); the bijection as ``res.sparse_plan`` (1/n per pair)."""
+    from scipy.sparse import coo_matrix
+
+    from .bsp import compute_bspot_bijection
+
+    p = {"sqeuclidean": 2, "euclidean": 1, "cityblock": 1}.get(metric) if isinstance(metric, str) else None
+    if p is None:
+        _unsupported(f"solve_sample method='bsp' with metric={metric!r}")
+    if np.shape(X_a)[0] != np.shape(X_b)[0] or a is not None or b is not None:
+        raise ValueError("solve_sample(method='bsp') needs the same number of points in X_a and X_b and uniform "
+                         "weights (a = b = None)")
+    seed = kwargs.get("random_state")
+    value, perm, perms = compute_bspot_bijection(X_a, X_b, n_plans=kwargs.get("n_projections") or 50, p=p,
+                                                 seed=0 if seed is None else seed)
+    n = np.shape(X_a)[0]
+    ph = np.asarray(_host(perm))
+    return OTResult(value=value, value_linear=value, status="Converged",
+                    sparse_plan=coo_matrix((np.full(n, 1.0 / n), (np.arange(n), ph)), shape=(n, n)),
+                    log={"perm": perm, "perms": perms})
 
 
 def _geomloss_sample(method, X_a, X_b, a, b, metric, reg, unbalanced, unbalanced_type, max_iter, tol, scaling,

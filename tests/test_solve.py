@@ -105,8 +105,8 @@ def test_unsupported_options_raise():
         otkit.solve(M, a, b, unbalanced=1.0)
     with pytest.raises(NotImplementedError, match="mm"):
         otkit.solve(M, a, b, reg=0.1, unbalanced=1.0, method="mm")
-    with pytest.raises(NotImplementedError, match="bsp"):
-        otkit.solve_sample(x, y, method="bsp")
+    with pytest.raises(ValueError, match="bsp"):
+        otkit.solve_sample(x, y, method="bsp")  # (different numbers of points)
     with pytest.raises(ValueError, match="metric"):
         otkit.solve_sample(x, y, lazy=True, reg=0.1, unbalanced=1.0, metric="cityblock")
     with pytest.raises(NotImplementedError, match="TV"):
