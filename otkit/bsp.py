@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from . import _autograd
-from .utils import as_float_array
+from .utils import as_float_array, check_positive_int
 
 __all__ = ["bsp_matching", "merge_bijections", "compute_bspot_bijection"]
 
@@ -106,11 +106,12 @@ def compute_bspot_bijection(X, Y, n_plans=64, p=2, initial_perm=None, gaussian_s
         raise ValueError(f"X and Y must be non-empty 2-D arrays of the same shape, got {Xh.shape} and {Yh.shape}")
     if not (np.isfinite(Xh).all() and np.isfinite(Yh).all()):
         raise ValueError("X and Y must be finite (NaN or inf found)")
-    if isinstance(n_plans, bool) or not isinstance(n_plans, (numbers.Integral, np.integer)) or n_plans < 1:
-        raise ValueError(f"n_plans must be a positive integer, got {n_plans!r}")
+    n_plans = check_positive_int(n_plans, "n_plans")
     if not (p == -1 or (isinstance(p, (numbers.Real, np.floating)) and not isinstance(p, bool) and p >= 1)):
         raise ValueError(f"p must be a number >= 1 or -1 (the max norm), got {p!r}")
     n, d = Xh.shape
+    if n_plans * n > 2 ** 28:
+        raise MemoryError(f"n_plans={n_plans}: {n_plans} matchings of {n} points would not fit in memory")
     if gaussian_slicing == "auto":
         gaussian_slicing = d <= 64
     rng = np.random.default_rng(seed)

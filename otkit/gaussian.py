@@ -269,10 +269,13 @@ def empirical_bures_wasserstein_distance_hd(xs, xt, d_intrinsic, reg=0.0, ws=Non
         raise ValueError(f"xs and xt must have the same dimension, got {p} and {xt.shape[1]}")
     ds, dt = (d_intrinsic, d_intrinsic) if not isinstance(d_intrinsic, (tuple, list)) else tuple(d_intrinsic)
     for d in (ds, dt):
-        if isinstance(d, bool) or not isinstance(d, (numbers.Integral, np.integer)) or not 1 <= d <= p:
-            raise ValueError(f"d_intrinsic must be an int (or a pair of ints) in [1, p = {p}], got {d_intrinsic!r}")
-    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)) or \
-            not (np.isfinite(float(reg)) and float(reg) >= 0):
+        if isinstance(d, bool) or not isinstance(d, (numbers.Integral, np.integer)):
+            raise TypeError(f"d_intrinsic must be an int (or a pair of ints), got {type(d).__name__}")
+        if not 1 <= d <= p:
+            raise ValueError(f"d_intrinsic must be in [1, p = {p}], got {d_intrinsic!r}")
+    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"reg must be a finite number >= 0, got {type(reg).__name__}")
+    if not (np.isfinite(float(reg)) and float(reg) >= 0):
         raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
     ms, Us, ls, s2s = _ppca(xs, ws, int(ds), float(reg), bias, torch, "ws")
     mt, Ut, lt, s2t = _ppca(xt, wt, int(dt), float(reg), bias, torch, "wt")

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from . import _autograd
-from .utils import check_max_iter, check_reg, check_threshold
+from .utils import as_float_array, check_max_iter, check_positive_int, check_reg, check_threshold
 
 __all__ = ["LowRankPlan", "compute_lr_sqeuclidean_matrix", "kernel_nystroem", "sinkhorn_low_rank_kernel",
            "empirical_sinkhorn_nystroem", "empirical_sinkhorn_nystroem2", "lowrank_sinkhorn",
@@ -95,7 +95,19 @@ def _weights(ops, w, n, ref, name):
     return w
 
 
+def _check_reg0(reg, name="reg"):
+    """A regularization that may be 0: a finite real number >= 0."""
+    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a finite number >= 0, got {type(reg).__name__}")
+    if not (np.isfinite(float(reg)) and float(reg) >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {reg!r}")
+    return float(reg)
+
+
 def _clouds(ops, X_s, X_t, names=("X_s", "X_t")):
+    if ops.torch is None:  # (TypeError naming the argument for None, strings, objects)
+        X_s, X_t = (x if isinstance(x, np.ndarray) and x.dtype == np.float32 else as_float_array(x, name)
+                    for x, name in zip((X_s, X_t), names))
     X_s, X_t = ops.asarray(X_s), ops.asarray(X_t)
     if ops.torch is None and X_s.dtype != X_t.dtype:  # float32 only when both are
         X_s, X_t = X_s.astype(np.float64), X_t.astype(np.float64)
@@ -105,6 +117,9 @@ def _clouds(ops, X_s, X_t, names=("X_s", "X_t")):
                              f"{tuple(X.shape)}")
         if not ops.finite(X):
             raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+        if ops.scalar(abs(X).max()) > 1e150:
+            raise ValueError(f"{name} has coordinates too large for squared distances in float64 (largest "
+                             f"{ops.scalar(abs(X).max()):.3g}); rescale the points")
     if X_s.shape[1] != X_t.shape[1]:
         raise ValueError(f"{names[0]} and {names[1]} must have the same dimension, got {X_s.shape[1]} and "
                          f"{X_t.shape[1]}")
@@ -207,8 +222,7 @@ def kernel_nystroem(X_s, X_t, anchors=50, sigma=1.0, random_state=None):
     >>> bool(np.allclose(K1 @ K2.T, K, atol=1e-8))
     True
     """
-    if isinstance(anchors, bool) or not isinstance(anchors, (numbers.Integral, np.integer)) or anchors < 2:
-        raise ValueError(f"anchors must be an integer >= 2, got {anchors!r}")
+    anchors = check_positive_int(anchors, "anchors", minimum=2)
     sigma = check_reg(sigma, "sigma")
     ops = _Ops(X_s, X_t)
     X_s, X_t = _clouds(ops, X_s, X_t)
@@ -445,14 +459,8 @@ def lowrank_sinkhorn(X_s, X_t, a=None, b=None, reg=0, rank=None, alpha=1e-10, re
     n, m = X_s.shape[0], X_t.shape[0]
     a = _weights(ops, a, n, X_s, "a")
     b = _weights(ops, b, m, X_s, "b")
-    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)) or reg < 0 \
-            or not np.isfinite(reg):
-        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
-    reg = float(reg)
-    r = min(n, m) if rank is None else rank
-    if isinstance(r, bool) or not isinstance(r, (numbers.Integral, np.integer)) or r < 1:
-        raise ValueError(f"rank must be a positive integer, got {rank!r}")
-    r = min(int(r), n, m)
+    reg = _check_reg0(reg)
+    r = min(check_positive_int(min(n, m) if rank is None else rank, "rank"), n, m)
     if not 0 <= alpha < 1.0 / r:
         raise ValueError(f"alpha must be in [0, 1/rank) = [0, {1.0 / r:g}), got {alpha!r}")
     if init not in ("random", "deterministic", "kmeans"):
@@ -541,11 +549,10 @@ def factored_optimal_transport(Xa, Xb, a=None, b=None, reg=0.0, r=100, X0=None, 
     n, m, d = Xa.shape[0], Xb.shape[0], Xa.shape[1]
     a = _weights(ops, a, n, Xa, "a")
     b = _weights(ops, b, m, Xa, "b")
-    if isinstance(r, bool) or not isinstance(r, (numbers.Integral, np.integer)) or r < 1:
-        raise ValueError(f"r must be a positive integer, got {r!r}")
-    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)) or reg < 0 \
-            or not np.isfinite(reg):
-        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+    r = check_positive_int(r, "r")
+    if r * max(d, n + m) > 2 ** 28:
+        raise MemoryError(f"r={r}: the {r} anchor points and the (n, r), (r, m) plans would not fit in memory")
+    reg = _check_reg0(reg)
     numItermax = check_max_iter(numItermax, "numItermax")
     stopThr = check_threshold(stopThr)
     if X0 is None:

@@ -466,6 +466,9 @@ def _debiased_sample(debias, X_a, X_b, a, b, params):
     OT(b, b)) / 2 (with the plan and potentials of OT(a, b)); "split", each cloud cut in two halves of equal mass
     (:func:`_split_half`) and OT(a1, b1) + OT(a2, b2) - OT(a1, a2) - OT(b1, b2), no plan (Fatras et al.'s minibatch
     debiasing). The terms are in ``res.log``."""
+    from .empirical import _check_clouds
+
+    _check_clouds(_host(X_a), _host(X_b), names=("X_a", "X_b"))  # (errors named as this call's arguments)
     if debias is True:
         ab = solve_sample(X_a, X_b, a, b, **params)
         aa = solve_sample(X_a, X_a, a, a, **params)
@@ -568,9 +571,12 @@ def _geomloss_sample(method, X_a, X_b, a, b, metric, reg, unbalanced, unbalanced
     p = {"sqeuclidean": 2, "euclidean": 1}.get(metric) if isinstance(metric, str) else None
     if p is None:
         _unsupported(f"solve_sample method={method!r} with metric={metric!r} (only 'sqeuclidean', 'euclidean')")
+    if reg is None:
+        raise TypeError(f"solve_sample(method={method!r}) needs reg > 0 (GeomLoss's entropic OT), got None")
     reg = _reg_value(reg)
     if reg == 0:
-        _unsupported(f"solve_sample method={method!r} with reg=None or 0 (exact OT: method=None, lazy=True)")
+        raise ValueError(f"solve_sample(method={method!r}) needs reg > 0 (GeomLoss's entropic OT; exact OT: "
+                         "method=None, lazy=True), got 0")
     _check_unbalanced_type(unbalanced_type)
     if unbalanced is not None:
         _check_unbalanced(unbalanced)
@@ -582,10 +588,15 @@ def _geomloss_sample(method, X_a, X_b, a, b, metric, reg, unbalanced, unbalanced
     # (and the marginal penalty halves with it); for p = 1 the two problems are the same
     k = 2.0 if p == 2 else 1.0
     reach = None if unbalanced is None or unbalanced == float("inf") else (float(unbalanced) / k) ** (1.0 / p)
-    loss = SamplesLoss("sinkhorn", p=p, blur=(reg / k) ** (1.0 / p), debias=False, reach=reach,
-                       scaling=0.95 if scaling is None else scaling, tol=1e-9 if tol is None else tol,
-                       max_iter=100000 if max_iter is None else max_iter, backend=_GEOMLOSS[method]
-                       if backend == "auto" else backend)
+    try:
+        loss = SamplesLoss("sinkhorn", p=p, blur=(reg / k) ** (1.0 / p), debias=False, reach=reach,
+                           scaling=0.95 if scaling is None else scaling, tol=1e-9 if tol is None else tol,
+                           max_iter=100000 if max_iter is None else max_iter, backend=_GEOMLOSS[method]
+                           if backend == "auto" else backend)
+    except ValueError as exc:  # SamplesLoss names blur / reach: say which argument of this call set them
+        if "blur" in str(exc) or "reach" in str(exc):
+            raise ValueError(f"reg={reg:g}, unbalanced={unbalanced}: {exc}") from None
+        raise
     if a is None:
         a = _uniform_like(torch, np.shape(X_a)[0], X_a)
     if b is None:

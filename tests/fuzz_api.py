@@ -374,6 +374,47 @@ def _specs():
                           reg=draw.choice([1e-6, 1e-2])),
         dict(xs="array", xt="array", reg="scalar"),
         ref=lambda kw: _pot().gaussian.empirical_bures_wasserstein_distance(**kw), rtol=1e-7))
+    specs.append(Spec(  # GeomLoss's value: against the converged lazy solver (the same objective)
+        "solve_sample[geomloss]", lambda kw: otkit.solve_sample(method="geomloss", tol=1e-12, **kw).value,
+        lambda draw: dict(X_a=draw.random((draw.integer(1, 8), 2)), X_b=draw.random((draw.integer(1, 8), 2)),
+                          reg=draw.choice([1.0, 0.2, 0.05])),
+        dict(X_a="array", X_b="array", reg="scalar"),
+        ref=lambda kw: otkit.solve_sample(lazy=True, tol=1e-12, max_iter=100000, **kw).value, rtol=1e-7))
+    specs.append(Spec(
+        "solve_sample[debias]", lambda kw: otkit.solve_sample(tol=1e-12, max_iter=100000, **kw).value,
+        lambda draw: dict(X_a=draw.random((draw.integer(2, 8), 2)), X_b=draw.random((draw.integer(2, 8), 2)),
+                          reg=draw.choice([1.0, 0.2]), debias=draw.choice([True, "split"])),
+        dict(X_a="array", X_b="array", reg="scalar"),
+        ref=lambda kw: _pot().solve_sample(tol=1e-12, max_iter=100000, **kw).value, rtol=1e-7))
+    specs.append(Spec(
+        "lowrank_sinkhorn", lambda kw: otkit.lowrank_sinkhorn(warn=False, **kw),
+        lambda draw: dict(X_s=draw.random((draw.integer(1, 8), 2)), X_t=draw.random((draw.integer(1, 8), 2)),
+                          rank=draw.choice([1, 2, 5]), reg=draw.choice([0.0, 0.1]), numItermax=draw.choice([10, 100])),
+        dict(X_s="array", X_t="array", rank="int", numItermax="int")))
+    specs.append(Spec(
+        "factored_optimal_transport", lambda kw: otkit.factored_optimal_transport(**kw),
+        lambda draw: dict(Xa=draw.random((draw.integer(1, 8), 2)), Xb=draw.random((draw.integer(1, 8), 2)),
+                          r=draw.choice([1, 3]), numItermax=draw.choice([1, 20])),
+        dict(Xa="array", Xb="array", r="int", numItermax="int")))
+    specs.append(Spec(
+        "empirical_sinkhorn_nystroem2", lambda kw: otkit.lowrank.empirical_sinkhorn_nystroem2(random_state=0, **kw),
+        lambda draw: dict(X_s=draw.random((draw.integer(1, 8), 2)), X_t=draw.random((draw.integer(1, 8), 2)),
+                          reg=draw.choice([1.0, 0.5]), anchors=draw.choice([2, 6])),
+        dict(X_s="array", X_t="array", reg="scalar", anchors="int"),
+        ref=lambda kw: _pot().bregman.empirical_sinkhorn_nystroem2(random_state=0, **kw), rtol=1e-6))
+    specs.append(Spec(
+        "compute_bspot_bijection", lambda kw: otkit.bsp.compute_bspot_bijection(**kw)[0],
+        lambda draw: (lambda n: dict(X=draw.random((n, 2)), Y=draw.random((n, 2)),
+                                     n_plans=draw.choice([1, 4])))(draw.integer(1, 10)),
+        dict(X="array", Y="array", n_plans="int")))
+    specs.append(Spec(
+        "empirical_bures_wasserstein_distance_hd",
+        lambda kw: otkit.gaussian.empirical_bures_wasserstein_distance_hd(**kw),
+        lambda draw: dict(xs=draw.random((draw.integer(4, 10), 6)), xt=draw.random((draw.integer(4, 10), 6)),
+                          d_intrinsic=draw.choice([1, 3]), reg=draw.choice([0.0, 1e-3])),
+        dict(xs="array", xt="array", d_intrinsic="int", reg="scalar"),
+        ref=lambda kw: float(np.ravel(_pot().gaussian.empirical_bures_wasserstein_distance_hd(**kw))[0]),
+        rtol=1e-7))
     specs.append(Spec(  # over-relaxation and the geometric epsilon schedule (no reference: other iterates)
         "sinkhorn2[omega=auto]", lambda kw: otkit.sinkhorn2(omega="auto", **kw),
         lambda draw: dict(_sinkhorn_problem(draw), method=draw.choice(["sinkhorn", "sinkhorn_log"]),

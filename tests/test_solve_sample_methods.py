@@ -103,8 +103,10 @@ def test_geomloss_method_gradients():
 
 def test_geomloss_method_errors():
     xa, xb, _ = _clouds()
-    with pytest.raises(NotImplementedError, match="reg=None"):
+    with pytest.raises(TypeError, match="reg > 0"):
         otkit.solve_sample(xa, xb, method="geomloss")
+    with pytest.raises(ValueError, match="reg > 0"):
+        otkit.solve_sample(xa, xb, reg=0, method="geomloss")
     with pytest.raises(NotImplementedError, match="metric"):
         otkit.solve_sample(xa, xb, reg=0.1, metric="cityblock", method="geomloss")
     with pytest.raises(ValueError, match="geomloss_fast"):
