@@ -29,13 +29,40 @@ def _pair_costs(X, Y, perm, p):
     return D.max(1) if p == -1 else (D ** p).sum(1)
 
 
+def _sqrtm_batch(S, inverse=False):
+    """S^(1/2) (or S^(-1/2)) of a batch (k, d, d) of symmetric positive definite matrices."""
+    w, V = np.linalg.eigh(S)
+    f = np.maximum(w, 1e-300) ** (-0.5 if inverse else 0.5)
+    return (V * f[:, None, :]) @ np.swapaxes(V, 1, 2)
+
+
+def _gaussian_directions(Xc, Yc, starts, lens, cell, u):
+    r"""Per cell, the direction v that cuts the Y points where u cuts the X points under the OT map between the
+    Gaussians fitted to them, :math:`y = T x + c` with :math:`T = \Sigma_x^{-1/2} (\Sigma_x^{1/2} \Sigma_y
+    \Sigma_x^{1/2})^{1/2} \Sigma_x^{-1/2}`: :math:`u \cdot x = (T^{-1} u) \cdot y + const`, and
+    :math:`T^{-1} = \Sigma_x^{1/2} (\Sigma_x^{1/2} \Sigma_y \Sigma_x^{1/2})^{-1/2} \Sigma_x^{1/2}` (a small ridge
+    keeps cells of few points definite)."""
+    d = Xc.shape[1]
+    covs = []
+    for P in (Xc, Yc):
+        dev = P - (np.add.reduceat(P, starts) / lens[:, None])[cell]
+        covs.append(np.add.reduceat(dev[:, :, None] * dev[:, None, :], starts) / lens[:, None, None])
+    Sx, Sy = covs
+    ridge = 1e-9 * (np.trace(Sx, axis1=1, axis2=2) + np.trace(Sy, axis1=1, axis2=2) + 1e-300)
+    Sx, Sy = Sx + ridge[:, None, None] * np.eye(d), Sy + ridge[:, None, None] * np.eye(d)
+    A = _sqrtm_batch(Sx)
+    T_inv = A @ _sqrtm_batch(A @ Sy @ A, inverse=True) @ A
+    return np.einsum("sij,sj->si", T_inv, u)
+
+
 def bsp_matching(X, Y, rng, gaussian_slicing=False):
     r"""One random BSP bijection between the (n, d) clouds X and Y: ``perm`` with X[i] matched to Y[perm[i]].
 
-    Each cell (a pair of point sets of equal counts) draws a direction z (standard normal; with
-    ``gaussian_slicing``, :math:`\Sigma z` for the covariance :math:`\Sigma` of the cell's points, a power-iteration
-    step towards its directions of largest spread), sorts both sets by their projections and splits them after
-    the first half. All the cells of a level are split by one sort.
+    Each cell (a pair of point sets of equal counts) draws a direction u (standard normal), sorts both sets by
+    their projections and splits them after the first half; all the cells of a level are split by one sort. With
+    ``gaussian_slicing`` the Y points are cut along :math:`T^{-1} u`, T the OT map between the Gaussians fitted
+    to the cell's two sets (:func:`_gaussian_directions`, d x d eigendecompositions per cell), so that the two cuts
+    correspond under that map; otherwise both along u.
     """
     n, d = X.shape
     ox, oy = np.arange(n), np.arange(n)  # cells are contiguous segments of these orders
@@ -44,14 +71,10 @@ def bsp_matching(X, Y, rng, gaussian_slicing=False):
         S = len(lens)
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
         cell = np.repeat(np.arange(S), lens)
-        z = rng.standard_normal((S, d))
+        u = rng.standard_normal((S, d))
         Xc, Yc = X[ox], Y[oy]
-        if gaussian_slicing:
-            mu = (np.add.reduceat(Xc, starts) + np.add.reduceat(Yc, starts)) / (2 * lens[:, None])
-            dx, dy = Xc - mu[cell], Yc - mu[cell]
-            z = (np.add.reduceat(dx * np.einsum("ij,ij->i", dx, z[cell])[:, None], starts)
-                 + np.add.reduceat(dy * np.einsum("ij,ij->i", dy, z[cell])[:, None], starts)) + 1e-12 * z
-        px, py = np.einsum("ij,ij->i", Xc, z[cell]), np.einsum("ij,ij->i", Yc, z[cell])
+        v = _gaussian_directions(Xc, Yc, starts, lens, cell, u) if gaussian_slicing else u
+        px, py = np.einsum("ij,ij->i", Xc, u[cell]), np.einsum("ij,ij->i", Yc, v[cell])
         ox, oy = ox[np.lexsort((px, cell))], oy[np.lexsort((py, cell))]
         half = lens // 2
         lens = np.stack([np.where(lens > 1, half, lens), np.where(lens > 1, lens - half, 0)], 1).ravel()
@@ -85,7 +108,9 @@ def compute_bspot_bijection(X, Y, n_plans=64, p=2, initial_perm=None, gaussian_s
     y_{\sigma(i)}\|_p^p` (POT's function and arguments): ``n_plans`` random BSP matchings (:func:`bsp_matching`,
     ``np.random.default_rng(seed)``) merged one after the other (:func:`merge_bijections`), starting from
     ``initial_perm`` when given. ``p``: the power of the coordinate-wise cost (2: squared Euclidean; -1: the max
-    norm). ``gaussian_slicing``: directions drawn from the cells' covariances ("auto": when d <= 64).
+    norm). ``gaussian_slicing``: the Y cuts follow the Gaussian OT map of each cell (:func:`bsp_matching`; "auto":
+    when d <= 3, where it lowered the excess cost over exact OT from 0.079% to 0.046% in 2-D and from 0.20% to
+    0.16% in 3-D at n = 4,000, 64 plans, for 2-3x the time; at d = 10 it raised it, 3.8% to 4.3%).
 
     Returns the cost (a tensor with gradients in X and Y for torch inputs), the permutation (X[i] goes to
     Y[perm[i]]) and the ``n_plans`` intermediate matchings (n_plans, n).
@@ -113,7 +138,10 @@ def compute_bspot_bijection(X, Y, n_plans=64, p=2, initial_perm=None, gaussian_s
     if n_plans * n > 2 ** 28:
         raise MemoryError(f"n_plans={n_plans}: {n_plans} matchings of {n} points would not fit in memory")
     if gaussian_slicing == "auto":
-        gaussian_slicing = d <= 64
+        gaussian_slicing = d <= 3
+    if gaussian_slicing and n * d * d > 2 ** 27:
+        raise MemoryError(f"gaussian_slicing=True: the cells' covariances take n d^2 = {n * d * d} numbers; use "
+                          "gaussian_slicing=False")
     rng = np.random.default_rng(seed)
     best = None
     if initial_perm is not None:

@@ -80,17 +80,22 @@ def bures_wasserstein_distance(ms, mt, Cs, Ct, log=False):
     return (W, {"Cs12": Cs12}) if log else W
 
 
-def _moments(x, w, bias, reg, torch, name):
-    n, d = x.shape
+def _weights(x, w, torch, name):
+    """The checked (n, 1) weights of the sample x (uniform if None)."""
+    n = x.shape[0]
     if w is None:
-        w = torch.full((n, 1), 1.0 / n, dtype=x.dtype, device=x.device) if torch is not None else np.full((n, 1), 1 / n)
-    else:
-        w = w if torch is not None else as_float_array(w, name)
-        if tuple(w.shape) not in ((n,), (n, 1)):
-            raise ValueError(f"{name} must have shape ({n},) or ({n}, 1), got {tuple(w.shape)}")
-        if not _finite(w, torch) or bool((w < 0).any()) or not float(w.sum()) > 0:
-            raise ValueError(f"{name} must be finite, >= 0 and not all 0")
-        w = w.reshape(n, 1)
+        return torch.full((n, 1), 1.0 / n, dtype=x.dtype, device=x.device) if torch is not None else np.full((n, 1), 1 / n)
+    w = w if torch is not None else as_float_array(w, name)
+    if tuple(w.shape) not in ((n,), (n, 1)):
+        raise ValueError(f"{name} must have shape ({n},) or ({n}, 1), got {tuple(w.shape)}")
+    if not _finite(w, torch) or bool((w < 0).any()) or not float(w.sum()) > 0:
+        raise ValueError(f"{name} must be finite, >= 0 and not all 0")
+    return w.reshape(n, 1)
+
+
+def _moments(x, w, bias, reg, torch, name):
+    d = x.shape[1]
+    w = _weights(x, w, torch, name)
     total = w.sum()
     m = (w * x).sum(0) / total if bias else x[0] * 0
     xc = x - m
@@ -98,19 +103,9 @@ def _moments(x, w, bias, reg, torch, name):
     return m, (xc * w).T @ xc / total + reg * eye
 
 
-def empirical_bures_wasserstein_distance(xs, xt, reg=1e-6, ws=None, wt=None, bias=True, log=False):
-    r"""Bures-Wasserstein distance between the Gaussians fitted to the samples ``xs`` (n, d) and ``xt`` (m, d):
-    weighted means (0 if not ``bias``) and weighted covariances :math:`\sum_i w_i (x_i - m)(x_i - m)^T / \sum_i w_i
-    + \mathrm{reg}\, I` (POT's ``ot.gaussian.empirical_bures_wasserstein_distance``, same arguments and value).
-
-    Examples
-    --------
-    >>> import numpy as np, otkit
-    >>> rng = np.random.default_rng(0)
-    >>> xs = rng.standard_normal((5000, 2)); xt = 2 * rng.standard_normal((5000, 2)) + 1
-    >>> bool(abs(otkit.empirical_bures_wasserstein_distance(xs, xt) ** 2 - 4.0) < 0.2)   # 2 + 2 (1 - 2)^2
-    True
-    """
+def _samples(xs, xt, ws, wt, reg):
+    """The checked samples (n, d), (m, d) of one dimension, the torch module (or None) and reg (a finite number
+    >= 0): the common input of the empirical distances."""
     torch = _autograd.torch_module(xs, xt, ws, wt)
     if torch is None:
         xs, xt = as_float_array(xs, "xs"), as_float_array(xt, "xt")
@@ -126,6 +121,23 @@ def empirical_bures_wasserstein_distance(xs, xt, reg=1e-6, ws=None, wt=None, bia
         raise TypeError(f"reg must be a finite number >= 0, got {type(reg).__name__}")
     if not (np.isfinite(float(reg)) and float(reg) >= 0):
         raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+    return xs, xt, torch, float(reg)
+
+
+def empirical_bures_wasserstein_distance(xs, xt, reg=1e-6, ws=None, wt=None, bias=True, log=False):
+    r"""Bures-Wasserstein distance between the Gaussians fitted to the samples ``xs`` (n, d) and ``xt`` (m, d):
+    weighted means (0 if not ``bias``) and weighted covariances :math:`\sum_i w_i (x_i - m)(x_i - m)^T / \sum_i w_i
+    + \mathrm{reg}\, I` (POT's ``ot.gaussian.empirical_bures_wasserstein_distance``, same arguments and value).
+
+    Examples
+    --------
+    >>> import numpy as np, otkit
+    >>> rng = np.random.default_rng(0)
+    >>> xs = rng.standard_normal((5000, 2)); xt = 2 * rng.standard_normal((5000, 2)) + 1
+    >>> bool(abs(otkit.empirical_bures_wasserstein_distance(xs, xt) ** 2 - 4.0) < 0.2)   # 2 + 2 (1 - 2)^2
+    True
+    """
+    xs, xt, torch, reg = _samples(xs, xt, ws, wt, reg)
     ms, Cs = _moments(xs, ws, bias, reg, torch, "ws")
     mt, Ct = _moments(xt, wt, bias, reg, torch, "wt")
     W, lg = bures_wasserstein_distance(ms, mt, Cs, Ct, log=True)
@@ -202,10 +214,8 @@ def _ppca(x, w, d, reg, bias, torch, name):
     of the covariance (+ reg I), sigma2 = (trace - sum of the top d) / (p - d + reg) floored at reg (POT's estimator,
     which adds reg to the denominator too). From the SVD of the weighted centred sample: O(n p min(n, p))."""
     n, p = x.shape
-    if w is None:
-        w = torch.full((n, 1), 1.0 / n, dtype=x.dtype, device=x.device) if torch is not None else np.full((n, 1), 1 / n)
-    m = _weighted_mean(x, w, bias, torch, name)
-    w = w.reshape(n, 1)
+    w = _weights(x, w, torch, name)
+    m = (w * x).sum(0) / w.sum() if bias else x[0] * 0
     Xw = (x - m) * ((w / w.sum()) ** 0.5)
     if torch is not None:
         _, sv, Vt = torch.linalg.svd(Xw, full_matrices=False)
@@ -223,18 +233,6 @@ def _ppca(x, w, d, reg, bias, torch, name):
     l = top - sigma2
     sigma2 = torch.clamp(sigma2, min=reg) if torch is not None else max(float(sigma2), reg)
     return m, U, l, sigma2
-
-
-def _weighted_mean(x, w, bias, torch, name):
-    n = x.shape[0]
-    if w is not None and torch is None:
-        w = as_float_array(w, name)
-    if tuple(w.shape) not in ((n,), (n, 1)):
-        raise ValueError(f"{name} must have shape ({n},) or ({n}, 1), got {tuple(w.shape)}")
-    if not _finite(w, torch) or bool((w < 0).any()) or not float(w.sum()) > 0:
-        raise ValueError(f"{name} must be finite, >= 0 and not all 0")
-    w = w.reshape(n, 1)
-    return (w * x).sum(0) / w.sum() if bias else x[0] * 0
 
 
 def empirical_bures_wasserstein_distance_hd(xs, xt, d_intrinsic, reg=0.0, ws=None, wt=None, bias=True, log=False):
@@ -255,28 +253,14 @@ def empirical_bures_wasserstein_distance_hd(xs, xt, d_intrinsic, reg=0.0, ws=Non
     >>> float(np.round(w ** 2, 8))     # |m_s - m_t|^2
     1.0
     """
-    torch = _autograd.torch_module(xs, xt, ws, wt)
-    if torch is None:
-        xs, xt = as_float_array(xs, "xs"), as_float_array(xt, "xt")
-    for name, x in (("xs", xs), ("xt", xt)):
-        if x.ndim != 2 or 0 in x.shape:
-            raise ValueError(f"{name} must be a non-empty 2-D array (samples x dimensions), got shape "
-                             f"{tuple(x.shape)}")
-        if not _finite(x, torch):
-            raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+    xs, xt, torch, reg = _samples(xs, xt, ws, wt, reg)
     p = xs.shape[1]
-    if xt.shape[1] != p:
-        raise ValueError(f"xs and xt must have the same dimension, got {p} and {xt.shape[1]}")
     ds, dt = (d_intrinsic, d_intrinsic) if not isinstance(d_intrinsic, (tuple, list)) else tuple(d_intrinsic)
     for d in (ds, dt):
         if isinstance(d, bool) or not isinstance(d, (numbers.Integral, np.integer)):
             raise TypeError(f"d_intrinsic must be an int (or a pair of ints), got {type(d).__name__}")
         if not 1 <= d <= p:
             raise ValueError(f"d_intrinsic must be in [1, p = {p}], got {d_intrinsic!r}")
-    if isinstance(reg, bool) or not isinstance(reg, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"reg must be a finite number >= 0, got {type(reg).__name__}")
-    if not (np.isfinite(float(reg)) and float(reg) >= 0):
-        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
     ms, Us, ls, s2s = _ppca(xs, ws, int(ds), float(reg), bias, torch, "ws")
     mt, Ut, lt, s2t = _ppca(xt, wt, int(dt), float(reg), bias, torch, "wt")
     W, lg = bures_wasserstein_distance_hd(ms, mt, Us, Ut, ls, lt, s2s, s2t, log=True)

@@ -232,9 +232,10 @@ def kernel_nystroem(X_s, X_t, anchors=50, sigma=1.0, random_state=None):
     idx_t = rng.permutation(m)[:min(m, int(anchors) // 2)]
     Z = ops.cat([X_s[idx_s], X_t[idx_t]], 0)
 
-    def gauss(X):  # exp(-|x - z|^2 / (2 sigma^2)), the squared distances from the expanded form, clipped at 0
-        d2 = (X * X).sum(1)[:, None] + (Z * Z).sum(1)[None, :] - 2 * X @ Z.T
-        return ops.xp.exp(-ops.floor(d2, 0.0) / (2.0 * sigma ** 2))
+    from .utils import dist
+
+    def gauss(X):  # exp(-|x - z|^2 / (2 sigma^2)); the distances from the differences (the basis kernel is
+        return ops.xp.exp(-dist(X, Z) / (2.0 * sigma ** 2))  # ill-conditioned: its pinv amplifies rounding)
 
     norm = ops.xp.linalg.pinv(gauss(Z), hermitian=True)
     return gauss(X_s) @ norm, gauss(X_t)
