@@ -9,7 +9,8 @@ tree in a fresh interpreter (in alternating order), and the table keeps the min 
 case; ratio = B / A (below 1: B is faster). Cases: Sinkhorn kernel form (d = 256, 1024, 4096),
 log-domain (1024), stabilized (1024), batched (N = 100, d = 1024), barycenters (N = 10, d = 1024: kernel
 form and log-domain; convolutional 4 x 256 x 256 and log-domain 4 x 64 x 64) and
-exact EMD (d = 1024), each with a fixed iteration count and one repetition of 3 calls (min).
+exact EMD (d = 1024), each with a fixed iteration count and one repetition of 3 calls (min); and the
+annealed point-cloud losses (SamplesLoss, balanced and unbalanced, n = 2000, to tol 1e-6).
 """
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ cases = {
  "emd2 d=4096": lambda: otkit.emd2(*P[4096], numItermax=10**7),
  "sinkhorn_log cloud n=2000 (30 it)": lambda: otkit.sinkhorn2(
      None, None, otkit.geometry.PointCloud(X2000, Y2000), 0.005, method="sinkhorn_log", numItermax=30, stopThr=0),
+ "SamplesLoss n=2000 blur 0.05 (annealed, tol 1e-6)": lambda: otkit.SamplesLoss("sinkhorn", blur=0.05, tol=1e-6)(
+     X2000, Y2000),
+ "SamplesLoss reach 0.3 n=2000 (unbalanced, annealed)": lambda: otkit.SamplesLoss(
+     "sinkhorn", blur=0.05, reach=0.3, debias=False, tol=1e-6)(X2000, Y2000),
 }
 import warnings; warnings.simplefilter("ignore")
 out = {"module": _backend._ext.__name__}
