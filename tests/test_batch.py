@@ -117,10 +117,10 @@ def test_many_problems_on_threads_equal_one_thread():
 def test_auto_falls_back_to_the_log_domain(backend):
     X, Y, a, b = clouds(B=3, seed=4)
     M = costs(X, Y)
-    W, lg = otkit.sinkhorn2_batch(a, b, M, 1e-4, method="auto", log=True, numItermax=20000, backend=backend)
+    W, lg = otkit.sinkhorn2_batch(a, b, M, 1e-3, method="auto", log=True, numItermax=20000, backend=backend)
     assert lg["method"] == "sinkhorn_log"
     for k in range(3):
-        np.testing.assert_allclose(W[k], ot.sinkhorn2(a[k], b[k], M[k], 1e-4, method="sinkhorn_log",
+        np.testing.assert_allclose(W[k], ot.sinkhorn2(a[k], b[k], M[k], 1e-3, method="sinkhorn_log",
                                                       numItermax=20000), rtol=1e-7)
 
 
