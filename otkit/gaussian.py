@@ -221,15 +221,13 @@ def _ppca(x, w, d, reg, bias, torch, name):
         _, sv, Vt = torch.linalg.svd(Xw, full_matrices=False)
     else:
         _, sv, Vt = np.linalg.svd(Xw, full_matrices=False)
-    ev = sv ** 2 + reg  # the covariance's eigenvalues, decreasing (0 + reg beyond rank n)
-    top = ev[:d] if d <= ev.shape[0] else (torch.cat([ev, ev.new_full((d - ev.shape[0],), reg)])
-                                            if torch is not None else np.r_[ev, np.full(d - ev.shape[0], reg)])
+    if sv.shape[0] < d:  # fewer samples than d: the model is not identifiable
+        raise ValueError(f"d_intrinsic = {d} is larger than the {sv.shape[0]} directions {name}'s sample spans; "
+                         f"use a smaller d_intrinsic")
+    top = sv[:d] ** 2 + reg  # the covariance's top d eigenvalues (decreasing)
     trace = (sv ** 2).sum() + p * reg
     sigma2 = (trace - top.sum()) / (p - d + reg) if p - d + reg > 0 else trace * 0
     U = Vt[:d].T
-    if U.shape[1] < d:  # fewer samples than d: the model is not identifiable
-        raise ValueError(f"d_intrinsic = {d} is larger than the {U.shape[1]} directions {name}'s sample spans; "
-                         f"use a smaller d_intrinsic")
     l = top - sigma2
     sigma2 = torch.clamp(sigma2, min=reg) if torch is not None else max(float(sigma2), reg)
     return m, U, l, sigma2

@@ -499,10 +499,10 @@ def lowrank_sinkhorn(X_s, X_t, a=None, b=None, reg=0, rank=None, alpha=1e-10, re
     if warn and err >= stopThr:
         warnings.warn(f"lowrank_sinkhorn: the last projection did not converge in numItermax={numItermax} "
                       f"iterations (error {err:.3e}, stopThr {stopThr:.1e})", UserWarning, stacklevel=2)
-    T1, T2 = compute_lr_sqeuclidean_matrix(X_s, X_t)  # the cost itself, not rescaled
-    value_linear = ((T1.T @ Q) * (T2.T @ (R / g[None, :]))).sum()
-    ent = sum((X * xp.log(X)).sum() for X in (Q, R, g))
-    value = value_linear + reg * ent
+    if log:  # (in float64, before the cast)
+        T1, T2 = compute_lr_sqeuclidean_matrix(X_s, X_t)  # the cost itself, not rescaled
+        value_linear = ((T1.T @ Q) * (T2.T @ (R / g[None, :]))).sum()
+        value = value_linear + reg * sum((X * xp.log(X)).sum() for X in (Q, R, g))
     Q, R, g = (X.to(dtype) if ops.torch is not None else X.astype(dtype) for X in (Q, R, g))
     if not log:
         return Q, R, g
